@@ -1,0 +1,43 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Numerics are compiled without bounds checks in every configuration: the hot loops index
+// raw buffers whose sizes are checked once, at the API boundary.
+let fastMath: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"])]
+
+let package = Package(
+    name: "CodeRL",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "coderl", targets: ["coderl"]),
+        .library(name: "Llama", targets: ["Llama"]),
+        .library(name: "ModelIO", targets: ["ModelIO"]),
+        .library(name: "Tensor", targets: ["Tensor"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries: a module map and a one-line shim header each (STYLE.md, habit 4).
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ"),
+        .systemLibrary(name: "CLMDB", path: "Sources/CLMDB"),
+
+        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: fastMath),
+        .target(name: "ModelIO", dependencies: ["Tensor"], swiftSettings: fastMath),
+        .target(name: "Llama", dependencies: ["Tensor", "ModelIO"], swiftSettings: fastMath),
+        .executableTarget(
+            name: "coderl",
+            dependencies: [
+                "Llama", "ModelIO", "Tensor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "ModelIOTests", dependencies: ["ModelIO", "Tensor"]),
+        .testTarget(
+            name: "LlamaTests", dependencies: ["Llama", "ModelIO", "Tensor"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CZeroMQ", "CLMDB"]),
+    ]
+)

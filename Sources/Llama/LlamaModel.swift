@@ -1,0 +1,230 @@
+import Foundation
+import ModelIO
+import Tensor
+
+/// A Llama-family decoder for inference: RMSNorm, rotary attention with grouped kv heads,
+/// SwiGLU, optionally tied embeddings, all fp32 on OpenBLAS.
+///
+/// Two entry points: `prefill` runs T prompt tokens of one sequence into a `PrefixCache`, and
+/// `decode` advances B sequences by one token each, sharing that prefix and keeping their own
+/// generated keys and values in a `SlotCache`. Not thread-safe: one generation at a time per
+/// instance (the workspace is reused between calls).
+public final class LlamaModel: @unchecked Sendable {  // see above: confined to one thread at a time
+    public let config: LlamaConfig
+    public let weights: LlamaWeights
+    let rope: RoPE
+    let work = Workspace()
+
+    public init(weights: LlamaWeights) {
+        self.config = weights.config
+        self.weights = weights
+        rope = RoPE(headSize: weights.config.headSize, theta: weights.config.ropeTheta,
+                    maxPositions: weights.config.contextLength)
+    }
+
+    /// Loads a Llama GGUF file (weights dequantized to fp32) and its tokenizer.
+    public static func load(gguf path: String) throws -> (LlamaModel, Tokenizer, ChatTemplate?) {
+        let file = try GGUFFile(path: path)
+        let config = try LlamaConfig(gguf: file)
+        let weights = try LlamaWeights(gguf: file, config: config)
+        let tokenizer = try Tokenizer(gguf: file)
+        let template = try? ChatTemplate(gguf: file)
+        return (LlamaModel(weights: weights), tokenizer, template)
+    }
+
+    func checkTokens(_ tokens: [Int]) throws {
+        for t in tokens where t < 0 || t >= config.vocabularySize {
+            throw LlamaError.badToken(t, vocabularySize: config.vocabularySize)
+        }
+    }
+
+    // MARK: prefill
+
+    /// Runs `tokens` at positions `cache.length...` and appends their keys and values to the
+    /// prefix cache. Writes the logits of the last token into `logits[V]` when given.
+    public func prefill(_ tokens: [Int], cache: PrefixCache, logits: UnsafeMutablePointer<Float>? = nil) throws {
+        let T = tokens.count, start = cache.length
+        guard T > 0 else { throw LlamaError.emptyPrompt }
+        guard start + T <= cache.capacity, start + T <= config.contextLength else {
+            throw LlamaError.contextOverflow(needed: start + T, capacity: min(cache.capacity, config.contextLength))
+        }
+        try checkTokens(tokens)
+        let C = config.channels, HS = config.headSize, NH = config.heads, NKV = config.kvHeads
+        let G = config.groupSize, QKV = config.qkvWidth, F = config.feedForward
+        let ctx = start + T
+        work.reserve(rows: T, config: config, scoreColumns: ctx, scoreRows: T)
+        let x = work.x.pointer, xn = work.xn.pointer, qkv = work.qkv.pointer
+        let att = work.att.pointer, gu = work.gateUp.pointer, h = work.hidden.pointer
+        let scores = work.scores.pointer
+        let scale = 1 / Float(HS).squareRoot()
+        embed(tokens, into: x)
+        for l in 0..<config.layers {
+            let w = weights
+            Kernels.rmsNorm(xn, x, w.attnNorm(l), rows: T, channels: C, eps: config.rmsEpsilon)
+            BLAS.gemmNT(xn, w.wqkv(l), qkv, m: T, n: QKV, k: C)  // qkv[T, QKV]
+            for t in 0..<T {
+                let row = qkv + t * QKV
+                rope.apply(row, heads: NH + NKV, position: start + t)  // q and k heads are adjacent
+                for g in 0..<NKV {
+                    (cache.k(l, g) + (start + t) * HS).update(from: row + (NH + g) * HS, count: HS)
+                    (cache.v(l, g) + (start + t) * HS).update(from: row + (NH + NKV + g) * HS, count: HS)
+                }
+            }
+            for head in 0..<NH {
+                let g = head / G
+                // scores[T, ctx] = q_h[T, HS] · K_g[ctx, HS]^T / sqrt(HS)
+                BLAS.gemmNT(qkv + head * HS, cache.k(l, g), scores, m: T, n: ctx, k: HS,
+                            lda: QKV, ldb: HS, ldc: ctx, alpha: scale)
+                for t in 0..<T {
+                    let row = scores + t * ctx, visible = start + t + 1
+                    Kernels.softmax(row, visible)
+                    if visible < ctx { (row + visible).update(repeating: 0, count: ctx - visible) }
+                }
+                // att[T, head] = scores[T, ctx] · V_g[ctx, HS]
+                BLAS.gemmNN(scores, cache.v(l, g), att + head * HS, m: T, n: HS, k: ctx,
+                            lda: ctx, ldb: HS, ldc: NH * HS)
+            }
+            BLAS.gemmNT(att, w.wo(l), x, m: T, n: C, k: NH * HS, beta: 1)  // x += att · Wo^T
+            Kernels.rmsNorm(xn, x, w.ffnNorm(l), rows: T, channels: C, eps: config.rmsEpsilon)
+            BLAS.gemmNT(xn, w.wGateUp(l), gu, m: T, n: 2 * F, k: C)  // [T, 2F]
+            Kernels.swiglu(h, gu, rows: T, hidden: F)
+            BLAS.gemmNT(h, w.wDown(l), x, m: T, n: C, k: F, beta: 1)  // x += h · Wdown^T
+        }
+        cache.length = ctx
+        if let logits {
+            let last = x + (T - 1) * C
+            Kernels.rmsNorm(xn, last, weights.finalNorm, rows: 1, channels: C, eps: config.rmsEpsilon)
+            BLAS.gemmNT(xn, weights.output, logits, m: 1, n: config.vocabularySize, k: C)
+        }
+    }
+
+    // MARK: decode
+
+    /// Advances sequences by one token: row b feeds `tokens[b]` to slot `slots[b]` at position
+    /// `prefix.length + cache.lengths[slots[b]]`. Writes logits `[B, V]`.
+    public func decode(_ tokens: [Int], slots: [Int], prefix: PrefixCache, cache: SlotCache,
+                       logits: UnsafeMutablePointer<Float>) throws {
+        let B = tokens.count
+        precondition(slots.count == B, "decode: \(B) tokens for \(slots.count) slots")
+        try checkTokens(tokens)
+        var maxLen = 0
+        for s in slots {
+            precondition(s >= 0 && s < cache.slots, "decode: slot \(s) outside 0..<\(cache.slots)")
+            guard cache.lengths[s] < cache.capacity, prefix.length + cache.lengths[s] < config.contextLength else {
+                throw LlamaError.contextOverflow(needed: prefix.length + cache.lengths[s] + 1,
+                                                 capacity: min(prefix.length + cache.capacity, config.contextLength))
+            }
+            maxLen = max(maxLen, cache.lengths[s] + 1)
+        }
+        switch cache.precision {
+        case .f32: decode(KVFloat32.self, tokens, slots, prefix, cache, logits, maxLen)
+        case .f16: decode(KVFloat16.self, tokens, slots, prefix, cache, logits, maxLen)
+        }
+    }
+
+    private func decode<E: KVElement>(_: E.Type, _ tokens: [Int], _ slots: [Int], _ prefix: PrefixCache,
+                                      _ cache: SlotCache, _ logits: UnsafeMutablePointer<Float>, _ maxLen: Int) {
+        let B = tokens.count, P = prefix.length
+        let C = config.channels, HS = config.headSize, NH = config.heads, NKV = config.kvHeads
+        let G = config.groupSize, QKV = config.qkvWidth, F = config.feedForward
+        let ld = P + maxLen  // score row stride: shared prefix, then the slot's own positions
+        work.reserve(rows: B, config: config, scoreColumns: ld, scoreRows: B * G)
+        let x = work.x.pointer, xn = work.xn.pointer, qkv = work.qkv.pointer
+        let att = work.att.pointer, gu = work.gateUp.pointer, h = work.hidden.pointer
+        let scores = work.scores.pointer, qg = work.groupQ.pointer, og = work.groupOut.pointer
+        let scale = 1 / Float(HS).squareRoot()
+        let elem = cache.precision.bytes
+        embed(tokens, into: x)
+        for l in 0..<config.layers {
+            let w = weights
+            Kernels.rmsNorm(xn, x, w.attnNorm(l), rows: B, channels: C, eps: config.rmsEpsilon)
+            BLAS.gemmNT(xn, w.wqkv(l), qkv, m: B, n: QKV, k: C)
+            for b in 0..<B {
+                let row = qkv + b * QKV, s = slots[b], len = cache.lengths[s]
+                rope.apply(row, heads: NH + NKV, position: P + len)
+                for g in 0..<NKV {
+                    E.store(row + (NH + g) * HS, cache.k(l, s, g) + len * HS * elem, HS)
+                    E.store(row + (NH + NKV + g) * HS, cache.v(l, s, g) + len * HS * elem, HS)
+                }
+            }
+            for g in 0..<NKV {
+                // Gather the G query heads of every row that read kv head g: qg[B*G, HS].
+                for b in 0..<B {
+                    (qg + b * G * HS).update(from: qkv + b * QKV + g * G * HS, count: G * HS)
+                }
+                if P > 0 {  // shared prefix: one sgemm for all rows, scores[B*G, 0..<P]
+                    BLAS.gemmNT(qg, prefix.k(l, g), scores, m: B * G, n: P, k: HS,
+                                lda: HS, ldb: HS, ldc: ld, alpha: scale)
+                }
+                for b in 0..<B {
+                    let s = slots[b], n = cache.lengths[s] + 1
+                    let keys = cache.k(l, s, g)
+                    for j in 0..<G {
+                        let r = b * G + j, row = scores + r * ld, q = qg + r * HS
+                        for p in 0..<n { row[P + p] = E.dot(q, keys + p * HS * elem, HS) * scale }
+                        Kernels.softmax(row, P + n)
+                    }
+                }
+                if P > 0 {  // og[B*G, HS] = probs[B*G, 0..<P] · Vprefix[P, HS]
+                    BLAS.gemmNN(scores, prefix.v(l, g), og, m: B * G, n: HS, k: P, lda: ld, ldb: HS, ldc: HS)
+                } else {
+                    og.update(repeating: 0, count: B * G * HS)
+                }
+                for b in 0..<B {
+                    let s = slots[b], n = cache.lengths[s] + 1
+                    let vals = cache.v(l, s, g)
+                    for j in 0..<G {
+                        let r = b * G + j, row = scores + r * ld, o = og + r * HS
+                        for p in 0..<n { E.axpy(row[P + p], vals + p * HS * elem, o, HS) }
+                        (att + b * NH * HS + (g * G + j) * HS).update(from: o, count: HS)
+                    }
+                }
+            }
+            BLAS.gemmNT(att, w.wo(l), x, m: B, n: C, k: NH * HS, beta: 1)
+            Kernels.rmsNorm(xn, x, w.ffnNorm(l), rows: B, channels: C, eps: config.rmsEpsilon)
+            BLAS.gemmNT(xn, w.wGateUp(l), gu, m: B, n: 2 * F, k: C)
+            Kernels.swiglu(h, gu, rows: B, hidden: F)
+            BLAS.gemmNT(h, w.wDown(l), x, m: B, n: C, k: F, beta: 1)
+        }
+        for s in slots { cache.lengths[s] += 1 }
+        Kernels.rmsNorm(xn, x, weights.finalNorm, rows: B, channels: C, eps: config.rmsEpsilon)
+        BLAS.gemmNT(xn, weights.output, logits, m: B, n: config.vocabularySize, k: C)
+    }
+
+    /// x[T, C] = embedding rows of `tokens`.
+    private func embed(_ tokens: [Int], into x: UnsafeMutablePointer<Float>) {
+        let C = config.channels
+        for (t, id) in tokens.enumerated() {
+            (x + t * C).update(from: weights.embedding + id * C, count: C)
+        }
+    }
+}
+
+/// Activation buffers reused across calls; grown on demand, never shrunk.
+final class Workspace {
+    var rows = 0, scoreSize = 0, groupRows = 0
+    var x = FloatBuffer(count: 0), xn = FloatBuffer(count: 0), qkv = FloatBuffer(count: 0)
+    var att = FloatBuffer(count: 0), gateUp = FloatBuffer(count: 0), hidden = FloatBuffer(count: 0)
+    var scores = FloatBuffer(count: 0), groupQ = FloatBuffer(count: 0), groupOut = FloatBuffer(count: 0)
+
+    func reserve(rows r: Int, config c: LlamaConfig, scoreColumns: Int, scoreRows: Int) {
+        if r > rows {
+            rows = r
+            x = FloatBuffer(count: r * c.channels)
+            xn = FloatBuffer(count: r * c.channels)
+            qkv = FloatBuffer(count: r * c.qkvWidth)
+            att = FloatBuffer(count: r * c.heads * c.headSize)
+            gateUp = FloatBuffer(count: r * 2 * c.feedForward)
+            hidden = FloatBuffer(count: r * c.feedForward)
+        }
+        if scoreRows * scoreColumns > scoreSize {
+            scoreSize = scoreRows * scoreColumns
+            scores = FloatBuffer(count: scoreSize)
+        }
+        if scoreRows > groupRows {
+            groupRows = scoreRows
+            groupQ = FloatBuffer(count: scoreRows * c.headSize)
+            groupOut = FloatBuffer(count: scoreRows * c.headSize)
+        }
+    }
+}

@@ -1,0 +1,26 @@
+import ArgumentParser
+import Tensor
+
+@main
+struct CodeRL: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coderl",
+        abstract: "CodeRL in Swift: reinforcement learning of code models from unit tests.",
+        subcommands: [Generate.self, Bench.self])
+
+    static func main() {
+        BLASCoreType.reexecIfNeeded()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure speed and memory against the reference figures.",
+        subcommands: [BenchGenerate.self])
+}

@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import Llama
+import ModelIO
+import Tensor
+
+/// Options shared by every command that loads a model.
+struct ModelOptions: ParsableArguments {
+    @Option(help: "GGUF model file (default: the cached SmolLM2-135M-Instruct).")
+    var model: String?
+
+    @Option(help: "OpenBLAS threads (default: all cores).")
+    var threads: Int?
+
+    @Option(help: "Precision of the generated tokens' KV cache: f32 or f16.")
+    var kv: KVPrecision = .f32
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+
+    var resolvedPath: String { model ?? DefaultModel.path }
+
+    func load() throws -> (LlamaModel, Tokenizer, ChatTemplate?) {
+        BLAS.setThreads(threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        if model == nil && !DefaultModel.isPresent {
+            throw CLIError(DefaultModel.missingMessage)
+        }
+        return try LlamaModel.load(gguf: resolvedPath)
+    }
+}
+
+extension KVPrecision: ExpressibleByArgument {}
+
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}
+
+/// Resident set size now and at peak, from /proc/self/status (bytes).
+enum ProcessMemory {
+    static func read(_ key: String) -> Int {
+        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in s.split(separator: "\n") where line.hasPrefix(key + ":") {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+            if parts.count >= 2, let kb = Int(parts[1]) { return kb * 1024 }
+        }
+        return 0
+    }
+    static var current: Int { read("VmRSS") }
+    static var peak: Int { read("VmHWM") }
+}

@@ -35,9 +35,7 @@ let package = Package(
 
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO", "Tensor"]),
-        .testTarget(
-            name: "LlamaTests", dependencies: ["Llama", "ModelIO", "Tensor"],
-            resources: [.copy("Fixtures")]),
+        .testTarget(name: "LlamaTests", dependencies: ["Llama", "ModelIO", "Tensor"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CZeroMQ", "CLMDB"]),
     ]
 )

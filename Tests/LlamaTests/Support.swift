@@ -1,0 +1,35 @@
+import Foundation
+import Llama
+import ModelIO
+import Tensor
+import XCTest
+
+enum Shared {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fixtures")
+
+    /// SmolLM2 loaded once for all tests (about 2 s), or nil when the file is absent.
+    nonisolated(unsafe) static let smol: (LlamaModel, Tokenizer, ChatTemplate?)? = {
+        BLAS.setThreads(ProcessInfo.processInfo.activeProcessorCount)
+        guard DefaultModel.isPresent else { return nil }
+        return try? LlamaModel.load(gguf: DefaultModel.path)
+    }()
+
+    static func model() throws -> (LlamaModel, Tokenizer, ChatTemplate?) {
+        guard let m = smol else {
+            print("SKIPPED: default model absent at \(DefaultModel.path); run `make setup` to fetch it")
+            throw XCTSkip("default model absent; run `make setup`")
+        }
+        return m
+    }
+
+    /// A tiny random Llama (V 64, C 32, L 2, NH 4, NKV 2, F 48) for tests that need no file.
+    static func tiny(seed: UInt64 = 1, tied: Bool = true) throws -> LlamaModel {
+        let config = try LlamaConfig(vocabularySize: 64, channels: 32, layers: 2, heads: 4, kvHeads: 2,
+                                     feedForward: 48, ropeTheta: 10_000, contextLength: 128, tiedEmbeddings: tied)
+        let w = LlamaWeights(config: config)
+        var rng = Xoshiro256(seed: seed)
+        for i in 0..<w.buffer.count { w.buffer[i] = (rng.nextUnit() - 0.5) * 0.5 }
+        return LlamaModel(weights: w)
+    }
+}

@@ -1,9 +1,21 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Numerics are compiled without bounds checks in every configuration: the hot loops index
-// raw buffers whose sizes are checked once, at the API boundary.
-let fastMath: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"])]
+import Foundation
+
+// Numerics are compiled without bounds checks in every configuration (the hot loops index raw
+// buffers whose sizes are checked once, at the API boundary) and for the building machine's
+// vector unit, like -march=native: without FMA, SIMD `addProduct` becomes a libm call per lane.
+let hostCPU: String? = {
+    #if arch(x86_64)
+    let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+    let flags = Set(info.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
+    if flags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq"]) { return "skylake-avx512" }
+    if flags.isSuperset(of: ["avx2", "fma", "f16c"]) { return "haswell" }
+    #endif
+    return nil
+}()
+let fastMath: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"] + (hostCPU.map { ["-target-cpu", $0] } ?? []))]
 
 let package = Package(
     name: "CodeRL",

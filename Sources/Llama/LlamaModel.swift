@@ -138,7 +138,7 @@ public final class LlamaModel: @unchecked Sendable {  // see above: confined to 
         for l in 0..<config.layers {
             let w = weights
             Kernels.rmsNorm(xn, x, w.attnNorm(l), rows: B, channels: C, eps: config.rmsEpsilon)
-            BLAS.gemmNT(xn, w.wqkv(l), qkv, m: B, n: QKV, k: C)
+            SkinnyGemm.run(xn, w.wqkv(l), qkv, m: B, n: QKV, k: C)
             for b in 0..<B {
                 let row = qkv + b * QKV, s = slots[b], len = cache.lengths[s]
                 rope.apply(row, heads: NH + NKV, position: P + len)
@@ -148,47 +148,41 @@ public final class LlamaModel: @unchecked Sendable {  // see above: confined to 
                 }
             }
             for g in 0..<NKV {
-                // Gather the G query heads of every row that read kv head g: qg[B*G, HS].
+                // Gather the G query heads of every row that read kv head g, pre-scaled by
+                // 1/sqrt(HS): qg[B*G, HS].
                 for b in 0..<B {
-                    (qg + b * G * HS).update(from: qkv + b * QKV + g * G * HS, count: G * HS)
+                    let src = qkv + b * QKV + g * G * HS, dst = qg + b * G * HS
+                    for i in 0..<G * HS { dst[i] = src[i] * scale }
                 }
-                if P > 0 {  // shared prefix: one sgemm for all rows, scores[B*G, 0..<P]
-                    BLAS.gemmNT(qg, prefix.k(l, g), scores, m: B * G, n: P, k: HS,
-                                lda: HS, ldb: HS, ldc: ld, alpha: scale)
+                if P > 0 {  // shared prefix: scores[B*G, 0..<P] = qg · Kprefix^T
+                    SkinnyGemm.run(qg, prefix.k(l, g), scores, m: B * G, n: P, k: HS, ldy: ld)
                 }
-                for b in 0..<B {
-                    let s = slots[b], n = cache.lengths[s] + 1
-                    let keys = cache.k(l, s, g)
-                    for j in 0..<G {
-                        let r = b * G + j, row = scores + r * ld, q = qg + r * HS
-                        for p in 0..<n { row[P + p] = E.dot(q, keys + p * HS * elem, HS) * scale }
-                        Kernels.softmax(row, P + n)
-                    }
-                }
-                if P > 0 {  // og[B*G, HS] = probs[B*G, 0..<P] · Vprefix[P, HS]
-                    BLAS.gemmNN(scores, prefix.v(l, g), og, m: B * G, n: HS, k: P, lda: ld, ldb: HS, ldc: HS)
-                } else {
-                    og.update(repeating: 0, count: B * G * HS)
-                }
-                for b in 0..<B {
-                    let s = slots[b], n = cache.lengths[s] + 1
-                    let vals = cache.v(l, s, g)
-                    for j in 0..<G {
-                        let r = b * G + j, row = scores + r * ld, o = og + r * HS
-                        for p in 0..<n { E.axpy(row[P + p], vals + p * HS * elem, o, HS) }
-                        (att + b * NH * HS + (g * G + j) * HS).update(from: o, count: HS)
+                let prefixV = prefix.v(l, g)
+                ComputePool.shared.run { part, parts in
+                    for b in ComputePool.range(part, of: parts, count: B) {
+                        let s = slots[b], n = cache.lengths[s] + 1
+                        let keys = cache.k(l, s, g), vals = cache.v(l, s, g)
+                        for j in 0..<G {
+                            let r = b * G + j, row = scores + r * ld, q = qg + r * HS, o = og + r * HS
+                            for p in 0..<n { row[P + p] = E.dot(q, keys + p * HS * elem, HS) }
+                            Kernels.softmax(row, P + n)
+                            o.update(repeating: 0, count: HS)
+                            for p in 0..<P { Kernels.axpy(row[p], prefixV + p * HS, o, HS) }
+                            for p in 0..<n { E.axpy(row[P + p], vals + p * HS * elem, o, HS) }
+                            (att + b * NH * HS + (g * G + j) * HS).update(from: o, count: HS)
+                        }
                     }
                 }
             }
-            BLAS.gemmNT(att, w.wo(l), x, m: B, n: C, k: NH * HS, beta: 1)
+            SkinnyGemm.run(att, w.wo(l), x, m: B, n: C, k: NH * HS, accumulate: true)
             Kernels.rmsNorm(xn, x, w.ffnNorm(l), rows: B, channels: C, eps: config.rmsEpsilon)
-            BLAS.gemmNT(xn, w.wGateUp(l), gu, m: B, n: 2 * F, k: C)
+            SkinnyGemm.run(xn, w.wGateUp(l), gu, m: B, n: 2 * F, k: C)
             Kernels.swiglu(h, gu, rows: B, hidden: F)
-            BLAS.gemmNT(h, w.wDown(l), x, m: B, n: C, k: F, beta: 1)
+            SkinnyGemm.run(h, w.wDown(l), x, m: B, n: C, k: F, accumulate: true)
         }
         for s in slots { cache.lengths[s] += 1 }
         Kernels.rmsNorm(xn, x, weights.finalNorm, rows: B, channels: C, eps: config.rmsEpsilon)
-        BLAS.gemmNT(xn, weights.output, logits, m: B, n: config.vocabularySize, k: C)
+        SkinnyGemm.run(xn, weights.output, logits, m: B, n: config.vocabularySize, k: C)
     }
 
     /// x[T, C] = embedding rows of `tokens`.

@@ -105,38 +105,57 @@ public struct TokenChoice: Sendable, Equatable {
 public final class TokenSampler {
     private var index: [Int32] = []
     private var prob: [Float] = []
+    private var scratch: [Float] = []
 
     public init() {}
 
     public func choose(_ logits: UnsafePointer<Float>, vocabulary V: Int, parameters p: SamplingParameters,
                        greedy: Bool, rng: inout Xoshiro256) -> TokenChoice {
-        let lse = Kernels.logSumExp(logits, V)
         if greedy || p.isGreedy {
             var best = 0
             for i in 1..<V where logits[i] > logits[best] { best = i }
-            return TokenChoice(token: best, modelLogProb: logits[best] - lse, sampledLogProb: 0)
+            return TokenChoice(token: best, modelLogProb: logits[best] - Kernels.logSumExp(logits, V), sampledLogProb: 0)
         }
         let invT = 1 / p.temperature
-        var maxZ = -Float.infinity
-        for i in 0..<V where logits[i] > maxZ { maxZ = logits[i] }
-        // Candidates: the top k, or every token whose probability could matter for top-p.
+        let maxZ = VectorMath.max(logits, V)
         index.removeAll(keepingCapacity: true)
         prob.removeAll(keepingCapacity: true)
+        var lse: Float
         if p.topK > 0 && p.topK < V {
+            lse = Kernels.logSumExp(logits, V)
             selectTopK(logits, V, p.topK)
             for j in 0..<index.count { prob[j] = expf((logits[Int(index[j])] - maxZ) * invT) }
         } else {
-            var sum: Float = 0
-            for i in 0..<V { sum += expf((logits[i] - maxZ) * invT) }
+            // One vectorised pass: unnormalised probabilities at temperature T.
+            if scratch.count < V { scratch = [Float](repeating: 0, count: V) }
+            let sum = scratch.withUnsafeMutableBufferPointer { e in
+                VectorMath.expShifted(logits, e.baseAddress!, V, shift: maxZ, scale: invT)
+            }
+            lse = p.temperature == 1 ? maxZ + logf(sum) : Kernels.logSumExp(logits, V)
+            if p.topP >= 1 {
+                // Plain temperature sampling: walk the distribution in id order.
+                let u = rng.nextUnit() * sum
+                var acc: Float = 0, pick = V - 1
+                scratch.withUnsafeBufferPointer { e in
+                    for i in 0..<V {
+                        acc += e[i]
+                        if u < acc { pick = i; break }
+                    }
+                }
+                while scratch[pick] == 0 && pick > 0 { pick -= 1 }  // rounding ran past the end
+                return TokenChoice(token: pick, modelLogProb: logits[pick] - lse, sampledLogProb: logf(scratch[pick] / sum))
+            }
             // Tokens below (1-p)/V in probability together hold less than 1-p of the mass,
             // so the nucleus lies entirely above this cut.
-            let cut: Float = p.topP < 1 ? sum * (1 - p.topP) / Float(V) : 0
-            for i in 0..<V {
-                let e = expf((logits[i] - maxZ) * invT)
-                if e >= cut && e > 0 { index.append(Int32(i)); prob.append(e) }
+            let cut = sum * (1 - p.topP) / Float(V)
+            scratch.withUnsafeBufferPointer { e in
+                for i in 0..<V where e[i] >= cut && e[i] > 0 {
+                    index.append(Int32(i))
+                    prob.append(e[i])
+                }
             }
         }
-        if index.count > 1 && (p.topK > 0 || p.topP < 1) { sortCandidates() }
+        if index.count > 1 { sortCandidates() }
         var total: Float = 0
         for e in prob { total += e }
         var kept = prob.count

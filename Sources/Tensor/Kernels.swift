@@ -53,9 +53,18 @@ public enum Kernels {
     ) {
         for t in 0..<rows {
             let g = gateUp + t * 2 * f, u = g + f, o = out + t * f
-            for i in 0..<f {
+            var i = 0
+            while i + 16 <= f {
+                let x = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self)
+                let up = UnsafeRawPointer(u + i).loadUnaligned(as: SIMD16<Float>.self)
+                let y = x / (1 + VectorMath.exp(-x)) * up
+                UnsafeMutableRawPointer(o + i).storeBytes(of: y, as: SIMD16<Float>.self)
+                i += 16
+            }
+            while i < f {
                 let x = g[i]
                 o[i] = x / (1 + expf(-x)) * u[i]
+                i += 1
             }
         }
     }
@@ -69,10 +78,8 @@ public enum Kernels {
     /// Numerically stable softmax of `x[n]` in place; returns log(sum(exp(x))).
     @discardableResult
     public static func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
-        var m = -Float.infinity
-        for i in 0..<n where x[i] > m { m = x[i] }
-        var s: Float = 0
-        for i in 0..<n { let e = expf(x[i] - m); x[i] = e; s += e }
+        let m = VectorMath.max(x, n)
+        let s = VectorMath.expShifted(x, x, n, shift: m)
         let inv = 1 / s
         for i in 0..<n { x[i] *= inv }
         return m + logf(s)
@@ -80,12 +87,18 @@ public enum Kernels {
 
     /// log(sum(exp(x[n]))) without modifying x.
     public static func logSumExp(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
-        var m = -Float.infinity
-        for i in 0..<n where x[i] > m { m = x[i] }
+        let m = VectorMath.max(x, n)
         if m == -.infinity { return m }
-        var s: Float = 0
-        for i in 0..<n { s += expf(x[i] - m) }
-        return m + logf(s)
+        var s = SIMD16<Float>(repeating: 0)
+        let ms = SIMD16<Float>(repeating: m)
+        var i = 0
+        while i + 16 <= n {
+            s += VectorMath.exp(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self) - ms)
+            i += 16
+        }
+        var total = s.sum()
+        while i < n { total += expf(x[i] - m); i += 1 }
+        return m + logf(total)
     }
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Tensor
 import XCTest
 
@@ -80,5 +81,30 @@ final class BLASTests: XCTestCase {
         var z = x
         rope.apply(&z, heads: 2, position: 0)
         XCTAssertEqual(z, x, "position 0 is the identity")
+    }
+}
+
+final class VectorMathTests: XCTestCase {
+    func testExpWithinTwoUlpAcrossTheRange() {
+        var worst: Float = 0
+        var x: Float = -87
+        while x < 88.5 {
+            var v = SIMD16<Float>(repeating: 0)
+            for i in 0..<16 { v[i] = x + Float(i) * 0.0007 }
+            let e = VectorMath.exp(v)
+            for i in 0..<16 {
+                let ref = Float(Foundation.exp(Double(v[i])))
+                worst = max(worst, abs(e[i] - ref) / ref)
+            }
+            x += 0.0137
+        }
+        XCTAssertLessThan(worst, 3e-7)
+        let special = VectorMath.exp(SIMD16<Float>(-200, -88, 0, 89, .infinity, -.infinity, .nan, 1, 2, 3, 4, 5, 6, 7, 8, 9))
+        XCTAssertEqual(special[0], 0)
+        XCTAssertEqual(special[2], 1)
+        XCTAssertEqual(special[3], .infinity)
+        XCTAssertEqual(special[4], .infinity)
+        XCTAssertEqual(special[5], 0)
+        XCTAssertTrue(special[6].isNaN)
     }
 }

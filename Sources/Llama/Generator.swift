@@ -44,7 +44,7 @@ public final class Generator {
     public var kvPrecision: KVPrecision
     private let sampler = TokenSampler()
 
-    public init(model: LlamaModel, tokenizer: Tokenizer, kvPrecision: KVPrecision = .f32) {
+    public init(model: LlamaModel, tokenizer: Tokenizer, kvPrecision: KVPrecision = .f16) {
         self.model = model
         self.tokenizer = tokenizer
         self.kvPrecision = kvPrecision

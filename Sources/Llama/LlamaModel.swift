@@ -3,7 +3,8 @@ import ModelIO
 import Tensor
 
 /// A Llama-family decoder for inference: RMSNorm, rotary attention with grouped kv heads,
-/// SwiGLU, optionally tied embeddings, all fp32 on OpenBLAS.
+/// SwiGLU, optionally tied embeddings, all fp32: OpenBLAS for products of many rows (prefill),
+/// `SkinnyGemm` on both cores for few rows (decode, short prompts).
 ///
 /// Two entry points: `prefill` runs T prompt tokens of one sequence into a `PrefixCache`, and
 /// `decode` advances B sequences by one token each, sharing that prefix and keeping their own
@@ -61,7 +62,7 @@ public final class LlamaModel: @unchecked Sendable {  // see above: confined to 
         for l in 0..<config.layers {
             let w = weights
             Kernels.rmsNorm(xn, x, w.attnNorm(l), rows: T, channels: C, eps: config.rmsEpsilon)
-            BLAS.gemmNT(xn, w.wqkv(l), qkv, m: T, n: QKV, k: C)  // qkv[T, QKV]
+            SkinnyGemm.run(xn, w.wqkv(l), qkv, m: T, n: QKV, k: C)  // qkv[T, QKV]
             for t in 0..<T {
                 let row = qkv + t * QKV
                 rope.apply(row, heads: NH + NKV, position: start + t)  // q and k heads are adjacent
@@ -84,17 +85,17 @@ public final class LlamaModel: @unchecked Sendable {  // see above: confined to 
                 BLAS.gemmNN(scores, cache.v(l, g), att + head * HS, m: T, n: HS, k: ctx,
                             lda: ctx, ldb: HS, ldc: NH * HS)
             }
-            BLAS.gemmNT(att, w.wo(l), x, m: T, n: C, k: NH * HS, beta: 1)  // x += att · Wo^T
+            SkinnyGemm.run(att, w.wo(l), x, m: T, n: C, k: NH * HS, accumulate: true)  // x += att · Wo^T
             Kernels.rmsNorm(xn, x, w.ffnNorm(l), rows: T, channels: C, eps: config.rmsEpsilon)
-            BLAS.gemmNT(xn, w.wGateUp(l), gu, m: T, n: 2 * F, k: C)  // [T, 2F]
+            SkinnyGemm.run(xn, w.wGateUp(l), gu, m: T, n: 2 * F, k: C)  // [T, 2F]
             Kernels.swiglu(h, gu, rows: T, hidden: F)
-            BLAS.gemmNT(h, w.wDown(l), x, m: T, n: C, k: F, beta: 1)  // x += h · Wdown^T
+            SkinnyGemm.run(h, w.wDown(l), x, m: T, n: C, k: F, accumulate: true)  // x += h · Wdown^T
         }
         cache.length = ctx
         if let logits {
             let last = x + (T - 1) * C
             Kernels.rmsNorm(xn, last, weights.finalNorm, rows: 1, channels: C, eps: config.rmsEpsilon)
-            BLAS.gemmNT(xn, weights.output, logits, m: 1, n: config.vocabularySize, k: C)
+            SkinnyGemm.run(xn, weights.output, logits, m: 1, n: config.vocabularySize, k: C)
         }
     }
 

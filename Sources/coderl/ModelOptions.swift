@@ -13,7 +13,7 @@ struct ModelOptions: ParsableArguments {
     var threads: Int?
 
     @Option(help: "Precision of the generated tokens' KV cache: f32 or f16.")
-    var kv: KVPrecision = .f32
+    var kv: KVPrecision = .f16
 
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }

@@ -78,12 +78,16 @@ public final class SlotCache: @unchecked Sendable {  // owned and used by one ge
 
 /// Storage element of the slot cache: fp32 values or their fp16 encodings.
 protocol KVElement {
+    static var bytes: Int { get }
     static func dot(_ q: UnsafePointer<Float>, _ k: UnsafeRawPointer, _ n: Int) -> Float
     static func axpy(_ a: Float, _ v: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, _ n: Int)
     static func store(_ x: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ n: Int)
+    /// Sixteen values starting at element `index`, as fp32.
+    static func load16(_ p: UnsafeRawPointer, _ index: Int) -> SIMD16<Float>
 }
 
 enum KVFloat32: KVElement {
+    static var bytes: Int { 4 }
     @inline(__always) static func dot(_ q: UnsafePointer<Float>, _ k: UnsafeRawPointer, _ n: Int) -> Float {
         Kernels.dot(q, k.assumingMemoryBound(to: Float.self), n)
     }
@@ -93,9 +97,13 @@ enum KVFloat32: KVElement {
     @inline(__always) static func store(_ x: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ n: Int) {
         dst.assumingMemoryBound(to: Float.self).update(from: x, count: n)
     }
+    @inline(__always) static func load16(_ p: UnsafeRawPointer, _ index: Int) -> SIMD16<Float> {
+        p.loadUnaligned(fromByteOffset: 4 * index, as: SIMD16<Float>.self)
+    }
 }
 
 enum KVFloat16: KVElement {
+    static var bytes: Int { 2 }
     @inline(__always) static func dot(_ q: UnsafePointer<Float>, _ k: UnsafeRawPointer, _ n: Int) -> Float {
         var acc = SIMD8<Float>(repeating: 0)
         var i = 0
@@ -121,5 +129,8 @@ enum KVFloat16: KVElement {
     }
     @inline(__always) static func store(_ x: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ n: Int) {
         for i in 0..<n { dst.storeBytes(of: Float16(x[i]), toByteOffset: 2 * i, as: Float16.self) }
+    }
+    @inline(__always) static func load16(_ p: UnsafeRawPointer, _ index: Int) -> SIMD16<Float> {
+        SIMD16<Float>(p.loadUnaligned(fromByteOffset: 2 * index, as: SIMD16<Float16>.self))
     }
 }

@@ -161,16 +161,13 @@ public final class LlamaModel: @unchecked Sendable {  // see above: confined to 
                 let prefixV = prefix.v(l, g)
                 ComputePool.shared.run { part, parts in
                     for b in ComputePool.range(part, of: parts, count: B) {
-                        let s = slots[b], n = cache.lengths[s] + 1
-                        let keys = cache.k(l, s, g), vals = cache.v(l, s, g)
+                        let s = slots[b]
+                        Self.attendOwnPositions(E.self, q: qg + b * G * HS, scores: scores + b * G * ld, ld: ld,
+                                                groupSize: G, headSize: HS, prefixLength: P, prefixV: prefixV,
+                                                keys: cache.k(l, s, g), values: cache.v(l, s, g), count: cache.lengths[s] + 1,
+                                                out: og + b * G * HS)
                         for j in 0..<G {
-                            let r = b * G + j, row = scores + r * ld, q = qg + r * HS, o = og + r * HS
-                            for p in 0..<n { row[P + p] = E.dot(q, keys + p * HS * elem, HS) }
-                            Kernels.softmax(row, P + n)
-                            o.update(repeating: 0, count: HS)
-                            for p in 0..<P { Kernels.axpy(row[p], prefixV + p * HS, o, HS) }
-                            for p in 0..<n { E.axpy(row[P + p], vals + p * HS * elem, o, HS) }
-                            (att + b * NH * HS + (g * G + j) * HS).update(from: o, count: HS)
+                            (att + b * NH * HS + (g * G + j) * HS).update(from: og + (b * G + j) * HS, count: HS)
                         }
                     }
                 }
@@ -184,6 +181,69 @@ public final class LlamaModel: @unchecked Sendable {  // see above: confined to 
         for s in slots { cache.lengths[s] += 1 }
         Kernels.rmsNorm(xn, x, weights.finalNorm, rows: B, channels: C, eps: config.rmsEpsilon)
         SkinnyGemm.run(xn, weights.output, logits, m: B, n: config.vocabularySize, k: C)
+    }
+
+    /// Attention of the G query heads of one sequence that share one kv head. `scores` rows
+    /// already hold the prefix scores in columns 0..<P; this adds the sequence's own `count`
+    /// positions, normalises, and writes out[G, HS] = probs · [Vprefix; Vown]. Each key and value
+    /// row is loaded (and converted from f16) once for all G heads.
+    @inline(__always)
+    static func attendOwnPositions<E: KVElement>(
+        _: E.Type, q: UnsafePointer<Float>, scores: UnsafeMutablePointer<Float>, ld: Int, groupSize G: Int,
+        headSize HS: Int, prefixLength P: Int, prefixV: UnsafePointer<Float>,
+        keys: UnsafeRawPointer, values: UnsafeRawPointer, count n: Int, out: UnsafeMutablePointer<Float>
+    ) {
+        let elem = E.bytes
+        @inline(__always) func ld16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+            UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+        }
+        @inline(__always) func st16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+            UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
+        }
+        guard HS == 64 else {  // general head sizes: one head at a time
+            for j in 0..<G {
+                let row = scores + j * ld, qj = q + j * HS, o = out + j * HS
+                for p in 0..<n { row[P + p] = E.dot(qj, keys + p * HS * elem, HS) }
+                Kernels.softmax(row, P + n)
+                o.update(repeating: 0, count: HS)
+                for p in 0..<P { Kernels.axpy(row[p], prefixV + p * HS, o, HS) }
+                for p in 0..<n { E.axpy(row[P + p], values + p * HS * elem, o, HS) }
+            }
+            return
+        }
+        for p in 0..<n {
+            let kp = keys + p * HS * elem
+            let k0 = E.load16(kp, 0), k1 = E.load16(kp, 16), k2 = E.load16(kp, 32), k3 = E.load16(kp, 48)
+            for j in 0..<G {
+                let qj = q + j * HS
+                var acc = ld16(qj) * k0
+                acc.addProduct(ld16(qj + 16), k1)
+                acc.addProduct(ld16(qj + 32), k2)
+                acc.addProduct(ld16(qj + 48), k3)
+                scores[j * ld + P + p] = acc.sum()
+            }
+        }
+        for j in 0..<G {
+            Kernels.softmax(scores + j * ld, P + n)
+            (out + j * HS).update(repeating: 0, count: HS)
+        }
+        @inline(__always) func accumulate(_ v0: SIMD16<Float>, _ v1: SIMD16<Float>, _ v2: SIMD16<Float>, _ v3: SIMD16<Float>, _ column: Int) {
+            for j in 0..<G {
+                let w = SIMD16<Float>(repeating: scores[j * ld + column]), o = out + j * HS
+                st16(ld16(o) + w * v0, o)
+                st16(ld16(o + 16) + w * v1, o + 16)
+                st16(ld16(o + 32) + w * v2, o + 32)
+                st16(ld16(o + 48) + w * v3, o + 48)
+            }
+        }
+        for p in 0..<P {
+            let vp = prefixV + p * HS
+            accumulate(ld16(vp), ld16(vp + 16), ld16(vp + 32), ld16(vp + 48), p)
+        }
+        for p in 0..<n {
+            let vp = values + p * HS * elem
+            accumulate(E.load16(vp, 0), E.load16(vp, 16), E.load16(vp, 32), E.load16(vp, 48), P + p)
+        }
     }
 
     /// x[T, C] = embedding rows of `tokens`.

@@ -31,8 +31,17 @@ struct BenchGenerate: ParsableCommand {
             }
             return b
         }
-        print("model \(modelOptions.resolvedPath)")
-        print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) threads; KV cache of generated tokens \(modelOptions.kv)")
+        print("model \(modelOptions.resolvedPath) (\(model.weights.parameterCount / 1_000_000)M parameters, fp32)")
+        print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) threads; our GEMM on \(ComputePool.shared.parts) threads; KV cache of generated tokens \(modelOptions.kv)")
+        // This machine's ceilings, measured now: shared machines vary by 3x from day to day, so
+        // the figures below only mean something next to these.
+        let ceiling = MachineCeiling.measure()
+        let weightBytes = Double(model.weights.parameterCount * 4)
+        let flopsPerToken = 2 * Double(model.weights.parameterCount - model.config.vocabularySize * model.config.channels)
+        print(String(format: "machine: OpenBLAS sgemm 1024^3 %.0f GFLOP/s (the reference figures' machine: 390), memory read %.1f GB/s",
+                     ceiling.sgemmGFLOPS, ceiling.readGBps))
+        print(String(format: "ceilings on this machine: prefill ~%.0f tok/s (sgemm rate), batch-1 decode ~%.0f tok/s (reading %.0f MB of weights per token)",
+                     ceiling.sgemmGFLOPS * 1e9 / flopsPerToken, ceiling.readGBps * 1e9 / weightBytes, weightBytes / 1e6))
         // A realistic prompt: a programming problem statement, repeated to length.
         let seed = "Write a Python function that returns the longest strictly increasing subsequence of a list of integers, with tests.\n"
         var prompt = tokenizer.encode(String(repeating: seed, count: promptTokens / 10 + 1))
@@ -71,14 +80,64 @@ struct BenchGenerate: ParsableCommand {
         let generator = Generator(model: model, tokenizer: tokenizer, kvPrecision: modelOptions.kv)
         let (_, stats) = try generator.generate(prompt: memPrompt, samples: 16, parameters: params)
         let peak = Double(ProcessMemory.peak) / 1048576
-        print(String(format: "%-40@ %8.0f MiB peak RSS   (16 sequences x 1024 positions, %d tokens generated at %.0f tok/s; target < 1024 MiB)",
-                     "memory" as NSString, peak, stats.generatedTokens, stats.decodeTokensPerSecond))
+        let line = pad("memory, 16 sequences x 1024 positions") + String(format: "%8.0f MiB peak RSS", peak)
+        print(line + String(format: "   target < 1024 MiB: %@   (%d tokens generated at %.0f tok/s)",
+                            peak < 1024 ? "met" : "MISSED", stats.generatedTokens, stats.decodeTokensPerSecond))
     }
 
+    func pad(_ s: String) -> String { s.padding(toLength: 40, withPad: " ", startingAt: 0) }
+
     func report(_ what: String, _ rate: Double, reference: Double, target: Double) {
-        var line = String(format: "%-40@ %8.1f tok/s", what as NSString, rate)
+        var line = pad(what) + String(format: "%8.1f tok/s", rate)
         if reference > 0 { line += String(format: "   llama.cpp %.0f (x%.2f)", reference, rate / reference) }
         if target > 0 { line += String(format: "   target %.0f: %@", target, rate >= target ? "met" : "MISSED") }
         print(line)
+    }
+}
+
+/// The machine's own limits, measured in a second each: OpenBLAS's large sgemm rate and the
+/// memory read bandwidth over a buffer far larger than the caches.
+struct MachineCeiling {
+    var sgemmGFLOPS = 0.0
+    var readGBps = 0.0
+
+    static func measure() -> MachineCeiling {
+        var c = MachineCeiling()
+        let n = 1024
+        let a = FloatBuffer(count: n * n), b = FloatBuffer(count: n * n), out = FloatBuffer(count: n * n)
+        for i in 0..<n * n { a[i] = Float(i % 7) * 0.01; b[i] = Float(i % 5) * 0.01 }
+        BLAS.gemmNT(a.pointer, b.pointer, out.pointer, m: n, n: n, k: n)  // warm-up
+        var best = Double.infinity
+        for _ in 0..<3 {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            BLAS.gemmNT(a.pointer, b.pointer, out.pointer, m: n, n: n, k: n)
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        }
+        c.sgemmGFLOPS = 2 * Double(n * n * n) / best / 1e9
+
+        let big = FloatBuffer(count: 128 << 20)  // 512 MiB
+        for i in stride(from: 0, to: big.count, by: 1024) { big[i] = 1 }
+        best = .infinity
+        for _ in 0..<3 {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            var sums = [Float](repeating: 0, count: ComputePool.shared.parts)
+            sums.withUnsafeMutableBufferPointer { s in
+                let sp = s.baseAddress!
+                ComputePool.shared.run { part, parts in
+                    let r = ComputePool.range(part, of: parts, count: big.count, align: 16)
+                    var acc = SIMD16<Float>(repeating: 0)
+                    var i = r.lowerBound
+                    while i < r.upperBound {
+                        acc += UnsafeRawPointer(big.pointer + i).loadUnaligned(as: SIMD16<Float>.self)
+                        i += 16
+                    }
+                    sp[part] = acc.sum()
+                }
+            }
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            if sums.reduce(0, +) < 0 { print("") }  // keep the sums alive
+        }
+        c.readGBps = Double(big.count * 4) / best / 1e9
+        return c
     }
 }

@@ -13,8 +13,8 @@ final class ForwardConsistencyTests: XCTestCase {
     }
 
     func testDecodeEqualsPrefillForEveryBatchLayoutAndPrecision() throws {
-        for tied in [true, false] {
-            let model = try Shared.tiny(seed: tied ? 3 : 4, tied: tied)
+        for (tied, hs64) in [(true, false), (false, false), (true, true)] {
+            let model = try Shared.tiny(seed: tied ? 3 : 4, tied: tied, headSize64: hs64)
             let V = model.config.vocabularySize
             let prompt = [5, 9, 2, 33, 17]
             // Three sequences continue the prompt with different tokens, decoded together.
@@ -33,7 +33,7 @@ final class ForwardConsistencyTests: XCTestCase {
                         let tolerance: Float = precision == .f32 ? 1e-4 : 2e-2
                         for v in 0..<V {
                             XCTAssertEqual(logits[row * V + v], expected[v], accuracy: tolerance,
-                                           "tied \(tied) \(precision) step \(step) slot \(s) token \(v)")
+                                           "tied \(tied) HS64 \(hs64) \(precision) step \(step) slot \(s) token \(v)")
                         }
                     }
                 }

@@ -23,9 +23,11 @@ enum Shared {
         return m
     }
 
-    /// A tiny random Llama (V 64, C 32, L 2, NH 4, NKV 2, F 48) for tests that need no file.
-    static func tiny(seed: UInt64 = 1, tied: Bool = true) throws -> LlamaModel {
-        let config = try LlamaConfig(vocabularySize: 64, channels: 32, layers: 2, heads: 4, kvHeads: 2,
+    /// A tiny random Llama (V 64, C 32, L 2, NH 4, NKV 2, F 48) for tests that need no file;
+    /// `headSize64` makes it C 128, NH 2, NKV 1 so that HS = 64 takes the vectorised attention path.
+    static func tiny(seed: UInt64 = 1, tied: Bool = true, headSize64: Bool = false) throws -> LlamaModel {
+        let config = try LlamaConfig(vocabularySize: 64, channels: headSize64 ? 128 : 32, layers: 2,
+                                     heads: headSize64 ? 2 : 4, kvHeads: headSize64 ? 1 : 2,
                                      feedForward: 48, ropeTheta: 10_000, contextLength: 128, tiedEmbeddings: tied)
         let w = LlamaWeights(config: config)
         var rng = Xoshiro256(seed: seed)

@@ -48,5 +48,9 @@ enum ProcessMemory {
         return 0
     }
     static var current: Int { read("VmRSS") }
+    /// Sets the peak back to the current RSS (Linux: "5" to /proc/self/clear_refs).
+    static func resetPeak() {
+        try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+    }
     static var peak: Int { read("VmHWM") }
 }

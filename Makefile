@@ -27,7 +27,7 @@ build:
 	$(SWIFT) build -c release
 
 test:
-	$(SWIFT) test -c release
+	$(SWIFT) test -c release --disable-swift-testing
 
 bench: build
 	.build/release/coderl bench generate

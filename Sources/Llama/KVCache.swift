@@ -131,6 +131,9 @@ enum KVFloat16: KVElement {
         for i in 0..<n { dst.storeBytes(of: Float16(x[i]), toByteOffset: 2 * i, as: Float16.self) }
     }
     @inline(__always) static func load16(_ p: UnsafeRawPointer, _ index: Int) -> SIMD16<Float> {
-        SIMD16<Float>(p.loadUnaligned(fromByteOffset: 2 * index, as: SIMD16<Float16>.self))
+        // Two 8-lane conversions: each is one vcvtph2ps, while the 16-lane initializer is a
+        // generic per-lane call.
+        SIMD16(lowHalf: SIMD8<Float>(p.loadUnaligned(fromByteOffset: 2 * index, as: SIMD8<Float16>.self)),
+               highHalf: SIMD8<Float>(p.loadUnaligned(fromByteOffset: 2 * index + 16, as: SIMD8<Float16>.self)))
     }
 }

@@ -185,8 +185,8 @@ public final class LlamaModel: @unchecked Sendable {  // see above: confined to 
 
     /// Attention of the G query heads of one sequence that share one kv head. `scores` rows
     /// already hold the prefix scores in columns 0..<P; this adds the sequence's own `count`
-    /// positions, normalises, and writes out[G, HS] = probs · [Vprefix; Vown]. Each key and value
-    /// row is loaded (and converted from f16) once for all G heads.
+    /// positions, normalises, and writes out[G, HS] = probs · [Vprefix; Vown], keeping each head's
+    /// query and output in registers (the HS = 64 path).
     @inline(__always)
     static func attendOwnPositions<E: KVElement>(
         _: E.Type, q: UnsafePointer<Float>, scores: UnsafeMutablePointer<Float>, ld: Int, groupSize G: Int,
@@ -211,38 +211,43 @@ public final class LlamaModel: @unchecked Sendable {  // see above: confined to 
             }
             return
         }
-        for p in 0..<n {
-            let kp = keys + p * HS * elem
-            let k0 = E.load16(kp, 0), k1 = E.load16(kp, 16), k2 = E.load16(kp, 32), k3 = E.load16(kp, 48)
-            for j in 0..<G {
-                let qj = q + j * HS
-                var acc = ld16(qj) * k0
-                acc.addProduct(ld16(qj + 16), k1)
-                acc.addProduct(ld16(qj + 32), k2)
-                acc.addProduct(ld16(qj + 48), k3)
-                scores[j * ld + P + p] = acc.sum()
-            }
-        }
+        // Scores, four positions at a time per head: four SIMD16 dot products reduced together.
         for j in 0..<G {
-            Kernels.softmax(scores + j * ld, P + n)
-            (out + j * HS).update(repeating: 0, count: HS)
-        }
-        @inline(__always) func accumulate(_ v0: SIMD16<Float>, _ v1: SIMD16<Float>, _ v2: SIMD16<Float>, _ v3: SIMD16<Float>, _ column: Int) {
-            for j in 0..<G {
-                let w = SIMD16<Float>(repeating: scores[j * ld + column]), o = out + j * HS
-                st16(ld16(o) + w * v0, o)
-                st16(ld16(o + 16) + w * v1, o + 16)
-                st16(ld16(o + 32) + w * v2, o + 32)
-                st16(ld16(o + 48) + w * v3, o + 48)
+            let qj = q + j * HS, row = scores + j * ld + P
+            let q0 = ld16(qj), q1 = ld16(qj + 16), q2 = ld16(qj + 32), q3 = ld16(qj + 48)
+            @inline(__always) func dot(_ p: Int) -> SIMD16<Float> {
+                let kp = keys + p * HS * elem
+                var acc = q0 * E.load16(kp, 0)
+                acc.addProduct(q1, E.load16(kp, 16))
+                acc.addProduct(q2, E.load16(kp, 32))
+                acc.addProduct(q3, E.load16(kp, 48))
+                return acc
             }
+            var p = 0
+            while p + 4 <= n {
+                let s4 = SkinnyGemm.sum4(dot(p), dot(p + 1), dot(p + 2), dot(p + 3))
+                UnsafeMutableRawPointer(row + p).storeBytes(of: s4, as: SIMD4<Float>.self)
+                p += 4
+            }
+            while p < n { row[p] = dot(p).sum(); p += 1 }
         }
-        for p in 0..<P {
-            let vp = prefixV + p * HS
-            accumulate(ld16(vp), ld16(vp + 16), ld16(vp + 32), ld16(vp + 48), p)
-        }
-        for p in 0..<n {
-            let vp = values + p * HS * elem
-            accumulate(E.load16(vp, 0), E.load16(vp, 16), E.load16(vp, 32), E.load16(vp, 48), P + p)
+        // Outputs, one head at a time with its 64 values in four registers.
+        for j in 0..<G {
+            let row = scores + j * ld
+            Kernels.softmax(row, P + n)
+            var o0 = SIMD16<Float>(), o1 = SIMD16<Float>(), o2 = SIMD16<Float>(), o3 = SIMD16<Float>()
+            for p in 0..<P {
+                let w = SIMD16<Float>(repeating: row[p]), vp = prefixV + p * HS
+                o0.addProduct(w, ld16(vp)); o1.addProduct(w, ld16(vp + 16))
+                o2.addProduct(w, ld16(vp + 32)); o3.addProduct(w, ld16(vp + 48))
+            }
+            for p in 0..<n {
+                let w = SIMD16<Float>(repeating: row[P + p]), vp = values + p * HS * elem
+                o0.addProduct(w, E.load16(vp, 0)); o1.addProduct(w, E.load16(vp, 16))
+                o2.addProduct(w, E.load16(vp, 32)); o3.addProduct(w, E.load16(vp, 48))
+            }
+            let o = out + j * HS
+            st16(o0, o); st16(o1, o + 16); st16(o2, o + 32); st16(o3, o + 48)
         }
     }
 

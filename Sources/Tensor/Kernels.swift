@@ -4,7 +4,7 @@ import Foundation
 /// Reductions accumulate in SIMD16 lanes so the compiler vectorises them.
 public enum Kernels {
     /// Dot product of two length-n vectors.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
         var acc = SIMD16<Float>(repeating: 0)
         var i = 0
@@ -20,7 +20,7 @@ public enum Kernels {
     }
 
     /// y[n] += alpha * x[n]
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
         let a = SIMD16<Float>(repeating: alpha)
         var i = 0

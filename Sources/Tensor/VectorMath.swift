@@ -4,7 +4,7 @@
 /// the exponent bits. Relative error below 2e-7 (about 2 ulp) over the whole float range; inputs
 /// below -87.3 give 0, above 88.7 give +inf, NaN stays NaN.
 public enum VectorMath {
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> {
         let hi = SIMD16<Float>(repeating: 88.72283), lo = SIMD16<Float>(repeating: -87.33654)
         // (Generic SIMD helpers such as `clamped` and `SIMD16<Int32>(_:rounding:)` compile to

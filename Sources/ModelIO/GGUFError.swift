@@ -1,3 +1,5 @@
+import Foundation
+
 /// Everything that can be wrong with a GGUF file, each naming the file and what was wrong.
 public enum GGUFError: Error, CustomStringConvertible, Equatable {
     case cannotOpen(path: String, errno: Int32)
@@ -15,7 +17,7 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .cannotOpen(path, errno):
-            return "\(path): cannot open GGUF file (errno \(errno))"
+            return "\(path): cannot open GGUF file: \(String(cString: strerror(errno))) (errno \(errno))"
         case let .badMagic(path, found):
             return "\(path): not a GGUF file (magic 0x\(String(found, radix: 16)), expected 0x46554747 \"GGUF\")"
         case let .unsupportedVersion(path, version):

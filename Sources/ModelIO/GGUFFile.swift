@@ -217,7 +217,7 @@ struct ByteReader {
     mutating func count(_ what: String, minBytesEach: Int) throws -> Int {
         let n = try u64(what)
         guard n <= UInt64(max(0, size - offset) / minBytesEach) else {
-            throw GGUFError.malformed(path: path, reason: "\(what) \(n) cannot fit in the remaining \(size - offset) bytes (at byte \(offset - 8))")
+            throw GGUFError.malformed(path: path, reason: "\(what) \(n) cannot fit in the remaining \(size - offset) bytes of the file (at byte \(offset - 8)): truncated or corrupt")
         }
         return Int(n)
     }

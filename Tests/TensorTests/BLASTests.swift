@@ -3,15 +3,16 @@ import Tensor
 import XCTest
 
 /// Checks the BLAS wrappers and kernels against naive loops, to 1e-5 relative.
-final class BLASTests: XCTestCase {
-    func random(_ n: Int, seed: UInt64) -> [Float] {
-        var s = seed
-        return (0..<n).map { _ in
-            s = s &* 6364136223846793005 &+ 1442695040888963407
-            return Float(Int(s >> 40) % 2001 - 1000) / 1000
-        }
+/// n values in [-1, 1] from a fixed linear congruential stream.
+func random(_ n: Int, seed: UInt64) -> [Float] {
+    var s = seed
+    return (0..<n).map { _ in
+        s = s &* 6364136223846793005 &+ 1442695040888963407
+        return Float(Int(s >> 40) % 2001 - 1000) / 1000
     }
+}
 
+final class BLASTests: XCTestCase {
     func testGemmNTMatchesNaiveIncludingTheSingleRowPath() {
         for (m, n, k) in [(1, 7, 5), (3, 4, 9), (16, 33, 20)] {
             let a = random(m * k, seed: 1), b = random(n * k, seed: 2)

@@ -2,14 +2,6 @@ import Tensor
 import XCTest
 
 final class SkinnyGemmTests: XCTestCase {
-    func random(_ n: Int, seed: UInt64) -> [Float] {
-        var s = seed
-        return (0..<n).map { _ in
-            s = s &* 6364136223846793005 &+ 1442695040888963407
-            return Float(Int(s >> 40) % 2001 - 1000) / 1000
-        }
-    }
-
     /// Every tile remainder (odd M, N not a multiple of 8), both threads, overwrite and
     /// accumulate, row strides, and the OpenBLAS fallback (K % 16 != 0), against naive sums.
     func testMatchesNaiveProductForAllRemainders() {

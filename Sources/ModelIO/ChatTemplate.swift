@@ -48,6 +48,27 @@ public struct ChatTemplate: Sendable {
         try self.init(jinja: try gguf.string("tokenizer.chat_template"))
     }
 
+    /// Token ids of the rendered chat. Only the template's own markers become special tokens:
+    /// message text is encoded as plain text, so a problem statement that contains
+    /// "<|im_end|>" cannot end its turn early. For text without special-token strings the ids
+    /// equal `tokenizer.encode(render(messages), parseSpecial: true)`.
+    public func tokens(_ messages: [ChatMessage], tokenizer: Tokenizer, addGenerationPrompt: Bool = true) -> [Int] {
+        let start = tokenizer.encode("<|im_start|>", parseSpecial: true)
+        let end = tokenizer.encode("<|im_end|>", parseSpecial: true)
+        var turns = messages
+        if messages.first?.role != .system, let system = defaultSystemPrompt {
+            turns.insert(ChatMessage(.system, system), at: 0)
+        }
+        var ids: [Int] = []
+        for (i, m) in turns.enumerated() {
+            if i > 0 { ids += tokenizer.encode("\n") }
+            ids += start + tokenizer.encode("\(m.role.rawValue)\n\(m.content)") + end
+        }
+        if !turns.isEmpty { ids += tokenizer.encode("\n") }
+        if addGenerationPrompt { ids += start + tokenizer.encode("assistant\n") }
+        return ids
+    }
+
     public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool = true) -> String {
         var out = ""
         if messages.first?.role != .system, let system = defaultSystemPrompt {

@@ -55,14 +55,13 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         let (model, tokenizer, template) = try modelOptions.load()
-        let text: String
+        let ids: [Int]
         if let chat {
             guard let template else { throw CLIError("\(modelOptions.resolvedPath) has no ChatML chat template; use --prompt") }
-            text = template.render([ChatMessage(.user, chat)])
+            ids = template.tokens([ChatMessage(.user, chat)], tokenizer: tokenizer)
         } else {
-            text = prompt!
+            ids = tokenizer.encode(prompt!)
         }
-        let ids = tokenizer.encode(text, parseSpecial: chat != nil)
         let generator = Generator(model: model, tokenizer: tokenizer, kvPrecision: modelOptions.kv)
         let (seqs, stats) = try generator.generate(prompt: ids, samples: samples, parameters: parameters)
         for (i, s) in seqs.enumerated() {

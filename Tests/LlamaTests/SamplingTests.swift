@@ -105,7 +105,7 @@ final class StopConditionTests: XCTestCase {
         XCTAssertEqual(short[0].tokens.count, 5)
         XCTAssertEqual(short[0].finishReason, .length)
         // The chat reply ends with <|im_end|> (id 2) well within 200 tokens.
-        let chat = tok.encode(template!.render([ChatMessage(.user, "Say hello.")]), parseSpecial: true)
+        let chat = template!.tokens([ChatMessage(.user, "Say hello.")], tokenizer: tok)
         let (reply, _) = try generator.generate(prompt: chat, samples: 1, parameters: SamplingParameters(maxNewTokens: 200))
         XCTAssertEqual(reply[0].finishReason, .stopToken(2))
         XCTAssertEqual(reply[0].tokens.last, 2)

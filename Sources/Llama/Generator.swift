@@ -56,7 +56,7 @@ public final class Generator {
                          greedyBaseline: Bool = false) throws -> ([GeneratedSequence], GenerationStats) {
         try p.validate()
         guard samples >= 0, samples + (greedyBaseline ? 1 : 0) > 0 else {
-            throw LlamaError.badConfig(key: "samples", value: "\(samples)", expected: "at least one sequence")
+            throw LlamaError.badParameter(name: "samples", value: "\(samples)", expected: "at least one sequence")
         }
         let config = model.config, V = config.vocabularySize
         let n = samples + (greedyBaseline ? 1 : 0)

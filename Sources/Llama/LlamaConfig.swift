@@ -84,6 +84,7 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
 
 public enum LlamaError: Error, CustomStringConvertible {
     case badConfig(key: String, value: String, expected: String)
+    case badParameter(name: String, value: String, expected: String)
     case unsupportedArchitecture(String, path: String)
     case contextOverflow(needed: Int, capacity: Int)
     case badToken(Int, vocabularySize: Int)
@@ -93,6 +94,8 @@ public enum LlamaError: Error, CustomStringConvertible {
         switch self {
         case let .badConfig(key, value, expected):
             return "model config '\(key)' is \(value), expected \(expected)"
+        case let .badParameter(name, value, expected):
+            return "\(name) is \(value), expected \(expected)"
         case let .unsupportedArchitecture(arch, path):
             return "\(path): architecture '\(arch)' is not supported (llama, qwen2 and mistral are)"
         case let .contextOverflow(needed, capacity):

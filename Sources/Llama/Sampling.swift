@@ -30,7 +30,7 @@ public struct SamplingParameters: Sendable, Equatable, Codable {
 
     public func validate() throws {
         func bad(_ key: String, _ v: Any, _ expected: String) -> LlamaError {
-            .badConfig(key: key, value: "\(v)", expected: expected)
+            .badParameter(name: key, value: "\(v)", expected: expected)
         }
         guard temperature >= 0, temperature.isFinite else { throw bad("temperature", temperature, "a number >= 0") }
         guard topK >= 0 else { throw bad("top_k", topK, "an integer >= 0 (0 disables)") }

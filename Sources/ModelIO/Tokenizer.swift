@@ -6,6 +6,7 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
     case missingByte(UInt8)
     case tokenOutOfRange(Int, vocabularySize: Int)
     case sizeMismatch(tokens: Int, types: Int)
+    case unsupportedPreTokenizer(String)
 
     public var description: String {
         switch self {
@@ -17,6 +18,8 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
             return "the vocabulary has no single-byte tokens (first missing: 0x\(String(b, radix: 16))); this is not a byte-level BPE vocabulary"
         case let .tokenOutOfRange(id, n):
             return "token id \(id) is outside the vocabulary of \(n) tokens"
+        case let .unsupportedPreTokenizer(pre):
+            return "pre-tokenizer '\(pre)' (tokenizer.ggml.pre) is not supported (smollm, gpt2 and default are)"
         case let .sizeMismatch(t, ty):
             return "tokenizer has \(t) tokens but \(ty) token types"
         }
@@ -116,6 +119,10 @@ public final class Tokenizer: @unchecked Sendable {
             ? try gguf.ints("tokenizer.ggml.token_type").map { TokenType(rawValue: $0) ?? .normal }
             : Array(repeating: .normal, count: tokens.count)
         let pre = (try? gguf.string("tokenizer.ggml.pre")) ?? "default"
+        // Pre-tokenizers we implement exactly: SmolLM2's (digits split, then GPT-2) and GPT-2's.
+        // Others (llama-bpe, qwen2, deepseek...) use different patterns; refuse rather than
+        // produce ids the model never saw.
+        guard ["smollm", "gpt2", "default"].contains(pre) else { throw TokenizerError.unsupportedPreTokenizer(pre) }
         try self.init(
             tokens: tokens, types: types, merges: try gguf.strings("tokenizer.ggml.merges"),
             eosID: try? gguf.int("tokenizer.ggml.eos_token_id"),

@@ -107,6 +107,29 @@ final class TokenizerTests: XCTestCase {
         XCTAssertEqual(t.encode("x<s>", parseSpecial: true).map { t.tokens[$0] }, ["x", "<s>"])
     }
 
+    func testTokenizerFromGGUFMetadataAndUnsupportedPreTokenizer() throws {
+        let vocab = try tiny()
+        for pre in ["smollm", "llama-bpe"] {
+            var w = GGUFWriter()
+            w.add("tokenizer.ggml.model", .string("gpt2"))
+            w.add("tokenizer.ggml.pre", .string(pre))
+            w.add("tokenizer.ggml.tokens", .array(.string, vocab.tokens.map { .string($0) }))
+            w.add("tokenizer.ggml.token_type", .array(.int32, vocab.types.map { .int32(Int32($0.rawValue)) }))
+            w.add("tokenizer.ggml.merges", .array(.string, ["a b", "ab c", "Ġ ab"].map { .string($0) }))
+            w.add("tokenizer.ggml.eos_token_id", .uint32(0))
+            let f = try GGUFFile(path: try TestFiles.write(w.serialized(), "tok-\(pre).gguf"))
+            if pre == "smollm" {
+                let t = try Tokenizer(gguf: f)
+                XCTAssertEqual(t.encode("abc 12").map { t.tokens[$0] }, ["abc", "Ġ", "1", "2"])
+                XCTAssertEqual(t.eosID, 0)
+            } else {
+                XCTAssertThrowsError(try Tokenizer(gguf: f)) { e in
+                    XCTAssertEqual(e as? TokenizerError, .unsupportedPreTokenizer("llama-bpe"))
+                }
+            }
+        }
+    }
+
     func testBadMergeIsReported() {
         XCTAssertThrowsError(try Tokenizer(tokens: ["a"], types: [.normal], merges: ["a"], eosID: nil, bosID: nil)) { e in
             XCTAssertEqual(e as? TokenizerError, .badMerge(index: 0, merge: "a"))

@@ -184,7 +184,8 @@ public final class GGUFFile: @unchecked Sendable {  // immutable after init; the
 
     public func ints(_ key: String) throws -> [Int] {
         let v = try value(key)
-        guard let items = v.array, let ints = Optional(items.compactMap(\.int)), ints.count == items.count else {
+        let ints = v.array?.compactMap(\.int)
+        guard let ints, ints.count == v.array?.count else {
             throw GGUFError.wrongKeyType(path: path, key: key, expected: "an array of integers", found: v.typeName)
         }
         return ints

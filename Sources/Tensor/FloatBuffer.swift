@@ -34,11 +34,4 @@ public final class FloatBuffer: @unchecked Sendable {
     public var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
 
     public func zero() { pointer.update(repeating: 0, count: count) }
-
-    /// Pointer to element `offset`; the range `offset..<offset+length` must lie inside the buffer.
-    public func at(_ offset: Int, length: Int = 0) -> UnsafeMutablePointer<Float> {
-        precondition(offset >= 0 && offset + length <= count,
-                     "FloatBuffer slice \(offset)..<\(offset + length) outside 0..<\(count)")
-        return pointer + offset
-    }
 }

@@ -69,12 +69,6 @@ public enum Kernels {
         }
     }
 
-    /// x[n] += y[n]
-    @inline(__always)
-    public static func add(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) {
-        axpy(1, y, x, n)
-    }
-
     /// Numerically stable softmax of `x[n]` in place; returns log(sum(exp(x))).
     @discardableResult
     public static func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int) -> Float {

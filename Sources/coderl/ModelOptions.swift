@@ -37,7 +37,7 @@ struct CLIError: Error, CustomStringConvertible {
     init(_ message: String) { description = message }
 }
 
-/// Resident set size now and at peak, from /proc/self/status (bytes).
+/// Peak resident set size, from /proc/self/status (bytes).
 enum ProcessMemory {
     static func read(_ key: String) -> Int {
         guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
@@ -47,7 +47,6 @@ enum ProcessMemory {
         }
         return 0
     }
-    static var current: Int { read("VmRSS") }
     /// Sets the peak back to the current RSS (Linux: "5" to /proc/self/clear_refs).
     static func resetPeak() {
         try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)

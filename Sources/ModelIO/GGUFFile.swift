@@ -156,39 +156,32 @@ public final class GGUFFile: @unchecked Sendable {  // immutable after init; the
         return v
     }
 
-    public func int(_ key: String) throws -> Int {
-        let v = try value(key)
-        guard let i = v.int else { throw GGUFError.wrongKeyType(path: path, key: key, expected: "an integer", found: v.typeName) }
-        return i
-    }
-
-    public func float(_ key: String) throws -> Double {
-        let v = try value(key)
-        guard let d = v.double else { throw GGUFError.wrongKeyType(path: path, key: key, expected: "a number", found: v.typeName) }
-        return d
-    }
-
-    public func string(_ key: String) throws -> String {
-        let v = try value(key)
-        guard let s = v.string else { throw GGUFError.wrongKeyType(path: path, key: key, expected: "a string", found: v.typeName) }
-        return s
-    }
+    public func int(_ key: String) throws -> Int { try typed(key, "an integer") { $0.int } }
+    public func float(_ key: String) throws -> Double { try typed(key, "a number") { $0.double } }
+    public func string(_ key: String) throws -> String { try typed(key, "a string") { $0.string } }
 
     public func strings(_ key: String) throws -> [String] {
-        let v = try value(key)
-        guard case let .array(.string, items) = v else {
-            throw GGUFError.wrongKeyType(path: path, key: key, expected: "an array of strings", found: v.typeName)
+        try typed(key, "an array of strings") { v in
+            if case let .array(.string, items) = v { items.compactMap(\.string) } else { nil }
         }
-        return items.map { $0.string! }
     }
 
     public func ints(_ key: String) throws -> [Int] {
-        let v = try value(key)
-        let ints = v.array?.compactMap(\.int)
-        guard let ints, ints.count == v.array?.count else {
-            throw GGUFError.wrongKeyType(path: path, key: key, expected: "an array of integers", found: v.typeName)
+        try typed(key, "an array of integers") { v in
+            guard let items = v.array else { return nil }
+            let ints = items.compactMap(\.int)
+            return ints.count == items.count ? ints : nil
         }
-        return ints
+    }
+
+    /// The value of `key` converted by `extract`, or an error naming the key, the type
+    /// expected and the type found.
+    private func typed<T>(_ key: String, _ expected: String, _ extract: (GGUFValue) -> T?) throws -> T {
+        let v = try value(key)
+        guard let result = extract(v) else {
+            throw GGUFError.wrongKeyType(path: path, key: key, expected: expected, found: v.typeName)
+        }
+        return result
     }
 }
 

@@ -50,19 +50,15 @@ public final class LlamaModel: @unchecked Sendable {  // see above: confined to 
             throw LlamaError.contextOverflow(needed: start + T, capacity: min(cache.capacity, config.contextLength))
         }
         try checkTokens(tokens)
-        let C = config.channels, HS = config.headSize, NH = config.heads, NKV = config.kvHeads
-        let G = config.groupSize, QKV = config.qkvWidth, F = config.feedForward
+        let HS = config.headSize, NH = config.heads, NKV = config.kvHeads
+        let G = config.groupSize, QKV = config.qkvWidth
         let ctx = start + T
         work.reserve(rows: T, config: config, scoreColumns: ctx, scoreRows: T)
-        let x = work.x.pointer, xn = work.xn.pointer, qkv = work.qkv.pointer
-        let att = work.att.pointer, gu = work.gateUp.pointer, h = work.hidden.pointer
-        let scores = work.scores.pointer
+        let qkv = work.qkv.pointer, att = work.att.pointer, scores = work.scores.pointer
         let scale = 1 / Float(HS).squareRoot()
-        embed(tokens, into: x)
+        embed(tokens)
         for l in 0..<config.layers {
-            let w = weights
-            Kernels.rmsNorm(xn, x, w.attnNorm(l), rows: T, channels: C, eps: config.rmsEpsilon)
-            SkinnyGemm.run(xn, w.wqkv(l), qkv, m: T, n: QKV, k: C)  // qkv[T, QKV]
+            projectQKV(l, rows: T)
             for t in 0..<T {
                 let row = qkv + t * QKV
                 rope.apply(row, heads: NH + NKV, position: start + t)  // q and k heads are adjacent
@@ -85,18 +81,10 @@ public final class LlamaModel: @unchecked Sendable {  // see above: confined to 
                 BLAS.gemmNN(scores, cache.v(l, g), att + head * HS, m: T, n: HS, k: ctx,
                             lda: ctx, ldb: HS, ldc: NH * HS)
             }
-            SkinnyGemm.run(att, w.wo(l), x, m: T, n: C, k: NH * HS, accumulate: true)  // x += att · Wo^T
-            Kernels.rmsNorm(xn, x, w.ffnNorm(l), rows: T, channels: C, eps: config.rmsEpsilon)
-            SkinnyGemm.run(xn, w.wGateUp(l), gu, m: T, n: 2 * F, k: C)  // [T, 2F]
-            Kernels.swiglu(h, gu, rows: T, hidden: F)
-            SkinnyGemm.run(h, w.wDown(l), x, m: T, n: C, k: F, accumulate: true)  // x += h · Wdown^T
+            finishLayer(l, rows: T)
         }
         cache.length = ctx
-        if let logits {
-            let last = x + (T - 1) * C
-            Kernels.rmsNorm(xn, last, weights.finalNorm, rows: 1, channels: C, eps: config.rmsEpsilon)
-            SkinnyGemm.run(xn, weights.output, logits, m: 1, n: config.vocabularySize, k: C)
-        }
+        if let logits { outputLogits(fromRow: T - 1, rows: 1, into: logits) }
     }
 
     // MARK: decode
@@ -126,20 +114,17 @@ public final class LlamaModel: @unchecked Sendable {  // see above: confined to 
     private func decode<E: KVElement>(_: E.Type, _ tokens: [Int], _ slots: [Int], _ prefix: PrefixCache,
                                       _ cache: SlotCache, _ logits: UnsafeMutablePointer<Float>, _ maxLen: Int) {
         let B = tokens.count, P = prefix.length
-        let C = config.channels, HS = config.headSize, NH = config.heads, NKV = config.kvHeads
-        let G = config.groupSize, QKV = config.qkvWidth, F = config.feedForward
+        let HS = config.headSize, NH = config.heads, NKV = config.kvHeads
+        let G = config.groupSize, QKV = config.qkvWidth
         let ld = P + maxLen  // score row stride: shared prefix, then the slot's own positions
         work.reserve(rows: B, config: config, scoreColumns: ld, scoreRows: B * G)
-        let x = work.x.pointer, xn = work.xn.pointer, qkv = work.qkv.pointer
-        let att = work.att.pointer, gu = work.gateUp.pointer, h = work.hidden.pointer
-        let scores = work.scores.pointer, qg = work.groupQ.pointer, og = work.groupOut.pointer
+        let qkv = work.qkv.pointer, att = work.att.pointer
+        let scores = work.scores.pointer, qg = work.groupQ.pointer
         let scale = 1 / Float(HS).squareRoot()
-        let elem = cache.precision.bytes
-        embed(tokens, into: x)
+        let elem = E.bytes
+        embed(tokens)
         for l in 0..<config.layers {
-            let w = weights
-            Kernels.rmsNorm(xn, x, w.attnNorm(l), rows: B, channels: C, eps: config.rmsEpsilon)
-            SkinnyGemm.run(xn, w.wqkv(l), qkv, m: B, n: QKV, k: C)
+            projectQKV(l, rows: B)
             for b in 0..<B {
                 let row = qkv + b * QKV, s = slots[b], len = cache.lengths[s]
                 rope.apply(row, heads: NH + NKV, position: P + len)
@@ -161,26 +146,19 @@ public final class LlamaModel: @unchecked Sendable {  // see above: confined to 
                 let prefixV = prefix.v(l, g)
                 ComputePool.shared.run { part, parts in
                     for b in ComputePool.range(part, of: parts, count: B) {
+                        // The group's G heads are adjacent in the row of `att`.
                         let s = slots[b]
                         Self.attendOwnPositions(E.self, q: qg + b * G * HS, scores: scores + b * G * ld, ld: ld,
                                                 groupSize: G, headSize: HS, prefixLength: P, prefixV: prefixV,
                                                 keys: cache.k(l, s, g), values: cache.v(l, s, g), count: cache.lengths[s] + 1,
-                                                out: og + b * G * HS)
-                        for j in 0..<G {
-                            (att + b * NH * HS + (g * G + j) * HS).update(from: og + (b * G + j) * HS, count: HS)
-                        }
+                                                out: att + b * NH * HS + g * G * HS)
                     }
                 }
             }
-            SkinnyGemm.run(att, w.wo(l), x, m: B, n: C, k: NH * HS, accumulate: true)
-            Kernels.rmsNorm(xn, x, w.ffnNorm(l), rows: B, channels: C, eps: config.rmsEpsilon)
-            SkinnyGemm.run(xn, w.wGateUp(l), gu, m: B, n: 2 * F, k: C)
-            Kernels.swiglu(h, gu, rows: B, hidden: F)
-            SkinnyGemm.run(h, w.wDown(l), x, m: B, n: C, k: F, accumulate: true)
+            finishLayer(l, rows: B)
         }
         for s in slots { cache.lengths[s] += 1 }
-        Kernels.rmsNorm(xn, x, weights.finalNorm, rows: B, channels: C, eps: config.rmsEpsilon)
-        SkinnyGemm.run(xn, weights.output, logits, m: B, n: config.vocabularySize, k: C)
+        outputLogits(fromRow: 0, rows: B, into: logits)
     }
 
     /// Attention of the G query heads of one sequence that share one kv head. `scores` rows
@@ -251,12 +229,39 @@ public final class LlamaModel: @unchecked Sendable {  // see above: confined to 
         }
     }
 
-    /// x[T, C] = embedding rows of `tokens`.
-    private func embed(_ tokens: [Int], into x: UnsafeMutablePointer<Float>) {
-        let C = config.channels
+    // MARK: steps shared by prefill and decode (R rows of the workspace)
+
+    /// x[R, C] = embedding rows of `tokens`.
+    private func embed(_ tokens: [Int]) {
+        let C = config.channels, x = work.x.pointer
         for (t, id) in tokens.enumerated() {
             (x + t * C).update(from: weights.embedding + id * C, count: C)
         }
+    }
+
+    /// xn = RMSNorm(x); qkv[R, QKV] = xn · Wqkv^T.
+    private func projectQKV(_ l: Int, rows R: Int) {
+        let C = config.channels
+        Kernels.rmsNorm(work.xn.pointer, work.x.pointer, weights.attnNorm(l), rows: R, channels: C, eps: config.rmsEpsilon)
+        SkinnyGemm.run(work.xn.pointer, weights.wqkv(l), work.qkv.pointer, m: R, n: config.qkvWidth, k: C)
+    }
+
+    /// x += att · Wo^T, then the feed-forward block: x += Wdown · swiglu(Wgate|up · RMSNorm(x)).
+    private func finishLayer(_ l: Int, rows R: Int) {
+        let C = config.channels, F = config.feedForward
+        let x = work.x.pointer, xn = work.xn.pointer, gu = work.gateUp.pointer, h = work.hidden.pointer
+        SkinnyGemm.run(work.att.pointer, weights.wo(l), x, m: R, n: C, k: config.heads * config.headSize, accumulate: true)
+        Kernels.rmsNorm(xn, x, weights.ffnNorm(l), rows: R, channels: C, eps: config.rmsEpsilon)
+        SkinnyGemm.run(xn, weights.wGateUp(l), gu, m: R, n: 2 * F, k: C)  // [R, 2F]
+        Kernels.swiglu(h, gu, rows: R, hidden: F)
+        SkinnyGemm.run(h, weights.wDown(l), x, m: R, n: C, k: F, accumulate: true)
+    }
+
+    /// logits[R, V] = RMSNorm(x[first..<first+R]) · Wout^T.
+    private func outputLogits(fromRow first: Int, rows R: Int, into logits: UnsafeMutablePointer<Float>) {
+        let C = config.channels
+        Kernels.rmsNorm(work.xn.pointer, work.x.pointer + first * C, weights.finalNorm, rows: R, channels: C, eps: config.rmsEpsilon)
+        SkinnyGemm.run(work.xn.pointer, weights.output, logits, m: R, n: config.vocabularySize, k: C)
     }
 }
 
@@ -265,7 +270,7 @@ final class Workspace {
     var rows = 0, scoreSize = 0, groupRows = 0
     var x = FloatBuffer(count: 0), xn = FloatBuffer(count: 0), qkv = FloatBuffer(count: 0)
     var att = FloatBuffer(count: 0), gateUp = FloatBuffer(count: 0), hidden = FloatBuffer(count: 0)
-    var scores = FloatBuffer(count: 0), groupQ = FloatBuffer(count: 0), groupOut = FloatBuffer(count: 0)
+    var scores = FloatBuffer(count: 0), groupQ = FloatBuffer(count: 0)
 
     func reserve(rows r: Int, config c: LlamaConfig, scoreColumns: Int, scoreRows: Int) {
         if r > rows {
@@ -284,7 +289,6 @@ final class Workspace {
         if scoreRows > groupRows {
             groupRows = scoreRows
             groupQ = FloatBuffer(count: scoreRows * c.headSize)
-            groupOut = FloatBuffer(count: scoreRows * c.headSize)
         }
     }
 }

@@ -9,7 +9,7 @@ enum Shared {
         .deletingLastPathComponent().appendingPathComponent("Fixtures")
 
     /// SmolLM2 loaded once for all tests (about 2 s), or nil when the file is absent.
-    nonisolated(unsafe) static let smol: (LlamaModel, Tokenizer, ChatTemplate?)? = {
+    static let smol: (LlamaModel, Tokenizer, ChatTemplate?)? = {
         BLAS.setThreads(ProcessInfo.processInfo.activeProcessorCount)
         guard DefaultModel.isPresent else { return nil }
         return try? LlamaModel.load(gguf: DefaultModel.path)

@@ -84,16 +84,15 @@ public final class Generator {
         var rngs = (0..<n).map { i in Xoshiro256(seed: p.seed, stream: greedyBaseline ? i - 1 : i) }
         var bytes = [[UInt8]](repeating: [], count: n)
         var active = Array(0..<n)
-        // Row of each active sequence in `logits`; the prefill wrote row 0 only, and every
-        // sequence draws its first token from it.
-        var rowOf = Array(repeating: 0, count: n)
 
         t0 = DispatchTime.now().uptimeNanoseconds
         while !active.isEmpty {
             var next: [Int] = []
             var stillActive: [Int] = []
-            for s in active {
-                let row = logits.pointer + rowOf[s] * V
+            for (r, s) in active.enumerated() {
+                // Decode wrote row r for active sequence r; the prefill wrote row 0 only, and
+                // every sequence draws its first token from it.
+                let row = logits.pointer + (stats.decodeSteps == 0 ? 0 : r) * V
                 let c = sampler.choose(row, vocabulary: V, parameters: p, greedy: seqs[s].greedy, rng: &rngs[s])
                 seqs[s].tokens.append(c.token)
                 seqs[s].modelLogProbs.append(c.modelLogProb)
@@ -116,7 +115,6 @@ public final class Generator {
             }
             active = stillActive
             if active.isEmpty { break }
-            for (r, s) in active.enumerated() { rowOf[s] = r }
             try model.decode(next, slots: active, prefix: prefix, cache: cache, logits: logits.pointer)
             stats.decodeSteps += 1
         }

@@ -120,7 +120,7 @@ public final class TokenSampler {
         let maxZ = VectorMath.max(logits, V)
         index.removeAll(keepingCapacity: true)
         prob.removeAll(keepingCapacity: true)
-        var lse: Float
+        let lse: Float
         if p.topK > 0 && p.topK < V {
             lse = Kernels.logSumExp(logits, V)
             selectTopK(logits, V, p.topK)

@@ -23,6 +23,7 @@ let package = Package(
     products: [
         .executable(name: "coderl", targets: ["coderl"]),
         .library(name: "Llama", targets: ["Llama"]),
+        .library(name: "LMDB", targets: ["LMDB"]),
         .library(name: "ModelIO", targets: ["ModelIO"]),
         .library(name: "Tensor", targets: ["Tensor"]),
     ],
@@ -36,6 +37,7 @@ let package = Package(
         .systemLibrary(name: "CLMDB", path: "Sources/CLMDB"),
 
         .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: fastMath),
+        .target(name: "LMDB", dependencies: ["CLMDB"]),
         .target(name: "ModelIO", dependencies: ["Tensor"], swiftSettings: fastMath),
         .target(name: "Llama", dependencies: ["Tensor", "ModelIO"], swiftSettings: fastMath),
         .executableTarget(
@@ -48,6 +50,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO", "Tensor"]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "ModelIO", "Tensor"]),
+        .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CZeroMQ", "CLMDB"]),
     ]
 )

@@ -1,6 +1,7 @@
 # CodeRL in Swift. `make setup` prepares a fresh Debian machine; `make test` runs the tests.
 SWIFT ?= swift
-DEBS := libopenblas-dev libzmq3-dev liblmdb-dev
+# lmdb-utils (mdb_stat, mdb_dump, mdb_copy) is used by the tests and for inspecting ledgers.
+DEBS := libopenblas-dev libzmq3-dev liblmdb-dev lmdb-utils
 PREFIX ?= /usr/local
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

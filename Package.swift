@@ -29,6 +29,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // System libraries: a module map and a one-line shim header each (STYLE.md, habit 4).
@@ -38,6 +39,12 @@ let package = Package(
 
         .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: fastMath),
         .target(name: "LMDB", dependencies: ["CLMDB"]),
+        // Generated from Sources/Schema/proto by scripts/generate-schema.sh; committed.
+        .target(
+            name: "Schema",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["proto"]),
+        .target(name: "Ledger", dependencies: ["LMDB", "Schema", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "ModelIO", dependencies: ["Tensor"], swiftSettings: fastMath),
         .target(name: "Llama", dependencies: ["Tensor", "ModelIO"], swiftSettings: fastMath),
         .executableTarget(
@@ -51,6 +58,9 @@ let package = Package(
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO", "Tensor"]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "ModelIO", "Tensor"]),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "LMDB", "Schema"]),
+        // Child process of the ledger crash-safety test (killed with SIGKILL).
+        .executableTarget(name: "LedgerStress", dependencies: ["Ledger", "Schema"], path: "Tests/Helpers/LedgerStress"),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CZeroMQ", "CLMDB"]),
     ]
 )

@@ -122,6 +122,7 @@ public final class Environment: @unchecked Sendable {
 
     /// Runs `body` in a write transaction and commits it; aborts if `body` throws. Redoes
     /// `body` after growing the map when it fills up.
+    @discardableResult
     public func write<T>(_ body: (borrowing Transaction) throws -> T) throws -> T {
         try writeUnlocked(body)
     }
@@ -226,6 +227,17 @@ public final class Environment: @unchecked Sendable {
     public func copy(to directory: String, compact: Bool = false) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try check(mdb_env_copy2(handle, directory, compact ? UInt32(MDB_CP_COMPACT) : 0), "mdb_env_copy2", "\(path) -> \(directory)")
+    }
+
+    /// Releases reader slots held by processes that died (`mdb_reader_check`) and returns how
+    /// many. Done at start-up; long-running processes sharing the environment with others
+    /// that may crash call it now and then. (When the last process closes the environment,
+    /// the next opener resets the reader table anyway.)
+    @discardableResult
+    public func clearStaleReaders() throws -> Int {
+        var dead: Int32 = 0
+        try check(mdb_reader_check(handle, &dead), "mdb_reader_check", path)
+        return Int(dead)
     }
 
     /// Flushes buffers to disk; needed only with `durable: false`.

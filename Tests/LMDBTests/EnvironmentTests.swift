@@ -106,7 +106,7 @@ final class EnvironmentTests: XCTestCase {
         let db = try env.openDatabase("big")
         let value = [UInt8](repeating: 0xAB, count: 64 << 10)
         var attempts = 0
-        _ = try env.write { txn in
+        try env.write { txn in
             attempts += 1
             for i in 0..<64 as Range<UInt64> { try txn.put(db, i.sortableKey, value) }
         }

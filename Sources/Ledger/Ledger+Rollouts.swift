@@ -1,0 +1,108 @@
+import Foundation
+import LMDB
+import Schema
+
+extension Ledger {
+    /// Checks what the learner relies on: per-token arrays line up with the program tokens.
+    static func validate(_ rollout: Rollout, key: String) throws {
+        func fail(_ reason: String) throws -> Never {
+            throw LedgerError.invalidRecord(table: "rollouts", key: key, reason: reason)
+        }
+        if rollout.problemID.isEmpty { try fail("problem_id is empty") }
+        let n = rollout.programTokens.count
+        if !rollout.logprobs.isEmpty && rollout.logprobs.count != n {
+            try fail("\(rollout.logprobs.count) log-probs for \(n) program tokens")
+        }
+        if !rollout.criticWeights.isEmpty && rollout.criticWeights.count != n {
+            try fail("\(rollout.criticWeights.count) critic weights for \(n) program tokens")
+        }
+        if rollout.logprobs.contains(where: { !$0.isFinite && $0 != -.infinity }) { try fail("a log-prob is NaN or +inf") }
+        if !rollout.reward.isFinite || !rollout.advantage.isFinite { try fail("reward or advantage is not finite") }
+    }
+
+    /// Appends rollouts under new, increasing sequence numbers (in one transaction, so a
+    /// crash keeps all of them or none). Returns the numbers given.
+    @discardableResult
+    public func append(_ batch: [Rollout]) throws -> [UInt64] {
+        let now = UInt64(Date().timeIntervalSince1970 * 1000)
+        var records = batch
+        for i in records.indices {
+            try Ledger.validate(records[i], key: "(new #\(i))")
+            records[i].schemaVersion = recordSchemaVersion
+            if records[i].createdUnixMs == 0 { records[i].createdUnixMs = now }
+            if records[i].state == .unspecified { records[i].state = .generated }
+        }
+        return try environment.write { txn in
+            var next = try txn.withValue(meta, MetaKey.nextSequence) { raw in
+                UInt64(sortableKey: raw) ?? 0
+            } ?? 1
+            guard next > 0 else { throw LedgerError.corruptRecord(table: "meta", key: "next-sequence", reason: "expected 8 bytes") }
+            var sequences: [UInt64] = []
+            sequences.reserveCapacity(records.count)
+            for var record in records {
+                record.sequence = next
+                try txn.put(rollouts, next.sortableKey, try record.serializedBytes() as [UInt8], flags: .append)
+                sequences.append(next)
+                next += 1
+            }
+            try txn.put(meta, MetaKey.nextSequence, next.sortableKey)
+            return sequences
+        }
+    }
+
+    public func rollout(sequence: UInt64) throws -> Rollout? {
+        try environment.read { txn in
+            try txn.withValue(rollouts, sequence.sortableKey) {
+                try RecordCodec.decodeVersioned(Rollout.self, $0, table: "rollouts", key: "\(sequence)")
+            }
+        }
+    }
+
+    /// Changes stored rollouts in one transaction (lifecycle state, verdict, reward, critic
+    /// weights...). The sequence number cannot change.
+    public func update(sequences: [UInt64], _ change: (inout Rollout) throws -> Void) throws {
+        try environment.write { txn in
+            for sequence in sequences {
+                let key = sequence.sortableKey
+                guard var record = try txn.withValue(rollouts, key, {
+                    try RecordCodec.decodeVersioned(Rollout.self, $0, table: "rollouts", key: "\(sequence)")
+                }) else { throw LedgerError.unknownRollout(sequence) }
+                try change(&record)
+                record.sequence = sequence
+                record.schemaVersion = recordSchemaVersion
+                try Ledger.validate(record, key: "\(sequence)")
+                try txn.put(rollouts, key, try record.serializedBytes() as [UInt8])
+            }
+        }
+    }
+
+    /// Visits rollouts in sequence order from `start`, until `body` returns false. Reads in
+    /// snapshots of `pageSize` records so a long replay does not hold one reader open.
+    public func scanRollouts(from start: UInt64 = 1, pageSize: Int = 4096,
+                             _ body: (Rollout) throws -> Bool) throws {
+        var cursor = start
+        while true {
+            var page: [Rollout] = []
+            page.reserveCapacity(pageSize)
+            try environment.read { txn in
+                try txn.forEach(rollouts, from: cursor.sortableKey) { key, value in
+                    let sequence = UInt64(sortableKey: key) ?? 0
+                    page.append(try RecordCodec.decodeVersioned(Rollout.self, value, table: "rollouts", key: "\(sequence)"))
+                    return page.count < pageSize
+                }
+            }
+            for rollout in page where try !body(rollout) { return }
+            guard page.count == pageSize, let last = page.last else { return }
+            cursor = last.sequence + 1
+        }
+    }
+
+    /// The highest sequence number given so far (0 when none).
+    public func lastSequence() throws -> UInt64 {
+        try environment.read { txn in
+            guard let next = try txn.withValue(meta, MetaKey.nextSequence, { UInt64(sortableKey: $0) ?? 0 }) else { return 0 }
+            guard next > 0 else { throw LedgerError.corruptRecord(table: "meta", key: "next-sequence", reason: "expected 8 bytes") }
+            return next - 1
+        }
+    }
+}

@@ -24,6 +24,8 @@ let package = Package(
         .executable(name: "coderl", targets: ["coderl"]),
         .library(name: "Llama", targets: ["Llama"]),
         .library(name: "LMDB", targets: ["LMDB"]),
+        .library(name: "Ledger", targets: ["Ledger"]),
+        .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
         .library(name: "ModelIO", targets: ["ModelIO"]),
         .library(name: "Tensor", targets: ["Tensor"]),
     ],
@@ -39,6 +41,7 @@ let package = Package(
 
         .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: fastMath),
         .target(name: "LMDB", dependencies: ["CLMDB"]),
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         // Generated from Sources/Schema/proto by scripts/generate-schema.sh; committed.
         .target(
             name: "Schema",
@@ -58,6 +61,7 @@ let package = Package(
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO", "Tensor"]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "ModelIO", "Tensor"]),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "LMDB", "Schema"]),
         // Child process of the ledger crash-safety test (killed with SIGKILL).
         .executableTarget(name: "LedgerStress", dependencies: ["Ledger", "Schema"], path: "Tests/Helpers/LedgerStress"),

@@ -1,7 +1,7 @@
 # CodeRL in Swift. `make setup` prepares a fresh Debian machine; `make test` runs the tests.
 SWIFT ?= swift
 # lmdb-utils (mdb_stat, mdb_dump, mdb_copy) is used by the tests and for inspecting ledgers.
-DEBS := libopenblas-dev libzmq3-dev liblmdb-dev lmdb-utils
+DEBS := libopenblas-dev libzmq3-dev liblmdb-dev lmdb-utils zlib1g-dev
 PREFIX ?= /usr/local
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

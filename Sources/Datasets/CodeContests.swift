@@ -35,7 +35,7 @@ public enum CodeContests {
     }
 
     /// Input/Output blocks after an "Example"/"Examples" heading, up to "Note" or the limits.
-    static func statementExamples(_ statement: String) -> [(String, String)] {
+    public static func statementExamples(_ statement: String) -> [(String, String)] {
         let lines = statement.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         guard let start = lines.firstIndex(where: { ["Example", "Examples"].contains($0.trimmingSpaces) }) else { return [] }
         var examples: [(String, String)] = []

@@ -1,6 +1,7 @@
 import Foundation
 import LMDB
 import Schema
+import Synchronization
 
 extension Ledger {
     /// Checks what the learner relies on: per-token arrays line up with the program tokens.
@@ -77,24 +78,42 @@ extension Ledger {
     }
 
     /// Visits rollouts in sequence order from `start`, until `body` returns false. Reads in
-    /// snapshots of `pageSize` records so a long replay does not hold one reader open.
+    /// snapshots of `pageSize` records so a long replay does not hold one reader open, and
+    /// decodes each page on all cores (decoding, not LMDB, is what limits replay).
     public func scanRollouts(from start: UInt64 = 1, pageSize: Int = 4096,
                              _ body: (Rollout) throws -> Bool) throws {
         var cursor = start
         while true {
-            var page: [Rollout] = []
-            page.reserveCapacity(pageSize)
+            var raw: [(UInt64, [UInt8])] = []
+            raw.reserveCapacity(pageSize)
             try environment.read { txn in
                 try txn.forEach(rollouts, from: cursor.sortableKey) { key, value in
-                    let sequence = UInt64(sortableKey: key) ?? 0
-                    page.append(try RecordCodec.decodeVersioned(Rollout.self, value, table: "rollouts", key: "\(sequence)"))
-                    return page.count < pageSize
+                    raw.append((UInt64(sortableKey: key) ?? 0, Array(value)))
+                    return raw.count < pageSize
                 }
             }
+            let page = try Ledger.decodePage(raw)
             for rollout in page where try !body(rollout) { return }
-            guard page.count == pageSize, let last = page.last else { return }
-            cursor = last.sequence + 1
+            guard raw.count == pageSize, let last = raw.last else { return }
+            cursor = last.0 + 1
         }
+    }
+
+    static func decodePage(_ raw: [(UInt64, [UInt8])]) throws -> [Rollout] {
+        let parts = raw.count < 256 ? 1 : min(ProcessInfo.processInfo.activeProcessorCount, 8)
+        let results = Mutex<[Int: Result<[Rollout], any Error>]>([:])
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let range = raw.count * part / parts..<raw.count * (part + 1) / parts
+            let result = Result { () throws -> [Rollout] in
+                try raw[range].map { sequence, bytes in
+                    try bytes.withUnsafeBytes {
+                        try RecordCodec.decodeVersioned(Rollout.self, $0, table: "rollouts", key: "\(sequence)")
+                    }
+                }
+            }
+            results.withLock { $0[part] = result }
+        }
+        return try results.withLock { all in try (0..<parts).flatMap { try all[$0]!.get() } }
     }
 
     /// The highest sequence number given so far (0 when none).

@@ -30,7 +30,10 @@ enum RecordCodec {
     static func decode<M: SwiftProtobuf.Message>(_ type: M.Type, _ bytes: UnsafeRawBufferPointer,
                                                  table: String, key: @autoclosure () -> String) throws -> M {
         do {
-            return try M(serializedBytes: Array(bytes))
+            // A no-copy view: the bytes outlive the call, the message copies what it keeps.
+            let data = Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!),
+                            count: bytes.count, deallocator: .none)
+            return try M(serializedBytes: data)
         } catch {
             throw LedgerError.corruptRecord(table: table, key: key(), reason: "\(error)")
         }

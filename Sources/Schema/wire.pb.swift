@@ -228,6 +228,8 @@ public nonisolated struct RolloutBatch: Sendable {
 }
 
 /// What a weight version consists of; chunks are fetched one by one and checked.
+/// Chunk checksums are XXH64, not SHA-256: they guard against corruption at memory speed
+/// (CURVE authenticates remote links).
 public nonisolated struct WeightManifest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -245,9 +247,10 @@ public nonisolated struct WeightManifest: Sendable {
 
   public var chunkBytes: UInt64 = 0
 
-  public var chunkSha256: [Data] = []
+  /// XXH64 (seed 0) of each chunk, checked on arrival
+  public var chunkXxh64: [UInt64] = []
 
-  /// of the whole weight file
+  /// of the whole weight file, its identity
   public var sha256: Data = Data()
 
   public var configJson: String = String()
@@ -288,7 +291,8 @@ public nonisolated struct WeightChunk: Sendable {
 
   public var index: UInt32 = 0
 
-  public var sha256: Data = Data()
+  /// of the payload frame
+  public var xxh64: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -894,7 +898,7 @@ nonisolated extension RolloutBatch: SwiftProtobuf.Message, SwiftProtobuf._Messag
 
 nonisolated extension WeightManifest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WeightManifest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}version\0\u{1}format\0\u{3}total_bytes\0\u{3}chunk_bytes\0\u{3}chunk_sha256\0\u{1}sha256\0\u{3}config_json\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}version\0\u{1}format\0\u{3}total_bytes\0\u{3}chunk_bytes\0\u{3}chunk_xxh64\0\u{1}sha256\0\u{3}config_json\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -907,7 +911,7 @@ nonisolated extension WeightManifest: SwiftProtobuf.Message, SwiftProtobuf._Mess
       case 3: try { try decoder.decodeSingularStringField(value: &self.format) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.totalBytes) }()
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.chunkBytes) }()
-      case 6: try { try decoder.decodeRepeatedBytesField(value: &self.chunkSha256) }()
+      case 6: try { try decoder.decodeRepeatedFixed64Field(value: &self.chunkXxh64) }()
       case 7: try { try decoder.decodeSingularBytesField(value: &self.sha256) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.configJson) }()
       default: break
@@ -931,8 +935,8 @@ nonisolated extension WeightManifest: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if self.chunkBytes != 0 {
       try visitor.visitSingularUInt64Field(value: self.chunkBytes, fieldNumber: 5)
     }
-    if !self.chunkSha256.isEmpty {
-      try visitor.visitRepeatedBytesField(value: self.chunkSha256, fieldNumber: 6)
+    if !self.chunkXxh64.isEmpty {
+      try visitor.visitPackedFixed64Field(value: self.chunkXxh64, fieldNumber: 6)
     }
     if !self.sha256.isEmpty {
       try visitor.visitSingularBytesField(value: self.sha256, fieldNumber: 7)
@@ -949,7 +953,7 @@ nonisolated extension WeightManifest: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if lhs.format != rhs.format {return false}
     if lhs.totalBytes != rhs.totalBytes {return false}
     if lhs.chunkBytes != rhs.chunkBytes {return false}
-    if lhs.chunkSha256 != rhs.chunkSha256 {return false}
+    if lhs.chunkXxh64 != rhs.chunkXxh64 {return false}
     if lhs.sha256 != rhs.sha256 {return false}
     if lhs.configJson != rhs.configJson {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -1004,7 +1008,7 @@ nonisolated extension WeightRequest: SwiftProtobuf.Message, SwiftProtobuf._Messa
 
 nonisolated extension WeightChunk: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WeightChunk"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}version\0\u{1}index\0\u{1}sha256\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}version\0\u{1}index\0\u{1}xxh64\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1015,7 +1019,7 @@ nonisolated extension WeightChunk: SwiftProtobuf.Message, SwiftProtobuf._Message
       case 1: try { try decoder.decodeSingularStringField(value: &self.model) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.version) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.index) }()
-      case 4: try { try decoder.decodeSingularBytesField(value: &self.sha256) }()
+      case 4: try { try decoder.decodeSingularFixed64Field(value: &self.xxh64) }()
       default: break
       }
     }
@@ -1031,8 +1035,8 @@ nonisolated extension WeightChunk: SwiftProtobuf.Message, SwiftProtobuf._Message
     if self.index != 0 {
       try visitor.visitSingularUInt32Field(value: self.index, fieldNumber: 3)
     }
-    if !self.sha256.isEmpty {
-      try visitor.visitSingularBytesField(value: self.sha256, fieldNumber: 4)
+    if self.xxh64 != 0 {
+      try visitor.visitSingularFixed64Field(value: self.xxh64, fieldNumber: 4)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1041,7 +1045,7 @@ nonisolated extension WeightChunk: SwiftProtobuf.Message, SwiftProtobuf._Message
     if lhs.model != rhs.model {return false}
     if lhs.version != rhs.version {return false}
     if lhs.index != rhs.index {return false}
-    if lhs.sha256 != rhs.sha256 {return false}
+    if lhs.xxh64 != rhs.xxh64 {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

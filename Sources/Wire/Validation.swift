@@ -68,16 +68,14 @@ extension WireCodec {
             try requireID("model", manifest.model)
             if manifest.chunkBytes == 0 { try fail("chunk_bytes", "must be positive") }
             let expected = (manifest.totalBytes + manifest.chunkBytes - 1) / manifest.chunkBytes
-            if UInt64(manifest.chunkSha256.count) != expected {
-                try fail("chunk_sha256", "\(manifest.chunkSha256.count) hashes for \(expected) chunks of \(manifest.totalBytes) bytes")
+            if UInt64(manifest.chunkXxh64.count) != expected {
+                try fail("chunk_xxh64", "\(manifest.chunkXxh64.count) checksums for \(expected) chunks of \(manifest.totalBytes) bytes")
             }
-            for (i, hash) in manifest.chunkSha256.enumerated() { try requireHash("chunk_sha256[\(i)]", hash.count) }
             try requireHash("sha256", manifest.sha256.count)
         case .weightRequest(let request):
             try requireID("model", request.model)
         case .weightChunk(let chunk):
             try requireID("model", chunk.model)
-            try requireHash("sha256", chunk.sha256.count)
         case .announcement(let announcement):
             try requireID("model", announcement.model)
         case .ack(let ack):

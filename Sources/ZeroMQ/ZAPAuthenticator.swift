@@ -36,17 +36,24 @@ public final class ZAPAuthenticator: Sendable {
         for key in allowedClientKeys where !CurveKeyPair.isValidKey(key) {
             throw CurveError.badKey(name: "allowed client key", key: key)
         }
-        let state = State(domain: domain, allowed: Set(allowedClientKeys), log: log)
-        self.state = state
-        // The socket is made here so a bind failure (a second handler) is reported to the
-        // caller, then handed to the thread that alone uses it from then on.
+        // The socket is made and bound here so a failure (a second handler on the context) is
+        // reported to the caller before anything starts; the handler thread then owns it.
         let socket = try Socket(context, .rep)
         try socket.bind("inproc://zeromq.zap.01")
-        let transfer = UnsafeTransfer(socket)
+        let state = State(domain: domain, allowed: Set(allowedClientKeys), log: log)
+        self.state = state
+        let box = SocketBox(socket)
         Thread.detachNewThread {
-            ZAPAuthenticator.serve(transfer.value, state)
+            ZAPAuthenticator.run(box, state)
+            // Signalled only after `run` returned, so the socket is closed and the inproc
+            // endpoint free when `stop()` returns.
             state.finished.signal()
         }
+    }
+
+    private static func run(_ box: SocketBox, _ state: State) {
+        guard let socket = box.take() else { return }
+        serve(socket, state)
     }
 
     deinit { stop() }
@@ -110,8 +117,13 @@ public final class ZAPAuthenticator: Sendable {
     }
 }
 
-/// Hands a non-Sendable value to exactly one other thread, which alone uses it afterwards.
-struct UnsafeTransfer<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
+/// Hands a socket to the one thread that uses it from then on; `take` leaves no reference
+/// behind, so the socket closes when that thread lets go of it.
+final class SocketBox: @unchecked Sendable {  // `socket` is touched once by the creator and once by the taker, ordered by thread start
+    private var socket: Socket?
+    init(_ socket: Socket) { self.socket = socket }
+    func take() -> Socket? {
+        defer { socket = nil }
+        return socket
+    }
 }

@@ -30,10 +30,10 @@ func exampleBodies() -> [(Envelope.OneOf_Body, [UInt8]?)] {
         (.rollouts(RolloutBatch.with { $0.requestID = "r1"; $0.rollouts = [rollout] }), nil),
         (.weightManifest(WeightManifest.with {
             $0.model = "actor"; $0.version = 3; $0.totalBytes = 10; $0.chunkBytes = 4
-            $0.chunkSha256 = [Data(hash), Data(hash), Data(hash)]; $0.sha256 = Data(hash)
+            $0.chunkXxh64 = [1, 2, 3]; $0.sha256 = Data(hash)
         }), nil),
         (.weightRequest(WeightRequest.with { $0.model = "actor"; $0.version = 3; $0.chunkIndex = 1 }), nil),
-        (.weightChunk(WeightChunk.with { $0.model = "actor"; $0.version = 3; $0.index = 1; $0.sha256 = Data(hash) }), [1, 2, 3, 4]),
+        (.weightChunk(WeightChunk.with { $0.model = "actor"; $0.version = 3; $0.index = 1; $0.xxh64 = XXH64.hash([1, 2, 3, 4]) }), [1, 2, 3, 4]),
         (.announcement(VersionAnnouncement.with { $0.model = "actor"; $0.version = 3 }), nil),
         (.ack(Ack.with { $0.messageID = "m1" }), nil),
         (.error(ErrorReply.with { $0.code = "unknown-version"; $0.detail = "no actor version 9" }), nil),
@@ -108,7 +108,7 @@ final class CodecTests: XCTestCase {
             (.rollouts(RolloutBatch.with { $0.requestID = "r"; $0.rollouts = [Rollout.with { $0.problemID = "p"; $0.programTokens = [1, 2] }] }),
              "RolloutBatch.rollouts[0].logprobs"),
             (.weightManifest(WeightManifest.with { $0.model = "actor"; $0.totalBytes = 10; $0.chunkBytes = 4; $0.sha256 = Data(count: 32) }),
-             "WeightManifest.chunk_sha256"),
+             "WeightManifest.chunk_xxh64"),
         ]
         for (body, field) in cases {
             XCTAssertThrowsError(try WireCodec.decode(try WireCodec.encode(body, id: "1", sender: "t"))) { error in

@@ -1,0 +1,112 @@
+import Foundation
+import Ledger
+import Schema
+import XCTest
+
+/// `coderl import` and `coderl rollouts` run as a user runs them.
+final class CLITests: XCTestCase {
+    var root = ""
+
+    override func setUp() {
+        root = NSTemporaryDirectory() + "coderl-cli-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: root) }
+
+    func coderl(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        var products = Bundle.main.bundleURL
+        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
+            products = bundle.bundleURL.deletingLastPathComponent()
+        }
+        let binary = products.appendingPathComponent("coderl").path
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            XCTFail("\(binary) is missing: `swift build` builds it with the tests")
+            return (-1, "")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    func testImportIsIdempotentAndBadRecordsStopIt() throws {
+        let file = root + "/mine.jsonl"
+        try Data("""
+            {"id": "mine/add", "prompt": "Write add.", "entry_point": "add", "tests": {"format": "call", "cases": [{"input": [1, 2], "output": 3}]}}
+            {"id": "mine/echo", "prompt": "Echo.", "split": "test", "difficulty": "easy", "tests": {"format": "stdio", "cases": [{"input": "x\\n", "output": "x\\n"}]}}
+
+            """.utf8).write(to: URL(fileURLWithPath: file))
+        let ledger = root + "/ledger"
+        let first = try coderl(["import", "jsonl", file, "--ledger", ledger])
+        XCTAssertEqual(first.status, 0, first.output)
+        XCTAssertTrue(first.output.contains("2 problems: 2 added, 0 updated, 0 unchanged"), first.output)
+        XCTAssertTrue(first.output.contains("jsonl           test        easy                   1"), first.output)
+        let again = try coderl(["import", "jsonl", file, "--ledger", ledger])
+        XCTAssertTrue(again.output.contains("2 problems: 0 added, 0 updated, 2 unchanged"), again.output)
+
+        try Data("{\"id\": \"mine/x\", \"prompt\": \"p\"}\n".utf8).write(to: URL(fileURLWithPath: root + "/bad.jsonl"))
+        let bad = try coderl(["import", "jsonl", root + "/bad.jsonl", "--ledger", ledger])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.output.contains("bad.jsonl, line 1, field 'tests': is missing"), bad.output)
+        XCTAssertTrue(bad.output.contains("nothing was imported"), bad.output)
+        XCTAssertEqual(try Ledger.openForReading(path: ledger).counts().problems, 2)
+    }
+
+    func testRolloutsListShowAndExport() throws {
+        let ledger = root + "/ledger"
+        do {
+            let store = try Ledger(path: ledger)
+            let suite = TestSuite.with { $0.format = .assert; $0.cases = [TestCase.with { $0.code = "assert add(1, 2) == 3" }] }
+            try store.store(problem: Problem.with { $0.id = "mine/add"; $0.prompt = "Write add." }, exampleTests: nil, hiddenTests: suite)
+            var passed = Rollout()
+            passed.problemID = "mine/add"
+            passed.programTokens = [5, 6]
+            passed.logprobs = [-0.5, -0.25]
+            passed.program = "def add(a, b):\n    return a + b\n"
+            passed.policyVersion = 2
+            passed.state = .labeled
+            passed.reward = 1
+            passed.verdict = Verdict.with { $0.outcome = .passed; $0.passedTests = 1; $0.totalTests = 1 }
+            var failed = passed
+            failed.program = "def add(a, b):\n    return a - b\n"
+            failed.policyVersion = 3
+            failed.reward = -0.3
+            failed.testSuite = Data(try Ledger.hash(of: suite))
+            failed.verdict = Verdict.with {
+                $0.outcome = .failedTest; $0.errorType = "AssertionError"; $0.passedTests = 0; $0.totalTests = 1
+                $0.tests = [TestResult.with { $0.index = 0; $0.status = .wrongAnswer }]
+            }
+            try store.append([passed, failed])
+        }
+        let list = try coderl(["rollouts", "list", "--ledger", ledger])
+        XCTAssertEqual(list.status, 0, list.output)
+        XCTAssertEqual(list.output.split(separator: "\n").count, 3, list.output)
+        XCTAssertTrue(list.output.contains("failed-test"), list.output)
+
+        let failedOnly = try coderl(["rollouts", "list", "--ledger", ledger, "--outcome", "failed"])
+        XCTAssertEqual(failedOnly.output.split(separator: "\n").count, 2, failedOnly.output)
+        let version2 = try coderl(["rollouts", "export", "--ledger", ledger, "--version", "2"])
+        XCTAssertEqual(version2.output.split(separator: "\n").count, 1, version2.output)
+        XCTAssertTrue(version2.output.contains("\"policyVersion\":\"2\""), version2.output)
+
+        let show = try coderl(["rollouts", "show", "2", "--ledger", ledger])
+        XCTAssertEqual(show.status, 0, show.output)
+        XCTAssertTrue(show.output.contains("return a - b"), show.output)
+        XCTAssertTrue(show.output.contains("first failing test (#0)"), show.output)
+        XCTAssertTrue(show.output.contains("assert add(1, 2) == 3"), show.output)
+
+        let missing = try coderl(["rollouts", "show", "9", "--ledger", ledger])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.output.contains("no rollout with sequence 9"), missing.output)
+        let noLedger = try coderl(["rollouts", "list", "--ledger", root + "/none"])
+        XCTAssertNotEqual(noLedger.status, 0)
+        XCTAssertTrue(noLedger.output.contains("not a ledger"), noLedger.output)
+    }
+}

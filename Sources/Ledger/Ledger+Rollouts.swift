@@ -27,13 +27,16 @@ extension Ledger {
     public func append(_ batch: [Rollout]) throws -> [UInt64] {
         let now = UInt64(Date().timeIntervalSince1970 * 1000)
         var records = batch
+        var newPrompts = PromptSet()
         for i in records.indices {
             try Ledger.validate(records[i], key: "(new #\(i))")
             records[i].schemaVersion = recordSchemaVersion
             if records[i].createdUnixMs == 0 { records[i].createdUnixMs = now }
             if records[i].state == .unspecified { records[i].state = .generated }
+            Ledger.detachPrompt(&records[i], into: &newPrompts)
         }
         return try environment.write { txn in
+            try storePrompts(newPrompts, txn)
             var next = try txn.withValue(meta, MetaKey.nextSequence) { raw in
                 UInt64(sortableKey: raw) ?? 0
             } ?? 1
@@ -53,10 +56,62 @@ extension Ledger {
 
     public func rollout(sequence: UInt64) throws -> Rollout? {
         try environment.read { txn in
-            try txn.withValue(rollouts, sequence.sortableKey) {
+            guard var rollout = try txn.withValue(rollouts, sequence.sortableKey, {
                 try RecordCodec.decodeVersioned(Rollout.self, $0, table: "rollouts", key: "\(sequence)")
-            }
+            }) else { return nil }
+            var cache: [Data: [UInt32]] = [:]
+            try attachPrompt(&rollout, txn, cache: &cache)
+            return rollout
         }
+    }
+
+    /// Prompts met while appending a batch, by a fast checksum of their tokens.
+    struct PromptSet {
+        var byChecksum: [UInt64: [(tokens: [UInt32], hash: [UInt8])]] = [:]
+        var all: [(tokens: [UInt32], hash: [UInt8])] { byChecksum.values.flatMap { $0 } }
+    }
+
+    /// Moves a rollout's prompt tokens out into `prompts` (keyed by their SHA-256) and leaves
+    /// the hash in the record. Samples of one prompt are hashed once per batch.
+    static func detachPrompt(_ rollout: inout Rollout, into prompts: inout PromptSet) {
+        guard !rollout.promptTokens.isEmpty else { return }
+        let tokens = rollout.promptTokens
+        #if _endian(little)
+        let bytes = tokens
+        #else
+        let bytes = tokens.map { $0.littleEndian }
+        #endif
+        let checksum = bytes.withUnsafeBytes { XXH64.hash($0) }
+        let hash: [UInt8]
+        if let known = prompts.byChecksum[checksum]?.first(where: { $0.tokens == tokens }) {
+            hash = known.hash
+        } else {
+            hash = bytes.withUnsafeBytes { SHA256.hash($0) }
+            prompts.byChecksum[checksum, default: []].append((tokens, hash))
+        }
+        rollout.promptHash = Data(hash)
+        rollout.promptTokens = []
+    }
+
+    func storePrompts(_ prompts: PromptSet, _ txn: borrowing Transaction) throws {
+        for (tokens, hash) in prompts.all {
+            let bytes: [UInt8] = try TokenList.with { $0.tokens = tokens }.serializedBytes()
+            try txn.put(self.prompts, hash, bytes, flags: .noOverwrite)
+        }
+    }
+
+    /// Fills in the prompt tokens of a stored rollout from `prompts`.
+    func attachPrompt(_ rollout: inout Rollout, _ txn: borrowing Transaction, cache: inout [Data: [UInt32]]) throws {
+        guard !rollout.promptHash.isEmpty, rollout.promptTokens.isEmpty else { return }
+        if let tokens = cache[rollout.promptHash] { rollout.promptTokens = tokens; return }
+        let hash = Array(rollout.promptHash)
+        guard let list = try txn.withValue(prompts, hash, {
+            try RecordCodec.decode(TokenList.self, $0, table: "prompts", key: hash.hex)
+        }) else {
+            throw LedgerError.corruptRecord(table: "rollouts", key: "\(rollout.sequence)", reason: "its prompt \(hash.hex) is missing from 'prompts'")
+        }
+        cache[rollout.promptHash] = list.tokens
+        rollout.promptTokens = list.tokens
     }
 
     /// Changes stored rollouts in one transaction (lifecycle state, verdict, reward, critic
@@ -72,6 +127,9 @@ extension Ledger {
                 record.sequence = sequence
                 record.schemaVersion = recordSchemaVersion
                 try Ledger.validate(record, key: "\(sequence)")
+                var changedPrompt = PromptSet()
+                Ledger.detachPrompt(&record, into: &changedPrompt)
+                try storePrompts(changedPrompt, txn)
                 try txn.put(rollouts, key, try record.serializedBytes() as [UInt8])
             }
         }
@@ -83,6 +141,7 @@ extension Ledger {
     public func scanRollouts(from start: UInt64 = 1, pageSize: Int = 4096,
                              _ body: (Rollout) throws -> Bool) throws {
         var cursor = start
+        var promptCache: [Data: [UInt32]] = [:]
         while true {
             var raw: [(UInt64, [UInt8])] = []
             raw.reserveCapacity(pageSize)
@@ -92,7 +151,13 @@ extension Ledger {
                     return raw.count < pageSize
                 }
             }
-            let page = try Ledger.decodePage(raw)
+            var page = try Ledger.decodePage(raw)
+            if page.contains(where: { !$0.promptHash.isEmpty }) {
+                if promptCache.count > 10_000 { promptCache.removeAll(keepingCapacity: true) }
+                try environment.read { txn in
+                    for i in page.indices { try attachPrompt(&page[i], txn, cache: &promptCache) }
+                }
+            }
             for rollout in page where try !body(rollout) { return }
             guard raw.count == pageSize, let last = raw.last else { return }
             cursor = last.0 + 1

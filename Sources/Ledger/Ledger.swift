@@ -10,6 +10,7 @@ import Schema
 /// | `tests`      | SHA-256 of the serialized suite      | `TestSuite`   |
 /// | `rollouts`   | sequence number (8 bytes big-endian) | `Rollout`     |
 /// | `verdicts`   | SHA-256(program) ++ SHA-256(suite)   | `Verdict`     |
+/// | `prompts`    | SHA-256 of the prompt token ids      | `TokenList`   |
 /// | `meta`       | name (UTF-8)                         | see `MetaKey` |
 ///
 /// Values are protobuf messages from `Sources/Schema/proto/records.proto`, so any language
@@ -23,6 +24,7 @@ public final class Ledger: Sendable {
     let tests: Database
     let rollouts: Database
     let verdicts: Database
+    let prompts: Database
     let meta: Database
 
     enum MetaKey {
@@ -40,6 +42,7 @@ public final class Ledger: Sendable {
         tests = try environment.openDatabase("tests", create: create)
         rollouts = try environment.openDatabase("rollouts", create: create)
         verdicts = try environment.openDatabase("verdicts", create: create)
+        prompts = try environment.openDatabase("prompts", create: create)
         meta = try environment.openDatabase("meta", create: create)
         try checkFormat(writable: create)
     }

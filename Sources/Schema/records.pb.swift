@@ -501,11 +501,32 @@ public nonisolated struct Rollout: @unchecked Sendable {
     set {_uniqueStorage()._completion = newValue}
   }
 
+  /// SHA-256 of the prompt tokens (little-endian uint32s). The ledger stores each prompt once
+  /// in its `prompts` table and leaves prompt_tokens empty in stored rollouts; reading through
+  /// the Ledger API fills them in again.
+  public var promptHash: Data {
+    get {_storage._promptHash}
+    set {_uniqueStorage()._promptHash = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// A token sequence stored once and referenced by hash (the `prompts` table).
+public nonisolated struct TokenList: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var tokens: [UInt32] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// Learner and pipeline state that must survive a restart.
@@ -861,7 +882,7 @@ nonisolated extension Verdict: SwiftProtobuf.Message, SwiftProtobuf._MessageImpl
 
 nonisolated extension Rollout: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Rollout"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}schema_version\0\u{1}sequence\0\u{3}problem_id\0\u{3}prompt_tokens\0\u{3}program_tokens\0\u{1}logprobs\0\u{3}policy_version\0\u{1}sampler\0\u{1}baseline\0\u{1}program\0\u{1}state\0\u{1}verdict\0\u{1}reward\0\u{1}advantage\0\u{3}critic_weights\0\u{3}created_unix_ms\0\u{3}test_suite\0\u{3}request_id\0\u{3}sample_index\0\u{1}completion\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}schema_version\0\u{1}sequence\0\u{3}problem_id\0\u{3}prompt_tokens\0\u{3}program_tokens\0\u{1}logprobs\0\u{3}policy_version\0\u{1}sampler\0\u{1}baseline\0\u{1}program\0\u{1}state\0\u{1}verdict\0\u{1}reward\0\u{1}advantage\0\u{3}critic_weights\0\u{3}created_unix_ms\0\u{3}test_suite\0\u{3}request_id\0\u{3}sample_index\0\u{1}completion\0\u{3}prompt_hash\0")
 
   fileprivate class _StorageClass {
     var _schemaVersion: UInt32 = 0
@@ -884,6 +905,7 @@ nonisolated extension Rollout: SwiftProtobuf.Message, SwiftProtobuf._MessageImpl
     var _requestID: String = String()
     var _sampleIndex: UInt32 = 0
     var _completion: String = String()
+    var _promptHash: Data = Data()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -914,6 +936,7 @@ nonisolated extension Rollout: SwiftProtobuf.Message, SwiftProtobuf._MessageImpl
       _requestID = source._requestID
       _sampleIndex = source._sampleIndex
       _completion = source._completion
+      _promptHash = source._promptHash
     }
   }
 
@@ -952,6 +975,7 @@ nonisolated extension Rollout: SwiftProtobuf.Message, SwiftProtobuf._MessageImpl
         case 18: try { try decoder.decodeSingularStringField(value: &_storage._requestID) }()
         case 19: try { try decoder.decodeSingularUInt32Field(value: &_storage._sampleIndex) }()
         case 20: try { try decoder.decodeSingularStringField(value: &_storage._completion) }()
+        case 21: try { try decoder.decodeSingularBytesField(value: &_storage._promptHash) }()
         default: break
         }
       }
@@ -1024,6 +1048,9 @@ nonisolated extension Rollout: SwiftProtobuf.Message, SwiftProtobuf._MessageImpl
       if !_storage._completion.isEmpty {
         try visitor.visitSingularStringField(value: _storage._completion, fieldNumber: 20)
       }
+      if !_storage._promptHash.isEmpty {
+        try visitor.visitSingularBytesField(value: _storage._promptHash, fieldNumber: 21)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1053,10 +1080,41 @@ nonisolated extension Rollout: SwiftProtobuf.Message, SwiftProtobuf._MessageImpl
         if _storage._requestID != rhs_storage._requestID {return false}
         if _storage._sampleIndex != rhs_storage._sampleIndex {return false}
         if _storage._completion != rhs_storage._completion {return false}
+        if _storage._promptHash != rhs_storage._promptHash {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension TokenList: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TokenList"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}tokens\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedUInt32Field(value: &self.tokens) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.tokens.isEmpty {
+      try visitor.visitPackedUInt32Field(value: self.tokens, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: TokenList, rhs: TokenList) -> Bool {
+    if lhs.tokens != rhs.tokens {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

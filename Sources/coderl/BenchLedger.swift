@@ -30,7 +30,7 @@ struct BenchLedger: ParsableCommand {
         template.policyVersion = 7
         template.sampler = "sampler-0"
         let recordBytes = (try template.serializedBytes() as [UInt8]).count
-        print("ledger \(path); \(count) rollouts of \(recordBytes) bytes (\(2 * tokens) prompt + \(tokens) program tokens), \(batch) per transaction, fsync on commit")
+        print("ledger \(path); \(count) rollouts of \(recordBytes) bytes as sent (\(2 * tokens) prompt + \(tokens) program tokens, 8 samples per prompt), \(batch) per transaction, fsync on commit")
 
         var batchRecords = [Rollout](repeating: template, count: batch)
         let t0 = DispatchTime.now().uptimeNanoseconds
@@ -38,7 +38,11 @@ struct BenchLedger: ParsableCommand {
         while written < count {
             let n = min(batch, count - written)
             if n < batchRecords.count { batchRecords = Array(batchRecords.prefix(n)) }
-            for i in 0..<n { batchRecords[i].samplerIndexTag = written + i }
+            for i in 0..<n {
+                batchRecords[i].samplerIndexTag = written + i
+                // Eight samples per prompt, as a sampler sends them; the ledger stores each prompt once.
+                batchRecords[i].promptTokens[0] = UInt32((written + i) / 8)
+            }
             try store.append(batchRecords)
             written += n
         }
@@ -55,14 +59,14 @@ struct BenchLedger: ParsableCommand {
             let t1 = DispatchTime.now().uptimeNanoseconds
             try store.scanRollouts { rollout in
                 read += 1
-                tokenSum += rollout.programTokens.count
+                tokenSum += rollout.programTokens.count + rollout.promptTokens.count
                 return true
             }
             readSeconds = min(readSeconds, Double(DispatchTime.now().uptimeNanoseconds - t1) / 1e9)
         }
         let readRate = Double(read) / readSeconds
-        guard read == count, tokenSum == count * tokens else {
-            throw CLIError("read back \(read) rollouts with \(tokenSum) tokens, wrote \(count) with \(count * tokens)")
+        guard read == count, tokenSum == count * 3 * tokens else {
+            throw CLIError("read back \(read) rollouts with \(tokenSum) tokens, wrote \(count) with \(count * 3 * tokens)")
         }
         let fileMB = Double((try? FileManager.default.attributesOfItem(atPath: path + "/data.mdb")[.size] as? Int) ?? 0) / 1e6
         print(String(format: "append  %10.0f rollouts/s  (%.2f s, %.0f MB/s)   target 50000: %@", appendRate, appendSeconds,

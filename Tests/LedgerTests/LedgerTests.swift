@@ -163,3 +163,39 @@ final class LedgerTests: XCTestCase {
         }
     }
 }
+
+final class PromptSharingTests: XCTestCase {
+    func testPromptsAreStoredOnceAndRestoredOnRead() throws {
+        let path = temporaryDirectory("ledger-prompts")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let ledger = try Ledger(path: path)
+        let promptA: [UInt32] = Array(100..<400), promptB: [UInt32] = [7, 8, 9]
+        var batch: [Rollout] = []
+        for i in 0..<8 {
+            var rollout = sampleRollout(problem: "p", tokens: [UInt32(i)])
+            rollout.promptTokens = i < 6 ? promptA : promptB
+            batch.append(rollout)
+        }
+        try ledger.append(batch)
+        try ledger.append([batch[0]])  // the same prompt in a later batch
+        let prompts = try ledger.environment.openDatabase("prompts")
+        XCTAssertEqual(try ledger.environment.read { try $0.count(prompts) }, 2, "two distinct prompts, stored once each")
+        let raw = try ledger.environment.read { txn in
+            try txn.get(try ledger.environment.openDatabase("rollouts"), UInt64(1).sortableKey)
+        }
+        let stored = try Rollout(serializedBytes: try XCTUnwrap(raw))
+        XCTAssertEqual(stored.promptTokens, [], "the stored record holds only the prompt's hash")
+        XCTAssertEqual(stored.promptHash.count, 32)
+
+        XCTAssertEqual(try ledger.rollout(sequence: 1)?.promptTokens, promptA)
+        XCTAssertEqual(try ledger.rollout(sequence: 8)?.promptTokens, promptB)
+        var seen: [[UInt32]] = []
+        try ledger.scanRollouts { seen.append($0.promptTokens); return true }
+        XCTAssertEqual(seen, Array(repeating: promptA, count: 6) + [promptB, promptB, promptA])
+
+        try ledger.update(sequences: [2]) { $0.state = .consumed }
+        XCTAssertEqual(try ledger.rollout(sequence: 2)?.promptTokens, promptA, "an update keeps the prompt")
+        try ledger.update(sequences: [3]) { $0.promptTokens = [1, 2] }
+        XCTAssertEqual(try ledger.rollout(sequence: 3)?.promptTokens, [1, 2])
+    }
+}

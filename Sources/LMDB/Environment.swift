@@ -139,7 +139,7 @@ public final class Environment: @unchecked Sendable {
             }
             defer { pthread_rwlock_unlock(gate) }
             try check(rc, "mdb_txn_begin (read)", path)
-            let transaction = Transaction(handle: txn!, environment: self, writable: false)
+            let transaction = Transaction(handle: txn!, environment: self)
             let result: T
             do {
                 result = try body(transaction)
@@ -171,7 +171,7 @@ public final class Environment: @unchecked Sendable {
                 pthread_rwlock_unlock(gate)
                 throw LMDBError(code: begin, operation: "mdb_txn_begin (write)", context: path)
             }
-            let transaction = Transaction(handle: txn!, environment: self, writable: true)
+            let transaction = Transaction(handle: txn!, environment: self)
             let result: T
             do {
                 result = try body(transaction)

@@ -9,13 +9,11 @@ public struct Transaction: ~Copyable {
 
     let handle: OpaquePointer
     let environment: Environment
-    let writable: Bool
     let state = State()
 
-    init(handle: OpaquePointer, environment: Environment, writable: Bool) {
+    init(handle: OpaquePointer, environment: Environment) {
         self.handle = handle
         self.environment = environment
-        self.writable = writable
     }
 
     public struct PutFlags: OptionSet, Sendable {

@@ -9,9 +9,13 @@ extension Ledger {
 
     /// Content hash under which a test suite is stored.
     public static func hash(of suite: TestSuite) throws -> [UInt8] {
-        var copy = suite
-        copy.schemaVersion = recordSchemaVersion
-        return SHA256.hash(try copy.serializedBytes() as [UInt8])
+        try encode(suite).hash
+    }
+
+    /// A suite's stored bytes and the hash that is its key.
+    static func encode(_ suite: TestSuite) throws -> (hash: [UInt8], bytes: [UInt8]) {
+        let bytes = try RecordCodec.encodeVersioned(suite)
+        return (SHA256.hash(bytes), bytes)
     }
 
     /// Stores a problem with its test suites (each once, by content hash). The problem's
@@ -32,10 +36,8 @@ extension Ledger {
             var record = problem
             var suites: [([UInt8], [UInt8])] = []
             for (suite, isExample) in [(example, true), (hidden, false)] {
-                guard var suite else { continue }
-                suite.schemaVersion = recordSchemaVersion
-                let bytes: [UInt8] = try suite.serializedBytes()
-                let hash = SHA256.hash(bytes)
+                guard let suite else { continue }
+                let (hash, bytes) = try Ledger.encode(suite)
                 suites.append((hash, bytes))
                 if isExample { record.exampleTests = Data(hash) } else { record.hiddenTests = Data(hash) }
             }

@@ -42,7 +42,7 @@ public final class ZAPAuthenticator: Sendable {
         try socket.bind("inproc://zeromq.zap.01")
         let state = State(domain: domain, allowed: Set(allowedClientKeys), log: log)
         self.state = state
-        let box = SocketBox(socket)
+        let box = SocketHandoff(socket)
         Thread.detachNewThread {
             ZAPAuthenticator.run(box, state)
             // Signalled only after `run` returned, so the socket is closed and the inproc
@@ -51,7 +51,7 @@ public final class ZAPAuthenticator: Sendable {
         }
     }
 
-    private static func run(_ box: SocketBox, _ state: State) {
+    private static func run(_ box: SocketHandoff, _ state: State) {
         guard let socket = box.take() else { return }
         serve(socket, state)
     }
@@ -117,12 +117,13 @@ public final class ZAPAuthenticator: Sendable {
     }
 }
 
-/// Hands a socket to the one thread that uses it from then on; `take` leaves no reference
-/// behind, so the socket closes when that thread lets go of it.
-final class SocketBox: @unchecked Sendable {  // `socket` is touched once by the creator and once by the taker, ordered by thread start
+/// Hands a socket to the one thread that uses it from then on (libzmq allows moving a socket
+/// between threads with a full memory barrier, which starting the thread provides). `take`
+/// leaves no reference behind, so the socket closes when that thread lets go of it.
+public final class SocketHandoff: @unchecked Sendable {  // `socket` is touched by the creator before the thread starts and once by the taker
     private var socket: Socket?
-    init(_ socket: Socket) { self.socket = socket }
-    func take() -> Socket? {
+    public init(_ socket: Socket) { self.socket = socket }
+    public func take() -> Socket? {
         defer { socket = nil }
         return socket
     }

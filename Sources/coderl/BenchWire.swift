@@ -52,7 +52,7 @@ struct BenchWire: ParsableCommand {
         let done = DispatchSemaphore(value: 0)
         let count = roundTrips
         Thread.detachNewThread {
-            let socket = transfer.socket
+            guard let socket = transfer.take() else { return }
             for _ in 0..<count {
                 guard let frames = try? socket.receive(), frames.count == 2,
                       let message = try? WireCodec.decode([frames[1]]),
@@ -88,7 +88,8 @@ struct BenchWire: ParsableCommand {
         try push.connect(endpoint)
         let handoff = SocketHandoff(push)
         Thread.detachNewThread {
-            for _ in 0..<count { try? handoff.socket.send(frames) }
+            guard let socket = handoff.take() else { return }
+            for _ in 0..<count { try? socket.send(frames) }
         }
         try pull.setReceiveTimeout(.seconds(10))
         let t0 = DispatchTime.now().uptimeNanoseconds
@@ -204,10 +205,4 @@ enum WeightServer {
         }
         usleep(200_000)  // let the last chunk leave before the socket closes (linger 0)
     }
-}
-
-/// Hands a socket to the one thread that uses it from then on.
-struct SocketHandoff: @unchecked Sendable {
-    let socket: Socket
-    init(_ socket: Socket) { self.socket = socket }
 }

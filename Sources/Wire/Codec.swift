@@ -38,7 +38,23 @@ public enum WireCodec {
 
     public static func decode(_ frames: [[UInt8]], limits: Limits = Limits()) throws(WireError) -> Message {
         guard let head = frames.first else { throw .noFrames }
-        guard frames.count <= 2 else { throw .tooManyFrames(count: frames.count, limit: 2) }
+        let envelope = try decodeEnvelope(head, frameCount: frames.count, payloadBytes: frames.count == 2 ? frames[1].count : nil, limits: limits)
+        return Message(envelope: envelope, payload: frames.count == 2 ? frames[1] : nil)
+    }
+
+    /// Decodes and checks the envelope of frames lent in place (`Socket.receive(_:)`), leaving
+    /// the payload frame, if any, where it is; `payload` is nil in the result.
+    public static func decode(inPlace frames: [UnsafeRawBufferPointer], limits: Limits = Limits()) throws(WireError) -> Message {
+        guard let head = frames.first else { throw .noFrames }
+        guard head.count <= limits.envelopeBytes else {
+            throw .oversized(frame: "envelope", bytes: head.count, limit: limits.envelopeBytes)
+        }
+        let envelope = try decodeEnvelope(Array(head), frameCount: frames.count, payloadBytes: frames.count == 2 ? frames[1].count : nil, limits: limits)
+        return Message(envelope: envelope, payload: nil)
+    }
+
+    static func decodeEnvelope(_ head: [UInt8], frameCount: Int, payloadBytes: Int?, limits: Limits) throws(WireError) -> Envelope {
+        guard frameCount <= 2 else { throw .tooManyFrames(count: frameCount, limit: 2) }
         guard head.count <= limits.envelopeBytes else {
             throw .oversized(frame: "envelope", bytes: head.count, limit: limits.envelopeBytes)
         }
@@ -55,11 +71,10 @@ public enum WireCodec {
         }
         guard envelope.unknownFields.data.isEmpty else { throw .unknownFields(message: "Envelope") }
         guard let body = envelope.body else { throw .unknownBody }
-        let payload = frames.count == 2 ? frames[1] : nil
-        if let payload, payload.count > limits.payloadBytes {
-            throw .oversized(frame: "payload", bytes: payload.count, limit: limits.payloadBytes)
+        if let payloadBytes, payloadBytes > limits.payloadBytes {
+            throw .oversized(frame: "payload", bytes: payloadBytes, limit: limits.payloadBytes)
         }
-        try validate(body, payload: payload)
-        return Message(envelope: envelope, payload: payload)
+        try validate(body, hasPayload: payloadBytes != nil)
+        return envelope
     }
 }

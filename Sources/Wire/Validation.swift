@@ -7,7 +7,7 @@ extension WireCodec {
     static let maxProblemsPerRequest = 100_000
     static let maxTokensPerRollout = 1 << 20
 
-    static func validate(_ body: Envelope.OneOf_Body, payload: [UInt8]?) throws(WireError) {
+    static func validate(_ body: Envelope.OneOf_Body, hasPayload: Bool) throws(WireError) {
         let name = bodyName(body)
         func fail(_ field: String, _ reason: String) throws(WireError) -> Never {
             throw .invalid(body: name, field: field, reason: reason)
@@ -20,8 +20,8 @@ extension WireCodec {
             if count != 32 { try fail(field, "is \(count) bytes; a SHA-256 is 32") }
         }
         if case .weightChunk = body {
-            if payload == nil { throw .missingPayload(body: name) }
-        } else if payload != nil {
+            if !hasPayload { throw .missingPayload(body: name) }
+        } else if hasPayload {
             throw .unexpectedPayload(body: name)
         }
 

@@ -141,14 +141,18 @@ struct BenchWire: ParsableCommand {
         var limits = WireCodec.Limits()
         limits.payloadBytes = chunk
         while received < chunks {
-            let message = try WireCodec.decode(try client.receive(), limits: limits)
-            guard case .weightChunk(let header) = message.body, let payload = message.payload else { throw CLIError("expected a weight chunk") }
-            let index = Int(header.index)
-            guard index < chunks, payload.count == min(chunk, total - index * chunk) else { throw CLIError("chunk \(index) has the wrong size") }
-            guard XXH64.hash(payload) == header.xxh64, header.xxh64 == manifest.chunkXxh64[index] else {
-                throw CLIError("chunk \(index) failed its checksum")
+            // Frames are checked and copied straight out of libzmq's buffers: one copy per chunk.
+            try client.receive { frames in
+                let message = try WireCodec.decode(inPlace: frames, limits: limits)
+                guard case .weightChunk(let header) = message.body else { throw CLIError("expected a weight chunk") }
+                let payload = frames[1]
+                let index = Int(header.index)
+                guard index < chunks, payload.count == min(chunk, total - index * chunk) else { throw CLIError("chunk \(index) has the wrong size") }
+                guard XXH64.hash(payload) == header.xxh64, header.xxh64 == manifest.chunkXxh64[index] else {
+                    throw CLIError("chunk \(index) failed its checksum")
+                }
+                weights.baseAddress!.advanced(by: index * chunk).copyMemory(from: payload.baseAddress!, byteCount: payload.count)
             }
-            payload.withUnsafeBytes { weights.baseAddress!.advanced(by: index * chunk).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
             received += 1
             if next < chunks { try request(next); next += 1 }
         }

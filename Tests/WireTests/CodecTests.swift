@@ -52,6 +52,23 @@ final class CodecTests: XCTestCase {
         }
     }
 
+    func testInPlaceDecodingChecksTheSameRules() throws {
+        for (body, payload) in exampleBodies() {
+            let frames = try WireCodec.encode(body, id: "m-1", sender: "test", payload: payload)
+            let message = try frames[0].withUnsafeBytes { head in
+                try (frames.count == 2 ? frames[1] : []).withUnsafeBytes { tail in
+                    try WireCodec.decode(inPlace: frames.count == 2 ? [head, tail] : [head])
+                }
+            }
+            XCTAssertEqual(message.body, body)
+            XCTAssertNil(message.payload)
+        }
+        let ack = try WireCodec.encode(.ack(Ack.with { $0.messageID = "m" }), id: "1", sender: "t")[0]
+        XCTAssertThrowsError(try ack.withUnsafeBytes { try WireCodec.decode(inPlace: [$0, $0]) }) {
+            XCTAssertEqual($0 as? WireError, .unexpectedPayload(body: "Ack"))
+        }
+    }
+
     func testEveryTruncationIsRefused() throws {
         for (body, payload) in exampleBodies() {
             let frames = try WireCodec.encode(body, id: "m-1", sender: "test", payload: payload)

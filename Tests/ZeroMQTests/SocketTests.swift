@@ -18,6 +18,21 @@ final class SocketTests: XCTestCase {
         XCTAssertEqual(frames[2], big, "a 3 MiB frame arrives whole through zmq_msg_t")
     }
 
+    func testFramesCanBeReadInPlace() throws {
+        let context = try Context()
+        let a = try Socket(context, .pair), b = try Socket(context, .pair)
+        try a.bind("inproc://in-place")
+        try b.connect("inproc://in-place")
+        let big = [UInt8]((0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 13) })
+        try b.send([[1, 2, 3], [], big])  // a small frame is kept inside zmq_msg_t itself
+        let seen = try a.receive { frames in frames.map { Array($0) } }
+        XCTAssertEqual(seen, [[1, 2, 3], [], big])
+        try b.send((0..<5).map { [UInt8($0)] })
+        try b.send([[9]])
+        XCTAssertThrowsError(try a.receive(maxFrames: 2) { $0.count }) { XCTAssertTrue($0 is FrameLimitExceeded, "\($0)") }
+        XCTAssertEqual(try a.receive { $0.map { Array($0) } }, [[9]])
+    }
+
     func testRouterDealerOverTCPWithAResolvedPort() throws {
         let context = try Context()
         let router = try Socket(context, .router)

@@ -143,37 +143,48 @@ extension Ledger {
         var cursor = start
         var promptCache: [Data: [UInt32]] = [:]
         while true {
-            var raw: [(UInt64, [UInt8])] = []
-            raw.reserveCapacity(pageSize)
+            var page: [Rollout] = []
+            var last: UInt64 = 0
+            var count = 0
             try environment.read { txn in
+                // Values are decoded straight from the map, on all cores, while the snapshot
+                // is open; worker threads only read memory and make no LMDB calls.
+                var raw: [(UInt64, UnsafeRawBufferPointer)] = []
+                raw.reserveCapacity(pageSize)
                 try txn.forEach(rollouts, from: cursor.sortableKey) { key, value in
-                    raw.append((UInt64(sortableKey: key) ?? 0, Array(value)))
+                    raw.append((UInt64(sortableKey: key) ?? 0, value))
                     return raw.count < pageSize
                 }
-            }
-            var page = try Ledger.decodePage(raw)
-            if page.contains(where: { !$0.promptHash.isEmpty }) {
-                if promptCache.count > 10_000 { promptCache.removeAll(keepingCapacity: true) }
-                try environment.read { txn in
+                count = raw.count
+                last = raw.last?.0 ?? 0
+                page = try Ledger.decodePage(raw)
+                if page.contains(where: { !$0.promptHash.isEmpty }) {
+                    if promptCache.count > 10_000 { promptCache.removeAll(keepingCapacity: true) }
                     for i in page.indices { try attachPrompt(&page[i], txn, cache: &promptCache) }
                 }
             }
             for rollout in page where try !body(rollout) { return }
-            guard raw.count == pageSize, let last = raw.last else { return }
-            cursor = last.0 + 1
+            guard count == pageSize else { return }
+            cursor = last + 1
         }
     }
 
-    static func decodePage(_ raw: [(UInt64, [UInt8])]) throws -> [Rollout] {
-        let parts = raw.count < 256 ? 1 : min(ProcessInfo.processInfo.activeProcessorCount, 8)
+    /// Values lent from the map: valid while their read transaction is open, which outlasts
+    /// `decodePage` (concurrentPerform returns only when every worker has finished).
+    struct MappedValues: @unchecked Sendable {
+        let items: [(UInt64, UnsafeRawBufferPointer)]
+    }
+
+    static func decodePage(_ values: [(UInt64, UnsafeRawBufferPointer)]) throws -> [Rollout] {
+        let mapped = MappedValues(items: values)
+        let parts = values.count < 256 ? 1 : min(ProcessInfo.processInfo.activeProcessorCount, 8)
         let results = Mutex<[Int: Result<[Rollout], any Error>]>([:])
         DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let raw = mapped.items
             let range = raw.count * part / parts..<raw.count * (part + 1) / parts
             let result = Result { () throws -> [Rollout] in
                 try raw[range].map { sequence, bytes in
-                    try bytes.withUnsafeBytes {
-                        try RecordCodec.decodeVersioned(Rollout.self, $0, table: "rollouts", key: "\(sequence)")
-                    }
+                    try RecordCodec.decodeVersioned(Rollout.self, bytes, table: "rollouts", key: "\(sequence)")
                 }
             }
             results.withLock { $0[part] = result }

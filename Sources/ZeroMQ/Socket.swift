@@ -82,26 +82,7 @@ public final class Socket {
     /// `.wouldBlock` when the receive timeout passes (or at once, with `dontWait`). A message
     /// with more than `maxFrames` frames is read to its end and refused.
     public func receive(dontWait: Bool = false, maxFrames: Int = 64) throws -> [[UInt8]] {
-        var frames: [[UInt8]] = []
-        var dropped = 0
-        var message = zmq_msg_t()
-        zmq_msg_init(&message)
-        defer { zmq_msg_close(&message) }
-        // Only the first frame may time out: once it has arrived, the rest is already here.
-        var flags: Int32 = dontWait ? ZMQ_DONTWAIT : 0
-        repeat {
-            try retrying("zmq_msg_recv", label) { zmq_msg_recv(&message, handle, flags) }
-            flags = 0
-            if frames.count < maxFrames {
-                let size = zmq_msg_size(&message)
-                let data = zmq_msg_data(&message)
-                frames.append(size == 0 ? [] : Array(UnsafeRawBufferPointer(start: data, count: size)))
-            } else {
-                dropped += 1
-            }
-        } while zmq_msg_more(&message) != 0
-        if dropped > 0 { throw FrameLimitExceeded(frames: frames.count + dropped, limit: maxFrames, socket: label) }
-        return frames
+        try receive(dontWait: dontWait, maxFrames: maxFrames) { frames in frames.map { Array($0) } }
     }
 
     /// Receives one whole multipart message and lends its frames to `body` in place, without
@@ -116,6 +97,7 @@ public final class Socket {
             for i in 0..<count { zmq_msg_close(&messages[i]) }
             messages.deallocate()
         }
+        // Only the first frame may time out: once it has arrived, the rest is already here.
         var flags: Int32 = dontWait ? ZMQ_DONTWAIT : 0
         var dropped = 0
         var more = true

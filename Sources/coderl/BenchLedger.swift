@@ -39,7 +39,7 @@ struct BenchLedger: ParsableCommand {
             let n = min(batch, count - written)
             if n < batchRecords.count { batchRecords = Array(batchRecords.prefix(n)) }
             for i in 0..<n {
-                batchRecords[i].samplerIndexTag = written + i
+                batchRecords[i].sampleIndex = UInt32(truncatingIfNeeded: written + i)  // each record distinct
                 // Eight samples per prompt, as a sampler sends them; the ledger stores each prompt once.
                 batchRecords[i].promptTokens[0] = UInt32((written + i) / 8)
             }
@@ -74,13 +74,5 @@ struct BenchLedger: ParsableCommand {
         print(String(format: "replay  %10.0f rollouts/s  (%.2f s, decoded on all cores, best of 3)   target 200000: %@", readRate, readSeconds,
                      readRate >= 200_000 ? "met" : "MISSED"))
         print(String(format: "file    %.0f MB for %d rollouts", fileMB, count))
-    }
-}
-
-extension Rollout {
-    /// Makes each benchmark record distinct without changing its size much.
-    fileprivate var samplerIndexTag: Int {
-        get { Int(sampleIndex) }
-        set { sampleIndex = UInt32(truncatingIfNeeded: newValue) }
     }
 }

@@ -49,14 +49,14 @@ struct RolloutFilter: ParsableArguments {
     }
 
     /// Visits matching rollouts in sequence order.
-    func scan(_ body: (Rollout, Ledger) throws -> Void) throws {
+    func scan(_ body: (Rollout) throws -> Void) throws {
         let store = try Ledger.openForReading(path: ledger)
         var matched = 0
         try store.scanRollouts(from: from) { rollout in
             if let problem, rollout.problemID != problem { return true }
             if let version, rollout.policyVersion != version { return true }
             if let outcome, !outcome.matches(rollout) { return true }
-            try body(rollout, store)
+            try body(rollout)
             matched += 1
             return limit.map { matched < $0 } ?? true
         }
@@ -76,7 +76,7 @@ func printRollouts(_ filter: RolloutFilter, format: OutputFormat) throws {
         print("seq".leftPadded(8) + "  " + "problem".padding(toLength: 24, withPad: " ", startingAt: 0)
               + "version".leftPadded(7) + "  state     outcome          reward  tokens  error")
     }
-    try filter.scan { rollout, _ in
+    try filter.scan { rollout in
         if format == .jsonl { print(try rollout.jsonString()); return }
         let outcome = rollout.hasVerdict ? describe(rollout.verdict.outcome) : "-"
         let reward = rollout.hasVerdict ? String(format: "%6.2f", rollout.reward) : "     -"

@@ -91,32 +91,33 @@ public final class Socket {
                            _ body: ([UnsafeRawBufferPointer]) throws -> R) throws -> R {
         // zmq_msg_t keeps small frames inline, so the messages must not move while lent.
         // One slot more than kept: frames past the limit are received there and dropped.
-        let messages = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: maxFrames + 1)
-        var count = 0
-        defer {
-            for i in 0..<count { zmq_msg_close(&messages[i]) }
-            messages.deallocate()
-        }
-        // Only the first frame may time out: once it has arrived, the rest is already here.
-        var flags: Int32 = dontWait ? ZMQ_DONTWAIT : 0
-        var dropped = 0
-        var more = true
-        while more {
-            let slot = messages + min(count, maxFrames)
-            zmq_msg_init(slot)
-            do {
-                try retrying("zmq_msg_recv", label) { zmq_msg_recv(slot, handle, flags) }
-            } catch {
-                zmq_msg_close(slot)
-                throw error
+        try withUnsafeTemporaryAllocation(of: zmq_msg_t.self, capacity: maxFrames + 1) { buffer in
+            let messages = buffer.baseAddress!
+            var count = 0
+            defer {
+                for i in 0..<count { zmq_msg_close(&messages[i]) }
             }
-            flags = 0
-            more = zmq_msg_more(slot) != 0
-            if count < maxFrames { count += 1 } else { dropped += 1; zmq_msg_close(slot) }
+            // Only the first frame may time out: once it has arrived, the rest is already here.
+            var flags: Int32 = dontWait ? ZMQ_DONTWAIT : 0
+            var dropped = 0
+            var more = true
+            while more {
+                let slot = messages + min(count, maxFrames)
+                zmq_msg_init(slot)
+                do {
+                    try retrying("zmq_msg_recv", label) { zmq_msg_recv(slot, handle, flags) }
+                } catch {
+                    zmq_msg_close(slot)
+                    throw error
+                }
+                flags = 0
+                more = zmq_msg_more(slot) != 0
+                if count < maxFrames { count += 1 } else { dropped += 1; zmq_msg_close(slot) }
+            }
+            if dropped > 0 { throw FrameLimitExceeded(frames: count + dropped, limit: maxFrames, socket: label) }
+            let frames = (0..<count).map { UnsafeRawBufferPointer(start: zmq_msg_data(&messages[$0]), count: zmq_msg_size(&messages[$0])) }
+            return try body(frames)
         }
-        if dropped > 0 { throw FrameLimitExceeded(frames: count + dropped, limit: maxFrames, socket: label) }
-        let frames = (0..<count).map { UnsafeRawBufferPointer(start: zmq_msg_data(&messages[$0]), count: zmq_msg_size(&messages[$0])) }
-        return try body(frames)
     }
 
     /// Waits up to `timeout` (nil: forever) for a message; returns whether one can be read.

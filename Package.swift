@@ -54,12 +54,14 @@ let package = Package(
         .target(name: "Wire", dependencies: ["Schema", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "Datasets", dependencies: ["Schema", "CZlib"]),
         .target(name: "Ledger", dependencies: ["LMDB", "Schema", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        // The executor: sandboxed slots running the embedded Python harness (harness.py).
+        .target(name: "Execution", dependencies: ["Datasets", "Schema"], resources: [.embedInCode("harness.py")]),
         .target(name: "ModelIO", dependencies: ["Tensor"], swiftSettings: fastMath),
         .target(name: "Llama", dependencies: ["Tensor", "ModelIO"], swiftSettings: fastMath),
         .executableTarget(
             name: "coderl",
             dependencies: [
-                "Llama", "ModelIO", "Tensor", "Datasets", "Ledger", "Schema", "LMDB", "Wire", "ZeroMQ",
+                "Llama", "ModelIO", "Tensor", "Datasets", "Execution", "Ledger", "Schema", "LMDB", "Wire", "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
@@ -73,6 +75,7 @@ let package = Package(
         .testTarget(name: "SchemaTests", dependencies: ["Schema"]),
         .testTarget(name: "CLITests", dependencies: ["Ledger", "Schema"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Schema"]),
+        .testTarget(name: "ExecutionTests", dependencies: ["Execution", "Datasets", "Schema"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "LMDB", "Schema"]),
         // Child process of the ledger crash-safety test (killed with SIGKILL).
         .executableTarget(name: "LedgerStress", dependencies: ["Ledger", "Schema"], path: "Tests/Helpers/LedgerStress"),

@@ -55,6 +55,12 @@ public enum APPS {
         return contents
     }
 
+    /// One APPS test file (`input_output.json`, with or without `fn_name`) as a test suite.
+    public static func testSuite(file: String) throws -> TestSuite {
+        let json = try Files.json(file, record: "")
+        return try suite(json, entryPoint: json["fn_name"]?.stringValue ?? "", file: file, record: "")
+    }
+
     static func isProblemID(_ name: String) -> Bool { name.count == 4 && name.allSatisfy(\.isNumber) }
 
     static func problem(folder: String, id: String, split: String, mergedExamples: (JSON?, String)?,

@@ -29,6 +29,7 @@ public enum HumanEval {
             var hidden = TestSuite()
             hidden.format = .humanevalCheck
             hidden.entryPoint = problem.entryPoint
+            hidden.helperCode = problem.prompt
             hidden.cases = [TestCase.with { $0.code = test }]
             let examples = docstringExamples(problem.prompt)
             var example: TestSuite?
@@ -36,6 +37,7 @@ public enum HumanEval {
                 var suite = TestSuite()
                 suite.format = .assert
                 suite.entryPoint = problem.entryPoint
+                suite.helperCode = problem.prompt
                 suite.cases = examples.map { call, expected in TestCase.with { $0.code = "assert \(call) == \(expected)" } }
                 example = suite
             }

@@ -91,6 +91,9 @@ public nonisolated enum TestStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
 
   /// skipped after an earlier failure (stop-at-first-failure mode)
   case notRun // = 7
+
+  /// the program could not be compiled, so the test could not run
+  case compileError // = 8
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -107,6 +110,7 @@ public nonisolated enum TestStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
     case 5: self = .memoryLimit
     case 6: self = .outputLimit
     case 7: self = .notRun
+    case 8: self = .compileError
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -121,6 +125,7 @@ public nonisolated enum TestStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
     case .memoryLimit: return 5
     case .outputLimit: return 6
     case .notRun: return 7
+    case .compileError: return 8
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -135,6 +140,7 @@ public nonisolated enum TestStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
     .memoryLimit,
     .outputLimit,
     .notRun,
+    .compileError,
   ]
 
 }
@@ -278,6 +284,10 @@ public nonisolated struct TestSuite: Sendable {
 
   public var cases: [TestCase] = []
 
+  /// Definitions the tests may use, run by the trusted evaluator and never by the program
+  /// (HumanEval: the prompt, whose helpers such as encode_cyclic the checks call).
+  public var helperCode: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -377,6 +387,10 @@ public nonisolated struct Verdict: Sendable {
 
   /// which executor produced it
   public var executor: String = String()
+
+  /// How the program was isolated: "namespaces" (bubblewrap + per-job user, pid, mount and
+  /// IPC namespaces) or "relaxed: <what was missing>".
+  public var isolation: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -569,7 +583,7 @@ nonisolated extension Outcome: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension TestStatus: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0TEST_STATUS_UNSPECIFIED\0\u{1}TEST_STATUS_PASSED\0\u{1}TEST_STATUS_WRONG_ANSWER\0\u{1}TEST_STATUS_RUNTIME_ERROR\0\u{1}TEST_STATUS_TIMEOUT\0\u{1}TEST_STATUS_MEMORY_LIMIT\0\u{1}TEST_STATUS_OUTPUT_LIMIT\0\u{1}TEST_STATUS_NOT_RUN\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0TEST_STATUS_UNSPECIFIED\0\u{1}TEST_STATUS_PASSED\0\u{1}TEST_STATUS_WRONG_ANSWER\0\u{1}TEST_STATUS_RUNTIME_ERROR\0\u{1}TEST_STATUS_TIMEOUT\0\u{1}TEST_STATUS_MEMORY_LIMIT\0\u{1}TEST_STATUS_OUTPUT_LIMIT\0\u{1}TEST_STATUS_NOT_RUN\0\u{1}TEST_STATUS_COMPILE_ERROR\0")
 }
 
 nonisolated extension TestFormat: SwiftProtobuf._ProtoNameProviding {
@@ -622,7 +636,7 @@ nonisolated extension TestCase: SwiftProtobuf.Message, SwiftProtobuf._MessageImp
 
 nonisolated extension TestSuite: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TestSuite"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}schema_version\0\u{1}format\0\u{3}entry_point\0\u{3}setup_code\0\u{1}cases\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}schema_version\0\u{1}format\0\u{3}entry_point\0\u{3}setup_code\0\u{1}cases\0\u{3}helper_code\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -635,6 +649,7 @@ nonisolated extension TestSuite: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
       case 3: try { try decoder.decodeSingularStringField(value: &self.entryPoint) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.setupCode) }()
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.cases) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.helperCode) }()
       default: break
       }
     }
@@ -656,6 +671,9 @@ nonisolated extension TestSuite: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
     if !self.cases.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.cases, fieldNumber: 5)
     }
+    if !self.helperCode.isEmpty {
+      try visitor.visitSingularStringField(value: self.helperCode, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -665,6 +683,7 @@ nonisolated extension TestSuite: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
     if lhs.entryPoint != rhs.entryPoint {return false}
     if lhs.setupCode != rhs.setupCode {return false}
     if lhs.cases != rhs.cases {return false}
+    if lhs.helperCode != rhs.helperCode {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -812,7 +831,7 @@ nonisolated extension TestResult: SwiftProtobuf.Message, SwiftProtobuf._MessageI
 
 nonisolated extension Verdict: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Verdict"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}outcome\0\u{3}error_type\0\u{3}error_message\0\u{1}tests\0\u{1}seconds\0\u{3}peak_memory_bytes\0\u{3}passed_tests\0\u{3}total_tests\0\u{1}executor\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}outcome\0\u{3}error_type\0\u{3}error_message\0\u{1}tests\0\u{1}seconds\0\u{3}peak_memory_bytes\0\u{3}passed_tests\0\u{3}total_tests\0\u{1}executor\0\u{1}isolation\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -829,6 +848,7 @@ nonisolated extension Verdict: SwiftProtobuf.Message, SwiftProtobuf._MessageImpl
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.passedTests) }()
       case 8: try { try decoder.decodeSingularUInt32Field(value: &self.totalTests) }()
       case 9: try { try decoder.decodeSingularStringField(value: &self.executor) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.isolation) }()
       default: break
       }
     }
@@ -862,6 +882,9 @@ nonisolated extension Verdict: SwiftProtobuf.Message, SwiftProtobuf._MessageImpl
     if !self.executor.isEmpty {
       try visitor.visitSingularStringField(value: self.executor, fieldNumber: 9)
     }
+    if !self.isolation.isEmpty {
+      try visitor.visitSingularStringField(value: self.isolation, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -875,6 +898,7 @@ nonisolated extension Verdict: SwiftProtobuf.Message, SwiftProtobuf._MessageImpl
     if lhs.passedTests != rhs.passedTests {return false}
     if lhs.totalTests != rhs.totalTests {return false}
     if lhs.executor != rhs.executor {return false}
+    if lhs.isolation != rhs.isolation {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -43,6 +43,12 @@ public nonisolated struct ExecutionLimits: Sendable {
 
   public var stopAtFirstFailure: Bool = false
 
+  /// processes and threads at once
+  public var processes: UInt32 = 0
+
+  /// largest file the program may write
+  public var fileSizeBytes: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -50,47 +56,64 @@ public nonisolated struct ExecutionLimits: Sendable {
 
 /// A program to run against a test suite. Leased: if no result arrives before the lease ends,
 /// the dispatcher gives the job to another executor under the same job_id.
-public nonisolated struct ExecutionJob: Sendable {
+public nonisolated struct ExecutionJob: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var jobID: String = String()
+  public var jobID: String {
+    get {_storage._jobID}
+    set {_uniqueStorage()._jobID = newValue}
+  }
 
-  public var attempt: UInt32 = 0
+  public var attempt: UInt32 {
+    get {_storage._attempt}
+    set {_uniqueStorage()._attempt = newValue}
+  }
 
-  public var leaseMs: UInt64 = 0
+  public var leaseMs: UInt64 {
+    get {_storage._leaseMs}
+    set {_uniqueStorage()._leaseMs = newValue}
+  }
 
-  public var problemID: String = String()
+  public var problemID: String {
+    get {_storage._problemID}
+    set {_uniqueStorage()._problemID = newValue}
+  }
 
-  public var program: String = String()
+  public var program: String {
+    get {_storage._program}
+    set {_uniqueStorage()._program = newValue}
+  }
 
   public var suite: TestSuite {
-    get {_suite ?? TestSuite()}
-    set {_suite = newValue}
+    get {_storage._suite ?? TestSuite()}
+    set {_uniqueStorage()._suite = newValue}
   }
   /// Returns true if `suite` has been explicitly set.
-  public var hasSuite: Bool {self._suite != nil}
+  public var hasSuite: Bool {_storage._suite != nil}
   /// Clears the value of `suite`. Subsequent reads from it will return its default value.
-  public mutating func clearSuite() {self._suite = nil}
+  public mutating func clearSuite() {_uniqueStorage()._suite = nil}
 
-  public var suiteHash: Data = Data()
+  public var suiteHash: Data {
+    get {_storage._suiteHash}
+    set {_uniqueStorage()._suiteHash = newValue}
+  }
 
   public var limits: ExecutionLimits {
-    get {_limits ?? ExecutionLimits()}
-    set {_limits = newValue}
+    get {_storage._limits ?? ExecutionLimits()}
+    set {_uniqueStorage()._limits = newValue}
   }
   /// Returns true if `limits` has been explicitly set.
-  public var hasLimits: Bool {self._limits != nil}
+  public var hasLimits: Bool {_storage._limits != nil}
   /// Clears the value of `limits`. Subsequent reads from it will return its default value.
-  public mutating func clearLimits() {self._limits = nil}
+  public mutating func clearLimits() {_uniqueStorage()._limits = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _suite: TestSuite? = nil
-  fileprivate var _limits: ExecutionLimits? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// The executor's answer to one job: a verdict, or an infrastructure error (never scored;
@@ -501,7 +524,7 @@ fileprivate nonisolated let _protobuf_package = "coderl.v1"
 
 nonisolated extension ExecutionLimits: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ExecutionLimits"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}seconds_per_test\0\u{3}memory_bytes\0\u{3}output_bytes\0\u{3}stop_at_first_failure\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}seconds_per_test\0\u{3}memory_bytes\0\u{3}output_bytes\0\u{3}stop_at_first_failure\0\u{1}processes\0\u{3}file_size_bytes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -513,6 +536,8 @@ nonisolated extension ExecutionLimits: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.memoryBytes) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.outputBytes) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.stopAtFirstFailure) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.processes) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.fileSizeBytes) }()
       default: break
       }
     }
@@ -531,6 +556,12 @@ nonisolated extension ExecutionLimits: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if self.stopAtFirstFailure != false {
       try visitor.visitSingularBoolField(value: self.stopAtFirstFailure, fieldNumber: 4)
     }
+    if self.processes != 0 {
+      try visitor.visitSingularUInt32Field(value: self.processes, fieldNumber: 5)
+    }
+    if self.fileSizeBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.fileSizeBytes, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -539,6 +570,8 @@ nonisolated extension ExecutionLimits: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.memoryBytes != rhs.memoryBytes {return false}
     if lhs.outputBytes != rhs.outputBytes {return false}
     if lhs.stopAtFirstFailure != rhs.stopAtFirstFailure {return false}
+    if lhs.processes != rhs.processes {return false}
+    if lhs.fileSizeBytes != rhs.fileSizeBytes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -548,66 +581,116 @@ nonisolated extension ExecutionJob: SwiftProtobuf.Message, SwiftProtobuf._Messag
   public static let protoMessageName: String = _protobuf_package + ".ExecutionJob"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}attempt\0\u{3}lease_ms\0\u{3}problem_id\0\u{1}program\0\u{1}suite\0\u{3}suite_hash\0\u{1}limits\0")
 
+  fileprivate class _StorageClass {
+    var _jobID: String = String()
+    var _attempt: UInt32 = 0
+    var _leaseMs: UInt64 = 0
+    var _problemID: String = String()
+    var _program: String = String()
+    var _suite: TestSuite? = nil
+    var _suiteHash: Data = Data()
+    var _limits: ExecutionLimits? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _jobID = source._jobID
+      _attempt = source._attempt
+      _leaseMs = source._leaseMs
+      _problemID = source._problemID
+      _program = source._program
+      _suite = source._suite
+      _suiteHash = source._suiteHash
+      _limits = source._limits
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.jobID) }()
-      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.attempt) }()
-      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.leaseMs) }()
-      case 4: try { try decoder.decodeSingularStringField(value: &self.problemID) }()
-      case 5: try { try decoder.decodeSingularStringField(value: &self.program) }()
-      case 6: try { try decoder.decodeSingularMessageField(value: &self._suite) }()
-      case 7: try { try decoder.decodeSingularBytesField(value: &self.suiteHash) }()
-      case 8: try { try decoder.decodeSingularMessageField(value: &self._limits) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._jobID) }()
+        case 2: try { try decoder.decodeSingularUInt32Field(value: &_storage._attempt) }()
+        case 3: try { try decoder.decodeSingularUInt64Field(value: &_storage._leaseMs) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._problemID) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._program) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._suite) }()
+        case 7: try { try decoder.decodeSingularBytesField(value: &_storage._suiteHash) }()
+        case 8: try { try decoder.decodeSingularMessageField(value: &_storage._limits) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.jobID.isEmpty {
-      try visitor.visitSingularStringField(value: self.jobID, fieldNumber: 1)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._jobID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._jobID, fieldNumber: 1)
+      }
+      if _storage._attempt != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._attempt, fieldNumber: 2)
+      }
+      if _storage._leaseMs != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._leaseMs, fieldNumber: 3)
+      }
+      if !_storage._problemID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._problemID, fieldNumber: 4)
+      }
+      if !_storage._program.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._program, fieldNumber: 5)
+      }
+      try { if let v = _storage._suite {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
+      if !_storage._suiteHash.isEmpty {
+        try visitor.visitSingularBytesField(value: _storage._suiteHash, fieldNumber: 7)
+      }
+      try { if let v = _storage._limits {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+      } }()
     }
-    if self.attempt != 0 {
-      try visitor.visitSingularUInt32Field(value: self.attempt, fieldNumber: 2)
-    }
-    if self.leaseMs != 0 {
-      try visitor.visitSingularUInt64Field(value: self.leaseMs, fieldNumber: 3)
-    }
-    if !self.problemID.isEmpty {
-      try visitor.visitSingularStringField(value: self.problemID, fieldNumber: 4)
-    }
-    if !self.program.isEmpty {
-      try visitor.visitSingularStringField(value: self.program, fieldNumber: 5)
-    }
-    try { if let v = self._suite {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
-    } }()
-    if !self.suiteHash.isEmpty {
-      try visitor.visitSingularBytesField(value: self.suiteHash, fieldNumber: 7)
-    }
-    try { if let v = self._limits {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
-    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: ExecutionJob, rhs: ExecutionJob) -> Bool {
-    if lhs.jobID != rhs.jobID {return false}
-    if lhs.attempt != rhs.attempt {return false}
-    if lhs.leaseMs != rhs.leaseMs {return false}
-    if lhs.problemID != rhs.problemID {return false}
-    if lhs.program != rhs.program {return false}
-    if lhs._suite != rhs._suite {return false}
-    if lhs.suiteHash != rhs.suiteHash {return false}
-    if lhs._limits != rhs._limits {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._jobID != rhs_storage._jobID {return false}
+        if _storage._attempt != rhs_storage._attempt {return false}
+        if _storage._leaseMs != rhs_storage._leaseMs {return false}
+        if _storage._problemID != rhs_storage._problemID {return false}
+        if _storage._program != rhs_storage._program {return false}
+        if _storage._suite != rhs_storage._suite {return false}
+        if _storage._suiteHash != rhs_storage._suiteHash {return false}
+        if _storage._limits != rhs_storage._limits {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

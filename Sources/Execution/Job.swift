@@ -1,0 +1,143 @@
+import Foundation
+import Datasets
+import Schema
+
+/// A job as the harness reads it. Expected outputs go to the trusted job runner only; the
+/// program process receives the program, its stdin, and call arguments.
+struct JobRequest {
+    let json: JSON
+    let deadlineSeconds: Double
+
+    static func make(id: String, program: String, suite: TestSuite, limits: Limits) throws(InvalidJob) -> JobRequest {
+        guard !suite.cases.isEmpty else { throw InvalidJob(reason: "the test suite has no tests") }
+        guard limits.secondsPerTest > 0, limits.secondsPerTest <= 3600 else {
+            throw InvalidJob(reason: "seconds per test must be in (0, 3600], got \(limits.secondsPerTest)")
+        }
+        let format: String
+        var tests: [JSON] = []
+        switch suite.format {
+        case .stdio:
+            format = "stdio"
+            tests = suite.cases.map { .object([("input", .string($0.input)), ("expected", .string($0.expected))]) }
+        case .call:
+            format = "call"
+            guard !suite.entryPoint.isEmpty else { throw InvalidJob(reason: "a call-based suite needs the function name (entry_point)") }
+            for (i, test) in suite.cases.enumerated() {
+                guard case .array = try? JSON.parse(test.input) else {
+                    throw InvalidJob(reason: "test \(i): input must be a JSON array of arguments, found '\(test.input.prefix(60))'")
+                }
+                guard (try? JSON.parse(test.expected)) != nil else {
+                    throw InvalidJob(reason: "test \(i): expected must be a JSON value, found '\(test.expected.prefix(60))'")
+                }
+                tests.append(.object([("input", .string(test.input)), ("expected", .string(test.expected))]))
+            }
+        case .assert, .humanevalCheck:
+            format = suite.format == .assert ? "assert" : "check"
+            if suite.format == .humanevalCheck, suite.entryPoint.isEmpty {
+                throw InvalidJob(reason: "a HumanEval check suite needs the entry point")
+            }
+            for (i, test) in suite.cases.enumerated() where test.code.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                throw InvalidJob(reason: "test \(i) has no code")
+            }
+            tests = suite.cases.map { .object([("code", .string($0.code))]) }
+        case .unspecified, .UNRECOGNIZED:
+            throw InvalidJob(reason: "the test suite has no format")
+        }
+        let limitsJSON: JSON = .object([
+            ("seconds", .number(String(limits.secondsPerTest))),
+            ("cpu_seconds", .number(String(limits.secondsPerTest))),
+            ("memory", .number(String(limits.memoryBytes))),
+            ("output", .number(String(limits.outputBytes))),
+            ("file_size", .number(String(limits.fileSizeBytes))),
+            ("processes", .number(String(limits.processes))),
+            ("scratch", .number(String(limits.fileSizeBytes))),
+        ])
+        let json: JSON = .object([
+            ("id", .string(id)),
+            ("format", .string(format)),
+            ("program", .string(program)),
+            ("entry", .string(suite.entryPoint)),
+            ("setup", .string(suite.setupCode)),
+            ("helpers", .string(suite.helperCode)),
+            ("tests", .array(tests)),
+            ("limits", limitsJSON),
+            ("stop_at_first_failure", .bool(limits.stopAtFirstFailure)),
+        ])
+        // Each test may take its limit plus sandbox set-up; the slot is declared stuck after.
+        let deadline = 30 + Double(suite.cases.count) * (limits.secondsPerTest + 2)
+        return JobRequest(json: json, deadlineSeconds: deadline)
+    }
+}
+
+/// Turns the harness's answer into a verdict. The outcome follows CodeRL (and APPS's
+/// harness): a compile error anywhere wins, then any runtime error (timeouts, memory and
+/// output limits included), then any failed test; passed means every test passed.
+enum JobAnswer {
+    static func verdict(from answer: JSON, suite: TestSuite, limits: Limits, isolation: String, executor: String) throws(HarnessFailure) -> ExecutionReport {
+        if let failure = answer["infrastructure"]?.stringValue {
+            return .infrastructureError(failure)
+        }
+        guard let tests = answer["tests"]?.arrayValue else { throw HarnessFailure("the sandbox's answer has no test results: \(answer.text.prefix(200))") }
+        var verdict = Verdict()
+        verdict.isolation = isolation
+        verdict.executor = executor
+        verdict.totalTests = UInt32(suite.cases.count)
+        var results = (0..<suite.cases.count).map { i in TestResult.with { $0.index = UInt32(i); $0.status = .notRun } }
+        var peakKB = 0.0
+        for test in tests {
+            guard let index = test["index"]?.intValue, results.indices.contains(index),
+                  let status = test["status"]?.stringValue else {
+                throw HarnessFailure("malformed test result: \(test.text.prefix(200))")
+            }
+            var result = TestResult()
+            result.index = UInt32(index)
+            result.status = try testStatus(status)
+            result.errorType = test["type"]?.stringValue ?? ""
+            result.message = test["message"]?.stringValue ?? ""
+            result.seconds = test["seconds"]?.doubleValue ?? 0
+            peakKB = max(peakKB, test["maxrss_kb"]?.doubleValue ?? 0)
+            results[index] = result
+        }
+        verdict.tests = results
+        verdict.passedTests = UInt32(results.count { $0.status == .passed })
+        verdict.seconds = results.reduce(0) { $0 + $1.seconds }
+        verdict.peakMemoryBytes = UInt64(peakKB * 1024)
+        let statuses = results.map(\.status)
+        let firstFailure = results.first { $0.status != .passed && $0.status != .notRun }
+        if statuses.contains(.compileError) {
+            verdict.outcome = .compileError
+        } else if statuses.contains(where: { [.runtimeError, .timeout, .memoryLimit, .outputLimit].contains($0) }) {
+            verdict.outcome = .runtimeError
+        } else if statuses.contains(.wrongAnswer) || statuses.contains(.notRun) {
+            verdict.outcome = .failedTest
+        } else {
+            verdict.outcome = .passed
+        }
+        if verdict.outcome != .passed {
+            // The error that decided the outcome, for repair prompts.
+            let deciding = results.first { result in
+                switch verdict.outcome {
+                case .compileError: result.status == .compileError
+                case .runtimeError: [.runtimeError, .timeout, .memoryLimit, .outputLimit].contains(result.status)
+                default: result.status == .wrongAnswer
+                }
+            } ?? firstFailure
+            verdict.errorType = deciding?.errorType ?? ""
+            verdict.errorMessage = deciding?.message ?? ""
+        }
+        return .verdict(verdict)
+    }
+
+    static func testStatus(_ name: String) throws(HarnessFailure) -> TestStatus {
+        switch name {
+        case "passed": .passed
+        case "wrong": .wrongAnswer
+        case "error": .runtimeError
+        case "timeout": .timeout
+        case "memory": .memoryLimit
+        case "output": .outputLimit
+        case "compile": .compileError
+        default: throw HarnessFailure("unknown test status '\(name)'")
+        }
+    }
+}

@@ -1,7 +1,8 @@
 # CodeRL in Swift. `make setup` prepares a fresh Debian machine; `make test` runs the tests.
 SWIFT ?= swift
-# lmdb-utils (mdb_stat, mdb_dump, mdb_copy) is used by the tests and for inspecting ledgers.
-DEBS := libopenblas-dev libzmq3-dev liblmdb-dev lmdb-utils zlib1g-dev
+# lmdb-utils (mdb_stat, mdb_dump, mdb_copy) is used by the tests and for inspecting ledgers;
+# bubblewrap and python3 run generated programs (python3-numpy so programs may import numpy).
+DEBS := libopenblas-dev libzmq3-dev liblmdb-dev lmdb-utils zlib1g-dev bubblewrap python3 python3-numpy
 PREFIX ?= /usr/local
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -55,6 +55,26 @@ public enum APPS {
         return contents
     }
 
+    /// The imports APPS's harness (testing_util.py) puts in front of every solution, less
+    /// `import numpy as np` (numpy is optional here and costs ~100 ms per process).
+    public static let prelude = """
+        import sys
+        import time
+        import itertools
+        from itertools import accumulate, product, permutations, combinations
+        import collections
+        from collections import Counter, OrderedDict, deque, defaultdict, ChainMap
+        from functools import lru_cache
+        import math
+        from math import sqrt, sin, cos, tan, ceil, fabs, floor, gcd, exp, log, log2
+        import fractions
+        from typing import List, Tuple
+        import random
+        import heapq
+        from heapq import *
+
+        """
+
     /// One APPS test file (`input_output.json`, with or without `fn_name`) as a test suite.
     public static func testSuite(file: String) throws -> TestSuite {
         let json = try Files.json(file, record: "")
@@ -129,6 +149,7 @@ public enum APPS {
             throw reader.fail("outputs", "\(outputs.count) outputs for \(inputs.count) inputs")
         }
         var suite = TestSuite()
+        suite.prelude = prelude
         suite.entryPoint = entryPoint
         suite.format = entryPoint.isEmpty ? .stdio : .call
         for (i, (input, output)) in zip(inputs, outputs).enumerated() {

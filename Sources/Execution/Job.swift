@@ -58,6 +58,7 @@ struct JobRequest {
             ("program", .string(program)),
             ("entry", .string(suite.entryPoint)),
             ("setup", .string(suite.setupCode)),
+            ("prelude", .string(suite.prelude)),
             ("helpers", .string(suite.helperCode)),
             ("tests", .array(tests)),
             ("limits", limitsJSON),

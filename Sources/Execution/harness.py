@@ -112,6 +112,10 @@ def encode_value(x, handles, depth=0):
     for base in (list, tuple, dict, set, frozenset):
         if isinstance(x, base):
             return encode_value(base(x), handles, depth + 1)
+    if handles is None:       # the evaluator sends only plain data, builtins and handles
+        if getattr(builtins, getattr(x, "__name__", ""), None) is x:
+            return {"builtin": x.__name__}
+        raise TypeError("cannot pass a %s to the program" % t.__name__)
     handles.append(x)
     return {"h": len(handles) - 1, "type": t.__name__}
 
@@ -218,15 +222,18 @@ def program_process(fds, command, limits):
     set_limits(limits)
     drop_privileges()
     source = command["program"]
+    if source.startswith("\ufeff"):
+        source = source[1:]                  # a UTF-8 byte-order mark, as Python accepts in files
     try:
         code = compile(source, "program.py", "exec", dont_inherit=True)
+        prelude = compile(command["prelude"], "prelude.py", "exec", dont_inherit=True) if command.get("prelude") else None
     except BaseException as e:                       # SyntaxError, ValueError (null bytes), MemoryError, RecursionError
         report(3, {"phase": "compile", "type": type(e).__name__, "message": str(e)})
         os._exit(2)
     if command["kind"] == "stdio":
-        run_stdio_program(code)
+        run_stdio_program(code, prelude)
     else:
-        serve_calls(code, command)
+        serve_calls(code, prelude, command)
 
 
 def report(fd, obj):
@@ -236,9 +243,11 @@ def report(fd, obj):
         pass
 
 
-def run_stdio_program(code):
+def run_stdio_program(code, prelude):
     namespace = {"__name__": "__main__", "__builtins__": builtins}
     try:
+        if prelude:
+            exec(prelude, namespace)
         exec(code, namespace)
     except SystemExit as e:
         code = e.code
@@ -267,11 +276,13 @@ def trim(text, limit=400):
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def serve_calls(code, command):
+def serve_calls(code, prelude, command):
     """Loads the program as a module, then answers calls from the evaluator on fds 4/5."""
     namespace = {"__name__": "solution", "__builtins__": builtins}
     handles = [namespace]
     try:
+        if prelude:
+            exec(prelude, namespace)
         exec(code, namespace)
         if command.get("setup"):
             exec(compile(command["setup"], "setup.py", "exec", dont_inherit=True), namespace)
@@ -309,6 +320,10 @@ def perform(request, namespace, handles):
     def arg(v):
         if isinstance(v, dict) and "h" in v:
             return handles[int(v["h"])]
+        if isinstance(v, dict) and "name" in v:
+            return resolve(v)
+        if isinstance(v, dict) and "builtin" in v:
+            return getattr(builtins, v["builtin"])
         if isinstance(v, list):
             return [arg(e) for e in v]
         if isinstance(v, dict) and "t" in v:
@@ -671,7 +686,7 @@ def run_stdio(job):
         for index, test in enumerate(tests):
             if box is None:
                 box = Sandbox(job, "stdio")
-            box.start({"kind": "stdio", "program": job["program"], "stdin": test["input"]})
+            box.start({"kind": "stdio", "program": job["program"], "prelude": job.get("prelude", ""), "stdin": test["input"]})
             started = time.monotonic()
             done, out, err, rep, over = box.collect(started + limits["seconds"], True)
             result = {"index": index, "seconds": time.monotonic() - started}
@@ -725,7 +740,7 @@ class Remote:
         if self.box is not None:
             return
         self.box = Sandbox(self.job, "calls")
-        self.box.start({"kind": "calls", "program": self.job["program"], "setup": self.job.get("setup", "")})
+        self.box.start({"kind": "calls", "program": self.job["program"], "prelude": self.job.get("prelude", ""), "setup": self.job.get("setup", "")})
         reply = self.receive()
         if "failed" in reply:
             self.load_failure = reply["failed"]
@@ -770,11 +785,13 @@ class Remote:
     def encode(self, x):
         if isinstance(x, Handle):
             return {"h": x._index}
+        if isinstance(x, RemoteName):
+            return {"name": x.name}
         if isinstance(x, list):
             return [self.encode(e) for e in x]
         if isinstance(x, tuple):
             return {"t": [self.encode(e) for e in x]}
-        return encode_value(x, [])
+        return encode_value(x, None)
 
     def request(self, message):
         self.ensure()
@@ -999,6 +1016,13 @@ def main():
     # Warm the compiler, then move every object out of the collector's sight: forked job
     # processes then copy fewer pages (reference counts and GC headers stay untouched).
     exec(compile("def _warm(x):\n    return [str(i) for i in x]\n_warm(range(3))", "warm", "exec"), {})
+    # Modules most programs (and APPS's prelude) import: loaded once here, not per job.
+    for name in ("math", "itertools", "collections", "functools", "heapq", "bisect", "re", "string",
+                 "random", "fractions", "typing", "copy", "operator", "decimal", "statistics"):
+        try:
+            __import__(name)
+        except ImportError:
+            pass
     import gc
     gc.freeze()
     while True:

@@ -288,6 +288,10 @@ public nonisolated struct TestSuite: Sendable {
   /// (HumanEval: the prompt, whose helpers such as encode_cyclic the checks call).
   public var helperCode: String = String()
 
+  /// Code run before the program, in the program's own module (APPS: the imports its
+  /// harness puts in front of every solution, such as `from typing import List`).
+  public var prelude: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -636,7 +640,7 @@ nonisolated extension TestCase: SwiftProtobuf.Message, SwiftProtobuf._MessageImp
 
 nonisolated extension TestSuite: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TestSuite"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}schema_version\0\u{1}format\0\u{3}entry_point\0\u{3}setup_code\0\u{1}cases\0\u{3}helper_code\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}schema_version\0\u{1}format\0\u{3}entry_point\0\u{3}setup_code\0\u{1}cases\0\u{3}helper_code\0\u{1}prelude\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -650,6 +654,7 @@ nonisolated extension TestSuite: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
       case 4: try { try decoder.decodeSingularStringField(value: &self.setupCode) }()
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.cases) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.helperCode) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.prelude) }()
       default: break
       }
     }
@@ -674,6 +679,9 @@ nonisolated extension TestSuite: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
     if !self.helperCode.isEmpty {
       try visitor.visitSingularStringField(value: self.helperCode, fieldNumber: 6)
     }
+    if !self.prelude.isEmpty {
+      try visitor.visitSingularStringField(value: self.prelude, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -684,6 +692,7 @@ nonisolated extension TestSuite: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
     if lhs.setupCode != rhs.setupCode {return false}
     if lhs.cases != rhs.cases {return false}
     if lhs.helperCode != rhs.helperCode {return false}
+    if lhs.prelude != rhs.prelude {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

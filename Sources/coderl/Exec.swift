@@ -4,6 +4,7 @@ import Execution
 import Foundation
 import Schema
 import SwiftProtobuf
+import Synchronization
 
 /// Sandbox and limit options shared by `coderl exec`, `coderl bench exec` and `executor`.
 struct SandboxOptions: ParsableArguments {
@@ -66,7 +67,11 @@ struct Exec: ParsableCommand {
               coderl exec --program he0.py --tests HumanEval.jsonl.gz --task 0 --json
             """)
 
-    @Option(help: "The program (a Python file).") var program: String
+    @Option(help: "The program (a Python file).") var program: String?
+    @Flag(help: "Instead of --program, run every problem's reference solutions in the test file and report how many pass (checks the harness against the dataset).")
+    var references = false
+    @Option(help: "With --references: reference solutions tried per problem.") var solutionsPerProblem = 1
+    @Option(help: "With --references: slots run at once.") var slots = 2
     @Option(help: "Test file (see above).") var tests: String?
     @Option(help: "APPS problem folder (with input_output.json).") var problem: String?
     @Option(help: "apps, mbpp, humaneval or codecontests.") var format: String?
@@ -77,20 +82,20 @@ struct Exec: ParsableCommand {
 
     func validate() throws {
         guard (tests == nil) != (problem == nil) else { throw ValidationError("give exactly one of --tests FILE and --problem DIR") }
+        guard references != (program != nil) else { throw ValidationError("give --program FILE, or --references to run the dataset's own solutions") }
+        if references && tests == nil { throw ValidationError("--references needs --tests FILE") }
         if let format, !["apps", "mbpp", "humaneval", "codecontests"].contains(format) {
             throw ValidationError("--format must be apps, mbpp, humaneval or codecontests; got '\(format)'")
         }
     }
 
     func run() throws {
-        let source: String
-        do {
-            source = try String(contentsOfFile: program, encoding: .utf8)
-        } catch {
-            // Not UTF-8: hand the bytes over as Latin-1 so the program still runs (and fails to compile, typically).
-            guard let data = FileManager.default.contents(atPath: program) else { throw ValidationError("cannot read \(program)") }
-            source = String(decoding: data, as: UTF8.self)
+        if references { return try runReferences() }
+        guard let program, let data = FileManager.default.contents(atPath: program) else {
+            throw ValidationError("cannot read the program \(program ?? "")")
         }
+        // Bytes that are not UTF-8 become U+FFFD: such a program then fails to compile, as it would in Python.
+        let source = String(decoding: data, as: UTF8.self)
         let suite = try loadSuite()
         let executor = try Executor(slots: 1, configuration: sandbox.configuration, name: "coderl-exec")
         let report = try executor.run(program: source, suite: suite, limits: sandbox.limits)
@@ -109,21 +114,28 @@ struct Exec: ParsableCommand {
         }
     }
 
-    func loadSuite() throws -> TestSuite {
-        if let problem { return try APPS.testSuite(file: problem + "/input_output.json") }
-        let file = tests!
+    func loadProblems(_ file: String) throws -> [ImportedProblem] {
         let name = URL(fileURLWithPath: file).lastPathComponent.lowercased()
         let format = self.format ?? (name.contains("input_output") ? "apps" : name.contains("mbpp") ? "mbpp"
             : name.contains("humaneval") ? "humaneval" : name.contains("contests") ? "codecontests" : "")
-        let contents: DatasetContents
         switch format {
-        case "apps": return try APPS.testSuite(file: file)
-        case "mbpp": contents = try MBPP.read(file: file)
-        case "humaneval": contents = try HumanEval.read(file: file)
-        case "codecontests": contents = try CodeContests.read(file: file, split: "test")
+        case "apps":
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), isDirectory.boolValue {
+                return try APPS.read(directory: file).problems
+            }
+            return [ImportedProblem(problem: Problem(), exampleTests: nil, hiddenTests: try APPS.testSuite(file: file))]
+        case "mbpp": return try MBPP.read(file: file).problems
+        case "humaneval": return try HumanEval.read(file: file).problems
+        case "codecontests": return try CodeContests.read(file: file, split: "test").problems
         default: throw ValidationError("cannot tell the format of \(file): give --format")
         }
-        let candidates = contents.problems
+    }
+
+    func loadSuite() throws -> TestSuite {
+        if let problem { return try APPS.testSuite(file: problem + "/input_output.json") }
+        let file = tests!
+        let candidates = try loadProblems(file)
         let chosen: ImportedProblem?
         if let task {
             chosen = candidates.first { $0.problem.id.hasSuffix("/" + task) || $0.problem.id == task }
@@ -138,6 +150,51 @@ struct Exec: ParsableCommand {
             throw ValidationError("\(chosen.problem.id) has no \(exampleTests ? "example" : "hidden") tests")
         }
         return suite
+    }
+}
+
+extension Exec {
+    /// Runs reference solutions through the executor: the harness must agree with the dataset.
+    func runReferences() throws {
+        let problems = try loadProblems(tests!)
+        let executor = try Executor(slots: slots, configuration: sandbox.configuration, name: "coderl-exec")
+        var jobs: [(id: String, program: String, suite: TestSuite)] = []
+        for imported in problems {
+            guard let suite = exampleTests ? imported.exampleTests : imported.hiddenTests else { continue }
+            for solution in imported.problem.solutions.prefix(solutionsPerProblem) {
+                jobs.append((imported.problem.id, solution, suite))
+            }
+        }
+        let work = jobs
+        let results = Mutex<[(String, ExecutionReport)]>([])
+        let limits = sandbox.limits
+        let started = Date()
+        DispatchQueue.concurrentPerform(iterations: slots) { worker in
+            for index in stride(from: worker, to: work.count, by: slots) {
+                let job = work[index]
+                let report = (try? executor.run(program: job.program, suite: job.suite, limits: limits)) ?? .infrastructureError("invalid job")
+                results.withLock { $0.append((job.id, report)) }
+            }
+        }
+        let all = results.withLock { $0 }.sorted { $0.0 < $1.0 }
+        var counts: [String: Int] = [:]
+        var out = ""
+        for (id, report) in all {
+            switch report {
+            case .verdict(let verdict):
+                let outcome = VerdictText.outcomeName(verdict.outcome)
+                counts[outcome, default: 0] += 1
+                if verdict.outcome != .passed {
+                    out += "\(id): \(outcome) (\(verdict.passedTests)/\(verdict.totalTests)) \(verdict.errorType): \(verdict.errorMessage.prefix(160))\n"
+                }
+            case .infrastructureError(let reason):
+                counts["infrastructure error", default: 0] += 1
+                out += "\(id): infrastructure error: \(reason.prefix(200))\n"
+            }
+        }
+        let summary = counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        out += String(format: "%d reference solutions of %d problems: %@ (%.1fs)\n", all.count, problems.count, summary, Date().timeIntervalSince(started))
+        FileHandle.standardOutput.write(Data(out.utf8))
     }
 }
 

@@ -1,0 +1,286 @@
+import Execution
+import Foundation
+import Schema
+import XCTest
+
+/// The hostile programs of issue 4, each with the verdict class it must get. After each, the
+/// executor must still run a normal job (checked in `tearDown`) and the host must be intact.
+final class HostileProgramTests: XCTestCase {
+    override func tearDownWithError() throws {
+        let after = try verdict("print(int(input()) * 3)", stdioSuite([("14", "42")]))
+        XCTAssertEqual(after.outcome, .passed, "the executor must come out of every hostile program working")
+    }
+
+    func stdio(_ program: String, _ input: String = "", expected: String = "ok", limits: Limits = Shared.quick,
+               file: StaticString = #filePath, line: UInt = #line) throws -> Verdict {
+        try verdict(program, stdioSuite([(input, expected)]), limits: limits, file: file, line: line)
+    }
+
+    func testInfiniteLoopSleepAndIgnoredSIGTERMTimeOut() throws {
+        for program in ["while True: pass", "import time\ntime.sleep(10**6)",
+                        "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True: pass"] {
+            let started = Date()
+            let v = try stdio(program)
+            XCTAssertEqual(v.outcome, .runtimeError, program)
+            XCTAssertEqual(v.statuses, [.timeout], program)
+            XCTAssertLessThan(Date().timeIntervalSince(started), 10, "killed at the limit, not later")
+        }
+    }
+
+    func testForkBombAndThreadBomb() throws {
+        let fork = try stdio("import os\nwhile True:\n    os.fork()\n")
+        XCTAssertEqual(fork.outcome, .runtimeError)
+        let threads = try stdio("import threading, time\nwhile True:\n    threading.Thread(target=time.sleep, args=(100,)).start()\n")
+        XCTAssertEqual(threads.outcome, .runtimeError)
+        XCTAssertTrue(["RuntimeError", "TimeLimitExceeded"].contains(threads.errorType), threads.errorType)
+    }
+
+    func testMemoryHogs() throws {
+        let huge = try stdio("x = bytearray(10 * 1024 ** 3)\nprint('ok')")
+        XCTAssertEqual(huge.statuses, [.memoryLimit])
+        XCTAssertEqual(huge.outcome, .runtimeError)
+        let creep = try stdio("chunks = []\nwhile True:\n    chunks.append(bytearray(8 * 1024 * 1024))\n")
+        XCTAssertEqual(creep.statuses, [.memoryLimit])
+        let inCall = try verdict("def f():\n    return bytearray(10 * 1024 ** 3)\n", assertSuite("f", ["assert f() == 1"]))
+        XCTAssertEqual(inCall.statuses, [.memoryLimit])
+    }
+
+    func testOutputFloodsAndUnreadOutput() throws {
+        let flood = try stdio("import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n")
+        XCTAssertEqual(flood.statuses, [.outputLimit])
+        XCTAssertEqual(flood.outcome, .runtimeError)
+        // More than a pipe buffer, then a normal exit: judged, not stuck.
+        let big = try stdio("print('y' * 200000)\nprint('ok')", expected: "ok")
+        XCTAssertEqual(big.statuses, [.wrongAnswer])
+        // A function printing megabytes while being called: output is discarded, value judged.
+        let chatty = try verdict("def f(x):\n    print('z' * 10**7)\n    return x + 1\n", assertSuite("f", ["assert f(1) == 2"]))
+        XCTAssertEqual(chatty.outcome, .passed)
+        let stderr = try stdio("import sys\nfor _ in range(1000):\n    sys.stderr.write('e' * 65536)\nprint('ok')")
+        XCTAssertEqual(stderr.outcome, .passed, "\(stderr.tests)")
+    }
+
+    func testHugeFileWrite() throws {
+        let v = try stdio("with open('big', 'wb') as f:\n    for _ in range(1024):\n        f.write(b'x' * (1 << 20))\nprint('ok')")
+        XCTAssertEqual(v.outcome, .runtimeError)
+        XCTAssertTrue([.outputLimit, .runtimeError].contains(v.statuses[0]), "\(v.tests)")
+    }
+
+    func testDeletingFilesReachesNothingOutside() throws {
+        let canary = FileManager.default.temporaryDirectory.appendingPathComponent("coderl-canary-\(getpid())")
+        try Data("alive".utf8).write(to: canary)
+        defer { try? FileManager.default.removeItem(at: canary) }
+        let program = """
+            import os, shutil
+            for name in os.listdir('.'):
+                shutil.rmtree(name, ignore_errors=True)
+            for target in ['/etc', '/tmp', '/home', '/root', '/work', '\(canary.path)', '/usr/bin/python3', '/usr/lib/python3']:
+                shutil.rmtree(target, ignore_errors=True)
+                try:
+                    os.remove(target)
+                except OSError:
+                    pass
+            print('ok')
+            """
+        XCTAssertEqual(try stdio(program).outcome, .passed)
+        XCTAssertEqual(try String(contentsOf: canary, encoding: .utf8), "alive")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "/usr/bin/python3"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "/etc/passwd"))
+    }
+
+    func testSecretsAreOutOfReach() throws {
+        let program = """
+            import os, glob
+            found = []
+            for path in ['/etc/shadow', '/root/.ssh', os.path.expanduser('~/.ssh'), '/proc/1/environ', '/proc/self/environ']:
+                try:
+                    data = str(os.listdir(path)) if os.path.isdir(path) else open(path, 'rb').read().decode('latin-1')
+                    if 'hunter2' in data or path in ('/etc/shadow',) or '.ssh' in path and data != '[]':
+                        found.append(path)
+                except OSError:
+                    pass
+            if 'hunter2' in str(os.environ):
+                found.append('environ')
+            print('ok' if not found else 'LEAK ' + ' '.join(found))
+            """
+        let v = try stdio(program)
+        XCTAssertEqual(v.outcome, .passed, v.errorMessage)
+    }
+
+    func testNoNetwork() throws {
+        // A listener on the host's loopback must see no connection from the program.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        listen(listener, 4)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
+        let port = UInt16(bigEndian: address.sin_port)
+        let program = """
+            import socket
+            reached = []
+            for host, port in [('127.0.0.1', \(port)), ('1.1.1.1', 80), ('8.8.8.8', 53)]:
+                try:
+                    socket.create_connection((host, port), timeout=0.5).close()
+                    reached.append(host)
+                except OSError:
+                    pass
+            try:
+                socket.getaddrinfo('pypi.org', 443)
+                reached.append('dns')
+            except OSError:
+                pass
+            print('ok' if not reached else 'REACHED ' + ' '.join(reached))
+            """
+        let v = try stdio(program)
+        XCTAssertEqual(v.outcome, .passed, v.errorMessage)
+        var pending = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+        XCTAssertEqual(poll(&pending, 1, 0), 0, "the host's listener was reached")
+    }
+
+    func testKillingParentsAndEverything() throws {
+        let program = "import os, signal\nfor pid in (os.getppid(), 1, -1):\n    try:\n        os.kill(pid, signal.SIGKILL)\n    except OSError:\n        pass\nprint('ok')"
+        let v = try stdio(program)
+        XCTAssertEqual(v.outcome, .passed, "\(v.tests)")
+        XCTAssertEqual(kill(getpid(), 0), 0)
+    }
+
+    func testDaemonsDieWithTheJob() throws {
+        let marker = "/tmp/coderl-daemon-\(getpid())"
+        let daemon = """
+            import os, sys, time
+            if os.fork() == 0:
+                os.setsid()
+                if os.fork() == 0:
+                    time.sleep(1.0)
+                    open('\(marker)', 'w').write('escaped')
+                    print('late output')
+                    sys.stdout.flush()
+                    time.sleep(10**6)
+                os._exit(0)
+            print('ok')
+            """
+        let started = Date()
+        let v = try stdio(daemon)
+        XCTAssertEqual(v.outcome, .passed, "a daemon holding stdout must not hold the job: \(v.tests)")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 1.0)
+        Thread.sleep(forTimeInterval: 1.5)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: marker))
+        // And the next job sees nothing of it.
+        let next = try stdio("import os\nprint('ok' if len([p for p in os.listdir('/proc') if p.isdigit()]) <= 2 else os.listdir('/proc'))")
+        XCTAssertEqual(next.outcome, .passed, "\(next.tests)")
+    }
+
+    func testPtraceAndProcMemOfOthers() throws {
+        let program = """
+            import ctypes, os
+            libc = ctypes.CDLL(None, use_errno=True)
+            reached = []
+            pids = [int(p) for p in os.listdir('/proc') if p.isdigit() and int(p) != os.getpid()]
+            for pid in pids + [os.getppid()]:
+                if libc.ptrace(16, pid, None, None) == 0:      # PTRACE_ATTACH
+                    reached.append('ptrace %d' % pid)
+                try:
+                    with open('/proc/%d/mem' % pid, 'rb') as f:
+                        f.read(1)
+                    reached.append('mem %d' % pid)
+                except OSError:
+                    pass
+            print('ok' if not reached else ' '.join(reached))
+            """
+        let v = try stdio(program)
+        XCTAssertEqual(v.outcome, .passed, "\(v.tests)")
+    }
+
+    func testProgramsCannotClaimSuccess() throws {
+        let suite = assertSuite("add", ["assert add(1, 2) == 3", "assert add(2, 2) == 4"])
+        let cheats = [
+            "import sys\nsys.exit(0)\ndef add(a, b):\n    return 0\n",
+            "import atexit, os\natexit.register(lambda: os._exit(0))\ndef add(a, b):\n    return 0\n",
+            "import os\ndef add(a, b):\n    os._exit(0)\n",
+            "class Yes:\n    def __eq__(self, other):\n        return True\n    def __ne__(self, other):\n        return False\ndef add(a, b):\n    return Yes()\n",
+            "class Yes(int):\n    def __eq__(self, other):\n        return True\ndef add(a, b):\n    return Yes(0)\n",
+            "import builtins\nbuiltins.AssertionError = type('Nope', (Exception,), {})\nbuiltins.isinstance = lambda *a: True\ndef add(a, b):\n    return 0\n",
+            "print('ALL TESTS PASSED')\nimport sys\nsys.stdout.write('passed\\n' * 10)\ndef add(a, b):\n    return 0\n",
+            "def add(a, b):\n    raise SystemExit(0)\n",
+        ]
+        for program in cheats {
+            let v = try verdict(program, suite)
+            XCTAssertNotEqual(v.outcome, .passed, program)
+            XCTAssertEqual(v.passedTests, 0, program)
+        }
+        // The same tricks against a stdio problem.
+        let crash = try stdio("print(42)\nimport sys\nsys.stdout.flush()\nraise ValueError('after the answer')", expected: "42")
+        XCTAssertEqual(crash.outcome, .runtimeError)
+        XCTAssertEqual(crash.errorType, "ValueError")
+        let exitCode = try stdio("print(42)\nimport os\nos._exit(3)", expected: "42")
+        XCTAssertEqual(exitCode.outcome, .runtimeError)
+    }
+
+    func testAwkwardInputAndOutput() throws {
+        let eof = try stdio("x = input()\nprint('ok')")
+        XCTAssertEqual(eof.outcome, .runtimeError)
+        XCTAssertEqual(eof.errorType, "EOFError")
+        let binary = try stdio("import sys\nsys.stdout.buffer.write(b'\\xff\\xfe ok \\x80\\n')", expected: "ok")
+        XCTAssertEqual(binary.statuses, [.wrongAnswer])
+        let closed = try stdio("import os\nos.close(1)\nprint('ok')")
+        XCTAssertNotEqual(closed.outcome, .passed)
+        let closedCall = try verdict("import os\nos.close(1)\nos.close(0)\ndef f():\n    return 1\n", assertSuite("f", ["assert f() == 1"]))
+        XCTAssertEqual(closedCall.outcome, .passed, "\(closedCall.tests)")
+    }
+
+    func testRecursionBombsAndSegfaults() throws {
+        let python = try stdio("def f(n):\n    return f(n + 1)\nf(0)")
+        XCTAssertEqual(python.outcome, .runtimeError)
+        XCTAssertEqual(python.errorType, "RecursionError")
+        let deep = try stdio("import sys\nsys.setrecursionlimit(10**8)\ndef f(n):\n    return f(n + 1) + 1\nf(0)")
+        XCTAssertEqual(deep.outcome, .runtimeError)
+        let segfault = try stdio("import ctypes\nctypes.string_at(0)")
+        XCTAssertEqual(segfault.outcome, .runtimeError)
+        XCTAssertTrue(segfault.errorMessage.contains("SIGSEGV"), segfault.errorMessage)
+        let inCall = try verdict("import ctypes\ndef f():\n    ctypes.string_at(0)\n", assertSuite("f", ["assert f() == 1", "assert f() == 2"]))
+        XCTAssertEqual(inCall.statuses, [.runtimeError, .runtimeError], "a crash restarts the program for the next test")
+    }
+
+    func testMalformedSources() throws {
+        XCTAssertEqual(try stdio("print('ok'").outcome, .compileError)
+        let nul = try stdio("print('ok')\u{0}\n")
+        XCTAssertEqual(nul.outcome, .compileError)
+        XCTAssertEqual(try stdio("\u{FEFF}print('ok')").outcome, .passed, "a byte-order mark is accepted, as Python accepts it in files")
+        let large = "# " + String(repeating: "x", count: 10 << 20) + "\nprint('ok')\n"
+        XCTAssertEqual(try stdio(large).outcome, .passed)
+        let deepNesting = String(repeating: "(", count: 100_000) + String(repeating: ")", count: 100_000)
+        XCTAssertEqual(try stdio(deepNesting).outcome, .compileError)
+    }
+
+    func testHugeIntegers() throws {
+        let v = try verdict("def f():\n    return 2 ** (10 ** 6)\n", assertSuite("f", ["assert f() == 2 ** (10 ** 6)", "assert f() == 3"]))
+        XCTAssertEqual(v.statuses, [.passed, .wrongAnswer])
+        let big = try stdio("print(len(str(7 ** 100000)))", expected: "84510")
+        XCTAssertEqual(big.outcome, .passed, "\(big.tests)")
+        let slow = try verdict("def f():\n    return 10 ** (10 ** 10)\n", assertSuite("f", ["assert f() == 1"]))
+        XCTAssertEqual(slow.outcome, .runtimeError)
+    }
+
+    func testNothingIsLeftForTheNextJob() throws {
+        let leave = "import os\nfor d in ['/tmp', '/dev/shm', '.']:\n    open(os.path.join(d, 'left-behind'), 'w').write('x')\nprint('ok')"
+        let look = "import os\nprint('ok' if not any(os.path.exists(os.path.join(d, 'left-behind')) for d in ['/tmp', '/dev/shm', '.']) else 'found')"
+        XCTAssertEqual(try stdio(leave).outcome, .passed)
+        for _ in 0..<4 {   // whichever slot runs it
+            XCTAssertEqual(try stdio(look).outcome, .passed)
+        }
+    }
+
+    func testNumpyThreads() throws {
+        let probe = try stdio("import numpy\nprint('ok')")
+        guard probe.outcome == .passed else {
+            print("numpy is not installed for /usr/bin/python3 (Debian: python3-numpy): skipping the numpy threads check")
+            throw XCTSkip("numpy not installed")
+        }
+        let v = try stdio("import numpy as np\na = np.ones((300, 300))\nprint(int((a @ a).sum()))", expected: "27000000")
+        XCTAssertEqual(v.outcome, .passed, "\(v.tests)")
+    }
+}

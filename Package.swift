@@ -56,12 +56,18 @@ let package = Package(
         .target(name: "Ledger", dependencies: ["LMDB", "Schema", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // The executor: sandboxed slots running the embedded Python harness (harness.py).
         .target(name: "Execution", dependencies: ["Datasets", "Schema"], resources: [.embedInCode("harness.py")]),
+        .target(name: "ExecutorService", dependencies: ["Execution", "Ledger", "Schema", "Wire", "ZeroMQ"]),
+        .target(name: "SandboxOptions", dependencies: ["Execution", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "executor", dependencies: [
+            "Execution", "ExecutorService", "SandboxOptions", "ZeroMQ",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .target(name: "ModelIO", dependencies: ["Tensor"], swiftSettings: fastMath),
         .target(name: "Llama", dependencies: ["Tensor", "ModelIO"], swiftSettings: fastMath),
         .executableTarget(
             name: "coderl",
             dependencies: [
-                "Llama", "ModelIO", "Tensor", "Datasets", "Execution", "Ledger", "Schema", "LMDB", "Wire", "ZeroMQ",
+                "Llama", "ModelIO", "Tensor", "Datasets", "Execution", "ExecutorService", "SandboxOptions", "Ledger", "Schema", "LMDB", "Wire", "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
@@ -75,7 +81,7 @@ let package = Package(
         .testTarget(name: "SchemaTests", dependencies: ["Schema"]),
         .testTarget(name: "CLITests", dependencies: ["Ledger", "Schema"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Schema"]),
-        .testTarget(name: "ExecutionTests", dependencies: ["Execution", "Datasets", "Schema"]),
+        .testTarget(name: "ExecutionTests", dependencies: ["Execution", "ExecutorService", "Datasets", "Ledger", "Schema", "Wire", "ZeroMQ"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "LMDB", "Schema"]),
         // Child process of the ledger crash-safety test (killed with SIGKILL).
         .executableTarget(name: "LedgerStress", dependencies: ["Ledger", "Schema"], path: "Tests/Helpers/LedgerStress"),

@@ -2,52 +2,10 @@ import ArgumentParser
 import Datasets
 import Execution
 import Foundation
+import SandboxOptions
 import Schema
 import SwiftProtobuf
 import Synchronization
-
-/// Sandbox and limit options shared by `coderl exec`, `coderl bench exec` and `executor`.
-struct SandboxOptions: ParsableArguments {
-    @Option(help: "strict: refuse to run without bubblewrap and user namespaces. relaxed: run with what the machine offers and say so in every verdict.")
-    var sandbox: String = "strict"
-
-    @Option(help: "Python interpreter for programs (run as `python3 -I -S`).")
-    var python: String = "/usr/bin/python3"
-
-    @Option(help: "Wall-clock (and CPU) seconds per test.")
-    var seconds: Double = 4
-
-    @Option(help: "Memory limit per program process, in MiB.")
-    var memoryMB: UInt64 = 2048
-
-    @Option(help: "Output limit per test, in MiB.")
-    var outputMB: UInt64 = 8
-
-    @Flag(help: "Stop at the first failing test (faster; later tests are reported as not run).")
-    var stopAtFirstFailure = false
-
-    func validate() throws {
-        guard SandboxMode(rawValue: sandbox) != nil else { throw ValidationError("--sandbox must be strict or relaxed, got '\(sandbox)'") }
-        guard seconds > 0, seconds <= 3600 else { throw ValidationError("--seconds must be in (0, 3600]") }
-        guard memoryMB >= 64 else { throw ValidationError("--memory-mb must be at least 64") }
-    }
-
-    var configuration: SandboxConfiguration {
-        var configuration = SandboxConfiguration()
-        configuration.mode = SandboxMode(rawValue: sandbox) ?? .strict
-        configuration.python = python
-        return configuration
-    }
-
-    var limits: Limits {
-        var limits = Limits()
-        limits.secondsPerTest = seconds
-        limits.memoryBytes = memoryMB << 20
-        limits.outputBytes = outputMB << 20
-        limits.stopAtFirstFailure = stopAtFirstFailure
-        return limits
-    }
-}
 
 struct Exec: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -78,7 +36,7 @@ struct Exec: ParsableCommand {
     @Option(help: "Which record of a multi-problem file: MBPP task id, HumanEval number, CodeContests name or index.") var task: String?
     @Flag(help: "Use the problem's example tests instead of its hidden tests.") var exampleTests = false
     @Flag(help: "Print the verdict as JSON.") var json = false
-    @OptionGroup var sandbox: SandboxOptions
+    @OptionGroup var sandbox: SandboxOptionsGroup
 
     func validate() throws {
         guard (tests == nil) != (problem == nil) else { throw ValidationError("give exactly one of --tests FILE and --problem DIR") }

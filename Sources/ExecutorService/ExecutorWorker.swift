@@ -1,0 +1,339 @@
+import Execution
+import Foundation
+import Ledger
+import Schema
+import Synchronization
+import Wire
+import ZeroMQ
+
+/// The worker side of the execution protocol. The executor connects a DEALER socket out to
+/// the dispatcher's ROUTER (the critic-labeler in a pipeline) and then:
+///
+/// - sends `WorkRequest{capacity: N}` at start and `WorkRequest{capacity: 1}` after each
+///   result: capacity is credit, "I can take N more jobs now";
+/// - sends a `Heartbeat` every `heartbeatInterval` listing the job ids it holds (this is what
+///   extends their leases on the dispatcher's side);
+/// - runs each `ExecutionJob` and answers with an `ExecutionResult` (a verdict, or an
+///   infrastructure error the dispatcher must retry);
+/// - recognises a duplicate delivery by job id: a job it is running is not started twice, a
+///   job it finished recently gets the same result again;
+/// - drops a queued job whose lease ran out before a slot was free, replying
+///   `ErrorReply{code: "lease-expired"}` (the dispatcher has given it to someone else);
+/// - keeps test suites by content hash: a job may carry only `suite_hash`; an unknown hash
+///   gets `ErrorReply{code: "unknown-suite", detail: <hex>}` and the dispatcher resends with
+///   the suite. A suite whose SHA-256 differs from its stated hash is refused;
+/// - logs and answers `ErrorReply{code: "bad-message"}` to anything malformed, and goes on.
+public final class ExecutorWorker: @unchecked Sendable {
+    public struct Settings: Sendable {
+        public var endpoint: String
+        public var name: String
+        public var heartbeatInterval: Duration = .seconds(1)
+        public var defaultLimits = Limits()
+        /// CURVE: the dispatcher's public key, and our key pair (generated when nil).
+        public var serverKey: String?
+        public var keys: CurveKeyPair?
+        public var suiteCacheSize = 4096
+        public var resultCacheSize = 4096
+
+        public init(endpoint: String, name: String) {
+            self.endpoint = endpoint
+            self.name = name
+        }
+    }
+
+    public let settings: Settings
+    private let executor: Executor
+    private let context: Context
+    private let queue = JobQueue()
+    private let stopping = Atomic<Bool>(false)
+    private let started = ContinuousClock.now
+    private let log: @Sendable (String) -> Void
+
+    // Owned by the event loop thread only.
+    private var running: Set<String> = []
+    private var suites = BoundedCache<[UInt8], TestSuite>(capacity: 4096)
+    private var finished = BoundedCache<String, ExecutionResult>(capacity: 4096)
+    private var counter = 0
+
+    public init(settings: Settings, executor: Executor, log: @escaping @Sendable (String) -> Void) throws {
+        self.settings = settings
+        self.executor = executor
+        self.log = log
+        self.context = try Context()
+        suites = BoundedCache(capacity: settings.suiteCacheSize)
+        finished = BoundedCache(capacity: settings.resultCacheSize)
+    }
+
+    /// Asks `run` to return (from any thread); jobs in progress are abandoned.
+    public func stop() { stopping.store(true, ordering: .relaxed) }
+
+    /// Serves jobs until `stop()`.
+    public func run() throws {
+        let dealer = try Socket(context, .dealer)
+        try dealer.setRoutingID(Array(settings.name.utf8))
+        try dealer.setHeartbeat(interval: .seconds(2), timeout: .seconds(10))
+        if let serverKey = settings.serverKey {
+            try dealer.makeCurveClient(keys: settings.keys ?? CurveKeyPair.generate(), serverKey: serverKey)
+        }
+        try dealer.connect(settings.endpoint)
+        let results = try Socket(context, .pull)
+        let resultsEndpoint = "inproc://results-\(ObjectIdentifier(self).hashValue)"
+        try results.bind(resultsEndpoint)
+
+        let threads = (0..<executor.slots).map { index in
+            Thread { [self] in self.slotLoop(resultsEndpoint) }
+        }
+        for thread in threads { thread.start() }
+        defer {
+            queue.close()
+            context.shutdown()
+        }
+
+        try send(dealer, .workRequest(WorkRequest.with { $0.worker = settings.name; $0.capacity = UInt32(executor.slots) }))
+        var nextHeartbeat = ContinuousClock.now
+        while !stopping.load(ordering: .relaxed) {
+            if ContinuousClock.now >= nextHeartbeat {
+                try send(dealer, .heartbeat(Heartbeat.with {
+                    $0.role = "executor"
+                    $0.instance = settings.name
+                    $0.jobIds = running.sorted()
+                    $0.uptimeMs = UInt64((ContinuousClock.now - started).components.seconds * 1000)
+                }))
+                nextHeartbeat = ContinuousClock.now + settings.heartbeatInterval
+            }
+            let ready = try Poller.poll([dealer, results], timeout: .milliseconds(100))
+            if ready[1] {
+                while let frames = try? results.receive(dontWait: true) {
+                    try finish(frames, dealer)
+                }
+            }
+            if ready[0] {
+                while true {
+                    let frames: [[UInt8]]
+                    do {
+                        frames = try dealer.receive(dontWait: true)
+                    } catch let error as ZMQError where error.kind == .wouldBlock {
+                        break
+                    } catch let error as FrameLimitExceeded {
+                        reject(dealer, messageID: "", "\(error)")
+                        continue
+                    }
+                    try handle(frames, dealer)
+                }
+            }
+        }
+    }
+
+    private func handle(_ frames: [[UInt8]], _ dealer: Socket) throws {
+        let message: WireCodec.Message
+        do {
+            message = try WireCodec.decode(frames)
+        } catch {
+            reject(dealer, messageID: "", "\(error)")
+            return
+        }
+        let id = message.envelope.messageID
+        switch message.body {
+        case .job(let job):
+            try accept(job, messageID: id, dealer)
+        case .ack, .heartbeat:
+            break
+        case .error(let reply):
+            log("dispatcher reported \(reply.code) for \(reply.messageID): \(reply.detail)")
+        default:
+            reject(dealer, messageID: id, "an executor takes ExecutionJob messages, not \(WireCodec.bodyName(message.body))")
+        }
+    }
+
+    private func accept(_ job: ExecutionJob, messageID: String, _ dealer: Socket) throws {
+        if running.contains(job.jobID) {
+            log("job \(job.jobID) delivered again while running: ignored")
+            return
+        }
+        if let result = finished[job.jobID] {
+            log("job \(job.jobID) delivered again after it finished: same result sent")
+            try send(dealer, .result(result))
+            return
+        }
+        let stated = [UInt8](job.suiteHash)
+        let suite: TestSuite
+        if job.hasSuite {
+            suite = job.suite
+            if !stated.isEmpty {
+                // The ledger's content hash (Ledger.hash(of:)), so dispatchers can send ledger keys.
+                let actual = try Ledger.hash(of: suite)
+                guard actual == stated else {
+                    reject(dealer, messageID: messageID, "job \(job.jobID): the suite's SHA-256 is \(actual.hex), not the stated \(stated.hex)")
+                    return
+                }
+                suites[stated] = suite
+            }
+        } else if let known = suites[stated] {
+            suite = known
+        } else {
+            try send(dealer, .error(ErrorReply.with {
+                $0.messageID = messageID
+                $0.code = "unknown-suite"
+                $0.detail = stated.hex
+            }))
+            return
+        }
+        running.insert(job.jobID)
+        let lease = ContinuousClock.now + .milliseconds(Int64(clamping: job.leaseMs))
+        queue.push(QueuedJob(job: job, suite: suite, messageID: messageID, leaseEnds: lease,
+                             limits: settings.defaultLimits.overridden(by: job.limits)))
+    }
+
+    /// A slot thread: takes queued jobs, runs them, posts results to the event loop.
+    private func slotLoop(_ endpoint: String) {
+        guard let push = try? Socket(context, .push), (try? push.connect(endpoint)) != nil else { return }
+        while let queued = queue.pop() {
+            var reply = ExecutionReply(jobID: queued.job.jobID, messageID: queued.messageID)
+            if ContinuousClock.now > queued.leaseEnds {
+                reply.expired = true
+            } else {
+                var result = ExecutionResult()
+                result.jobID = queued.job.jobID
+                result.attempt = queued.job.attempt
+                result.executor = settings.name
+                do {
+                    switch try executor.run(program: queued.job.program, suite: queued.suite, limits: queued.limits, jobID: queued.job.jobID) {
+                    case .verdict(let verdict): result.verdict = verdict
+                    case .infrastructureError(let reason): result.infrastructureError = reason
+                    }
+                } catch {
+                    reply.invalid = "\(error)"
+                }
+                reply.result = result
+            }
+            guard let bytes = try? reply.encoded() else { continue }
+            do { try push.send([bytes]) } catch { return }   // the context is shutting down
+        }
+    }
+
+    private func finish(_ frames: [[UInt8]], _ dealer: Socket) throws {
+        guard let bytes = frames.first, let reply = try? ExecutionReply(decoding: bytes) else { return }
+        running.remove(reply.jobID)
+        if reply.expired {
+            try send(dealer, .error(ErrorReply.with {
+                $0.messageID = reply.messageID
+                $0.code = "lease-expired"
+                $0.detail = "job \(reply.jobID) waited past its lease; not run"
+            }))
+        } else if let invalid = reply.invalid {
+            reject(dealer, messageID: reply.messageID, invalid)
+        } else if let result = reply.result {
+            finished[reply.jobID] = result
+            try send(dealer, .result(result))
+        }
+        try send(dealer, .workRequest(WorkRequest.with { $0.worker = settings.name; $0.capacity = 1 }))
+    }
+
+    private func reject(_ dealer: Socket, messageID: String, _ reason: String) {
+        log("bad message: \(reason)")
+        try? send(dealer, .error(ErrorReply.with {
+            $0.messageID = messageID
+            $0.code = "bad-message"
+            $0.detail = String(reason.prefix(1000))
+        }))
+    }
+
+    private func send(_ socket: Socket, _ body: Envelope.OneOf_Body) throws {
+        counter += 1
+        try socket.send(try WireCodec.encode(body, id: "\(settings.name)-\(counter)", sender: settings.name))
+    }
+}
+
+struct QueuedJob: Sendable {
+    let job: ExecutionJob
+    let suite: TestSuite
+    let messageID: String
+    let leaseEnds: ContinuousClock.Instant
+    let limits: Limits
+}
+
+/// What a slot thread hands back to the event loop (over an inproc socket, as protobuf).
+struct ExecutionReply {
+    var jobID: String
+    var messageID: String
+    var expired = false
+    var invalid: String?
+    var result: ExecutionResult?
+
+    init(jobID: String, messageID: String) {
+        self.jobID = jobID
+        self.messageID = messageID
+    }
+
+    func encoded() throws -> [UInt8] {
+        let envelope = Envelope.with {
+            $0.messageID = messageID
+            $0.sender = expired ? "expired" : invalid.map { "invalid:" + $0 } ?? ""
+            $0.body = .result(result ?? ExecutionResult.with { $0.jobID = jobID })
+        }
+        return try envelope.serializedBytes()
+    }
+
+    init(decoding bytes: [UInt8]) throws {
+        let envelope = try Envelope(serializedBytes: bytes)
+        guard case .result(let result) = envelope.body else { throw WireError.unknownBody }
+        jobID = result.jobID
+        messageID = envelope.messageID
+        expired = envelope.sender == "expired"
+        invalid = envelope.sender.hasPrefix("invalid:") ? String(envelope.sender.dropFirst(8)) : nil
+        self.result = expired || invalid != nil ? nil : result
+    }
+}
+
+/// A blocking FIFO of jobs for the slot threads.
+final class JobQueue: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var items: [QueuedJob] = []
+    private var closed = false
+
+    func push(_ job: QueuedJob) {
+        condition.lock()
+        items.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    func pop() -> QueuedJob? {
+        condition.lock()
+        defer { condition.unlock() }
+        while items.isEmpty && !closed { condition.wait() }
+        return closed ? nil : items.removeFirst()
+    }
+
+    func close() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        condition.unlock()
+    }
+}
+
+/// A map that forgets its oldest entries beyond `capacity`.
+struct BoundedCache<Key: Hashable, Value> {
+    private var values: [Key: Value] = [:]
+    private var order: [Key] = []
+    private var start = 0
+    let capacity: Int
+
+    init(capacity: Int) { self.capacity = max(1, capacity) }
+
+    subscript(key: Key) -> Value? {
+        get { values[key] }
+        set {
+            guard let newValue else { values[key] = nil; return }
+            if values.updateValue(newValue, forKey: key) == nil {
+                order.append(key)
+                if order.count - start > capacity {
+                    values[order[start]] = nil
+                    start += 1
+                    if start > capacity { order.removeFirst(start); start = 0 }
+                }
+            }
+        }
+    }
+}

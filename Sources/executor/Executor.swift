@@ -1,0 +1,68 @@
+import ArgumentParser
+import Execution
+import ExecutorService
+import SandboxOptions
+import Foundation
+import ZeroMQ
+
+/// `executor --connect ENDPOINT [--slots N]`: runs generated programs for a dispatcher.
+@main
+struct ExecutorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "executor",
+        abstract: "Run generated programs against unit tests in a sandbox, for a dispatcher (the critic-labeler).",
+        discussion: """
+            Connects out to the dispatcher's ROUTER socket, offers --slots jobs at a time, \
+            heartbeats, and answers each ExecutionJob with an ExecutionResult. Start as many \
+            executors as you like, on any machine; kill them at will (their leases expire and \
+            the jobs go elsewhere).
+
+            Examples:
+              executor --connect tcp://head:5557 --slots 2
+              executor --connect tcp://head:5557 --server-key 'rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7' --sandbox strict
+            """)
+
+    @Option(help: "The dispatcher's endpoint, e.g. tcp://head:5557.") var connect: String
+    @Option(help: "Jobs run at once (one sandboxed slot each; defaults to the number of cores).") var slots: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "This executor's name in heartbeats and verdicts (default: host-pid).") var name: String?
+    @Option(help: "Heartbeat interval in milliseconds.") var heartbeatMs: Int = 1000
+    @Option(help: "CURVE: the dispatcher's public key (Z85). Without it the link is not encrypted.") var serverKey: String?
+    @Option(help: "CURVE: a file with this executor's key pair (two lines: public, secret). Generated when absent.") var keyFile: String?
+    @OptionGroup var sandbox: SandboxOptionsGroup
+
+    func validate() throws {
+        guard slots > 0, slots <= 256 else { throw ValidationError("--slots must be in 1...256") }
+        guard heartbeatMs >= 50 else { throw ValidationError("--heartbeat-ms must be at least 50") }
+        if let serverKey, !CurveKeyPair.isValidKey(serverKey) { throw ValidationError("--server-key is not a 40-character Z85 CURVE key") }
+    }
+
+    func run() throws {
+        let instance = name ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
+        let log: @Sendable (String) -> Void = { line in
+            FileHandle.standardError.write(Data("[executor \(instance)] \(line)\n".utf8))
+        }
+        let executor = try Executor(slots: slots, configuration: sandbox.configuration, name: instance)
+        log("\(slots) slots, isolation: \(executor.isolation); connecting to \(connect)")
+        var settings = ExecutorWorker.Settings(endpoint: connect, name: instance)
+        settings.heartbeatInterval = .milliseconds(heartbeatMs)
+        settings.defaultLimits = sandbox.limits
+        settings.serverKey = serverKey
+        if let keyFile {
+            let lines = try String(contentsOfFile: keyFile, encoding: .utf8).split(whereSeparator: \.isNewline).map(String.init)
+            guard lines.count >= 2 else { throw ValidationError("\(keyFile): expected the public key and the secret key on two lines") }
+            settings.keys = try CurveKeyPair(publicKey: lines[0], secretKey: lines[1])
+        }
+        let worker = try ExecutorWorker(settings: settings, executor: executor, log: log)
+        for signal in [SIGINT, SIGTERM] {
+            let source = DispatchSource.makeSignalSource(signal: signal)
+            source.setEventHandler { worker.stop() }
+            source.resume()
+            Foundation.signal(signal, SIG_IGN)
+            Self.sources.append(source)
+        }
+        try worker.run()
+        log("stopped")
+    }
+
+    nonisolated(unsafe) static var sources: [DispatchSourceSignal] = []
+}

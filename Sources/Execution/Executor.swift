@@ -103,9 +103,19 @@ public final class Executor: Sendable {
         let deadline = started.addingTimeInterval(request.deadlineSeconds)
         do {
             let harness = try box.harness()
-            try harness.send(request.json)
-            let answer = try harness.receive(deadline: deadline)
-            return try JobAnswer.verdict(from: answer, suite: suite, limits: limits, isolation: isolation, executor: name)
+            var results: [JSON] = []
+            var offset = 0
+            while true {
+                try harness.send(request.json(from: offset))
+                let answer = try harness.receive(deadline: deadline)
+                if let failure = answer["infrastructure"]?.stringValue { return .infrastructureError(failure) }
+                let (tests, resumeAt) = try JobAnswer.tests(of: answer)
+                results += tests
+                guard let next = resumeAt else { break }
+                guard next > offset, next < request.tests.count else { throw HarnessFailure("the sandbox asked to resume at test \(next)") }
+                offset = next
+            }
+            return try JobAnswer.verdict(from: results, suite: suite, limits: limits, isolation: isolation, executor: name)
         } catch let failure as HarnessFailure {
             box.discard()       // restarted before the next job
             return .infrastructureError(failure.description)

@@ -5,8 +5,15 @@ import Schema
 /// A job as the harness reads it. Expected outputs go to the trusted job runner only; the
 /// program process receives the program, its stdin, and call arguments.
 struct JobRequest {
-    let json: JSON
+    let fields: [(String, JSON)]
+    let tests: [JSON]
     let deadlineSeconds: Double
+
+    /// The request for tests `offset...` (a job runner that needed a second sandbox hands
+    /// the rest of its job to a fresh one: the harness answers with `resume_at`).
+    func json(from offset: Int = 0) -> JSON {
+        .object(fields + [("tests", .array(Array(tests[offset...]))), ("offset", .number(String(offset)))])
+    }
 
     static func make(id: String, program: String, suite: TestSuite, limits: Limits) throws(InvalidJob) -> JobRequest {
         guard !suite.cases.isEmpty else { throw InvalidJob(reason: "the test suite has no tests") }
@@ -52,7 +59,7 @@ struct JobRequest {
             ("processes", .number(String(limits.processes))),
             ("scratch", .number(String(limits.fileSizeBytes))),
         ])
-        let json: JSON = .object([
+        let fields: [(String, JSON)] = [
             ("id", .string(id)),
             ("format", .string(format)),
             ("program", .string(program)),
@@ -60,13 +67,12 @@ struct JobRequest {
             ("setup", .string(suite.setupCode)),
             ("prelude", .string(suite.prelude)),
             ("helpers", .string(suite.helperCode)),
-            ("tests", .array(tests)),
             ("limits", limitsJSON),
             ("stop_at_first_failure", .bool(limits.stopAtFirstFailure)),
-        ])
+        ]
         // Each test may take its limit plus sandbox set-up; the slot is declared stuck after.
         let deadline = 30 + Double(suite.cases.count) * (limits.secondsPerTest + 2)
-        return JobRequest(json: json, deadlineSeconds: deadline)
+        return JobRequest(fields: fields, tests: tests, deadlineSeconds: deadline)
     }
 }
 
@@ -74,11 +80,13 @@ struct JobRequest {
 /// harness): a compile error anywhere wins, then any runtime error (timeouts, memory and
 /// output limits included), then any failed test; passed means every test passed.
 enum JobAnswer {
-    static func verdict(from answer: JSON, suite: TestSuite, limits: Limits, isolation: String, executor: String) throws(HarnessFailure) -> ExecutionReport {
-        if let failure = answer["infrastructure"]?.stringValue {
-            return .infrastructureError(failure)
-        }
+    /// The test results of one answer, and where a continuation must start (if it must).
+    static func tests(of answer: JSON) throws(HarnessFailure) -> (tests: [JSON], resumeAt: Int?) {
         guard let tests = answer["tests"]?.arrayValue else { throw HarnessFailure("the sandbox's answer has no test results: \(answer.text.prefix(200))") }
+        return (tests, answer["resume_at"]?.intValue)
+    }
+
+    static func verdict(from tests: [JSON], suite: TestSuite, limits: Limits, isolation: String, executor: String) throws(HarnessFailure) -> ExecutionReport {
         var verdict = Verdict()
         verdict.isolation = isolation
         verdict.executor = executor

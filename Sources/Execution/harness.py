@@ -217,6 +217,12 @@ def program_process(fds, command, limits):
     os.closerange(len(places), 65536)
     for s in (signal.SIGINT, signal.SIGPIPE, signal.SIGTERM, signal.SIGCHLD):
         signal.signal(s, signal.SIG_DFL)
+    # A session of its own: kill(0, ...) and killpg then reach only the program's processes,
+    # never the harness (signals to a process group cross pid namespaces).
+    try:
+        os.setsid()
+    except OSError:
+        pass
     os.environ.clear()
     os.environ.update(CLEAN_ENV)
     set_limits(limits)
@@ -440,13 +446,52 @@ def reap(block=False):
 
 
 # ---------------------------------------------------------------- the job runner (trusted)
-class Sandbox:
-    """One namespace set with its init; runs commands until killed."""
+UNSHARED = False    # this process already made namespaces (a process makes one pid namespace)
 
-    def __init__(self, job, kind):
+
+class NeedFreshRunner(Exception):
+    """This job runner already used its one pid namespace: the rest of the job goes to a new
+    runner (the executor sends the remaining tests again, as a continuation)."""
+
+
+def enter_namespaces(uid, gid):
+    """New user, pid (for the next child), mount and IPC namespaces, this process's uid and
+    gid mapped (uid 1000 inside)."""
+    if libc.unshare(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC) != 0:
+        raise InfrastructureError("unshare failed: %s" % os.strerror(ctypes.get_errno()))
+    libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)   # /proc/self belongs to root otherwise
+    for path, text in (("setgroups", "deny"), ("uid_map", "1000 %d 1" % uid), ("gid_map", "1000 %d 1" % gid)):
+        with open("/proc/self/" + path, "w") as f:
+            f.write(text)
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+def prepare_filesystem(limits, job_dir):
+    """In the sandbox's first process: a fresh /proc, /tmp and /dev/shm of its own."""
+    if NS:
+        mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+        size = ("size=%d,mode=1777" % limits["scratch"]).encode()
+        mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, size)
+        if os.path.isdir("/dev/shm"):
+            mount(b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, size)
+        os.chdir("/tmp")
+    else:
+        os.chdir(job_dir)
+
+
+class Sandbox:
+    """One namespace set. With an init (pid 1, trusted) it runs commands until killed; in
+    direct mode (`single` given) the program itself is pid 1 and runs that one command: one
+    fork less, for the common one-test job. Either way the kernel kills everything in the
+    namespace when its pid 1 ends."""
+
+    def __init__(self, job, kind, single=None):
+        global UNSHARED
         self.job, self.limits = job, job["limits"]
         self.closed = False
         self.job_dir = None
+        self.kind = kind
+        self.direct = single is not None
         uid, gid = os.getuid(), os.getgid()
         control_r, control_w = os.pipe()
         results_r, results_w = os.pipe()
@@ -465,61 +510,68 @@ class Sandbox:
             import tempfile
             self.job_dir = tempfile.mkdtemp(prefix="job-", dir=SCRATCH)
             os.chmod(self.job_dir, 0o777)
-        sync_r, sync_w = os.pipe()
-        first = os.fork()
-        if first == 0:
+        if self.direct:
+            stdin = os.memfd_create("stdin")
+            write_all(stdin, single.get("stdin", "").encode("utf-8", "surrogateescape"))
+            os.lseek(stdin, 0, 0)
+            fds["stdin"] = stdin
+
+        def first_process():
+            """Body of the sandbox's pid 1."""
+            for fd in mine:
+                os.close(fd)
             try:
-                for fd in mine + [sync_r]:
-                    os.close(fd)
-                if NS:
-                    if libc.unshare(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC) != 0:
-                        raise InfrastructureError("unshare failed: %s" % os.strerror(ctypes.get_errno()))
-                    libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)   # /proc/self is root's otherwise
-                    for path, text in (("setgroups", "deny"), ("uid_map", "1000 %d 1" % uid), ("gid_map", "1000 %d 1" % gid)):
-                        with open("/proc/self/" + path, "w") as f:
-                            f.write(text)
-                init = os.fork()
-                if init == 0:
-                    os.close(sync_w)
-                    try:
-                        sandbox_init(control_r, results_w, fds, self.limits, self.job_dir)
-                    except BaseException as e:
-                        report(results_w, {"infrastructure": "%s: %s" % (type(e).__name__, e)})
-                    os._exit(0)
-                write_all(sync_w, struct.pack("<i", init))
+                if self.direct:
+                    os.close(control_r)
+                    os.close(results_w)
+                    prepare_filesystem(self.limits, self.job_dir)
+                    program_process(fds, single, self.limits)
+                else:
+                    sandbox_init(control_r, results_w, fds, self.limits, self.job_dir)
             except BaseException as e:
-                write_all(sync_w, ("%s: %s" % (type(e).__name__, e)).encode())
+                report(results_w, {"infrastructure": "%s: %s" % (type(e).__name__, e)})
             os._exit(0)
-        os.close(sync_w)
-        for fd in (control_r, results_w, out_w, err_w, report_w) + ((fds["calls_in"], fds["calls_out"]) if kind == "calls" else ()):
+
+        # The job runner is disposable: it enters the namespaces itself and its next child is
+        # pid 1 of the new pid namespace. Once that pid 1 is gone the runner cannot fork again
+        # (the kernel refuses), so a job needing a second sandbox (after a crash or a timeout)
+        # is continued by a fresh runner: see NeedFreshRunner.
+        if NS:
+            if UNSHARED:
+                raise NeedFreshRunner()
+            UNSHARED = True
+            enter_namespaces(uid, gid)
+        init = os.fork()
+        if init == 0:
+            first_process()
+        self.init = init
+        for fd in (control_r, results_w) + tuple(fds.values()):
             os.close(fd)
-        answer = b""
-        while True:
-            chunk = os.read(sync_r, 4096)
-            if not chunk:
-                break
-            answer += chunk
-        os.close(sync_r)
-        os.waitpid(first, 0)
-        if len(answer) != 4:
-            raise InfrastructureError("could not create the sandbox: " + answer.decode(errors="replace"))
-        (self.init,) = struct.unpack("<i", answer)
         self.control, self.results = control_w, results_r
         self.out, self.err, self.report = out_r, err_r, report_r
-        self.kind = kind
-        ready = receive(self.results, time.monotonic() + 10)
-        if "infrastructure" in ready:
-            raise InfrastructureError(ready["infrastructure"])
+        # The end of pid 1, seen from here (it is our child, or our orphan as subreaper).
+        self.pidfd = os.pidfd_open(init)
+        if not self.direct:
+            ready = receive(self.results, time.monotonic() + 10)
+            if "infrastructure" in ready:
+                raise InfrastructureError(ready["infrastructure"])
+
+    def ended(self):
+        """Direct mode: how pid 1 (the program) ended, from the kernel (never its own say)."""
+        _, status, usage = os.wait4(self.init, 0)
+        self.closed_init = True
+        return {"status": status, "seconds": 0, "cpu": usage.ru_utime + usage.ru_stime, "maxrss_kb": usage.ru_maxrss}
 
     def kill(self):
         if self.closed:
             return
         self.closed = True
-        try:
-            os.kill(self.init, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        fds = [self.control, self.results, self.out, self.err, self.report]
+        if not getattr(self, "closed_init", False):
+            try:
+                os.kill(self.init, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        fds = [self.control, self.results, self.out, self.err, self.report, self.pidfd]
         if self.kind == "calls":
             fds += [self.calls_in, self.calls_out]
         for fd in fds:
@@ -540,7 +592,7 @@ class Sandbox:
         passes. Returns (done message or None, stdout, stderr tail, report, limit hit)."""
         out = Stream(self.limits["output"] + 1 if stream_output else 0, keep="head")
         streams = {self.out: out, self.err: Stream(4096, keep="tail"), self.report: Stream(65536, keep="head")}
-        waiting = [self.out, self.err, self.report, self.results]
+        waiting = [self.out, self.err, self.report, self.pidfd if self.direct else self.results]
         done, over = None, None
         while done is None and over is None:
             left = deadline - time.monotonic()
@@ -548,7 +600,9 @@ class Sandbox:
                 over = "timeout"
                 break
             for fd in select.select(waiting, [], [], left)[0]:
-                if fd == self.results:
+                if fd == self.pidfd:
+                    done = self.ended()
+                elif fd == self.results:
                     try:
                         done = receive(self.results, time.monotonic() + 5)
                     except (EOFError, TimeoutError, ValueError):
@@ -571,6 +625,10 @@ class Sandbox:
         """Ends a call-serving program normally so its init reports its memory use."""
         try:
             os.close(self.calls_in)
+            if self.direct:
+                if not select.select([self.pidfd], [], [], 1)[0]:
+                    return 0
+                return self.ended()["maxrss_kb"]
             done = receive(self.results, time.monotonic() + 1)
             return done.get("maxrss_kb", 0)
         except (OSError, EOFError, TimeoutError, ValueError):
@@ -684,9 +742,16 @@ def run_stdio(job):
     results, box = [], None
     try:
         for index, test in enumerate(tests):
-            if box is None:
-                box = Sandbox(job, "stdio")
-            box.start({"kind": "stdio", "program": job["program"], "prelude": job.get("prelude", ""), "stdin": test["input"]})
+            command = {"kind": "stdio", "program": job["program"], "prelude": job.get("prelude", ""), "stdin": test["input"]}
+            try:
+                if len(tests) == 1:
+                    box = Sandbox(job, "stdio", single=command)
+                else:
+                    if box is None:
+                        box = Sandbox(job, "stdio")
+                    box.start(command)
+            except NeedFreshRunner:
+                return results, index
             started = time.monotonic()
             done, out, err, rep, over = box.collect(started + limits["seconds"], True)
             result = {"index": index, "seconds": time.monotonic() - started}
@@ -704,7 +769,7 @@ def run_stdio(job):
                     result["status"] = "passed"
                 else:
                     result.update(status="wrong", type="WrongAnswer", message=wrong_answer(out, test["expected"]))
-            if over:
+            if over or box.direct:
                 box.kill()
                 box = None
             results.append(result)
@@ -713,7 +778,7 @@ def run_stdio(job):
     finally:
         if box:
             box.kill()
-    return results
+    return results, None
 
 
 def wrong_answer(output, expected):
@@ -739,8 +804,8 @@ class Remote:
     def ensure(self):
         if self.box is not None:
             return
-        self.box = Sandbox(self.job, "calls")
-        self.box.start({"kind": "calls", "program": self.job["program"], "prelude": self.job.get("prelude", ""), "setup": self.job.get("setup", "")})
+        command = {"kind": "calls", "program": self.job["program"], "prelude": self.job.get("prelude", ""), "setup": self.job.get("setup", "")}
+        self.box = Sandbox(self.job, "calls", single=command)
         reply = self.receive()
         if "failed" in reply:
             self.load_failure = reply["failed"]
@@ -753,8 +818,9 @@ class Remote:
     def receive(self):
         try:
             left = self.deadline - time.monotonic()
-            ready = select.select([self.box.calls_out, self.box.results], [], [], max(0, left))[0]
-            if self.box.calls_out not in ready and self.box.results in ready:
+            ended = self.box.pidfd if self.box.direct else self.box.results
+            ready = select.select([self.box.calls_out, ended], [], [], max(0, left))[0]
+            if self.box.calls_out not in ready and ended in ready:
                 raise EOFError            # the program process ended without replying
             return receive(self.box.calls_out, self.deadline)
         except TimeoutError:
@@ -885,7 +951,7 @@ def apps_equal(output, expected):
 def run_calls(job):
     tests, limits, fmt = job["tests"], job["limits"], job["format"]
     remote = Remote(job)
-    results, namespace, maxrss = [], None, 0
+    results, namespace, maxrss, resume = [], None, 0, None
     try:
         for index, test in enumerate(tests):
             started = time.monotonic()
@@ -903,6 +969,9 @@ def run_calls(job):
                     result.update(type="WrongAnswer", message="the result differs from the expected value")
             except RemoteError as e:
                 result.update(status=e.kind, type=e.type_name, message=e.message)
+            except NeedFreshRunner:
+                resume = index
+                break
             except AssertionError as e:
                 result.update(status="wrong", type="AssertionError", message=trim(str(e)) or "assertion failed")
             except InfrastructureError:
@@ -925,7 +994,7 @@ def run_calls(job):
             remote.box = None
     if results and maxrss:
         results[-1]["maxrss_kb"] = maxrss
-    return results
+    return results, resume
 
 
 def run_apps_call(remote, job, test):
@@ -961,10 +1030,15 @@ def run_job(job):
     started = time.monotonic()
     try:
         if job["format"] == "stdio":
-            tests = run_stdio(job)
+            tests, resume = run_stdio(job)
         else:
-            tests = run_calls(job)
+            tests, resume = run_calls(job)
+        offset = job.get("offset", 0)
+        for test in tests:
+            test["index"] += offset
         answer = {"id": job["id"], "tests": tests}
+        if resume is not None:
+            answer["resume_at"] = offset + resume
     except InfrastructureError as e:
         answer = {"id": job["id"], "infrastructure": str(e)}
     except BaseException as e:
@@ -982,7 +1056,7 @@ def probe():
            "stop_at_first_failure": False,
            "limits": {"seconds": 10, "cpu_seconds": 10, "memory": 1 << 30, "output": 1 << 20,
                       "file_size": 1 << 20, "processes": 16, "scratch": 1 << 20}}
-    tests = run_stdio(job)
+    tests, _ = run_stdio(job)
     if [t["status"] for t in tests] != ["passed"]:
         raise InfrastructureError("a trivial program did not run in the sandbox: %r" % (tests,))
 
@@ -1017,8 +1091,7 @@ def main():
     # processes then copy fewer pages (reference counts and GC headers stay untouched).
     exec(compile("def _warm(x):\n    return [str(i) for i in x]\n_warm(range(3))", "warm", "exec"), {})
     # Modules most programs (and APPS's prelude) import: loaded once here, not per job.
-    for name in ("math", "itertools", "collections", "functools", "heapq", "bisect", "re", "string",
-                 "random", "fractions", "typing", "copy", "operator", "decimal", "statistics"):
+    for name in ("math", "itertools", "collections", "functools", "heapq", "bisect", "re", "string", "copy", "operator"):
         try:
             __import__(name)
         except ImportError:

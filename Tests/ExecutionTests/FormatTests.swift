@@ -124,6 +124,16 @@ final class FormatTests: XCTestCase {
         XCTAssertEqual(all.statuses, [.passed, .wrongAnswer, .passed])
     }
 
+    func testTestsAfterACrashOrTimeoutStillRun() throws {
+        // Each timeout or crash ends a sandbox; the remaining tests run in a fresh one.
+        let program = "n = int(input())\nif n == 2:\n    while True: pass\nif n == 3:\n    import os; os.abort()\nprint(n)"
+        let v = try verdict(program, stdioSuite([("1", "1"), ("2", "2"), ("3", "3"), ("4", "4"), ("5", "6")]))
+        XCTAssertEqual(v.statuses, [.passed, .timeout, .runtimeError, .passed, .wrongAnswer])
+        let calls = "import time\ndef f(n):\n    if n == 2:\n        time.sleep(100)\n    if n == 3:\n        import os; os._exit(1)\n    return n\n"
+        let w = try verdict(calls, assertSuite("f", ["assert f(1) == 1", "assert f(2) == 2", "assert f(3) == 3", "assert f(4) == 4"]))
+        XCTAssertEqual(w.statuses, [.passed, .timeout, .runtimeError, .passed])
+    }
+
     func testInvalidJobsAreRefusedWithTheReason() {
         XCTAssertThrowsError(try Shared.executor.run(program: "pass", suite: TestSuite())) { error in
             XCTAssertTrue("\(error)".contains("no tests"), "\(error)")

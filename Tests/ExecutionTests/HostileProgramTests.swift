@@ -142,10 +142,12 @@ final class HostileProgramTests: XCTestCase {
     }
 
     func testKillingParentsAndEverything() throws {
-        let program = "import os, signal\nfor pid in (os.getppid(), 1, -1):\n    try:\n        os.kill(pid, signal.SIGKILL)\n    except OSError:\n        pass\nprint('ok')"
+        let program = "import os, signal\nfor pid in (os.getppid(), 0, 1, -1):\n    try:\n        os.kill(pid, signal.SIGKILL)\n    except OSError:\n        pass\nprint('ok')"
         let v = try stdio(program)
         XCTAssertEqual(v.outcome, .passed, "\(v.tests)")
         XCTAssertEqual(kill(getpid(), 0), 0)
+        let group = try stdio("import os, signal\nos.killpg(os.getpgrp(), signal.SIGKILL)")
+        XCTAssertEqual(group.outcome, .runtimeError, "killing its own process group kills only the program")
     }
 
     func testDaemonsDieWithTheJob() throws {

@@ -73,6 +73,14 @@ struct Exec: ParsableCommand {
     }
 
     func loadProblems(_ file: String) throws -> [ImportedProblem] {
+        let contents = try loadContents(file)
+        for error in contents.errors {
+            FileHandle.standardError.write(Data("skipped: \(error)\n".utf8))
+        }
+        return contents.problems
+    }
+
+    func loadContents(_ file: String) throws -> DatasetContents {
         let name = URL(fileURLWithPath: file).lastPathComponent.lowercased()
         let format = self.format ?? (name.contains("input_output") ? "apps" : name.contains("mbpp") ? "mbpp"
             : name.contains("humaneval") ? "humaneval" : name.contains("contests") ? "codecontests" : "")
@@ -80,12 +88,14 @@ struct Exec: ParsableCommand {
         case "apps":
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), isDirectory.boolValue {
-                return try APPS.read(directory: file).problems
+                return try APPS.read(directory: file)
             }
-            return [ImportedProblem(problem: Problem(), exampleTests: nil, hiddenTests: try APPS.testSuite(file: file))]
-        case "mbpp": return try MBPP.read(file: file).problems
-        case "humaneval": return try HumanEval.read(file: file).problems
-        case "codecontests": return try CodeContests.read(file: file, split: "test").problems
+            var contents = DatasetContents()
+            contents.problems = [ImportedProblem(problem: Problem(), exampleTests: nil, hiddenTests: try APPS.testSuite(file: file))]
+            return contents
+        case "mbpp": return try MBPP.read(file: file)
+        case "humaneval": return try HumanEval.read(file: file)
+        case "codecontests": return try CodeContests.read(file: file, split: "test")
         default: throw ValidationError("cannot tell the format of \(file): give --format")
         }
     }

@@ -14,12 +14,12 @@ final class CLITests: XCTestCase {
 
     override func tearDown() { try? FileManager.default.removeItem(atPath: root) }
 
-    func coderl(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+    func coderl(_ arguments: [String], environment: [String: String] = [:], tool: String = "coderl") throws -> (status: Int32, output: String) {
         var products = Bundle.main.bundleURL
         for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
             products = bundle.bundleURL.deletingLastPathComponent()
         }
-        let binary = products.appendingPathComponent("coderl").path
+        let binary = products.appendingPathComponent(tool).path
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             XCTFail("\(binary) is missing: `swift build` builds it with the tests")
             return (-1, "")
@@ -120,5 +120,57 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(result.output.contains("164 problems: 164 added"), result.output)
         XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/cache/HumanEval.jsonl.gz"))
         XCTAssertEqual(try Ledger.openForReading(path: ledger).problem(id: "humaneval/0")?.entryPoint, "has_close_elements")
+    }
+
+    /// `coderl exec` on every kind of test file, as text and JSON, and `--references`.
+    func testExecPrintsTheVerdict() throws {
+        let tests = root + "/mbpp.jsonl"
+        try Data("""
+            {"task_id": 1, "text": "Add.", "code": "def add(a, b):\\n    return a + b", "test_list": ["assert add(1, 2) == 3", "assert add(2, 2) == 4", "assert add(0, 0) == 0"], "test_setup_code": "", "challenge_test_list": []}
+
+            """.utf8).write(to: URL(fileURLWithPath: tests))
+        let good = root + "/good.py", bad = root + "/bad.py"
+        try Data("def add(a, b):\n    return a + b\n".utf8).write(to: URL(fileURLWithPath: good))
+        try Data("def add(a, b):\n    return a * b\n".utf8).write(to: URL(fileURLWithPath: bad))
+
+        let passed = try coderl(["exec", "--program", good, "--tests", tests, "--format", "mbpp"])
+        XCTAssertEqual(passed.status, 0, passed.output)
+        XCTAssertTrue(passed.output.contains("verdict: passed (3/3 tests passed)"), passed.output)
+        XCTAssertTrue(passed.output.contains("isolation: namespaces"), passed.output)
+
+        let failed = try coderl(["exec", "--program", bad, "--tests", tests, "--task", "1", "--json"])
+        XCTAssertEqual(failed.status, 0, failed.output)
+        let json = try JSONSerialization.jsonObject(with: Data(failed.output.utf8)) as? [String: Any]
+        XCTAssertEqual(json?["outcome"] as? String, "OUTCOME_FAILED_TEST", failed.output)
+        XCTAssertEqual((json?["tests"] as? [[String: Any]])?.map { $0["status"] as? String },
+                       ["TEST_STATUS_WRONG_ANSWER", "TEST_STATUS_PASSED", "TEST_STATUS_PASSED"])  // 2*2 == 2+2, 0*0 == 0+0
+
+        let problem = root + "/0001"
+        try FileManager.default.createDirectory(atPath: problem, withIntermediateDirectories: true)
+        try Data(#"{"inputs": ["1 2\n", "5 7\n"], "outputs": ["3\n", "12\n"]}"#.utf8).write(to: URL(fileURLWithPath: problem + "/input_output.json"))
+        let sum = root + "/sum.py"
+        try Data("print(sum(map(int, input().split())))\n".utf8).write(to: URL(fileURLWithPath: sum))
+        let apps = try coderl(["exec", "--program", sum, "--problem", problem])
+        XCTAssertTrue(apps.output.contains("verdict: passed (2/2 tests passed)"), apps.output)
+
+        let references = try coderl(["exec", "--references", "--tests", tests])
+        XCTAssertTrue(references.output.contains("1 reference solutions of 1 problems: passed 1"), references.output)
+
+        let neither = try coderl(["exec", "--tests", tests])
+        XCTAssertNotEqual(neither.status, 0)
+        XCTAssertTrue(neither.output.contains("give --program FILE, or --references"), neither.output)
+        let badSandbox = try coderl(["exec", "--program", good, "--tests", tests, "--sandbox", "loose"])
+        XCTAssertTrue(badSandbox.output.contains("--sandbox must be strict or relaxed"), badSandbox.output)
+    }
+
+    func testExecutorExplainsItself() throws {
+        let help = try coderl(["--help"], tool: "executor")
+        XCTAssertEqual(help.status, 0, help.output)
+        for option in ["--connect", "--slots", "--server-key", "--sandbox", "--seconds"] {
+            XCTAssertTrue(help.output.contains(option), "\(option) missing from: \(help.output)")
+        }
+        let badKey = try coderl(["--connect", "tcp://127.0.0.1:1", "--server-key", "short"], tool: "executor")
+        XCTAssertNotEqual(badKey.status, 0)
+        XCTAssertTrue(badKey.output.contains("not a 40-character Z85 CURVE key"), badKey.output)
     }
 }

@@ -36,6 +36,7 @@ bench: build
 
 install: build
 	install -m 755 .build/release/coderl $(PREFIX)/bin/coderl
+	install -m 755 .build/release/executor $(PREFIX)/bin/executor
 
 clean:
 	rm -rf .build

@@ -20,6 +20,10 @@ struct JobRequest {
         guard limits.secondsPerTest > 0, limits.secondsPerTest <= 3600 else {
             throw InvalidJob(reason: "seconds per test must be in (0, 3600], got \(limits.secondsPerTest)")
         }
+        // Below these a Python process cannot start, and every verdict would be a false failure.
+        guard limits.memoryBytes >= 64 << 20 else { throw InvalidJob(reason: "memory limit \(limits.memoryBytes) bytes is below 64 MiB") }
+        guard limits.processes >= 1 else { throw InvalidJob(reason: "the process limit must be at least 1") }
+        guard limits.fileSizeBytes >= 1 << 20 else { throw InvalidJob(reason: "file size limit \(limits.fileSizeBytes) bytes is below 1 MiB") }
         let format: String
         var tests: [JSON] = []
         switch suite.format {

@@ -144,6 +144,11 @@ final class FormatTests: XCTestCase {
         XCTAssertThrowsError(try Shared.executor.run(program: "pass", suite: callSuite("", [("[]", "1")]))) { error in
             XCTAssertTrue("\(error)".contains("entry_point"), "\(error)")
         }
+        var tiny = Limits()
+        tiny.memoryBytes = 1000
+        XCTAssertThrowsError(try Shared.executor.run(program: "pass", suite: stdioSuite([("", "")]), limits: tiny)) { error in
+            XCTAssertTrue("\(error)".contains("below 64 MiB"), "\(error)")
+        }
     }
 
     func testSlotsRunJobsConcurrently() throws {

@@ -234,7 +234,7 @@ def program_process(fds, command, limits):
         code = compile(source, "program.py", "exec", dont_inherit=True)
         prelude = compile(command["prelude"], "prelude.py", "exec", dont_inherit=True) if command.get("prelude") else None
     except BaseException as e:                       # SyntaxError, ValueError (null bytes), MemoryError, RecursionError
-        report(3, {"phase": "compile", "type": type(e).__name__, "message": str(e)})
+        report(3, {"phase": "compile", "type": type(e).__name__, "message": trim(str(e))})
         os._exit(2)
     if command["kind"] == "stdio":
         run_stdio_program(code, prelude)

@@ -106,7 +106,7 @@ public final class Executor: Sendable {
             var results: [JSON] = []
             var offset = 0
             while true {
-                try harness.send(request.json(from: offset))
+                try harness.send(request.json(from: offset), secrets: request.secrets(from: offset), deadline: deadline)
                 let answer = try harness.receive(deadline: deadline)
                 if let failure = answer["infrastructure"]?.stringValue { return .infrastructureError(failure) }
                 let (tests, resumeAt) = try JobAnswer.tests(of: answer)

@@ -6,6 +6,8 @@ import Datasets
 final class HarnessProcess {
     private(set) var pid: pid_t = 0
     private var toHarness: Int32 = -1
+    /// The harness's fd 3: each job's answers, read by the job runner only.
+    private var secretsToHarness: Int32 = -1
     private var fromHarness: Int32 = -1
     private var errorLog: Int32 = -1
     let plan: SandboxPlan
@@ -28,17 +30,18 @@ final class HarnessProcess {
     func start() throws {
         let harness = String(decoding: PackageResources.harness_py, as: UTF8.self)
         let argv = plan.command + [harness, settings]
-        var input: [Int32] = [0, 0], output: [Int32] = [0, 0], errors: [Int32] = [0, 0]
-        guard pipe(&input) == 0, pipe(&output) == 0, pipe(&errors) == 0 else {
+        var input: [Int32] = [0, 0], output: [Int32] = [0, 0], errors: [Int32] = [0, 0], answers: [Int32] = [0, 0]
+        guard pipe(&input) == 0, pipe(&output) == 0, pipe(&errors) == 0, pipe(&answers) == 0 else {
             throw SandboxUnavailable(reason: "cannot create pipes: \(String(cString: strerror(errno)))")
         }
-        for fd in input + output + errors { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        for fd in input + output + errors + answers { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, input[0], 0)
         posix_spawn_file_actions_adddup2(&actions, output[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
+        posix_spawn_file_actions_adddup2(&actions, answers[0], 3)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -57,14 +60,17 @@ final class HarnessProcess {
         let status = withCStrings(argv) { cargv in
             withCStrings(environment) { cenv in posix_spawn(&child, argv[0], &actions, &attributes, cargv, cenv) }
         }
-        close(input[0]); close(output[1]); close(errors[1])
+        close(input[0]); close(output[1]); close(errors[1]); close(answers[0])
         guard status == 0 else {
-            close(input[1]); close(output[0]); close(errors[0])
+            close(input[1]); close(output[0]); close(errors[0]); close(answers[1])
             throw SandboxUnavailable(reason: "cannot start \(argv[0]): \(String(cString: strerror(status)))")
         }
         pid = child
         toHarness = input[1]
+        secretsToHarness = answers[1]
         fromHarness = output[0]
+        // Written with a deadline: a job runner that died before reading must not hang us.
+        for fd in [toHarness, secretsToHarness] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
         errorLog = errors[0]
         _ = fcntl(errorLog, F_SETFL, fcntl(errorLog, F_GETFL) | O_NONBLOCK)
         let hello: JSON
@@ -92,24 +98,37 @@ final class HarnessProcess {
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
             pid = 0
         }
-        for fd in [toHarness, fromHarness, errorLog] where fd >= 0 { close(fd) }
-        toHarness = -1; fromHarness = -1; errorLog = -1
+        for fd in [toHarness, secretsToHarness, fromHarness, errorLog] where fd >= 0 { close(fd) }
+        toHarness = -1; secretsToHarness = -1; fromHarness = -1; errorLog = -1
     }
 
-    func send(_ message: JSON) throws(HarnessFailure) {
+    /// Sends a job: its public part on stdin, its answers on fd 3.
+    func send(_ message: JSON, secrets: JSON, deadline: Date) throws(HarnessFailure) {
+        try write(frame(message), to: toHarness, deadline: deadline)
+        try write(frame(secrets), to: secretsToHarness, deadline: deadline)
+    }
+
+    private func frame(_ message: JSON) -> [UInt8] {
         let body = Array(message.text.utf8)
-        var length = UInt32(body.count).littleEndian
-        var frame = [UInt8](repeating: 0, count: 4)
-        withUnsafeBytes(of: &length) { frame.replaceSubrange(0..<4, with: $0) }
-        frame += body
+        let n = UInt32(body.count)
+        return [UInt8(n & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n >> 16 & 0xFF), UInt8(n >> 24)] + body
+    }
+
+    private func write(_ frame: [UInt8], to fd: Int32, deadline: Date) throws(HarnessFailure) {
         var offset = 0
         while offset < frame.count {
-            let n = frame[offset...].withUnsafeBytes { write(toHarness, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
+            let n = frame[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n >= 0 {
+                offset += n
+                continue
+            }
+            guard errno == EAGAIN || errno == EINTR else {
                 throw HarnessFailure("writing to the sandbox failed: \(String(cString: strerror(errno)))")
             }
-            offset += n
+            let left = deadline.timeIntervalSinceNow
+            if left <= 0 { throw HarnessFailure("the sandbox did not take the job before its deadline") }
+            var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            _ = poll(&descriptor, 1, Int32(min(left * 1000 + 1, 60_000)))
         }
     }
 

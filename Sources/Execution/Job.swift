@@ -2,17 +2,25 @@ import Foundation
 import Datasets
 import Schema
 
-/// A job as the harness reads it. Expected outputs go to the trusted job runner only; the
-/// program process receives the program, its stdin, and call arguments.
+/// A job as the harness reads it, in two parts. The public part (program, stdin, call
+/// arguments, limits) is what the program's processes may see. The answers (expected
+/// outputs, assert and check code) travel separately and are read by the trusted job runner
+/// only after those processes exist, so no program finds them in its inherited memory.
 struct JobRequest {
     let fields: [(String, JSON)]
     let tests: [JSON]
+    let answers: [JSON]
     let deadlineSeconds: Double
 
-    /// The request for tests `offset...` (a job runner that needed a second sandbox hands
+    /// The public part for tests `offset...` (a job runner that needed a second sandbox hands
     /// the rest of its job to a fresh one: the harness answers with `resume_at`).
     func json(from offset: Int = 0) -> JSON {
         .object(fields + [("tests", .array(Array(tests[offset...]))), ("offset", .number(String(offset)))])
+    }
+
+    /// The answers for tests `offset...`.
+    func secrets(from offset: Int = 0) -> JSON {
+        .object([("tests", .array(Array(answers[offset...])))])
     }
 
     static func make(id: String, program: String, suite: TestSuite, limits: Limits) throws(InvalidJob) -> JobRequest {
@@ -26,10 +34,12 @@ struct JobRequest {
         guard limits.fileSizeBytes >= 1 << 20 else { throw InvalidJob(reason: "file size limit \(limits.fileSizeBytes) bytes is below 1 MiB") }
         let format: String
         var tests: [JSON] = []
+        var answers: [JSON] = []
         switch suite.format {
         case .stdio:
             format = "stdio"
-            tests = suite.cases.map { .object([("input", .string($0.input)), ("expected", .string($0.expected))]) }
+            tests = suite.cases.map { .object([("input", .string($0.input))]) }
+            answers = suite.cases.map { .object([("expected", .string($0.expected))]) }
         case .call:
             format = "call"
             guard !suite.entryPoint.isEmpty else { throw InvalidJob(reason: "a call-based suite needs the function name (entry_point)") }
@@ -40,7 +50,8 @@ struct JobRequest {
                 guard (try? JSON.parse(test.expected)) != nil else {
                     throw InvalidJob(reason: "test \(i): expected must be a JSON value, found '\(test.expected.prefix(60))'")
                 }
-                tests.append(.object([("input", .string(test.input)), ("expected", .string(test.expected))]))
+                tests.append(.object([("input", .string(test.input))]))
+                answers.append(.object([("expected", .string(test.expected))]))
             }
         case .assert, .humanevalCheck:
             format = suite.format == .assert ? "assert" : "check"
@@ -50,7 +61,8 @@ struct JobRequest {
             for (i, test) in suite.cases.enumerated() where test.code.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
                 throw InvalidJob(reason: "test \(i) has no code")
             }
-            tests = suite.cases.map { .object([("code", .string($0.code))]) }
+            tests = suite.cases.map { _ in .object([]) }
+            answers = suite.cases.map { .object([("code", .string($0.code))]) }
         case .unspecified, .UNRECOGNIZED:
             throw InvalidJob(reason: "the test suite has no format")
         }
@@ -76,7 +88,7 @@ struct JobRequest {
         ]
         // Each test may take its limit plus sandbox set-up; the slot is declared stuck after.
         let deadline = 30 + Double(suite.cases.count) * (limits.secondsPerTest + 2)
-        return JobRequest(fields: fields, tests: tests, deadlineSeconds: deadline)
+        return JobRequest(fields: fields, tests: tests, answers: answers, deadlineSeconds: deadline)
     }
 }
 

@@ -19,6 +19,11 @@
 # (they are not dumpable and the program has no capabilities). Values coming back from the
 # program are decoded as plain data (no pickle, no eval) and compared here, never there.
 #
+# Nor can a program find answers in its own memory, which it inherits from the processes it
+# was forked from: the zygote never reads a job (the job runner, forked first, reads it from
+# fd 0), and the answers (expected outputs, assert and check code) come on fd 3 and are read
+# by the job runner only after the job's sandbox processes have been forked.
+#
 # Messages on every pipe: 4-byte little-endian length, then UTF-8 JSON.
 import os, sys, json, struct, time, select, signal, resource, ctypes, fcntl, builtins
 
@@ -38,6 +43,20 @@ if hasattr(sys, "set_int_max_str_digits"):
 
 class InfrastructureError(Exception):
     """The sandbox itself failed: never the program's fault."""
+
+
+SECRETS_FD = 3
+_secrets = None
+
+
+def secrets():
+    """The job's answers, one entry per test (expected output, or test code). Read once, and
+    only after the sandbox processes exist, so none of them holds a copy."""
+    global _secrets
+    if _secrets is None:
+        message = receive(SECRETS_FD)
+        _secrets = message["tests"]
+    return _secrets
 
 
 def write_all(fd, data):
@@ -753,6 +772,7 @@ def run_stdio(job):
             except NeedFreshRunner:
                 return results, index
             started = time.monotonic()
+            secrets()                     # the sandbox exists now: safe to read the answers
             done, out, err, rep, over = box.collect(started + limits["seconds"], True)
             result = {"index": index, "seconds": time.monotonic() - started}
             if over == "timeout":
@@ -765,10 +785,10 @@ def run_stdio(job):
                 failure = status_of_exit(done, err, rep, limits)
                 if failure:
                     result.update(status=failure[0], type=failure[1], message=failure[2])
-                elif outputs_match(out, test["expected"]):
+                elif outputs_match(out, secrets()[index]["expected"]):
                     result["status"] = "passed"
                 else:
-                    result.update(status="wrong", type="WrongAnswer", message=wrong_answer(out, test["expected"]))
+                    result.update(status="wrong", type="WrongAnswer", message=wrong_answer(out, secrets()[index]["expected"]))
             if over or box.direct:
                 box.kill()
                 box = None
@@ -958,12 +978,13 @@ def run_calls(job):
             remote.deadline = started + limits["seconds"]
             result = {"index": index}
             try:
+                remote.ensure()           # the program process first, then the answers
                 if fmt == "call":
-                    passed = run_apps_call(remote, job, test)
+                    passed = run_apps_call(remote, job, test, secrets()[index])
                 else:
                     if namespace is None or remote.box is None:
-                        namespace = trusted_namespace(job, remote, [t["code"] for t in tests])
-                    passed = run_test_code(namespace, job, test, fmt)
+                        namespace = trusted_namespace(job, remote, [t["code"] for t in secrets()])
+                    passed = run_test_code(namespace, job, secrets()[index], fmt)
                 result["status"] = "passed" if passed else "wrong"
                 if not passed:
                     result.update(type="WrongAnswer", message="the result differs from the expected value")
@@ -997,9 +1018,9 @@ def run_calls(job):
     return results, resume
 
 
-def run_apps_call(remote, job, test):
+def run_apps_call(remote, job, test, secret):
     args = json.loads(test["input"])
-    expected = json.loads(test["expected"])
+    expected = json.loads(secret["expected"])
     remote.ensure()
     entry = job["entry"]
     if "Solution" in remote.names:
@@ -1025,7 +1046,6 @@ def run_test_code(namespace, job, test, fmt):
 
 # ---------------------------------------------------------------- zygote
 def run_job(job):
-    os.close(0)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     started = time.monotonic()
     try:
@@ -1044,6 +1064,10 @@ def run_job(job):
     except BaseException as e:
         import traceback
         answer = {"id": job["id"], "infrastructure": "harness failure: " + "".join(traceback.format_exception(e))[-2000:]}
+    try:
+        secrets()                         # consumed in every case, so the next job reads its own
+    except BaseException as e:
+        answer = {"id": job["id"], "infrastructure": "the job's answers did not arrive: %s" % e}
     answer["seconds"] = time.monotonic() - started
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     answer["maxrss_kb"] = usage.ru_maxrss
@@ -1052,7 +1076,9 @@ def run_job(job):
 
 def probe():
     """Runs one trivial program the way jobs run, so a broken sandbox is found at start-up."""
-    job = {"id": "probe", "format": "stdio", "program": "print(6*7)", "tests": [{"input": "", "expected": "42"}],
+    global _secrets
+    _secrets = [{"expected": "42"}]
+    job = {"id": "probe", "format": "stdio", "program": "print(6*7)", "tests": [{"input": ""}],
            "stop_at_first_failure": False,
            "limits": {"seconds": 10, "cpu_seconds": 10, "memory": 1 << 30, "output": 1 << 20,
                       "file_size": 1 << 20, "processes": 16, "scratch": 1 << 20}}
@@ -1098,18 +1124,32 @@ def main():
             pass
     import gc
     gc.freeze()
+    # The zygote never reads a job: a job runner is forked first, reads the job itself, and
+    # says so (or that stdin ended) before the zygote waits for the next one.
     while True:
-        try:
-            job = receive(0)
-        except EOFError:
-            return
+        select.select([0], [], [])
         reap()
+        taken_r, taken_w = os.pipe()
         pid = os.fork()
         if pid == 0:
+            os.close(taken_r)
             try:
+                try:
+                    job = receive(0)
+                except EOFError:
+                    write_all(taken_w, b"e")
+                    os._exit(0)
+                write_all(taken_w, b"t")
+                os.close(taken_w)
+                os.close(0)
                 run_job(job)
             finally:
                 os._exit(0)
+        os.close(taken_w)
+        taken = os.read(taken_r, 1)
+        os.close(taken_r)
+        if taken != b"t":
+            return                        # stdin ended (or the runner died reading it)
 
 
 main()

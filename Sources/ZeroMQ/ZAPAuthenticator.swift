@@ -39,7 +39,7 @@ public final class ZAPAuthenticator: Sendable {
         // The socket is made and bound here so a failure (a second handler on the context) is
         // reported to the caller before anything starts; the handler thread then owns it.
         let socket = try Socket(context, .rep)
-        try socket.bind("inproc://zeromq.zap.01")
+        try socket.bind(ZAPAuthenticator.endpoint)
         let state = State(domain: domain, allowed: Set(allowedClientKeys), log: log)
         self.state = state
         let box = SocketHandoff(socket)
@@ -54,7 +54,12 @@ public final class ZAPAuthenticator: Sendable {
     private static func run(_ box: SocketHandoff, _ state: State) {
         guard let socket = box.take() else { return }
         serve(socket, state)
+        // zmq_close frees an inproc endpoint only when libzmq's reaper thread gets to the
+        // socket, later; unbinding frees it now, so a new handler can bind at once.
+        try? socket.unbind(endpoint)
     }
+
+    static let endpoint = "inproc://zeromq.zap.01"
 
     deinit { stop() }
 

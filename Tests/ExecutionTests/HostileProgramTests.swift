@@ -222,6 +222,43 @@ final class HostileProgramTests: XCTestCase {
         XCTAssertEqual(exitCode.outcome, .runtimeError)
     }
 
+    /// The program inherits the memory of the processes it was forked from: the answers must
+    /// never have been there. It searches its objects and every readable page.
+    func testAnswersAreNotInTheProgramsMemory() throws {
+        let secret = "coderl-secret-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let search = """
+            import ctypes, gc, re
+            pattern = re.compile(rb'coderl-secret-[0-9a-f]{32}')
+            found = set()
+            for o in gc.get_objects():
+                for v in (o.values() if isinstance(o, dict) else o if isinstance(o, (list, tuple)) else ()):
+                    if isinstance(v, str) and pattern.search(v.encode('utf-8', 'replace')):
+                        found.add(v)
+            with open('/proc/self/maps') as maps:
+                for line in maps:
+                    fields = line.split()
+                    lo, hi = (int(x, 16) for x in fields[0].split('-'))
+                    name = fields[5] if len(fields) > 5 else ''
+                    if 'r' not in fields[1] or hi - lo > 1 << 28 or name.startswith('[v') or name.startswith('/'):
+                        continue
+                    for m in pattern.finditer(ctypes.string_at(lo, hi - lo)):
+                        found.add(m.group().decode())
+            print(' '.join(sorted(found)) or 'nothing')
+            """
+        for suite in [stdioSuite([("", secret)]), stdioSuite([("", secret), ("", secret)])] {
+            let v = try verdict(search, suite)
+            XCTAssertEqual(v.outcome, .failedTest, "\(v.errorType): \(v.errorMessage)")
+            XCTAssertTrue(v.errorMessage.hasSuffix("got 'nothing'"), v.errorMessage)
+        }
+        // Control: the same search does find what the program may see (its stdin, which the
+        // job runner held before forking it), so the search works.
+        let control = try verdict(search, stdioSuite([(secret, secret)]))
+        XCTAssertEqual(control.outcome, .passed, "\(control.errorType): \(control.errorMessage)")
+        let asserting = "def f():\n" + search.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n").replacingOccurrences(of: "    print(' '.join(sorted(found)) or 'nothing')", with: "    return ' '.join(sorted(found)) or 'nothing'") + "\n"
+        let v = try verdict(asserting, assertSuite("f", ["assert f() == '\(secret)'"]))
+        XCTAssertEqual(v.outcome, .failedTest, "\(v.tests)")
+    }
+
     func testAwkwardInputAndOutput() throws {
         let eof = try stdio("x = input()\nprint('ok')")
         XCTAssertEqual(eof.outcome, .runtimeError)

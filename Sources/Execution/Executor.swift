@@ -108,7 +108,10 @@ public final class Executor: Sendable {
             while true {
                 try harness.send(request.json(from: offset), secrets: request.secrets(from: offset), deadline: deadline)
                 let answer = try harness.receive(deadline: deadline)
-                if let failure = answer["infrastructure"]?.stringValue { return .infrastructureError(failure) }
+                if let failure = answer["infrastructure"]?.stringValue {
+                    box.discard()   // restarted before its next job: nothing of this job can linger
+                    return .infrastructureError(failure)
+                }
                 let (tests, resumeAt) = try JobAnswer.tests(of: answer)
                 results += tests
                 guard let next = resumeAt else { break }

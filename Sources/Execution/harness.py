@@ -47,6 +47,7 @@ class InfrastructureError(Exception):
 
 SECRETS_FD = 3
 _secrets = None
+ANSWERED_FD = None     # job runner: tells the zygote the answer is out
 
 
 def secrets():
@@ -537,7 +538,7 @@ class Sandbox:
 
         def first_process():
             """Body of the sandbox's pid 1."""
-            for fd in mine:
+            for fd in mine + ([ANSWERED_FD] if ANSWERED_FD is not None else []):
                 os.close(fd)
             try:
                 if self.direct:
@@ -1072,6 +1073,9 @@ def run_job(job):
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     answer["maxrss_kb"] = usage.ru_maxrss
     send(1, answer, errors="replace")      # the executor reads strict UTF-8
+    if ANSWERED_FD is not None:
+        write_all(ANSWERED_FD, b"d")
+        os.close(ANSWERED_FD)
 
 
 def probe():
@@ -1140,16 +1144,23 @@ def main():
                     write_all(taken_w, b"e")
                     os._exit(0)
                 write_all(taken_w, b"t")
-                os.close(taken_w)
+                global ANSWERED_FD
+                ANSWERED_FD = taken_w
                 os.close(0)
                 run_job(job)
             finally:
                 os._exit(0)
         os.close(taken_w)
         taken = os.read(taken_r, 1)
-        os.close(taken_r)
         if taken != b"t":
             return                        # stdin ended (or the runner died reading it)
+        # Wait for "answered": if the runner dies first (killed from outside), say so now
+        # rather than leave the executor waiting for the job's deadline.
+        if os.read(taken_r, 1) != b"d":
+            _, status = os.waitpid(pid, 0)
+            how = ("signal %d" % os.WTERMSIG(status)) if os.WIFSIGNALED(status) else ("exit status %d" % os.WEXITSTATUS(status))
+            send(1, {"infrastructure": "the job runner ended (%s) before answering" % how})
+        os.close(taken_r)
 
 
 main()

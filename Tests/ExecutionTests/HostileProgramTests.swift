@@ -259,6 +259,54 @@ final class HostileProgramTests: XCTestCase {
         XCTAssertEqual(v.outcome, .failedTest, "\(v.tests)")
     }
 
+    /// Not a program's doing (it cannot reach the job runner): the runner killed from outside,
+    /// as by the OOM killer. The job gets an infrastructure error at once, not at its deadline,
+    /// and the slot is fresh for the next job.
+    func testAJobRunnerKilledFromOutsideIsAnInfrastructureError() throws {
+        var settings = Shared.quick
+        settings.secondsPerTest = 20
+        let limits = settings
+        let report = ReportHolder()
+        let job = Thread {
+            report.value = try? Shared.executor.run(program: "import time\ntime.sleep(15)\nprint('ok')", suite: stdioSuite([("", "ok")]), limits: limits)
+        }
+        let started = Date()
+        job.start()
+        var killed = false
+        while !killed && Date().timeIntervalSince(started) < 10 {
+            Thread.sleep(forTimeInterval: 0.2)
+            let harness = harnessProcesses()
+            // The job runner: a harness process whose parent is the zygote (a harness process
+            // whose own parent is bubblewrap).
+            for (pid, parent) in harness where harness[parent] != nil && harness[harness[parent]!] == nil {
+                kill(pid, SIGKILL)
+                killed = true
+            }
+        }
+        XCTAssertTrue(killed, "no job runner found")
+        while !job.isFinished { Thread.sleep(forTimeInterval: 0.05) }
+        XCTAssertLessThan(Date().timeIntervalSince(started), 14, "reported before the program would have finished")
+        guard case .infrastructureError(let reason)? = report.value else { return XCTFail("\(String(describing: report.value))") }
+        XCTAssertTrue(reason.contains("job runner ended (signal 9)"), reason)
+    }
+
+    /// pid -> parent pid of the harness's Python processes on this machine (bubblewrap's
+    /// command line holds the harness too: only processes named python3 count).
+    func harnessProcesses() -> [Int32: Int32] {
+        var found: [Int32: Int32] = [:]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry),
+                  let cmdline = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"),
+                  String(decoding: cmdline, as: UTF8.self).contains("# CodeRL executor harness"),
+                  (try? String(contentsOfFile: "/proc/\(entry)/comm", encoding: .utf8))?.hasPrefix("python3") == true,
+                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+            if fields.count > 1, let parent = Int32(fields[1]) { found[pid] = parent }
+        }
+        return found
+    }
+
     func testAwkwardInputAndOutput() throws {
         let eof = try stdio("x = input()\nprint('ok')")
         XCTAssertEqual(eof.outcome, .runtimeError)
@@ -322,4 +370,8 @@ final class HostileProgramTests: XCTestCase {
         let v = try stdio("import numpy as np\na = np.ones((300, 300))\nprint(int((a @ a).sum()))", expected: "27000000")
         XCTAssertEqual(v.outcome, .passed, "\(v.tests)")
     }
+}
+
+final class ReportHolder: @unchecked Sendable {
+    var value: ExecutionReport?
 }

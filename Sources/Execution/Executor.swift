@@ -84,7 +84,7 @@ public final class Executor: Sendable {
         var boxes = [SlotBox(first)]
         for _ in 1..<slots { boxes.append(SlotBox(try HarnessProcess(plan: plan, configuration: configuration))) }
         self.slots = slots
-        self.isolation = plan.isolation
+        self.isolation = plan.isolation + (first.seccomp ? ", seccomp" : ", no seccomp filter")
         self.name = name
         self.idle = Mutex(boxes)
         self.available = DispatchSemaphore(value: slots)

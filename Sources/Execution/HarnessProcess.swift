@@ -12,6 +12,8 @@ final class HarnessProcess {
     private var errorLog: Int32 = -1
     let plan: SandboxPlan
     let settings: String
+    /// Whether the harness installs its seccomp filter (it says so when it starts).
+    private(set) var seccomp = false
 
     init(plan: SandboxPlan, configuration: SandboxConfiguration) throws {
         self.plan = plan
@@ -19,6 +21,7 @@ final class HarnessProcess {
             ("mode", .string(plan.harnessMode)),
             ("scratch", .string(configuration.scratchDirectory)),
             ("paths", .array(configuration.modulePaths.map(JSON.string))),
+            ("seccomp", .bool(configuration.seccomp)),
         ])
         self.settings = settings.text
         try start()
@@ -81,6 +84,7 @@ final class HarnessProcess {
             stop()
             throw SandboxUnavailable(reason: "the sandbox did not start (\(error))\(log.isEmpty ? "" : ": " + log)")
         }
+        seccomp = hello["seccomp"] == .bool(true)
         guard hello["ready"] == .bool(true) else {
             let reason = hello["reason"]?.stringValue ?? hello.text
             let log = drainErrorLog()

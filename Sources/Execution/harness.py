@@ -31,6 +31,7 @@ SETTINGS = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
 MODE = SETTINGS.get("mode", "namespaces")          # namespaces | relaxed
 SCRATCH = SETTINGS.get("scratch", "/tmp")          # relaxed mode: where job directories go
 NS = MODE == "namespaces"
+SECCOMP = bool(SETTINGS.get("seccomp", True)) and os.uname().machine == "x86_64"
 sys.path.extend(p for p in SETTINGS.get("paths", []) if os.path.isdir(p))
 libc = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID = 0x20000, 0x8000000, 0x10000000, 0x20000000
@@ -219,6 +220,51 @@ def drop_privileges():
         os.setgid(65534)
         os.setuid(65534)
     libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    if SECCOMP:
+        install_seccomp()
+
+
+# System calls a test program has no use for and that widen the kernel's attack surface
+# (x86-64 numbers): they fail with EPERM. Namespace-creating clone flags are refused too;
+# clone3 reports ENOSYS so libc falls back to clone, whose flags the filter can see.
+DENIED_SYSCALLS = {
+    101: "ptrace", 165: "mount", 166: "umount2", 155: "pivot_root", 161: "chroot", 272: "unshare",
+    308: "setns", 248: "add_key", 249: "request_key", 250: "keyctl", 321: "bpf", 298: "perf_event_open",
+    323: "userfaultfd", 246: "kexec_load", 320: "kexec_file_load", 175: "init_module", 313: "finit_module",
+    176: "delete_module", 169: "reboot", 167: "swapon", 168: "swapoff", 163: "acct", 103: "syslog",
+    310: "process_vm_readv", 311: "process_vm_writev", 425: "io_uring_setup", 426: "io_uring_enter",
+    427: "io_uring_register", 303: "name_to_handle_at", 304: "open_by_handle_at", 212: "lookup_dcookie",
+    179: "quotactl", 164: "settimeofday", 227: "clock_settime", 159: "adjtimex", 312: "kcmp",
+    300: "fanotify_init", 279: "move_pages",
+}
+NAMESPACE_FLAGS = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
+
+
+def install_seccomp():
+    """A seccomp-BPF deny list (needs no-new-privileges, set just before)."""
+    EPERM, ENOSYS = 1, 38
+    LD, JEQ, JGE, JSET, RET = 0x20, 0x15, 0x35, 0x45, 0x06
+    ALLOW, ERRNO, KILL = 0x7FFF0000, 0x00050000, 0x80000000
+    program = [(LD, 0, 0, 4), (JEQ, 1, 0, 0xC000003E), (RET, 0, 0, KILL),   # x86-64 only
+               (LD, 0, 0, 0), (JGE, 0, 1, 0x40000000), (RET, 0, 0, ERRNO | EPERM)]   # no x32
+    for number in sorted(DENIED_SYSCALLS):
+        program += [(JEQ, 0, 1, number), (RET, 0, 0, ERRNO | EPERM)]
+    program += [(JEQ, 0, 1, 435), (RET, 0, 0, ERRNO | ENOSYS),                  # clone3
+                (JEQ, 1, 0, 56), (RET, 0, 0, ALLOW),                             # clone: check flags
+                (LD, 0, 0, 16), (JSET, 0, 1, NAMESPACE_FLAGS), (RET, 0, 0, ERRNO | EPERM),
+                (RET, 0, 0, ALLOW)]
+
+    class Instruction(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Instruction))]
+
+    instructions = (Instruction * len(program))(*[Instruction(*i) for i in program])
+    filter_program = Program(len(program), instructions)
+    PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(filter_program), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "seccomp filter refused")
 
 
 CLEAN_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
@@ -1116,7 +1162,7 @@ def main():
     if reason:
         send(1, {"ready": False, "reason": reason.decode(errors="replace")})
         return
-    send(1, {"ready": True, "mode": MODE, "python": sys.version.split()[0]})
+    send(1, {"ready": True, "mode": MODE, "seccomp": SECCOMP, "python": sys.version.split()[0]})
     # Warm the compiler, then move every object out of the collector's sight: forked job
     # processes then copy fewer pages (reference counts and GC headers stay untouched).
     exec(compile("def _warm(x):\n    return [str(i) for i in x]\n_warm(range(3))", "warm", "exec"), {})

@@ -52,7 +52,7 @@ func verdict(_ program: String, _ suite: TestSuite, limits: Limits = Shared.quic
              file: StaticString = #filePath, line: UInt = #line) throws -> Verdict {
     switch try Shared.executor.run(program: program, suite: suite, limits: limits) {
     case .verdict(let verdict):
-        XCTAssertEqual(verdict.isolation, "namespaces", file: file, line: line)
+        XCTAssertEqual(verdict.isolation, "namespaces, seccomp", file: file, line: line)
         return verdict
     case .infrastructureError(let reason):
         XCTFail("infrastructure error: \(reason)", file: file, line: line)

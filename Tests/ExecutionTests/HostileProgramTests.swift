@@ -307,6 +307,33 @@ final class HostileProgramTests: XCTestCase {
         return found
     }
 
+    func testSeccompDeniesKernelInterfacesProgramsDoNotNeed() throws {
+        let program = """
+            import ctypes, os, threading
+            libc = ctypes.CDLL(None, use_errno=True)
+            results = []
+            for name, call in [('ptrace', lambda: libc.ptrace(0, 0, None, None)),
+                               ('unshare', lambda: libc.unshare(0x10000000)),
+                               ('mount', lambda: libc.mount(b'none', b'/tmp', b'tmpfs', 0, None)),
+                               ('keyctl', lambda: libc.syscall(250, 0, 0, 0, 0, 0)),
+                               ('bpf', lambda: libc.syscall(321, 0, 0, 0)),
+                               ('clone-newuser', lambda: libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0))]:
+                results.append('%s:%s' % (name, 'denied' if call() == -1 and ctypes.get_errno() == 1 else 'ALLOWED'))
+            pid = os.fork()
+            if pid == 0:
+                os._exit(7)
+            results.append('fork:%d' % (os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])))
+            t = threading.Thread(target=lambda: results.append('thread:ok'))
+            t.start(); t.join()
+            status = open('/proc/self/status').read()
+            results.append('mode:' + [l.split()[1] for l in status.splitlines() if l.startswith('Seccomp:')][0])
+            print(' '.join(results))
+            """
+        let expected = "ptrace:denied unshare:denied mount:denied keyctl:denied bpf:denied clone-newuser:denied fork:7 thread:ok mode:2"
+        let v = try stdio(program, expected: expected)
+        XCTAssertEqual(v.outcome, .passed, v.errorMessage)
+    }
+
     func testAwkwardInputAndOutput() throws {
         let eof = try stdio("x = input()\nprint('ok')")
         XCTAssertEqual(eof.outcome, .runtimeError)

@@ -419,23 +419,15 @@ def sandbox_init(control, results, fds, limits, job_dir):
     program process and cleans up everything that process left behind."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-    if NS:
-        mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
-        size = ("size=%d,mode=1777" % limits["scratch"]).encode()
-        mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, size)
-        if os.path.isdir("/dev/shm"):
-            mount(b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, size)
-        os.chdir("/tmp")
-    else:
+    if not NS:
         libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-        os.chdir(job_dir)
+    prepare_filesystem(limits, job_dir)
     send(results, {"ready": True})
     while True:
         try:
             command = receive(control)
         except EOFError:
             os._exit(0)
-        started = time.monotonic()
         stdin = os.memfd_create("stdin")
         write_all(stdin, command.get("stdin", "").encode("utf-8", "surrogateescape"))
         os.lseek(stdin, 0, 0)
@@ -447,10 +439,8 @@ def sandbox_init(control, results, fds, limits, job_dir):
                 os._exit(120)
         os.close(stdin)
         _, status, usage = os.wait4(child, 0)
-        seconds = time.monotonic() - started
         kill_leftovers()
-        send(results, {"done": True, "status": status, "seconds": seconds,
-                       "cpu": usage.ru_utime + usage.ru_stime, "maxrss_kb": usage.ru_maxrss})
+        send(results, {"done": True, "status": status, "cpu": usage.ru_utime + usage.ru_stime, "maxrss_kb": usage.ru_maxrss})
 
 
 def mount(source, target, fstype, flags, data):
@@ -589,8 +579,9 @@ class Sandbox:
             try:
                 if self.direct:
                     os.close(control_r)
-                    os.close(results_w)
                     prepare_filesystem(self.limits, self.job_dir)
+                    send(results_w, {"ready": True})
+                    os.close(results_w)
                     program_process(fds, single, self.limits)
                 else:
                     sandbox_init(control_r, results_w, fds, self.limits, self.job_dir)
@@ -617,22 +608,26 @@ class Sandbox:
         self.out, self.err, self.report = out_r, err_r, report_r
         # The end of pid 1, seen from here (it is our child, or our orphan as subreaper).
         self.pidfd = os.pidfd_open(init)
-        if not self.direct:
+        self.reaped = False
+        # Set-up failures (a mount refused) are the sandbox's, never the program's result.
+        try:
             ready = receive(self.results, time.monotonic() + 10)
-            if "infrastructure" in ready:
-                raise InfrastructureError(ready["infrastructure"])
+        except (EOFError, TimeoutError, ValueError) as e:
+            raise InfrastructureError("the sandbox did not start: %r" % e)
+        if "infrastructure" in ready:
+            raise InfrastructureError(ready["infrastructure"])
 
     def ended(self):
         """Direct mode: how pid 1 (the program) ended, from the kernel (never its own say)."""
         _, status, usage = os.wait4(self.init, 0)
-        self.closed_init = True
-        return {"status": status, "seconds": 0, "cpu": usage.ru_utime + usage.ru_stime, "maxrss_kb": usage.ru_maxrss}
+        self.reaped = True
+        return {"status": status, "cpu": usage.ru_utime + usage.ru_stime, "maxrss_kb": usage.ru_maxrss}
 
     def kill(self):
         if self.closed:
             return
         self.closed = True
-        if not getattr(self, "closed_init", False):
+        if not self.reaped:
             try:
                 os.kill(self.init, signal.SIGKILL)
             except ProcessLookupError:
@@ -688,16 +683,13 @@ class Sandbox:
         return done, out.bytes(), streams[self.err].bytes(), streams[self.report].bytes(), over
 
     def finish(self):
-        """Ends a call-serving program normally so its init reports its memory use."""
+        """Ends a call-serving program (always pid 1 itself) normally, for its memory use."""
         try:
             os.close(self.calls_in)
-            if self.direct:
-                if not select.select([self.pidfd], [], [], 1)[0]:
-                    return 0
-                return self.ended()["maxrss_kb"]
-            done = receive(self.results, time.monotonic() + 1)
-            return done.get("maxrss_kb", 0)
-        except (OSError, EOFError, TimeoutError, ValueError):
+            if not select.select([self.pidfd], [], [], 1)[0]:
+                return 0
+            return self.ended()["maxrss_kb"]
+        except OSError:
             return 0
         finally:
             self.kill()
@@ -875,19 +867,15 @@ class Remote:
         self.box = Sandbox(self.job, "calls", single=command)
         reply = self.receive()
         if "failed" in reply:
-            self.load_failure = reply["failed"]
-            self.fail_load(reply["failed"])
+            self.load_failure = failure = reply["failed"]
+            raise RemoteError("error", failure.get("type", "Exception"), failure.get("message", ""))
         self.names = reply.get("loaded", [])
-
-    def fail_load(self, failure):
-        raise RemoteError("error", failure.get("type", "Exception"), failure.get("message", ""))
 
     def receive(self):
         try:
             left = self.deadline - time.monotonic()
-            ended = self.box.pidfd if self.box.direct else self.box.results
-            ready = select.select([self.box.calls_out, ended], [], [], max(0, left))[0]
-            if self.box.calls_out not in ready and ended in ready:
+            ready = select.select([self.box.calls_out, self.box.pidfd], [], [], max(0, left))[0]
+            if self.box.calls_out not in ready and self.box.pidfd in ready:
                 raise EOFError            # the program process ended without replying
             return receive(self.box.calls_out, self.deadline)
         except TimeoutError:
@@ -1094,7 +1082,6 @@ def run_test_code(namespace, job, test, fmt):
 # ---------------------------------------------------------------- zygote
 def run_job(job):
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    started = time.monotonic()
     try:
         if job["format"] == "stdio":
             tests, resume = run_stdio(job)
@@ -1115,9 +1102,6 @@ def run_job(job):
         secrets()                         # consumed in every case, so the next job reads its own
     except BaseException as e:
         answer = {"id": job["id"], "infrastructure": "the job's answers did not arrive: %s" % e}
-    answer["seconds"] = time.monotonic() - started
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    answer["maxrss_kb"] = usage.ru_maxrss
     send(1, answer, errors="replace")      # the executor reads strict UTF-8
     if ANSWERED_FD is not None:
         write_all(ANSWERED_FD, b"d")

@@ -92,7 +92,27 @@ public final class Executor: Sendable {
 
     /// Runs `program` against `suite`. Blocks until a slot is free and the job is done.
     public func run(program: String, suite: TestSuite, limits: Limits = Limits(), jobID: String = UUID().uuidString) throws(InvalidJob) -> ExecutionReport {
-        let request = try JobRequest.make(id: jobID, program: program, suite: suite, limits: limits)
+        try prepare(program: program, suite: suite, jobID: jobID, limits: limits).run()
+    }
+
+    /// A job checked and encoded, to be run later (possibly on another thread).
+    public struct Prepared: Sendable {
+        let executor: Executor
+        let request: JobRequest
+        let suite: TestSuite
+        let limits: Limits
+
+        /// Blocks until a slot is free and the job is done.
+        public func run() -> ExecutionReport { executor.execute(request, suite: suite, limits: limits) }
+    }
+
+    /// Checks a job (an `InvalidJob` names what is wrong) without running it.
+    public func prepare(program: String, suite: TestSuite, jobID: String = UUID().uuidString, limits: Limits = Limits()) throws(InvalidJob) -> Prepared {
+        Prepared(executor: self, request: try JobRequest.make(id: jobID, program: program, suite: suite, limits: limits),
+                 suite: suite, limits: limits)
+    }
+
+    func execute(_ request: JobRequest, suite: TestSuite, limits: Limits) -> ExecutionReport {
         available.wait()
         let box = idle.withLock { $0.removeLast() }
         defer {
@@ -119,11 +139,8 @@ public final class Executor: Sendable {
                 offset = next
             }
             return try JobAnswer.verdict(from: results, suite: suite, limits: limits, isolation: isolation, executor: name)
-        } catch let failure as HarnessFailure {
-            box.discard()       // restarted before the next job
-            return .infrastructureError(failure.description)
         } catch {
-            box.discard()
+            box.discard()       // restarted before the next job
             return .infrastructureError("\(error)")
         }
     }

@@ -6,7 +6,7 @@ import Schema
 /// arguments, limits) is what the program's processes may see. The answers (expected
 /// outputs, assert and check code) travel separately and are read by the trusted job runner
 /// only after those processes exist, so no program finds them in its inherited memory.
-struct JobRequest {
+struct JobRequest: Sendable {
     let fields: [(String, JSON)]
     let tests: [JSON]
     let answers: [JSON]
@@ -127,30 +127,25 @@ enum JobAnswer {
         verdict.passedTests = UInt32(results.count { $0.status == .passed })
         verdict.seconds = results.reduce(0) { $0 + $1.seconds }
         verdict.peakMemoryBytes = UInt64(peakKB * 1024)
-        let statuses = results.map(\.status)
-        let firstFailure = results.first { $0.status != .passed && $0.status != .notRun }
-        if statuses.contains(.compileError) {
-            verdict.outcome = .compileError
-        } else if statuses.contains(where: { [.runtimeError, .timeout, .memoryLimit, .outputLimit].contains($0) }) {
-            verdict.outcome = .runtimeError
-        } else if statuses.contains(.wrongAnswer) || statuses.contains(.notRun) {
-            verdict.outcome = .failedTest
-        } else {
-            verdict.outcome = .passed
-        }
+        let classes = results.map { outcome(of: $0.status) }
+        verdict.outcome = [Outcome.compileError, .runtimeError, .failedTest].first(where: classes.contains) ?? .passed
         if verdict.outcome != .passed {
-            // The error that decided the outcome, for repair prompts.
-            let deciding = results.first { result in
-                switch verdict.outcome {
-                case .compileError: result.status == .compileError
-                case .runtimeError: [.runtimeError, .timeout, .memoryLimit, .outputLimit].contains(result.status)
-                default: result.status == .wrongAnswer
-                }
-            } ?? firstFailure
+            // The error that decided the outcome, for repair prompts (a test not run has none).
+            let deciding = results.first { outcome(of: $0.status) == verdict.outcome && $0.status != .notRun }
             verdict.errorType = deciding?.errorType ?? ""
             verdict.errorMessage = deciding?.message ?? ""
         }
         return .verdict(verdict)
+    }
+
+    /// The outcome class a test's status stands for.
+    static func outcome(of status: TestStatus) -> Outcome {
+        switch status {
+        case .passed: .passed
+        case .compileError: .compileError
+        case .runtimeError, .timeout, .memoryLimit, .outputLimit: .runtimeError
+        default: .failedTest     // a wrong answer, or not run after an earlier failure
+        }
     }
 
     static func testStatus(_ name: String) throws(HarnessFailure) -> TestStatus {

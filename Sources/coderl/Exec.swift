@@ -67,7 +67,7 @@ struct Exec: ParsableCommand {
                 options.alwaysPrintEnumsAsInts = false
                 FileHandle.standardOutput.write(Data((try verdict.jsonString(options: options) + "\n").utf8))
             } else {
-                FileHandle.standardOutput.write(Data(VerdictText.render(verdict, suite: suite).utf8))
+                FileHandle.standardOutput.write(Data(VerdictText.render(verdict).utf8))
             }
         }
     }
@@ -150,7 +150,7 @@ extension Exec {
         for (id, report) in all {
             switch report {
             case .verdict(let verdict):
-                let outcome = VerdictText.outcomeName(verdict.outcome)
+                let outcome = describe(verdict.outcome)
                 counts[outcome, default: 0] += 1
                 if verdict.outcome != .passed {
                     out += "\(id): \(outcome) (\(verdict.passedTests)/\(verdict.totalTests)) \(verdict.errorType): \(verdict.errorMessage.prefix(160))\n"
@@ -168,45 +168,21 @@ extension Exec {
 
 /// The verdict as lines of text.
 enum VerdictText {
-    static func render(_ verdict: Verdict, suite: TestSuite) -> String {
+    static func render(_ verdict: Verdict) -> String {
         var lines = ["isolation: \(verdict.isolation)"]
         for test in verdict.tests {
             var line = "test \(test.index)".padding(toLength: 9, withPad: " ", startingAt: 0)
-                + statusName(test.status).padding(toLength: 16, withPad: " ", startingAt: 0)
+                + describe(test.status).padding(toLength: 16, withPad: " ", startingAt: 0)
                 + String(format: "%7.3fs", test.seconds)
             if !test.errorType.isEmpty { line += "  \(test.errorType): \(test.message)" }
             lines.append(line)
         }
         lines.append(String(format: "verdict: %@ (%d/%d tests passed) in %.3fs, peak memory %.1f MiB",
-                            outcomeName(verdict.outcome), verdict.passedTests, verdict.totalTests,
+                            describe(verdict.outcome), verdict.passedTests, verdict.totalTests,
                             verdict.seconds, Double(verdict.peakMemoryBytes) / 1048576))
         if verdict.outcome != .passed, !verdict.errorType.isEmpty {
             lines.append("error: \(verdict.errorType): \(verdict.errorMessage)")
         }
         return lines.joined(separator: "\n") + "\n"
-    }
-
-    static func statusName(_ status: TestStatus) -> String {
-        switch status {
-        case .passed: "passed"
-        case .wrongAnswer: "wrong answer"
-        case .runtimeError: "runtime error"
-        case .timeout: "timeout"
-        case .memoryLimit: "memory limit"
-        case .outputLimit: "output limit"
-        case .notRun: "not run"
-        case .compileError: "compile error"
-        default: "unknown"
-        }
-    }
-
-    static func outcomeName(_ outcome: Outcome) -> String {
-        switch outcome {
-        case .compileError: "compile error"
-        case .runtimeError: "runtime error"
-        case .failedTest: "failed test"
-        case .passed: "passed"
-        default: "unknown"
-        }
     }
 }

@@ -109,7 +109,7 @@ struct RolloutsShow: ParsableCommand {
         if !verdict.errorType.isEmpty { print("\(verdict.errorType): \(verdict.errorMessage)") }
         if let failing = verdict.tests.first(where: { $0.status != .passed && $0.status != .notRun }) {
             print("\n--- first failing test (#\(failing.index)) ---")
-            print("status \(failing.status)\(failing.errorType.isEmpty ? "" : " · \(failing.errorType): \(failing.message)")")
+            print("status \(describe(failing.status))\(failing.errorType.isEmpty ? "" : " · \(failing.errorType): \(failing.message)")")
             if let suite = try store.testSuite(hash: Array(rollout.testSuite)), Int(failing.index) < suite.cases.count {
                 let test = suite.cases[Int(failing.index)]
                 if !test.code.isEmpty { print(test.code) }
@@ -140,6 +140,20 @@ func describe(_ outcome: Outcome) -> String {
     case .runtimeError: "runtime-error"
     case .failedTest: "failed-test"
     case .passed: "passed"
+    default: "-"
+    }
+}
+
+func describe(_ status: TestStatus) -> String {
+    switch status {
+    case .passed: "passed"
+    case .wrongAnswer: "wrong-answer"
+    case .runtimeError: "runtime-error"
+    case .timeout: "timeout"
+    case .memoryLimit: "memory-limit"
+    case .outputLimit: "output-limit"
+    case .compileError: "compile-error"
+    case .notRun: "not-run"
     default: "-"
     }
 }

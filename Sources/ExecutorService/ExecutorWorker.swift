@@ -45,14 +45,15 @@ public final class ExecutorWorker: @unchecked Sendable {
     private let executor: Executor
     private let context: Context
     private let queue = JobQueue()
+    private let finishedJobs = Mutex<[Finished]>([])
     private let stopping = Atomic<Bool>(false)
     private let started = ContinuousClock.now
     private let log: @Sendable (String) -> Void
 
     // Owned by the event loop thread only.
     private var running: Set<String> = []
-    private var suites = BoundedCache<[UInt8], TestSuite>(capacity: 4096)
-    private var finished = BoundedCache<String, ExecutionResult>(capacity: 4096)
+    private var suites: BoundedCache<[UInt8], TestSuite>
+    private var finished: BoundedCache<String, ExecutionResult>
     private var counter = 0
 
     public init(settings: Settings, executor: Executor, log: @escaping @Sendable (String) -> Void) throws {
@@ -103,8 +104,9 @@ public final class ExecutorWorker: @unchecked Sendable {
             }
             let ready = try Poller.poll([dealer, results], timeout: .milliseconds(100))
             if ready[1] {
-                while let frames = try? results.receive(dontWait: true) {
-                    try finish(frames, dealer)
+                while (try? results.receive(dontWait: true)) != nil {}
+                for done in finishedJobs.withLock({ jobs in defer { jobs = [] }; return jobs }) {
+                    try finish(done, dealer)
                 }
             }
             if ready[0] {
@@ -146,14 +148,19 @@ public final class ExecutorWorker: @unchecked Sendable {
     }
 
     private func accept(_ job: ExecutionJob, messageID: String, _ dealer: Socket) throws {
+        if try !queue(job, messageID: messageID, dealer) { try returnCredit(dealer) }
+    }
+
+    /// Queues the job for a slot, or answers it at once (returns false).
+    private func queue(_ job: ExecutionJob, messageID: String, _ dealer: Socket) throws -> Bool {
         if running.contains(job.jobID) {
             log("job \(job.jobID) delivered again while running: ignored")
-            return
+            return false
         }
         if let result = finished[job.jobID] {
             log("job \(job.jobID) delivered again after it finished: same result sent")
             try send(dealer, .result(result))
-            return
+            return false
         }
         let stated = [UInt8](job.suiteHash)
         let suite: TestSuite
@@ -164,7 +171,7 @@ public final class ExecutorWorker: @unchecked Sendable {
                 let actual = try Ledger.hash(of: suite)
                 guard actual == stated else {
                     reject(dealer, messageID: messageID, "job \(job.jobID): the suite's SHA-256 is \(actual.hex), not the stated \(stated.hex)")
-                    return
+                    return false
                 }
                 suites[stated] = suite
             }
@@ -176,56 +183,61 @@ public final class ExecutorWorker: @unchecked Sendable {
                 $0.code = "unknown-suite"
                 $0.detail = stated.hex
             }))
-            return
+            return false
+        }
+        let request: Executor.Prepared
+        do {
+            request = try executor.prepare(program: job.program, suite: suite, jobID: job.jobID,
+                                           limits: settings.defaultLimits.overridden(by: job.limits))
+        } catch {
+            reject(dealer, messageID: messageID, "job \(job.jobID): \(error)")
+            return false
         }
         running.insert(job.jobID)
         let lease = ContinuousClock.now + .milliseconds(Int64(clamping: job.leaseMs))
-        queue.push(QueuedJob(job: job, suite: suite, messageID: messageID, leaseEnds: lease,
-                             limits: settings.defaultLimits.overridden(by: job.limits)))
+        queue.push(QueuedJob(job: job, request: request, messageID: messageID, leaseEnds: lease))
+        return true
     }
 
-    /// A slot thread: takes queued jobs, runs them, posts results to the event loop.
+    /// A slot thread: takes queued jobs, runs them, hands the results to the event loop
+    /// (which owns the socket) and wakes it with an empty frame.
     private func slotLoop(_ endpoint: String) {
-        guard let push = try? Socket(context, .push), (try? push.connect(endpoint)) != nil else { return }
+        guard let wake = try? Socket(context, .push), (try? wake.connect(endpoint)) != nil else { return }
         while let queued = queue.pop() {
-            var reply = ExecutionReply(jobID: queued.job.jobID, messageID: queued.messageID)
-            if ContinuousClock.now > queued.leaseEnds {
-                reply.expired = true
-            } else {
+            var done = Finished(jobID: queued.job.jobID, messageID: queued.messageID, result: nil)
+            if ContinuousClock.now <= queued.leaseEnds {
                 var result = ExecutionResult()
                 result.jobID = queued.job.jobID
                 result.attempt = queued.job.attempt
                 result.executor = settings.name
-                do {
-                    switch try executor.run(program: queued.job.program, suite: queued.suite, limits: queued.limits, jobID: queued.job.jobID) {
-                    case .verdict(let verdict): result.verdict = verdict
-                    case .infrastructureError(let reason): result.infrastructureError = reason
-                    }
-                } catch {
-                    reply.invalid = "\(error)"
+                switch queued.request.run() {
+                case .verdict(let verdict): result.verdict = verdict
+                case .infrastructureError(let reason): result.infrastructureError = reason
                 }
-                reply.result = result
+                done.result = result
             }
-            guard let bytes = try? reply.encoded() else { continue }
-            do { try push.send([bytes]) } catch { return }   // the context is shutting down
+            finishedJobs.withLock { $0.append(done) }
+            do { try wake.send([[]]) } catch { return }   // the context is shutting down
         }
     }
 
-    private func finish(_ frames: [[UInt8]], _ dealer: Socket) throws {
-        guard let bytes = frames.first, let reply = try? ExecutionReply(decoding: bytes) else { return }
-        running.remove(reply.jobID)
-        if reply.expired {
-            try send(dealer, .error(ErrorReply.with {
-                $0.messageID = reply.messageID
-                $0.code = "lease-expired"
-                $0.detail = "job \(reply.jobID) waited past its lease; not run"
-            }))
-        } else if let invalid = reply.invalid {
-            reject(dealer, messageID: reply.messageID, invalid)
-        } else if let result = reply.result {
-            finished[reply.jobID] = result
+    private func finish(_ done: Finished, _ dealer: Socket) throws {
+        running.remove(done.jobID)
+        if let result = done.result {
+            finished[done.jobID] = result
             try send(dealer, .result(result))
+        } else {
+            try send(dealer, .error(ErrorReply.with {
+                $0.messageID = done.messageID
+                $0.code = "lease-expired"
+                $0.detail = "job \(done.jobID) waited past its lease; not run"
+            }))
         }
+        try returnCredit(dealer)
+    }
+
+    /// Every delivered job takes a credit; each one finished or turned away gives it back.
+    private func returnCredit(_ dealer: Socket) throws {
         try send(dealer, .workRequest(WorkRequest.with { $0.worker = settings.name; $0.capacity = 1 }))
     }
 
@@ -246,43 +258,16 @@ public final class ExecutorWorker: @unchecked Sendable {
 
 struct QueuedJob: Sendable {
     let job: ExecutionJob
-    let suite: TestSuite
+    let request: Executor.Prepared
     let messageID: String
     let leaseEnds: ContinuousClock.Instant
-    let limits: Limits
 }
 
-/// What a slot thread hands back to the event loop (over an inproc socket, as protobuf).
-struct ExecutionReply {
-    var jobID: String
-    var messageID: String
-    var expired = false
-    var invalid: String?
+/// What a slot thread hands back: the result, or nil when the lease ran out first.
+struct Finished: Sendable {
+    let jobID: String
+    let messageID: String
     var result: ExecutionResult?
-
-    init(jobID: String, messageID: String) {
-        self.jobID = jobID
-        self.messageID = messageID
-    }
-
-    func encoded() throws -> [UInt8] {
-        let envelope = Envelope.with {
-            $0.messageID = messageID
-            $0.sender = expired ? "expired" : invalid.map { "invalid:" + $0 } ?? ""
-            $0.body = .result(result ?? ExecutionResult.with { $0.jobID = jobID })
-        }
-        return try envelope.serializedBytes()
-    }
-
-    init(decoding bytes: [UInt8]) throws {
-        let envelope = try Envelope(serializedBytes: bytes)
-        guard case .result(let result) = envelope.body else { throw WireError.unknownBody }
-        jobID = result.jobID
-        messageID = envelope.messageID
-        expired = envelope.sender == "expired"
-        invalid = envelope.sender.hasPrefix("invalid:") ? String(envelope.sender.dropFirst(8)) : nil
-        self.result = expired || invalid != nil ? nil : result
-    }
 }
 
 /// A blocking FIFO of jobs for the slot threads.

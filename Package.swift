@@ -28,6 +28,7 @@ let package = Package(
         .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
         .library(name: "ModelIO", targets: ["ModelIO"]),
         .library(name: "Tensor", targets: ["Tensor"]),
+        .library(name: "Optim", targets: ["Optim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -64,10 +65,11 @@ let package = Package(
         ]),
         .target(name: "ModelIO", dependencies: ["Tensor"], swiftSettings: fastMath),
         .target(name: "Llama", dependencies: ["Tensor", "ModelIO"], swiftSettings: fastMath),
+        .target(name: "Optim", dependencies: ["Tensor"], swiftSettings: fastMath),
         .executableTarget(
             name: "coderl",
             dependencies: [
-                "Llama", "ModelIO", "Tensor", "Datasets", "Execution", "ExecutorService", "SandboxOptions", "Ledger", "Schema", "LMDB", "Wire", "ZeroMQ",
+                "Llama", "ModelIO", "Optim", "Tensor", "Datasets", "Execution", "ExecutorService", "SandboxOptions", "Ledger", "Schema", "LMDB", "Wire", "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
@@ -75,6 +77,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO", "Tensor"]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "ModelIO", "Tensor"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Llama", "Optim", "ModelIO", "Tensor"]),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Schema"]),

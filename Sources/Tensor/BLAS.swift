@@ -33,6 +33,17 @@ public enum BLAS {
                     alpha, a, Int32(lda ?? k), b, Int32(ldb ?? n), beta, c, Int32(ldc ?? n))
     }
 
+    /// C[M,N] = alpha * A[K,M]^T · B[K,N] + beta * C: weight gradients, dW[out,in] += dY[rows,out]^T · X[rows,in].
+    @inline(__always)
+    public static func gemmTN(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+        m: Int, n: Int, k: Int, lda: Int? = nil, ldb: Int? = nil, ldc: Int? = nil,
+        alpha: Float = 1, beta: Float = 0
+    ) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
+                    alpha, a, Int32(lda ?? m), b, Int32(ldb ?? n), beta, c, Int32(ldc ?? n))
+    }
+
     /// Sets OpenBLAS's thread count. Call once at start-up (STYLE.md: OpenBLAS trap).
     public static func setThreads(_ count: Int) {
         openblas_set_num_threads(Int32(max(1, count)))

@@ -123,18 +123,20 @@ public final class RoPE: @unchecked Sendable {  // immutable after init
         }
     }
 
-    /// Rotates `heads` consecutive heads of size HS at `x`, all at position `pos`.
+    /// Rotates `heads` consecutive heads of size HS at `x`, all at position `pos`; `inverse`
+    /// rotates by the opposite angle (the gradient of the rotation).
     @inline(__always)
-    public func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, position pos: Int) {
+    public func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, position pos: Int, inverse: Bool = false) {
         precondition(pos < maxPositions, "position \(pos) beyond RoPE table of \(maxPositions)")
         let half = headSize / 2
         let c = cosTable.pointer + pos * half, s = sinTable.pointer + pos * half
+        let sign: Float = inverse ? -1 : 1
         for h in 0..<heads {
             let v = x + h * headSize
             for i in 0..<half {
-                let a = v[i], b = v[i + half]
-                v[i] = a * c[i] - b * s[i]
-                v[i + half] = b * c[i] + a * s[i]
+                let a = v[i], b = v[i + half], si = sign * s[i]
+                v[i] = a * c[i] - b * si
+                v[i + half] = b * c[i] + a * si
             }
         }
     }

@@ -1,0 +1,292 @@
+import Foundation
+import Tensor
+
+/// Forward and backward passes of the decoder over a `TrainingBatch`, accumulating gradients
+/// into `gradients` (same layout as the weights).
+///
+/// Only the top `trainedLayers` blocks (plus the final norm and the output head) are trained:
+/// lower blocks run forward without keeping activations and backward stops above them. When
+/// every block is trained the embedding gets both its input-side and (tied) output-side
+/// gradient; otherwise a tied embedding is trained as the head only.
+///
+/// Kept per trained block for the backward pass, per row: the block input x[C], the rotated
+/// qkv[QKV], the attention output att[C], the residual after attention xMid[C], gate|up[2F] and
+/// two RMS scales; normalised inputs, SwiGLU outputs and attention probabilities are recomputed.
+/// Not thread-safe: one pass at a time.
+public final class LlamaTrainer: @unchecked Sendable {  // confined to one thread at a time
+    public let config: LlamaConfig
+    public let weights: LlamaWeights
+    public let gradients: LlamaWeights
+    public let trainedLayers: Int
+    let rope: RoPE
+
+    /// Activations of one block (sized for `rows`).
+    final class Saved {
+        let rows: Int
+        let x, qkv, att, xMid, gateUp, rstd1, rstd2: FloatBuffer
+        init(rows N: Int, config c: LlamaConfig) {
+            rows = N
+            x = FloatBuffer(count: N * c.channels)
+            qkv = FloatBuffer(count: N * c.qkvWidth)
+            att = FloatBuffer(count: N * c.channels)
+            xMid = FloatBuffer(count: N * c.channels)
+            gateUp = FloatBuffer(count: N * 2 * c.feedForward)
+            rstd1 = FloatBuffer(count: N)
+            rstd2 = FloatBuffer(count: N)
+        }
+    }
+
+    /// Scratch shared by every block (sized for `rows` and `length`).
+    final class Scratch {
+        let rows: Int, length: Int
+        let xn, dx, dxn, datt, h, dh, dgateUp, dqkv, xFinal, rstdFinal, scores, dscores: FloatBuffer
+        init(rows N: Int, length T: Int, config c: LlamaConfig) {
+            rows = N
+            length = T
+            xn = FloatBuffer(count: N * c.channels)
+            dx = FloatBuffer(count: N * c.channels)
+            dxn = FloatBuffer(count: N * c.channels)
+            datt = FloatBuffer(count: N * c.channels)
+            h = FloatBuffer(count: N * c.feedForward)
+            dh = FloatBuffer(count: N * c.feedForward)
+            dgateUp = FloatBuffer(count: N * 2 * c.feedForward)
+            dqkv = FloatBuffer(count: N * c.qkvWidth)
+            xFinal = FloatBuffer(count: N * c.channels)
+            rstdFinal = FloatBuffer(count: N)
+            scores = FloatBuffer(count: T * T)
+            dscores = FloatBuffer(count: T * T)
+        }
+    }
+
+    private var saved: [Saved] = []  // one per trained block, lowest first
+    private var scratch: Scratch?
+    /// Output rows are processed this many at a time (logits of a chunk: rows x V floats).
+    public var outputChunkRows = 256
+
+    public init(weights: LlamaWeights, trainedLayers: Int? = nil) throws {
+        config = weights.config
+        self.weights = weights
+        let n = trainedLayers ?? weights.config.layers
+        guard n >= 0 && n <= config.layers else {
+            throw LlamaError.badParameter(name: "trained layers", value: "\(n)", expected: "0 to \(config.layers)")
+        }
+        self.trainedLayers = n
+        gradients = LlamaWeights(config: weights.config)
+        rope = RoPE(headSize: config.headSize, theta: config.ropeTheta, maxPositions: config.contextLength)
+    }
+
+    public var firstTrainedLayer: Int { config.layers - trainedLayers }
+    public var trainsEmbeddingInput: Bool { trainedLayers == config.layers }
+
+    /// The trained tensors: the top blocks, the final norm, the head (and the embedding).
+    public var trainedTensors: [NamedTensor] {
+        weights.namedTensors.filter { t in
+            if let l = t.layer { return l >= firstTrainedLayer }
+            return true
+        }
+    }
+
+    /// Range of the flat buffer holding every trained tensor (a suffix: blocks come first in
+    /// layer order, then embedding, final norm and head).
+    public var trainedRange: Range<Int> {
+        (firstTrainedLayer * weights.layerStride)..<weights.buffer.count
+    }
+
+    public func zeroGradients() {
+        let r = trainedRange
+        (gradients.buffer.pointer + r.lowerBound).update(repeating: 0, count: r.count)
+    }
+
+    // MARK: passes
+
+    /// Runs the batch forward and backward, adding the gradient of the mixed loss to `gradients`.
+    @discardableResult
+    public func forwardBackward(_ batch: TrainingBatch, mix: LossMix = LossMix()) throws -> TokenLosses {
+        try run(batch, mix: mix, backward: true)
+    }
+
+    /// The losses of the batch without gradients.
+    public func losses(_ batch: TrainingBatch) throws -> TokenLosses {
+        try run(batch, mix: LossMix(), backward: false)
+    }
+
+    /// Logits at every position: [B*T, V] (for checks against references).
+    public func logits(_ batch: TrainingBatch) throws -> [Float] {
+        let N = batch.sequences * batch.length, C = config.channels, V = config.vocabularySize
+        let s = try forwardBlocks(batch, keep: false)
+        Layers.rmsNormForward(s.xn.pointer, rstd: s.rstdFinal.pointer, s.xFinal.pointer, weights.finalNorm,
+                              rows: N, channels: C, eps: config.rmsEpsilon)
+        var out = [Float](repeating: 0, count: N * V)
+        out.withUnsafeMutableBufferPointer {
+            Layers.linearForward($0.baseAddress!, s.xn.pointer, weights.output, rows: N, in: C, out: V)
+        }
+        return out
+    }
+
+    private func prepare(rows N: Int, length T: Int) -> Scratch {
+        if let s = scratch, s.rows >= N, s.length == T { return s }
+        let s = Scratch(rows: max(N, scratch?.rows ?? 0), length: T, config: config)
+        scratch = s
+        return s
+    }
+
+    /// Embedding and all blocks; leaves x_L in `scratch.xFinal`. Trained blocks keep their
+    /// activations in `saved` when `keep`.
+    private func forwardBlocks(_ batch: TrainingBatch, keep: Bool) throws -> Scratch {
+        let B = batch.sequences, T = batch.length, N = B * T, C = config.channels
+        guard T <= config.contextLength else {
+            throw LlamaError.contextOverflow(needed: T, capacity: config.contextLength)
+        }
+        let s = prepare(rows: N, length: T)
+        if keep && (saved.count != trainedLayers || (saved.first?.rows ?? N) < N) {
+            saved = (0..<trainedLayers).map { _ in Saved(rows: N, config: config) }
+        }
+        if !keep && saved.isEmpty && trainedLayers > 0 {
+            saved = [Saved(rows: N, config: config)]
+        }
+        let scratchBlock = saved.first.map { $0.rows >= N ? $0 : Saved(rows: N, config: config) } ?? Saved(rows: N, config: config)
+        var current = keep && firstTrainedLayer == 0 ? saved[0] : scratchBlock
+        Layers.embeddingForward(current.x.pointer, tokens: batch.tokens.flatMap { $0 }, table: weights.embedding, channels: C)
+        for l in 0..<config.layers {
+            let block = current
+            let next: Saved? = l + 1 < config.layers
+                ? (keep && l + 1 >= firstTrainedLayer ? saved[l + 1 - firstTrainedLayer] : scratchBlock)
+                : nil
+            blockForward(l, block, into: next?.x.pointer ?? s.xFinal.pointer, batch: batch, scratch: s)
+            if let next { current = next }
+        }
+        return s
+    }
+
+    private func run(_ batch: TrainingBatch, mix: LossMix, backward: Bool) throws -> TokenLosses {
+        let B = batch.sequences, T = batch.length, N = B * T, C = config.channels
+        let s = try forwardBlocks(batch, keep: backward)
+        Layers.rmsNormForward(s.xn.pointer, rstd: s.rstdFinal.pointer, s.xFinal.pointer, weights.finalNorm,
+                              rows: N, channels: C, eps: config.rmsEpsilon)
+        let losses = outputLoss(batch, mix: mix, backward: backward, scratch: s)
+        guard backward else { return losses }
+        // dx_L = RMSNorm backward of d(xn_final), which outputLoss left in s.dxn.
+        Layers.rmsNormBackward(dx: s.dx.pointer, dw: gradients.finalNorm, dout: s.dxn.pointer, x: s.xFinal.pointer,
+                               rstd: s.rstdFinal.pointer, w: weights.finalNorm, rows: N, channels: C, accumulate: false)
+        for l in stride(from: config.layers - 1, through: firstTrainedLayer, by: -1) {
+            blockBackward(l, saved[l - firstTrainedLayer], batch: batch, scratch: s,
+                          propagate: l > firstTrainedLayer || trainsEmbeddingInput)
+        }
+        if trainsEmbeddingInput {
+            Layers.embeddingBackward(gradients.embedding, dout: s.dx.pointer, tokens: batch.tokens.flatMap { $0 }, channels: C)
+        }
+        return losses
+    }
+
+    // MARK: one block
+
+    /// x_{l+1}[N,C] = block_l(a.x), keeping what backward needs in `a`.
+    private func blockForward(_ l: Int, _ a: Saved, into out: UnsafeMutablePointer<Float>, batch: TrainingBatch, scratch s: Scratch) {
+        let B = batch.sequences, T = batch.length, N = B * T
+        let C = config.channels, F = config.feedForward, QKV = config.qkvWidth
+        let NH = config.heads, NKV = config.kvHeads, HS = config.headSize, eps = config.rmsEpsilon
+        Layers.rmsNormForward(s.xn.pointer, rstd: a.rstd1.pointer, a.x.pointer, weights.attnNorm(l), rows: N, channels: C, eps: eps)
+        Layers.linearForward(a.qkv.pointer, s.xn.pointer, weights.wqkv(l), rows: N, in: C, out: QKV)
+        for b in 0..<B {
+            Layers.ropeForward(a.qkv.pointer + b * T * QKV, rope: rope, rows: T, ld: QKV, heads: NH + NKV)
+            Layers.attentionForward(a.att.pointer + b * T * C, qkv: a.qkv.pointer + b * T * QKV, keyMask: batch.keyMask[b],
+                                    rows: T, heads: NH, kvHeads: NKV, headSize: HS, scores: s.scores.pointer)
+        }
+        a.xMid.pointer.update(from: a.x.pointer, count: N * C)
+        Layers.linearForward(a.xMid.pointer, a.att.pointer, weights.wo(l), rows: N, in: C, out: C, accumulate: true)
+        Layers.rmsNormForward(s.xn.pointer, rstd: a.rstd2.pointer, a.xMid.pointer, weights.ffnNorm(l), rows: N, channels: C, eps: eps)
+        Layers.linearForward(a.gateUp.pointer, s.xn.pointer, weights.wGateUp(l), rows: N, in: C, out: 2 * F)
+        Layers.swigluForward(s.h.pointer, a.gateUp.pointer, rows: N, hidden: F)
+        out.update(from: a.xMid.pointer, count: N * C)
+        Layers.linearForward(out, s.h.pointer, weights.wDown(l), rows: N, in: F, out: C, accumulate: true)
+    }
+
+    /// Given dx_{l+1} in `s.dx`, accumulates block l's weight gradients and (when `propagate`)
+    /// leaves dx_l in `s.dx`.
+    private func blockBackward(_ l: Int, _ a: Saved, batch: TrainingBatch, scratch s: Scratch, propagate: Bool) {
+        let B = batch.sequences, T = batch.length, N = B * T
+        let C = config.channels, F = config.feedForward, QKV = config.qkvWidth
+        let NH = config.heads, NKV = config.kvHeads, HS = config.headSize, eps = config.rmsEpsilon
+        let g = gradients
+        // Feed-forward: x_{l+1} = xMid + Wdown · swiglu(WgateUp · norm(xMid)).
+        Layers.swigluForward(s.h.pointer, a.gateUp.pointer, rows: N, hidden: F)
+        Layers.linearBackward(dx: s.dh.pointer, dw: g.wDown(l), dy: s.dx.pointer, x: s.h.pointer, w: weights.wDown(l),
+                              rows: N, in: F, out: C)
+        Layers.swigluBackward(s.dgateUp.pointer, dh: s.dh.pointer, gateUp: a.gateUp.pointer, rows: N, hidden: F)
+        Layers.rmsNormForward(s.xn.pointer, rstd: a.rstd2.pointer, a.xMid.pointer, weights.ffnNorm(l), rows: N, channels: C, eps: eps)
+        Layers.linearBackward(dx: s.dxn.pointer, dw: g.wGateUp(l), dy: s.dgateUp.pointer, x: s.xn.pointer, w: weights.wGateUp(l),
+                              rows: N, in: C, out: 2 * F)
+        // s.dx becomes d xMid: the residual path plus the norm's input gradient.
+        Layers.rmsNormBackward(dx: s.dx.pointer, dw: g.ffnNorm(l), dout: s.dxn.pointer, x: a.xMid.pointer, rstd: a.rstd2.pointer,
+                               w: weights.ffnNorm(l), rows: N, channels: C, accumulate: true)
+        // Attention: xMid = x + Wo · attention(rope(Wqkv · norm(x))).
+        Layers.linearBackward(dx: s.datt.pointer, dw: g.wo(l), dy: s.dx.pointer, x: a.att.pointer, w: weights.wo(l),
+                              rows: N, in: C, out: C)
+        for b in 0..<B {
+            let dqkv = s.dqkv.pointer + b * T * QKV
+            Layers.attentionBackward(dqkv, dout: s.datt.pointer + b * T * C, qkv: a.qkv.pointer + b * T * QKV,
+                                     keyMask: batch.keyMask[b], rows: T, heads: NH, kvHeads: NKV, headSize: HS,
+                                     scores: s.scores.pointer, dscores: s.dscores.pointer)
+            Layers.ropeBackward(dqkv, rope: rope, rows: T, ld: QKV, heads: NH + NKV)
+        }
+        Layers.rmsNormForward(s.xn.pointer, rstd: a.rstd1.pointer, a.x.pointer, weights.attnNorm(l), rows: N, channels: C, eps: eps)
+        Layers.linearBackward(dx: s.dxn.pointer, dw: g.wqkv(l), dy: s.dqkv.pointer, x: s.xn.pointer, w: weights.wqkv(l),
+                              rows: N, in: C, out: QKV)
+        Layers.rmsNormBackward(dx: propagate ? s.dx.pointer : nil, dw: g.attnNorm(l), dout: s.dxn.pointer, x: a.x.pointer,
+                               rstd: a.rstd1.pointer, w: weights.attnNorm(l), rows: N, channels: C, accumulate: true)
+    }
+
+    // MARK: output head and losses
+
+    /// Logits, losses and (when `backward`) d(xn_final) into `s.dxn` and the head's gradient, over
+    /// the scored rows only, `outputChunkRows` at a time.
+    private func outputLoss(_ batch: TrainingBatch, mix: LossMix, backward: Bool, scratch s: Scratch) -> TokenLosses {
+        let T = batch.length, C = config.channels, V = config.vocabularySize
+        var rows: [Int] = [], targets: [Int] = [], masks: [Float] = [], ws: [Float] = []
+        for b in 0..<batch.sequences {
+            for t in 0..<(T - 1) {
+                let m = batch.lossMask[b][t], w = batch.weights?[b][t] ?? 0
+                guard m != 0 || w != 0 else { continue }
+                rows.append(b * T + t)
+                targets.append(batch.tokens[b][t + 1])
+                masks.append(m)
+                ws.append(w)
+            }
+        }
+        let scored = Int(masks.reduce(0, +))
+        let M = Float(max(scored, 1))
+        let coefficients = zip(masks, ws).map { mix.scale * (mix.crossEntropy * $0 + mix.weighted * $1) / M }
+        if backward { s.dxn.pointer.update(repeating: 0, count: batch.sequences * T * C) }
+        let R = max(1, outputChunkRows)
+        let chunkX = FloatBuffer(count: min(R, max(rows.count, 1)) * C)
+        let chunkD = FloatBuffer(count: min(R, max(rows.count, 1)) * C)
+        let logits = FloatBuffer(count: min(R, max(rows.count, 1)) * V)
+        var logp = [Float](repeating: 0, count: rows.count)
+        var start = 0
+        while start < rows.count {
+            let n = min(R, rows.count - start)
+            for i in 0..<n { (chunkX.pointer + i * C).update(from: s.xn.pointer + rows[start + i] * C, count: C) }
+            Layers.linearForward(logits.pointer, chunkX.pointer, weights.output, rows: n, in: C, out: V)
+            targets.withUnsafeBufferPointer { tp in
+                coefficients.withUnsafeBufferPointer { cp in
+                    logp.withUnsafeMutableBufferPointer { lp in
+                        Layers.tokenLossBackward(logits.pointer, targets: tp.baseAddress! + start, coefficients: cp.baseAddress! + start,
+                                                 logp: lp.baseAddress! + start, rows: n, vocabulary: V)
+                    }
+                }
+            }
+            if backward {
+                Layers.linearBackward(dx: chunkD.pointer, dw: gradients.output, dy: logits.pointer, x: chunkX.pointer, w: weights.output,
+                                      rows: n, in: C, out: V)
+                for i in 0..<n { Kernels.axpy(1, chunkD.pointer + i * C, s.dxn.pointer + rows[start + i] * C, C) }
+            }
+            start += n
+        }
+        var ce: Double = 0, pg: Double = 0
+        for i in 0..<rows.count {
+            ce -= Double(masks[i] * logp[i])
+            pg -= Double(ws[i] * logp[i])
+        }
+        return TokenLosses(crossEntropy: Float(ce / Double(M)), weighted: Float(pg / Double(M)), scoredTokens: scored)
+    }
+}

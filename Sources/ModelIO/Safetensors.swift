@@ -1,0 +1,227 @@
+import Foundation
+
+/// A Hugging Face safetensors file, memory-mapped read-only.
+///
+/// Layout: `u64` little-endian header length N, then N bytes of JSON
+/// `{"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, "__metadata__": {..}}`,
+/// then the data, offsets relative to its start. Every entry is checked when the file opens:
+/// its dtype is one we can convert (F32, F16, BF16), its byte range lies inside the file and
+/// matches its shape.
+public final class SafetensorsFile: @unchecked Sendable {  // immutable after init; the mapping is read-only
+    public struct Entry: Sendable, Equatable {
+        public let name: String
+        public let dtype: String
+        public let shape: [Int]
+        public let begin: Int
+        public let end: Int
+        public var count: Int { shape.reduce(1, *) }
+    }
+
+    public static let elementSizes = ["F32": 4, "F16": 2, "BF16": 2]
+
+    public let path: String
+    public let metadata: [String: String]
+    public let entries: [String: Entry]
+    public let fileSize: Int
+    private let base: UnsafeRawPointer
+    private let dataStart: Int
+
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw SafetensorsError.cannotOpen(path: path, errno: errno) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw SafetensorsError.cannotOpen(path: path, errno: errno) }
+        fileSize = Int(st.st_size)
+        guard fileSize >= 8 else {
+            throw SafetensorsError.malformed(path: path, reason: "file has \(fileSize) bytes, too short for the 8-byte header length")
+        }
+        guard let map = mmap(nil, fileSize, PROT_READ, MAP_PRIVATE, fd, 0), map != MAP_FAILED else {
+            throw SafetensorsError.cannotOpen(path: path, errno: errno)
+        }
+        base = UnsafeRawPointer(map)
+        do {
+            let headerLength = UInt64(littleEndian: base.loadUnaligned(as: UInt64.self))
+            guard headerLength <= UInt64(fileSize - 8) else {
+                throw SafetensorsError.malformed(path: path, reason: "header length \(headerLength) exceeds the file size \(fileSize) (truncated file?)")
+            }
+            dataStart = 8 + Int(headerLength)
+            let header = Data(bytes: base + 8, count: Int(headerLength))
+            guard let json = try? JSONSerialization.jsonObject(with: header), let object = json as? [String: Any] else {
+                throw SafetensorsError.malformed(path: path, reason: "the header is not a JSON object")
+            }
+            var meta: [String: String] = [:]
+            var found: [String: Entry] = [:]
+            let dataSize = fileSize - dataStart
+            for (name, value) in object {
+                if name == "__metadata__" {
+                    guard let m = value as? [String: Any] else {
+                        throw SafetensorsError.malformed(path: path, reason: "__metadata__ is not an object")
+                    }
+                    for (k, v) in m { meta[k] = "\(v)" }
+                    continue
+                }
+                guard let e = value as? [String: Any], let dtype = e["dtype"] as? String,
+                      let shape = (e["shape"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
+                      let offsets = (e["data_offsets"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
+                      offsets.count == 2, shape.count == (e["shape"] as? [Any])?.count else {
+                    throw SafetensorsError.malformed(path: path, reason: "tensor '\(name)' lacks dtype, shape or data_offsets")
+                }
+                guard let size = Self.elementSizes[dtype] else {
+                    throw SafetensorsError.unsupportedDType(path: path, tensor: name, dtype: dtype)
+                }
+                guard shape.allSatisfy({ $0 >= 0 && $0 < 1 << 40 }) else {
+                    throw SafetensorsError.malformed(path: path, reason: "tensor '\(name)' has shape \(shape)")
+                }
+                let entry = Entry(name: name, dtype: dtype, shape: shape, begin: offsets[0], end: offsets[1])
+                guard entry.begin >= 0, entry.end >= entry.begin, entry.end - entry.begin == entry.count * size else {
+                    throw SafetensorsError.malformed(path: path, reason: "tensor '\(name)' data_offsets \(offsets) do not hold \(shape) \(dtype) values")
+                }
+                guard entry.end <= dataSize else {
+                    throw SafetensorsError.truncated(path: path, tensor: name, end: dataStart + entry.end, fileSize: fileSize)
+                }
+                found[name] = entry
+            }
+            metadata = meta
+            entries = found
+        } catch {
+            munmap(UnsafeMutableRawPointer(mutating: base), fileSize)
+            throw error
+        }
+    }
+
+    deinit { munmap(UnsafeMutableRawPointer(mutating: base), fileSize) }
+
+    public var names: [String] { entries.keys.sorted() }
+
+    /// Converts tensor `name` to fp32 into `out`, checking it has `shape`.
+    public func read(_ name: String, shape: [Int], into out: UnsafeMutablePointer<Float>) throws {
+        guard let e = entries[name] else { throw SafetensorsError.missingTensor(path: path, tensor: name) }
+        guard e.shape == shape else {
+            throw SafetensorsError.wrongShape(path: path, tensor: name, expected: shape, found: e.shape)
+        }
+        let src = base + dataStart + e.begin
+        switch e.dtype {
+        case "F32":
+            for i in 0..<e.count { out[i] = Float(bitPattern: UInt32(littleEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
+        case "F16":
+            for i in 0..<e.count { out[i] = Dequantize.half(src + 2 * i) }
+        default:  // BF16, the only other dtype admitted at open
+            for i in 0..<e.count { out[i] = Dequantize.bfloat(src + 2 * i) }
+        }
+    }
+
+    /// The whole tensor as an array (for tests and small tensors).
+    public func array(_ name: String) throws -> (shape: [Int], values: [Float]) {
+        guard let e = entries[name] else { throw SafetensorsError.missingTensor(path: path, tensor: name) }
+        var values = [Float](repeating: 0, count: e.count)
+        try values.withUnsafeMutableBufferPointer { try read(name, shape: e.shape, into: $0.baseAddress!) }
+        return (e.shape, values)
+    }
+}
+
+public enum SafetensorsError: Error, CustomStringConvertible, Equatable {
+    case cannotOpen(path: String, errno: Int32)
+    case malformed(path: String, reason: String)
+    case truncated(path: String, tensor: String, end: Int, fileSize: Int)
+    case unsupportedDType(path: String, tensor: String, dtype: String)
+    case missingTensor(path: String, tensor: String)
+    case wrongShape(path: String, tensor: String, expected: [Int], found: [Int])
+
+    public var description: String {
+        switch self {
+        case let .cannotOpen(path, errno):
+            return "\(path): cannot open safetensors file: \(String(cString: strerror(errno))) (errno \(errno))"
+        case let .malformed(path, reason):
+            return "\(path): malformed safetensors file: \(reason)"
+        case let .truncated(path, tensor, end, fileSize):
+            return "\(path): tensor '\(tensor)' data ends at byte \(end) but the file has \(fileSize) bytes (truncated file?)"
+        case let .unsupportedDType(path, tensor, dtype):
+            return "\(path): tensor '\(tensor)' has dtype \(dtype) (supported: F32, F16, BF16)"
+        case let .missingTensor(path, tensor):
+            return "\(path): tensor '\(tensor)' is missing"
+        case let .wrongShape(path, tensor, expected, found):
+            return "\(path): tensor '\(tensor)' has shape \(found), expected \(expected)"
+        }
+    }
+}
+
+/// Writes a safetensors file: tensors in the order added, 8-byte aligned header, written to a
+/// temporary file and renamed into place.
+public struct SafetensorsWriter {
+    public enum DType: String, Sendable { case f32 = "F32", f16 = "F16", bf16 = "BF16" }
+
+    private var header: [(String, String)] = []  // name, JSON entry
+    private var data: [UInt8] = []
+    public var metadata: [String: String] = ["format": "pt"]
+
+    public init() {}
+
+    public mutating func add(_ name: String, shape: [Int], values: UnsafePointer<Float>, dtype: DType = .f32) {
+        let n = shape.reduce(1, *)
+        let begin = data.count
+        switch dtype {
+        case .f32:
+            for i in 0..<n { withUnsafeBytes(of: values[i].bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+        case .f16:
+            for i in 0..<n { withUnsafeBytes(of: Float16(values[i]).bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+        case .bf16:  // round to nearest even
+            for i in 0..<n {
+                let b = values[i].bitPattern
+                let r = UInt16(truncatingIfNeeded: (b &+ 0x7FFF &+ ((b >> 16) & 1)) >> 16)
+                withUnsafeBytes(of: r.littleEndian) { data.append(contentsOf: $0) }
+            }
+        }
+        let shapeText = shape.map(String.init).joined(separator: ",")
+        header.append((name, "{\"dtype\":\"\(dtype.rawValue)\",\"shape\":[\(shapeText)],\"data_offsets\":[\(begin),\(data.count)]}"))
+    }
+
+    public func serialized() -> [UInt8] {
+        func quote(_ s: String) -> String {
+            let d = try! JSONSerialization.data(withJSONObject: [s])
+            return String(decoding: d.dropFirst().dropLast(), as: UTF8.self)
+        }
+        var parts = ["\"__metadata__\":{" + metadata.sorted { $0.key < $1.key }.map { "\(quote($0.key)):\(quote($0.value))" }.joined(separator: ",") + "}"]
+        parts += header.map { "\(quote($0.0)):\($0.1)" }
+        var json = Array(("{" + parts.joined(separator: ",") + "}").utf8)
+        while (json.count + 8) % 8 != 0 { json.append(0x20) }
+        var out: [UInt8] = []
+        out.reserveCapacity(8 + json.count + data.count)
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
+        out += json
+        out += data
+        return out
+    }
+
+    public func write(to path: String) throws {
+        try AtomicFile.write(Data(serialized()), to: path)
+    }
+}
+
+/// Whole-file writes that readers never see half-done: a temporary file in the same
+/// directory, flushed to disk, then renamed over the destination.
+public enum AtomicFile {
+    public static func write(_ data: Data, to path: String) throws {
+        let tmp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw SafetensorsError.cannotOpen(path: tmp, errno: errno) }
+        var ok = true
+        var failure: Int32 = 0
+        data.withUnsafeBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let n = Foundation.write(fd, raw.baseAddress! + done, raw.count - done)
+                if n < 0 { if errno == EINTR { continue }; ok = false; failure = errno; return }
+                done += n
+            }
+        }
+        if ok && fsync(fd) != 0 { ok = false; failure = errno }
+        close(fd)
+        guard ok, rename(tmp, path) == 0 else {
+            let e = ok ? errno : failure
+            unlink(tmp)
+            throw SafetensorsError.cannotOpen(path: path, errno: e)
+        }
+    }
+}

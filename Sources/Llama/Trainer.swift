@@ -63,9 +63,14 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
     /// Output rows are processed this many at a time (logits of a chunk: rows x V floats).
     public var outputChunkRows = 256
 
-    public init(weights: LlamaWeights, trainedLayers: Int? = nil) throws {
+    /// False for a critic backbone: the hidden states feed another head, so the (tied) output
+    /// matrix is neither used nor trained.
+    public let usesOutputHead: Bool
+
+    public init(weights: LlamaWeights, trainedLayers: Int? = nil, usesOutputHead: Bool = true) throws {
         config = weights.config
         self.weights = weights
+        self.usesOutputHead = usesOutputHead
         let n = trainedLayers ?? weights.config.layers
         guard n >= 0 && n <= config.layers else {
             throw LlamaError.badParameter(name: "trained layers", value: "\(n)", expected: "0 to \(config.layers)")
@@ -78,11 +83,17 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
     public var firstTrainedLayer: Int { config.layers - trainedLayers }
     public var trainsEmbeddingInput: Bool { trainedLayers == config.layers }
 
-    /// The trained tensors: the top blocks, the final norm, the head (and the embedding).
+    /// The trained tensors: the top blocks, the final norm, the output head, and the embedding
+    /// when every block is trained or it is the tied head. The optimizer updates (and decays)
+    /// these only.
     public var trainedTensors: [NamedTensor] {
         weights.namedTensors.filter { t in
             if let l = t.layer { return l >= firstTrainedLayer }
-            return true
+            switch t.name {
+            case "model.embed_tokens.weight": return trainsEmbeddingInput || (usesOutputHead && config.tiedEmbeddings)
+            case "lm_head.weight": return usesOutputHead
+            default: return true
+            }
         }
     }
 
@@ -113,9 +124,7 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
     /// Logits at every position: [B*T, V] (for checks against references).
     public func logits(_ batch: TrainingBatch) throws -> [Float] {
         let N = batch.sequences * batch.length, C = config.channels, V = config.vocabularySize
-        let s = try forwardBlocks(batch, keep: false)
-        Layers.rmsNormForward(s.xn.pointer, rstd: s.rstdFinal.pointer, s.xFinal.pointer, weights.finalNorm,
-                              rows: N, channels: C, eps: config.rmsEpsilon)
+        let s = try normalizedHidden(batch, keep: false)
         var out = [Float](repeating: 0, count: N * V)
         out.withUnsafeMutableBufferPointer {
             Layers.linearForward($0.baseAddress!, s.xn.pointer, weights.output, rows: N, in: C, out: V)
@@ -123,7 +132,7 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
         return out
     }
 
-    private func prepare(rows N: Int, length T: Int) -> Scratch {
+    func prepare(rows N: Int, length T: Int) -> Scratch {
         if let s = scratch, s.rows >= N, s.length == T { return s }
         let s = Scratch(rows: max(N, scratch?.rows ?? 0), length: T, config: config)
         scratch = s
@@ -132,7 +141,7 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
 
     /// Embedding and all blocks; leaves x_L in `scratch.xFinal`. Trained blocks keep their
     /// activations in `saved` when `keep`.
-    private func forwardBlocks(_ batch: TrainingBatch, keep: Bool) throws -> Scratch {
+    func forwardBlocks(_ batch: TrainingBatch, keep: Bool) throws -> Scratch {
         let B = batch.sequences, T = batch.length, N = B * T, C = config.channels
         guard T <= config.contextLength else {
             throw LlamaError.contextOverflow(needed: T, capacity: config.contextLength)
@@ -159,13 +168,17 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
     }
 
     private func run(_ batch: TrainingBatch, mix: LossMix, backward: Bool) throws -> TokenLosses {
-        let B = batch.sequences, T = batch.length, N = B * T, C = config.channels
-        let s = try forwardBlocks(batch, keep: backward)
-        Layers.rmsNormForward(s.xn.pointer, rstd: s.rstdFinal.pointer, s.xFinal.pointer, weights.finalNorm,
-                              rows: N, channels: C, eps: config.rmsEpsilon)
+        let s = try normalizedHidden(batch, keep: backward)
         let losses = outputLoss(batch, mix: mix, backward: backward, scratch: s)
         guard backward else { return losses }
-        // dx_L = RMSNorm backward of d(xn_final), which outputLoss left in s.dxn.
+        backwardBlocks(batch, scratch: s)
+        return losses
+    }
+
+    /// Given d(xn_final)[N,C] in `s.dxn` (the gradient at the final norm's output), runs the
+    /// final norm and the trained blocks backward, down to the embedding when it is trained.
+    func backwardBlocks(_ batch: TrainingBatch, scratch s: Scratch) {
+        let N = batch.sequences * batch.length, C = config.channels
         Layers.rmsNormBackward(dx: s.dx.pointer, dw: gradients.finalNorm, dout: s.dxn.pointer, x: s.xFinal.pointer,
                                rstd: s.rstdFinal.pointer, w: weights.finalNorm, rows: N, channels: C, accumulate: false)
         for l in stride(from: config.layers - 1, through: firstTrainedLayer, by: -1) {
@@ -175,7 +188,15 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
         if trainsEmbeddingInput {
             Layers.embeddingBackward(gradients.embedding, dout: s.dx.pointer, tokens: batch.tokens.flatMap { $0 }, channels: C)
         }
-        return losses
+    }
+
+    /// Final-norm output for every row, xn[N,C] in `s.xn` (the input of any head).
+    func normalizedHidden(_ batch: TrainingBatch, keep: Bool) throws -> Scratch {
+        let N = batch.sequences * batch.length
+        let s = try forwardBlocks(batch, keep: keep)
+        Layers.rmsNormForward(s.xn.pointer, rstd: s.rstdFinal.pointer, s.xFinal.pointer, weights.finalNorm,
+                              rows: N, channels: config.channels, eps: config.rmsEpsilon)
+        return s
     }
 
     // MARK: one block

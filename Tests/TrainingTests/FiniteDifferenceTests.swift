@@ -14,26 +14,10 @@ final class FiniteDifferenceTests: XCTestCase {
 
     func random(_ n: Int, scale: Float = 1) -> [Float] { (0..<n).map { _ in (rng.nextUnit() * 2 - 1) * scale } }
 
-    /// Compares `analytic[i]` with (L(v+h) - L(v-h)) / 2h at `samples` indices of `values`.
     func check(_ name: String, _ values: UnsafeMutablePointer<Float>, count: Int, analytic: UnsafePointer<Float>,
                samples: Int = 40, step h: Float = 1e-2, tolerance: Double = 2e-2, loss: () -> Double) {
-        var indices = Array(0..<count)
-        if count > samples {
-            indices = (0..<samples).map { _ in Int(rng.next() % UInt64(count)) }
-        }
-        var worst = 0.0, scale = 1e-6
-        for i in indices {
-            let v = values[i]
-            values[i] = v + h
-            let up = loss()
-            values[i] = v - h
-            let down = loss()
-            values[i] = v
-            let numeric = (up - down) / Double(2 * h)
-            worst = max(worst, abs(numeric - Double(analytic[i])))
-            scale = max(scale, abs(numeric))
-        }
-        XCTAssertLessThan(worst / scale, tolerance, "\(name): finite differences disagree (max error \(worst), largest gradient \(scale))")
+        checkGradient(name, values, count: count, analytic: analytic, samples: samples, step: h, tolerance: tolerance,
+                      rng: &rng, loss: loss)
     }
 
     func dotLoss(_ out: UnsafePointer<Float>, _ r: [Float]) -> Double {

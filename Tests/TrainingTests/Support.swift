@@ -41,3 +41,28 @@ func randomWeights(_ config: LlamaConfig, seed: UInt64, scale: Float = 0.3) -> L
 func randomTokens(_ count: Int, vocabulary: Int, rng: inout Xoshiro256) -> [Int] {
     (0..<count).map { _ in Int(rng.next() % UInt64(vocabulary)) }
 }
+
+/// Compares `analytic[i]` with (L(v+h) - L(v-h)) / 2h at `samples` indices of `values`.
+func checkGradient(_ name: String, _ values: UnsafeMutablePointer<Float>, count: Int, analytic: UnsafePointer<Float>,
+               samples: Int, step h: Float, tolerance: Double, rng: inout Xoshiro256,
+               file: StaticString = #filePath, line: UInt = #line, loss: () -> Double) {
+    var indices = Array(0..<count)
+    if count > samples {
+        indices = (0..<samples).map { _ in Int(rng.next() % UInt64(count)) }
+    }
+    var worst = 0.0, scale = 1e-6
+    for i in indices {
+        let v = values[i]
+        values[i] = v + h
+        let up = loss()
+        values[i] = v - h
+        let down = loss()
+        values[i] = v
+        let numeric = (up - down) / Double(2 * h)
+        worst = max(worst, abs(numeric - Double(analytic[i])))
+        scale = max(scale, abs(numeric))
+    }
+    XCTAssertLessThan(worst / scale, tolerance, "\(name): finite differences disagree (max error \(worst), largest gradient \(scale))",
+                      file: file, line: line)
+}
+

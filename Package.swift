@@ -66,10 +66,12 @@ let package = Package(
         .target(name: "ModelIO", dependencies: ["Tensor"], swiftSettings: fastMath),
         .target(name: "Llama", dependencies: ["Tensor", "ModelIO"], swiftSettings: fastMath),
         .target(name: "Optim", dependencies: ["Tensor"], swiftSettings: fastMath),
+        // Training sessions, checkpoints and model export (on Llama, Optim and ModelIO).
+        .target(name: "Training", dependencies: ["Llama", "Optim", "ModelIO", "Schema", "Tensor"]),
         .executableTarget(
             name: "coderl",
             dependencies: [
-                "Llama", "ModelIO", "Optim", "Tensor", "Datasets", "Execution", "ExecutorService", "SandboxOptions", "Ledger", "Schema", "LMDB", "Wire", "ZeroMQ",
+                "Llama", "ModelIO", "Optim", "Training", "Tensor", "Datasets", "Execution", "ExecutorService", "SandboxOptions", "Ledger", "Schema", "LMDB", "Wire", "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
@@ -77,7 +79,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO", "Tensor"]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "ModelIO", "Tensor"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Llama", "Optim", "ModelIO", "Tensor"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Llama", "Optim", "ModelIO", "Training", "Tensor"]),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Schema"]),

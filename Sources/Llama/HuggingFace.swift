@@ -4,6 +4,13 @@ import Tensor
 
 /// Hugging Face checkpoints: a directory with `config.json` and `model.safetensors`
 /// (`LlamaForCausalLM` layout; q/k rows in Hugging Face order, rotate-half RoPE).
+/// JSONSerialization gives NSNumber for both numbers and booleans, and on Linux `is Bool` holds
+/// for any 0 or 1; booleans are the numbers whose type code is "c".
+func isJSONBool(_ value: Any) -> Bool {
+    guard let n = value as? NSNumber else { return false }
+    return String(cString: n.objCType) == "c"
+}
+
 extension LlamaConfig {
     /// Reads a `config.json`. RoPE theta comes from `rope_parameters.rope_theta` (newer files) or
     /// the top-level `rope_theta` (older ones); scaled RoPE, biases and a `head_dim` other than
@@ -20,14 +27,14 @@ extension LlamaConfig {
                 if let value { return value }
                 throw LlamaError.badConfig(key: key, value: "missing", expected: "an integer (in \(path))")
             }
-            guard let n = raw as? NSNumber, n.doubleValue == n.doubleValue.rounded(), !(raw is Bool) else {
+            guard let n = raw as? NSNumber, n.doubleValue == n.doubleValue.rounded(), !isJSONBool(raw) else {
                 throw LlamaError.badConfig(key: key, value: "\(raw)", expected: "an integer (in \(path))")
             }
             return n.intValue
         }
         func number(_ raw: Any?, _ key: String) throws -> Double? {
             guard let raw, !(raw is NSNull) else { return nil }
-            guard let n = raw as? NSNumber, !(raw is Bool) else {
+            guard let n = raw as? NSNumber, !isJSONBool(raw) else {
                 throw LlamaError.badConfig(key: key, value: "\(raw)", expected: "a number (in \(path))")
             }
             return n.doubleValue

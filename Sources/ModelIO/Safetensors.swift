@@ -112,6 +112,12 @@ public final class SafetensorsFile: @unchecked Sendable {  // immutable after in
         }
     }
 
+    /// The stored bytes of tensor `name` (for checksums).
+    public func rawBytes(_ name: String) throws -> UnsafeRawBufferPointer {
+        guard let e = entries[name] else { throw SafetensorsError.missingTensor(path: path, tensor: name) }
+        return UnsafeRawBufferPointer(start: base + dataStart + e.begin, count: e.end - e.begin)
+    }
+
     /// The whole tensor as an array (for tests and small tensors).
     public func array(_ name: String) throws -> (shape: [Int], values: [Float]) {
         guard let e = entries[name] else { throw SafetensorsError.missingTensor(path: path, tensor: name) }
@@ -123,6 +129,7 @@ public final class SafetensorsFile: @unchecked Sendable {  // immutable after in
 
 public enum SafetensorsError: Error, CustomStringConvertible, Equatable {
     case cannotOpen(path: String, errno: Int32)
+    case cannotWrite(path: String, errno: Int32)
     case malformed(path: String, reason: String)
     case truncated(path: String, tensor: String, end: Int, fileSize: Int)
     case unsupportedDType(path: String, tensor: String, dtype: String)
@@ -133,6 +140,8 @@ public enum SafetensorsError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .cannotOpen(path, errno):
             return "\(path): cannot open safetensors file: \(String(cString: strerror(errno))) (errno \(errno))"
+        case let .cannotWrite(path, errno):
+            return "\(path): cannot write: \(String(cString: strerror(errno))) (errno \(errno))"
         case let .malformed(path, reason):
             return "\(path): malformed safetensors file: \(reason)"
         case let .truncated(path, tensor, end, fileSize):
@@ -147,81 +156,131 @@ public enum SafetensorsError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// Writes a safetensors file: tensors in the order added, 8-byte aligned header, written to a
-/// temporary file and renamed into place.
+/// Writes a safetensors file: tensors in the order added, the header padded to 8 bytes, streamed
+/// from the given memory (no copy of the whole file is built) into a temporary file that is
+/// flushed and renamed into place. The pointers must stay valid until `write` returns.
 public struct SafetensorsWriter {
-    public enum DType: String, Sendable { case f32 = "F32", f16 = "F16", bf16 = "BF16" }
+    public enum DType: String, Sendable, CaseIterable { case f32 = "F32", f16 = "F16", bf16 = "BF16" }
 
-    private var header: [(String, String)] = []  // name, JSON entry
-    private var data: [UInt8] = []
+    struct Pending {
+        let name: String
+        let shape: [Int]
+        let dtype: DType
+        let values: UnsafePointer<Float>
+        var count: Int { shape.reduce(1, *) }
+        var bytes: Int { count * (dtype == .f32 ? 4 : 2) }
+    }
+
+    private var tensors: [Pending] = []
     public var metadata: [String: String] = ["format": "pt"]
 
     public init() {}
 
     public mutating func add(_ name: String, shape: [Int], values: UnsafePointer<Float>, dtype: DType = .f32) {
-        let n = shape.reduce(1, *)
-        let begin = data.count
+        tensors.append(Pending(name: name, shape: shape, dtype: dtype, values: values))
+    }
+
+    /// The encoded bytes of one tensor's values.
+    public static func encode(_ values: UnsafePointer<Float>, count n: Int, dtype: DType, into out: UnsafeMutableRawPointer) {
         switch dtype {
         case .f32:
-            for i in 0..<n { withUnsafeBytes(of: values[i].bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+            for i in 0..<n { out.storeBytes(of: values[i].bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
         case .f16:
-            for i in 0..<n { withUnsafeBytes(of: Float16(values[i]).bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+            for i in 0..<n { out.storeBytes(of: Float16(values[i]).bitPattern.littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
         case .bf16:  // round to nearest even
             for i in 0..<n {
                 let b = values[i].bitPattern
                 let r = UInt16(truncatingIfNeeded: (b &+ 0x7FFF &+ ((b >> 16) & 1)) >> 16)
-                withUnsafeBytes(of: r.littleEndian) { data.append(contentsOf: $0) }
+                out.storeBytes(of: r.littleEndian, toByteOffset: 2 * i, as: UInt16.self)
             }
         }
-        let shapeText = shape.map(String.init).joined(separator: ",")
-        header.append((name, "{\"dtype\":\"\(dtype.rawValue)\",\"shape\":[\(shapeText)],\"data_offsets\":[\(begin),\(data.count)]}"))
     }
 
-    public func serialized() -> [UInt8] {
+    func headerBytes() -> [UInt8] {
         func quote(_ s: String) -> String {
             let d = try! JSONSerialization.data(withJSONObject: [s])
             return String(decoding: d.dropFirst().dropLast(), as: UTF8.self)
         }
         var parts = ["\"__metadata__\":{" + metadata.sorted { $0.key < $1.key }.map { "\(quote($0.key)):\(quote($0.value))" }.joined(separator: ",") + "}"]
-        parts += header.map { "\(quote($0.0)):\($0.1)" }
+        var offset = 0
+        for t in tensors {
+            let shape = t.shape.map(String.init).joined(separator: ",")
+            parts.append("\(quote(t.name)):{\"dtype\":\"\(t.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + t.bytes)]}")
+            offset += t.bytes
+        }
         var json = Array(("{" + parts.joined(separator: ",") + "}").utf8)
-        while (json.count + 8) % 8 != 0 { json.append(0x20) }
+        while json.count % 8 != 0 { json.append(0x20) }
         var out: [UInt8] = []
-        out.reserveCapacity(8 + json.count + data.count)
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
-        out += json
-        out += data
-        return out
+        return out + json
     }
 
     public func write(to path: String) throws {
-        try AtomicFile.write(Data(serialized()), to: path)
+        try AtomicFile.write(to: path) { sink in
+            try sink.write(headerBytes())
+            let chunk = 1 << 20
+            let staging = UnsafeMutableRawPointer.allocate(byteCount: 4 * chunk, alignment: 64)
+            defer { staging.deallocate() }
+            for t in tensors {
+                if t.dtype == .f32 && UInt32(1).littleEndian == 1 {
+                    try sink.write(UnsafeRawBufferPointer(start: t.values, count: t.bytes))
+                    continue
+                }
+                var done = 0
+                while done < t.count {
+                    let n = min(chunk, t.count - done)
+                    Self.encode(t.values + done, count: n, dtype: t.dtype, into: staging)
+                    try sink.write(UnsafeRawBufferPointer(start: staging, count: n * (t.dtype == .f32 ? 4 : 2)))
+                    done += n
+                }
+            }
+        }
     }
 }
 
 /// Whole-file writes that readers never see half-done: a temporary file in the same
-/// directory, flushed to disk, then renamed over the destination.
+/// directory, flushed to disk, then renamed over the destination (and the directory flushed).
 public enum AtomicFile {
-    public static func write(_ data: Data, to path: String) throws {
-        let tmp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw SafetensorsError.cannotOpen(path: tmp, errno: errno) }
-        var ok = true
-        var failure: Int32 = 0
-        data.withUnsafeBytes { raw in
+    public struct Sink {
+        let fd: Int32
+        let path: String
+        public func write(_ bytes: UnsafeRawBufferPointer) throws {
             var done = 0
-            while done < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + done, raw.count - done)
-                if n < 0 { if errno == EINTR { continue }; ok = false; failure = errno; return }
+            while done < bytes.count {
+                let n = Foundation.write(fd, bytes.baseAddress! + done, bytes.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw SafetensorsError.cannotWrite(path: path, errno: errno)
+                }
                 done += n
             }
         }
-        if ok && fsync(fd) != 0 { ok = false; failure = errno }
-        close(fd)
-        guard ok, rename(tmp, path) == 0 else {
-            let e = ok ? errno : failure
+        public func write(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try write($0) } }
+    }
+
+    public static func write(_ data: Data, to path: String) throws {
+        try write(to: path) { sink in try data.withUnsafeBytes { try sink.write($0) } }
+    }
+
+    public static func write(to path: String, _ body: (Sink) throws -> Void) throws {
+        let tmp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw SafetensorsError.cannotWrite(path: tmp, errno: errno) }
+        do {
+            try body(Sink(fd: fd, path: tmp))
+            guard fsync(fd) == 0 else { throw SafetensorsError.cannotWrite(path: tmp, errno: errno) }
+            close(fd)
+        } catch {
+            close(fd)
             unlink(tmp)
-            throw SafetensorsError.cannotOpen(path: path, errno: e)
+            throw error
         }
+        guard rename(tmp, path) == 0 else {
+            let e = errno
+            unlink(tmp)
+            throw SafetensorsError.cannotWrite(path: path, errno: e)
+        }
+        let dir = open((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY)
+        if dir >= 0 { fsync(dir); close(dir) }
     }
 }

@@ -1,0 +1,162 @@
+import Foundation
+import Llama
+import ModelIO
+import Optim
+import Schema
+import Tensor
+
+/// What a training checkpoint records besides tensors: enough to continue exactly.
+public struct TrainingState: Codable, Equatable, Sendable {
+    public enum Kind: String, Codable, Sendable { case actor, critic }
+
+    public var kind: Kind
+    /// Optimizer steps taken.
+    public var step: Int
+    public var trainedLayers: Int
+    public var adamw: AdamWSettings
+    public var schedule: LearningRateSchedule
+    public var clipNorm: Double?
+    /// The data-order generator, as it stands after `position` examples.
+    public var rng: Xoshiro256
+    /// Examples consumed so far (the position in the data stream).
+    public var position: Int
+    public var criticClasses: CriticClasses?
+    /// Free-form settings of the command that trains (batch size, data file, ...).
+    public var settings: [String: String]
+
+    public init(kind: Kind, step: Int = 0, trainedLayers: Int, adamw: AdamWSettings, schedule: LearningRateSchedule,
+                clipNorm: Double? = 1, rng: Xoshiro256, position: Int = 0, criticClasses: CriticClasses? = nil,
+                settings: [String: String] = [:]) {
+        self.kind = kind
+        self.step = step
+        self.trainedLayers = trainedLayers
+        self.adamw = adamw
+        self.schedule = schedule
+        self.clipNorm = clipNorm
+        self.rng = rng
+        self.position = position
+        self.criticClasses = criticClasses
+        self.settings = settings
+    }
+}
+
+public enum CheckpointError: Error, CustomStringConvertible, Equatable {
+    case notACheckpoint(path: String, reason: String)
+    case corrupt(path: String, reason: String)
+    case incompatible(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .notACheckpoint(path, reason): return "\(path): not a coderl training checkpoint: \(reason)"
+        case let .corrupt(path, reason): return "\(path): corrupt checkpoint, not loaded: \(reason)"
+        case let .incompatible(path, reason): return "\(path): checkpoint does not fit: \(reason)"
+        }
+    }
+}
+
+/// A training checkpoint is a safetensors file (so any safetensors reader can look inside):
+/// the weights under their Hugging Face names, the critic head, the AdamW moments as
+/// `optimizer.m.<name>` / `optimizer.v.<name>`, and in the header's metadata the model config,
+/// the `TrainingState`, an XXH64 checksum of every tensor's bytes and one of the metadata
+/// itself. It is written to a temporary file, flushed and renamed, so a crash leaves the previous
+/// checkpoint; a truncated or altered file is refused with the tensor or field that is wrong.
+public enum Checkpoint {
+    public static let formatVersion = "1"
+
+    public struct Tensor {
+        public let name: String
+        public let shape: [Int]
+        public let values: UnsafeMutablePointer<Float>
+        public init(name: String, shape: [Int], values: UnsafeMutablePointer<Float>) {
+            self.name = name
+            self.shape = shape
+            self.values = values
+        }
+    }
+
+    static func hex(_ v: UInt64) -> String {
+        let s = String(v, radix: 16)
+        return String(repeating: "0", count: 16 - s.count) + s
+    }
+
+    static func metadataDigest(_ metadata: [String: String]) -> String {
+        let text = metadata.filter { $0.key != "metadata_xxh64" }.sorted { $0.key < $1.key }
+            .map { "\($0.key)=\($0.value)" }.joined(separator: "\n")
+        return hex(XXH64.hash(Array(text.utf8)))
+    }
+
+    public static func write(to path: String, config: LlamaConfig, state: TrainingState, tensors: [Tensor]) throws {
+        var writer = SafetensorsWriter()
+        var sums: [String: String] = [:]
+        for t in tensors {
+            writer.add(t.name, shape: t.shape, values: t.values)
+            let bytes = t.shape.reduce(1, *) * 4
+            sums[t.name] = hex(XXH64.hash(UnsafeRawBufferPointer(start: t.values, count: bytes)))
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var meta = writer.metadata
+        meta["coderl.checkpoint"] = formatVersion
+        meta["config"] = String(decoding: try encoder.encode(config), as: UTF8.self)
+        meta["state"] = String(decoding: try encoder.encode(state), as: UTF8.self)
+        meta["checksums"] = String(decoding: try encoder.encode(sums), as: UTF8.self)
+        meta["metadata_xxh64"] = metadataDigest(meta)
+        writer.metadata = meta
+        try writer.write(to: path)
+    }
+
+    /// An opened, verified checkpoint.
+    public final class Reader {
+        public let path: String
+        public let config: LlamaConfig
+        public let state: TrainingState
+        let file: SafetensorsFile
+
+        public init(path: String) throws {
+            self.path = path
+            do {
+                file = try SafetensorsFile(path: path)
+            } catch let e as SafetensorsError {
+                if case .truncated = e { throw CheckpointError.corrupt(path: path, reason: "\(e)") }
+                throw CheckpointError.notACheckpoint(path: path, reason: "\(e)")
+            }
+            let meta = file.metadata
+            guard meta["coderl.checkpoint"] == Checkpoint.formatVersion else {
+                throw CheckpointError.notACheckpoint(path: path, reason: "metadata 'coderl.checkpoint' is \(meta["coderl.checkpoint"].map { "'\($0)'" } ?? "missing"), expected '\(Checkpoint.formatVersion)'")
+            }
+            guard meta["metadata_xxh64"] == Checkpoint.metadataDigest(meta) else {
+                throw CheckpointError.corrupt(path: path, reason: "header metadata checksum mismatch")
+            }
+            let decoder = JSONDecoder()
+            func decode<T: Decodable>(_ type: T.Type, _ key: String) throws -> T {
+                guard let text = meta[key], let value = try? decoder.decode(T.self, from: Data(text.utf8)) else {
+                    throw CheckpointError.corrupt(path: path, reason: "metadata '\(key)' is missing or unreadable")
+                }
+                return value
+            }
+            config = try decode(LlamaConfig.self, "config")
+            try config.validate()
+            state = try decode(TrainingState.self, "state")
+            let sums = try decode([String: String].self, "checksums")
+            guard Set(sums.keys) == Set(file.entries.keys) else {
+                throw CheckpointError.corrupt(path: path, reason: "tensor list does not match the checksum list")
+            }
+            for (name, sum) in sums {
+                let bytes = try file.rawBytes(name)
+                guard Checkpoint.hex(XXH64.hash(bytes)) == sum else {
+                    throw CheckpointError.corrupt(path: path, reason: "tensor '\(name)' fails its checksum")
+                }
+            }
+        }
+
+        public func has(_ name: String) -> Bool { file.entries[name] != nil }
+
+        public func read(_ name: String, shape: [Int], into out: UnsafeMutablePointer<Float>) throws {
+            do {
+                try file.read(name, shape: shape, into: out)
+            } catch {
+                throw CheckpointError.incompatible(path: path, reason: "\(error)")
+            }
+        }
+    }
+}

@@ -1,0 +1,187 @@
+import Foundation
+import Llama
+import Optim
+import Tensor
+
+extension LlamaTrainer {
+    /// Optimizer ranges of the trained tensors.
+    public var parameterRanges: [ParameterRange] {
+        trainedTensors.map { ParameterRange(offset: $0.offset, count: $0.count, decays: $0.decays) }
+    }
+}
+
+/// Everything that trains the actor: weights, gradients, AdamW, schedule and state; one
+/// `step` is gradient accumulation over micro-batches, clipping and an AdamW update.
+public final class ActorSession: @unchecked Sendable {  // confined to the training thread
+    public let weights: LlamaWeights
+    public let trainer: LlamaTrainer
+    public let optimizer: AdamW
+    public private(set) var state: TrainingState
+
+    public init(weights: LlamaWeights, state: TrainingState) throws {
+        self.weights = weights
+        self.state = state
+        trainer = try LlamaTrainer(weights: weights, trainedLayers: state.trainedLayers)
+        optimizer = AdamW(ranges: trainer.parameterRanges, settings: state.adamw)
+        optimizer.restore(step: state.step)
+    }
+
+    public struct StepReport: Sendable {
+        public var losses: TokenLosses
+        public var gradientNorm: Double
+        public var learningRate: Float
+        public var tokens: Int
+    }
+
+    /// One optimizer step over `microBatches` (their gradients averaged), consuming
+    /// `examples` examples of the data stream.
+    public func step(_ microBatches: [TrainingBatch], mix: LossMix = LossMix(), examples: Int, rng: Xoshiro256) throws -> StepReport {
+        trainer.zeroGradients()
+        var ce: Double = 0, pg: Double = 0, scored = 0, tokens = 0
+        for b in microBatches {
+            var m = mix
+            m.scale = mix.scale / Float(microBatches.count)
+            let l = try trainer.forwardBackward(b, mix: m)
+            ce += Double(l.crossEntropy)
+            pg += Double(l.weighted)
+            scored += l.scoredTokens
+            tokens += b.sequences * b.length
+        }
+        let ranges = trainer.parameterRanges
+        let norm = state.clipNorm.map { clipGradients(trainer.gradients.buffer.pointer, ranges: ranges, maxNorm: $0) }
+            ?? gradientNorm(trainer.gradients.buffer.pointer, ranges: ranges)
+        let lr = state.schedule.rate(at: state.step)
+        optimizer.update(parameters: weights.buffer.pointer, gradients: trainer.gradients.buffer.pointer, learningRate: lr)
+        state.step = optimizer.step
+        state.position += examples
+        state.rng = rng
+        let n = Double(max(microBatches.count, 1))
+        return StepReport(losses: TokenLosses(crossEntropy: Float(ce / n), weighted: Float(pg / n), scoredTokens: scored),
+                          gradientNorm: norm, learningRate: lr, tokens: tokens)
+    }
+
+    var checkpointTensors: [Checkpoint.Tensor] {
+        var out = weights.namedTensors.map { Checkpoint.Tensor(name: $0.name, shape: $0.shape, values: weights.buffer.pointer + $0.offset) }
+        for t in trainer.trainedTensors {
+            let at = t.offset - optimizer.base
+            out.append(Checkpoint.Tensor(name: "optimizer.m." + t.name, shape: t.shape, values: optimizer.m.pointer + at))
+            out.append(Checkpoint.Tensor(name: "optimizer.v." + t.name, shape: t.shape, values: optimizer.v.pointer + at))
+        }
+        return out
+    }
+
+    public func save(to path: String) throws {
+        try Checkpoint.write(to: path, config: weights.config, state: state, tensors: checkpointTensors)
+    }
+
+    /// Restores a session exactly as saved (weights, moments, step, generator, position).
+    public static func load(from path: String) throws -> ActorSession {
+        let reader = try Checkpoint.Reader(path: path)
+        guard reader.state.kind == .actor else {
+            throw CheckpointError.incompatible(path: path, reason: "it holds a \(reader.state.kind) model, not an actor")
+        }
+        let weights = LlamaWeights(config: reader.config)
+        for t in weights.namedTensors { try reader.read(t.name, shape: t.shape, into: weights.buffer.pointer + t.offset) }
+        let session = try ActorSession(weights: weights, state: reader.state)
+        for t in session.trainer.trainedTensors {
+            let at = t.offset - session.optimizer.base
+            guard reader.has("optimizer.m." + t.name) else {
+                throw CheckpointError.incompatible(path: path, reason: "no optimizer moments for '\(t.name)'")
+            }
+            try reader.read("optimizer.m." + t.name, shape: t.shape, into: session.optimizer.m.pointer + at)
+            try reader.read("optimizer.v." + t.name, shape: t.shape, into: session.optimizer.v.pointer + at)
+        }
+        return session
+    }
+}
+
+/// Everything that trains the critic: backbone and head, their optimizers and state.
+public final class CriticSession: @unchecked Sendable {  // confined to the training thread
+    public let critic: Critic
+    public let trainer: CriticTrainer
+    public let backboneOptimizer: AdamW
+    public let headOptimizer: AdamW
+    public private(set) var state: TrainingState
+    public var classWeights: [Float]?
+
+    public init(critic: Critic, state: TrainingState, classWeights: [Float]? = nil) throws {
+        self.critic = critic
+        self.state = state
+        self.classWeights = classWeights
+        trainer = try CriticTrainer(critic: critic, trainedLayers: state.trainedLayers)
+        backboneOptimizer = AdamW(ranges: trainer.backbone.parameterRanges, settings: state.adamw)
+        headOptimizer = AdamW(ranges: critic.headTensors.map { ParameterRange(offset: $0.offset, count: $0.count, decays: $0.decays) },
+                              settings: state.adamw)
+        backboneOptimizer.restore(step: state.step)
+        headOptimizer.restore(step: state.step)
+    }
+
+    /// One optimizer step over micro-batches; returns the mean loss and the gradient norm.
+    public func step(_ microBatches: [CriticBatch], examples: Int, rng: Xoshiro256) throws -> (loss: Float, gradientNorm: Double) {
+        trainer.zeroGradients()
+        var loss: Double = 0
+        for b in microBatches {
+            loss += Double(try trainer.forwardBackward(b, classWeights: classWeights, scale: 1 / Float(microBatches.count)).loss)
+        }
+        let backboneRanges = trainer.backbone.parameterRanges
+        let headRanges = headOptimizer.ranges
+        let g1 = gradientNorm(trainer.backbone.gradients.buffer.pointer, ranges: backboneRanges)
+        let g2 = gradientNorm(trainer.headGradients.pointer, ranges: headRanges)
+        let norm = (g1 * g1 + g2 * g2).squareRoot()
+        if let clip = state.clipNorm, norm > clip {
+            let f = clip / (norm + 1e-6)
+            clipGradients(trainer.backbone.gradients.buffer.pointer, ranges: backboneRanges, maxNorm: g1 * f)
+            clipGradients(trainer.headGradients.pointer, ranges: headRanges, maxNorm: g2 * f)
+        }
+        let lr = state.schedule.rate(at: state.step)
+        backboneOptimizer.update(parameters: critic.backbone.buffer.pointer, gradients: trainer.backbone.gradients.buffer.pointer, learningRate: lr)
+        headOptimizer.update(parameters: critic.head.pointer, gradients: trainer.headGradients.pointer, learningRate: lr)
+        state.step += 1
+        state.position += examples
+        state.rng = rng
+        return (Float(loss / Double(max(microBatches.count, 1))), norm)
+    }
+
+    var checkpointTensors: [Checkpoint.Tensor] {
+        let w = critic.backbone, h = critic.head
+        var out = w.namedTensors.map { Checkpoint.Tensor(name: $0.name, shape: $0.shape, values: w.buffer.pointer + $0.offset) }
+        out += critic.headTensors.map { Checkpoint.Tensor(name: $0.name, shape: $0.shape, values: h.pointer + $0.offset) }
+        for t in trainer.backbone.trainedTensors {
+            let at = t.offset - backboneOptimizer.base
+            out.append(Checkpoint.Tensor(name: "optimizer.m." + t.name, shape: t.shape, values: backboneOptimizer.m.pointer + at))
+            out.append(Checkpoint.Tensor(name: "optimizer.v." + t.name, shape: t.shape, values: backboneOptimizer.v.pointer + at))
+        }
+        for t in critic.headTensors {
+            out.append(Checkpoint.Tensor(name: "optimizer.m." + t.name, shape: t.shape, values: headOptimizer.m.pointer + t.offset - headOptimizer.base))
+            out.append(Checkpoint.Tensor(name: "optimizer.v." + t.name, shape: t.shape, values: headOptimizer.v.pointer + t.offset - headOptimizer.base))
+        }
+        return out
+    }
+
+    public func save(to path: String) throws {
+        var s = state
+        if let w = classWeights { s.settings["class_weights"] = w.map { "\($0)" }.joined(separator: ",") }
+        try Checkpoint.write(to: path, config: critic.config, state: s, tensors: checkpointTensors)
+    }
+
+    public static func load(from path: String) throws -> CriticSession {
+        let reader = try Checkpoint.Reader(path: path)
+        guard reader.state.kind == .critic, let classes = reader.state.criticClasses else {
+            throw CheckpointError.incompatible(path: path, reason: "it holds an \(reader.state.kind) model, not a critic")
+        }
+        let critic = Critic(backbone: LlamaWeights(config: reader.config), classes: classes)
+        for t in critic.backbone.namedTensors { try reader.read(t.name, shape: t.shape, into: critic.backbone.buffer.pointer + t.offset) }
+        for t in critic.headTensors { try reader.read(t.name, shape: t.shape, into: critic.head.pointer + t.offset) }
+        let weights = reader.state.settings["class_weights"].map { $0.split(separator: ",").compactMap { Float(String($0)) } }
+        let session = try CriticSession(critic: critic, state: reader.state, classWeights: weights)
+        for (t, opt) in session.trainer.backbone.trainedTensors.map({ ($0, session.backboneOptimizer) })
+            + critic.headTensors.map({ ($0, session.headOptimizer) }) {
+            guard reader.has("optimizer.m." + t.name) else {
+                throw CheckpointError.incompatible(path: path, reason: "no optimizer moments for '\(t.name)'")
+            }
+            try reader.read("optimizer.m." + t.name, shape: t.shape, into: opt.m.pointer + t.offset - opt.base)
+            try reader.read("optimizer.v." + t.name, shape: t.shape, into: opt.v.pointer + t.offset - opt.base)
+        }
+        return session
+    }
+}

@@ -6,6 +6,17 @@ import Tensor
 /// name says `accumulate`. Shapes use N rows (B sequences of T positions), C channels,
 /// NH/NKV heads of HS values, F feed-forward width, V vocabulary.
 public enum Layers {
+    /// Splits rows 0..<count over `ComputePool.shared` (part 0 on the caller); small counts run
+    /// inline. `body(rows, part)`.
+    @inline(__always)
+    static func parallelRows(_ count: Int, minimum: Int = 32, _ body: (Range<Int>, Int) -> Void) {
+        if count < minimum || ComputePool.shared.parts == 1 { body(0..<count, 0); return }
+        ComputePool.shared.run { part, parts in
+            let r = ComputePool.range(part, of: parts, count: count)
+            if !r.isEmpty { body(r, part) }
+        }
+    }
+
     // MARK: embedding
 
     /// out[N,C] = table[tokens[n]].
@@ -42,11 +53,13 @@ public enum Layers {
     /// out[N,C] = x / rms(x) * w; rstd[N] = 1 / sqrt(mean(x^2) + eps). `out` may alias `x`.
     public static func rmsNormForward(_ out: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
                                       _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, rows N: Int, channels C: Int, eps: Float) {
-        for n in 0..<N {
-            let xr = x + n * C, or = out + n * C
-            let r = 1 / (Kernels.dot(xr, xr, C) / Float(C) + eps).squareRoot()
-            rstd[n] = r
-            for i in 0..<C { or[i] = xr[i] * r * w[i] }
+        parallelRows(N) { rows, _ in
+            for n in rows {
+                let xr = x + n * C, or = out + n * C
+                let r = 1 / (Kernels.dot(xr, xr, C) / Float(C) + eps).squareRoot()
+                rstd[n] = r
+                for i in 0..<C { or[i] = xr[i] * r * w[i] }
+            }
         }
     }
 
@@ -55,19 +68,29 @@ public enum Layers {
     public static func rmsNormBackward(dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?,
                                        dout: UnsafePointer<Float>, x: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
                                        w: UnsafePointer<Float>, rows N: Int, channels C: Int, accumulate: Bool) {
-        for n in 0..<N {
-            let xr = x + n * C, dr = dout + n * C, r = rstd[n]
-            if let dw { for i in 0..<C { dw[i] += dr[i] * xr[i] * r } }
-            guard let dx else { continue }
-            var s: Float = 0
-            for i in 0..<C { s += w[i] * dr[i] * xr[i] }
-            let k = s * r * r / Float(C)
-            let o = dx + n * C
-            if accumulate {
-                for i in 0..<C { o[i] += r * (w[i] * dr[i] - xr[i] * k) }
-            } else {
-                for i in 0..<C { o[i] = r * (w[i] * dr[i] - xr[i] * k) }
+        // Each part sums its rows' weight gradient separately; the parts are added at the end.
+        let partials = UnsafeMutablePointer<Float>.allocate(capacity: C * ComputePool.shared.parts)
+        partials.initialize(repeating: 0, count: C * ComputePool.shared.parts)
+        defer { partials.deallocate() }
+        parallelRows(N) { rows, part in
+            let pw = partials + part * C
+            for n in rows {
+                let xr = x + n * C, dr = dout + n * C, r = rstd[n]
+                if dw != nil { for i in 0..<C { pw[i] += dr[i] * xr[i] * r } }
+                guard let dx else { continue }
+                var s: Float = 0
+                for i in 0..<C { s += w[i] * dr[i] * xr[i] }
+                let k = s * r * r / Float(C)
+                let o = dx + n * C
+                if accumulate {
+                    for i in 0..<C { o[i] += r * (w[i] * dr[i] - xr[i] * k) }
+                } else {
+                    for i in 0..<C { o[i] = r * (w[i] * dr[i] - xr[i] * k) }
+                }
             }
+        }
+        if let dw {
+            for p in 0..<ComputePool.shared.parts { Kernels.axpy(1, partials + p * C, dw, C) }
         }
     }
 
@@ -75,13 +98,20 @@ public enum Layers {
 
     /// Rows laid out [gate(F) | up(F)]: h[N,F] = silu(gate) * up (`Kernels.swiglu`).
     public static func swigluForward(_ h: UnsafeMutablePointer<Float>, _ gateUp: UnsafePointer<Float>, rows N: Int, hidden F: Int) {
-        Kernels.swiglu(h, gateUp, rows: N, hidden: F)
+        parallelRows(N) { rows, _ in
+            Kernels.swiglu(h + rows.lowerBound * F, gateUp + rows.lowerBound * 2 * F, rows: rows.count, hidden: F)
+        }
     }
 
     /// dgate = dh * up * σ(g) (1 + g (1 - σ(g))), dup = dh * silu(g); dgateUp[N,2F] written.
     public static func swigluBackward(_ dgateUp: UnsafeMutablePointer<Float>, dh: UnsafePointer<Float>,
                                       gateUp: UnsafePointer<Float>, rows N: Int, hidden F: Int) {
-        for n in 0..<N {
+        parallelRows(N) { rows, _ in swigluBackwardRows(dgateUp, dh: dh, gateUp: gateUp, rows: rows, hidden: F) }
+    }
+
+    static func swigluBackwardRows(_ dgateUp: UnsafeMutablePointer<Float>, dh: UnsafePointer<Float>,
+                                   gateUp: UnsafePointer<Float>, rows: Range<Int>, hidden F: Int) {
+        for n in rows {
             let g = gateUp + n * 2 * F, u = g + F, d = dh + n * F
             let dg = dgateUp + n * 2 * F, du = dg + F
             var i = 0
@@ -113,67 +143,87 @@ public enum Layers {
         for t in 0..<T { rope.apply(dx + t * ld, heads: heads, position: t, inverse: true) }
     }
 
-    // MARK: attention (one sequence)
+    // MARK: attention (one sequence, one kv group)
 
-    /// Causal grouped-query attention of one sequence of T rows, with a key mask.
+    /// Causal grouped-query attention of one sequence of T rows for the G query heads that read
+    /// kv head `group`, with a key mask. RoPE is applied to those q heads and that k head first.
     ///
-    /// qkv[T, QKV] holds rotated q (NH heads), k (NKV heads), v (NKV heads) per row; query head h
-    /// reads kv head h / G. Position t sees key j when j <= t and `keyMask[j]`; a row that sees
-    /// nothing outputs zeros. out[T, NH*HS]. `scores` is scratch of T*T.
-    public static func attentionForward(_ out: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>, keyMask: [Bool],
-                                        rows T: Int, heads NH: Int, kvHeads NKV: Int, headSize HS: Int,
+    /// qkv[T, QKV] holds q (NH heads), k (NKV heads), v (NKV heads) per row; query head h reads kv
+    /// head h / G. Position t sees key j when j <= t and `keyMask[j]`; a row that sees nothing
+    /// outputs zeros. out[T, NH*HS] (the group's heads are written). `scores` is scratch of T*T.
+    public static func attentionForward(_ out: UnsafeMutablePointer<Float>, qkv: UnsafeMutablePointer<Float>, keyMask: [Bool],
+                                        group g: Int, rope: RoPE, rows T: Int, heads NH: Int, kvHeads NKV: Int, headSize HS: Int,
                                         scores: UnsafeMutablePointer<Float>) {
         let QKV = (NH + 2 * NKV) * HS, G = NH / NKV
-        for h in 0..<NH {
-            let g = h / G
-            let q = qkv + h * HS, k = qkv + (NH + g) * HS, v = qkv + (NH + NKV + g) * HS
-            attentionProbabilities(scores, q: q, k: k, keyMask: keyMask, rows: T, ld: QKV, headSize: HS)
-            // out_h[T,HS] = P[T,T] · V[T,HS]
-            BLAS.gemmNN(scores, v, out + h * HS, m: T, n: HS, k: T, lda: T, ldb: QKV, ldc: NH * HS)
+        ropeForward(qkv + g * G * HS, rope: rope, rows: T, ld: QKV, heads: G)
+        ropeForward(qkv + (NH + g) * HS, rope: rope, rows: T, ld: QKV, heads: 1)
+        let k = qkv + (NH + g) * HS, v = qkv + (NH + NKV + g) * HS
+        for h in (g * G)..<((g + 1) * G) {
+            // Causal blocks: query rows r0..<r1 only need keys 0..<r1.
+            for r0 in stride(from: 0, to: T, by: attentionBlock) {
+                let r1 = min(T, r0 + attentionBlock), rb = r1 - r0
+                attentionProbabilities(scores, q: qkv + h * HS, k: k, keyMask: keyMask, rows: r0..<r1, length: T, ld: QKV, headSize: HS)
+                // out_h[r0..<r1, HS] = P[r0..<r1, 0..<r1] · V[0..<r1, HS]
+                BLAS.gemmNN(scores + r0 * T, v, out + r0 * NH * HS + h * HS, m: rb, n: HS, k: r1, lda: T, ldb: QKV, ldc: NH * HS)
+            }
         }
     }
 
-    /// Backward of `attentionForward`: given dout[T, NH*HS], writes dqkv[T, QKV] (gradients of the
-    /// rotated q and k, and of v). Probabilities are recomputed from q and k, not stored.
-    /// With P = softmax(S), dP = dout_h · V^T, dS = P ⊙ (dP - rowsum(dP ⊙ P)) / sqrt(HS):
-    /// dq_h = dS · K, dk_g += dS^T · q_h, dv_g += P^T · dout_h.
+    /// Query rows per causal block of the attention products.
+    static let attentionBlock = 64
+
+    /// Backward of `attentionForward` for kv group `group`: given dout[T, NH*HS], writes the
+    /// group's columns of dqkv[T, QKV] (q heads, k head, v head) as gradients of the *unrotated*
+    /// q and k (RoPE backward included). `qkv` holds the rotated values the forward left.
+    /// Probabilities are recomputed. With P = softmax(S), dP = dout_h · V^T,
+    /// dS = P ⊙ (dP - rowsum(dP ⊙ P)) / sqrt(HS): dq_h = dS · K, dk += dS^T · q_h, dv += P^T · dout_h.
     public static func attentionBackward(_ dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>,
-                                         qkv: UnsafePointer<Float>, keyMask: [Bool], rows T: Int,
+                                         qkv: UnsafePointer<Float>, keyMask: [Bool], group g: Int, rope: RoPE, rows T: Int,
                                          heads NH: Int, kvHeads NKV: Int, headSize HS: Int,
                                          scores: UnsafeMutablePointer<Float>, dscores: UnsafeMutablePointer<Float>) {
         let QKV = (NH + 2 * NKV) * HS, G = NH / NKV
         let scale = 1 / Float(HS).squareRoot()
-        // k and v gradients accumulate over the G query heads of a group.
-        for t in 0..<T { (dqkv + t * QKV + NH * HS).update(repeating: 0, count: 2 * NKV * HS) }
-        for h in 0..<NH {
-            let g = h / G
-            let q = qkv + h * HS, k = qkv + (NH + g) * HS, v = qkv + (NH + NKV + g) * HS
-            let dq = dqkv + h * HS, dk = dqkv + (NH + g) * HS, dv = dqkv + (NH + NKV + g) * HS
-            let dout_h = dout + h * HS
-            attentionProbabilities(scores, q: q, k: k, keyMask: keyMask, rows: T, ld: QKV, headSize: HS)
-            // dv[T,HS] += P^T · dout_h
-            BLAS.gemmTN(scores, dout_h, dv, m: T, n: HS, k: T, lda: T, ldb: NH * HS, ldc: QKV, beta: 1)
-            // dP[T,T] = dout_h · V^T
-            BLAS.gemmNT(dout_h, v, dscores, m: T, n: T, k: HS, lda: NH * HS, ldb: QKV, ldc: T)
-            for t in 0..<T {
-                let p = scores + t * T, dp = dscores + t * T
-                let visible = t + 1
-                let s = Kernels.dot(p, dp, visible)
-                for j in 0..<visible { dp[j] = p[j] * (dp[j] - s) * scale }
-                if visible < T { (dp + visible).update(repeating: 0, count: T - visible) }
-            }
-            // dq_h[T,HS] = dS · K ; dk[T,HS] += dS^T · q_h
-            BLAS.gemmNN(dscores, k, dq, m: T, n: HS, k: T, lda: T, ldb: QKV, ldc: QKV)
-            BLAS.gemmTN(dscores, q, dk, m: T, n: HS, k: T, lda: T, ldb: QKV, ldc: QKV, beta: 1)
+        let k = qkv + (NH + g) * HS, v = qkv + (NH + NKV + g) * HS
+        let dk = dqkv + (NH + g) * HS, dv = dqkv + (NH + NKV + g) * HS
+        for t in 0..<T {
+            (dk + t * QKV).update(repeating: 0, count: HS)
+            (dv + t * QKV).update(repeating: 0, count: HS)
         }
+        for h in (g * G)..<((g + 1) * G) {
+            let q = qkv + h * HS, dq = dqkv + h * HS, dout_h = dout + h * HS
+            for r0 in stride(from: 0, to: T, by: attentionBlock) {
+                let r1 = min(T, r0 + attentionBlock), rb = r1 - r0
+                let p = scores + r0 * T, dp = dscores + r0 * T
+                attentionProbabilities(scores, q: q, k: k, keyMask: keyMask, rows: r0..<r1, length: T, ld: QKV, headSize: HS)
+                // dv[0..<r1] += P_blk^T · dout_blk
+                BLAS.gemmTN(p, dout_h + r0 * NH * HS, dv, m: r1, n: HS, k: rb, lda: T, ldb: NH * HS, ldc: QKV, beta: 1)
+                // dP_blk[rb, r1] = dout_blk · V[0..<r1]^T
+                BLAS.gemmNT(dout_h + r0 * NH * HS, v, dp, m: rb, n: r1, k: HS, lda: NH * HS, ldb: QKV, ldc: T)
+                for t in r0..<r1 {
+                    let pr = scores + t * T, dr = dscores + t * T
+                    let visible = t + 1
+                    let s = Kernels.dot(pr, dr, visible)
+                    for j in 0..<visible { dr[j] = pr[j] * (dr[j] - s) * scale }
+                    if visible < r1 { (dr + visible).update(repeating: 0, count: r1 - visible) }
+                }
+                // dq_blk = dS_blk · K[0..<r1] ; dk[0..<r1] += dS_blk^T · q_blk
+                BLAS.gemmNN(dp, k, dq + r0 * QKV, m: rb, n: HS, k: r1, lda: T, ldb: QKV, ldc: QKV)
+                BLAS.gemmTN(dp, q + r0 * QKV, dk, m: r1, n: HS, k: rb, lda: T, ldb: QKV, ldc: QKV, beta: 1)
+            }
+        }
+        ropeBackward(dqkv + g * G * HS, rope: rope, rows: T, ld: QKV, heads: G)
+        ropeBackward(dk, rope: rope, rows: T, ld: QKV, heads: 1)
     }
 
-    /// scores[T,T] = softmax over visible keys of q·k^T / sqrt(HS); invisible entries are 0.
+    /// Rows r0..<r1 of scores[T,T] (row stride `length`): softmax over visible keys of
+    /// q·k^T / sqrt(HS) in columns 0..<r1; invisible entries are 0, columns from r1 untouched.
     static func attentionProbabilities(_ scores: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
-                                       keyMask: [Bool], rows T: Int, ld: Int, headSize HS: Int) {
-        BLAS.gemmNT(q, k, scores, m: T, n: T, k: HS, lda: ld, ldb: ld, ldc: T, alpha: 1 / Float(HS).squareRoot())
+                                       keyMask: [Bool], rows: Range<Int>, length T: Int, ld: Int, headSize HS: Int) {
+        let r0 = rows.lowerBound, r1 = rows.upperBound
+        BLAS.gemmNT(q + r0 * ld, k, scores + r0 * T, m: r1 - r0, n: r1, k: HS, lda: ld, ldb: ld, ldc: T,
+                    alpha: 1 / Float(HS).squareRoot())
         let allVisible = !keyMask.contains(false)
-        for t in 0..<T {
+        for t in rows {
             let row = scores + t * T
             if allVisible {
                 Kernels.softmax(row, t + 1)
@@ -183,7 +233,7 @@ public enum Layers {
                 for j in 0...t where keyMask[j] { any = true; break }
                 if any { Kernels.softmax(row, t + 1) } else { row.update(repeating: 0, count: t + 1) }
             }
-            if t + 1 < T { (row + t + 1).update(repeating: 0, count: T - t - 1) }
+            if t + 1 < r1 { (row + t + 1).update(repeating: 0, count: r1 - t - 1) }
         }
     }
 
@@ -195,14 +245,16 @@ public enum Layers {
     public static func tokenLossBackward(_ logits: UnsafeMutablePointer<Float>, targets: UnsafePointer<Int>,
                                          coefficients: UnsafePointer<Float>, logp: UnsafeMutablePointer<Float>,
                                          rows R: Int, vocabulary V: Int) {
-        for r in 0..<R {
-            let row = logits + r * V, y = targets[r]
-            let target = row[y]
-            let lse = Kernels.softmax(row, V)
-            logp[r] = target - lse
-            let c = coefficients[r]
-            for i in 0..<V { row[i] *= c }
-            row[y] -= c
+        parallelRows(R, minimum: 2) { rows, _ in
+            for r in rows {
+                let row = logits + r * V, y = targets[r]
+                let target = row[y]
+                let lse = Kernels.softmax(row, V)
+                logp[r] = target - lse
+                let c = coefficients[r]
+                for i in 0..<V { row[i] *= c }
+                row[y] -= c
+            }
         }
     }
 

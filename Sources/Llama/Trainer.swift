@@ -53,15 +53,28 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
             dqkv = FloatBuffer(count: N * c.qkvWidth)
             xFinal = FloatBuffer(count: N * c.channels)
             rstdFinal = FloatBuffer(count: N)
-            scores = FloatBuffer(count: T * T)
-            dscores = FloatBuffer(count: T * T)
+            // One T x T pair per compute part (attention runs over sequences and groups in parallel).
+            scores = FloatBuffer(count: T * T * ComputePool.shared.parts)
+            dscores = FloatBuffer(count: T * T * ComputePool.shared.parts)
         }
     }
 
     private var saved: [Saved] = []  // one per trained block, lowest first
     private var scratch: Scratch?
+    /// Output chunk buffers: rows [R,C], their gradient [R,C], logits [R,V].
+    private var outputBuffers: (FloatBuffer, FloatBuffer, FloatBuffer)?
     /// Output rows are processed this many at a time (logits of a chunk: rows x V floats).
     public var outputChunkRows = 256
+    /// When set, wall time per phase accumulates in `timings` (seconds), for `coderl bench train`.
+    public var profiling = false
+    public var timings: [String: Double] = [:]
+
+    @inline(__always) func timed<R>(_ phase: String, _ body: () throws -> R) rethrows -> R {
+        guard profiling else { return try body() }
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        defer { timings[phase, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
+        return try body()
+    }
 
     /// False for a critic backbone: the hidden states feed another head, so the (tied) output
     /// matrix is neither used nor trained.
@@ -168,6 +181,10 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
     }
 
     private func run(_ batch: TrainingBatch, mix: LossMix, backward: Bool) throws -> TokenLosses {
+        try timed(backward ? "total forward+backward" : "total forward") { try runPass(batch, mix: mix, backward: backward) }
+    }
+
+    private func runPass(_ batch: TrainingBatch, mix: LossMix, backward: Bool) throws -> TokenLosses {
         let s = try normalizedHidden(batch, keep: backward)
         let losses = outputLoss(batch, mix: mix, backward: backward, scratch: s)
         guard backward else { return losses }
@@ -206,20 +223,28 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
         let B = batch.sequences, T = batch.length, N = B * T
         let C = config.channels, F = config.feedForward, QKV = config.qkvWidth
         let NH = config.heads, NKV = config.kvHeads, HS = config.headSize, eps = config.rmsEpsilon
-        Layers.rmsNormForward(s.xn.pointer, rstd: a.rstd1.pointer, a.x.pointer, weights.attnNorm(l), rows: N, channels: C, eps: eps)
-        Layers.linearForward(a.qkv.pointer, s.xn.pointer, weights.wqkv(l), rows: N, in: C, out: QKV)
-        for b in 0..<B {
-            Layers.ropeForward(a.qkv.pointer + b * T * QKV, rope: rope, rows: T, ld: QKV, heads: NH + NKV)
-            Layers.attentionForward(a.att.pointer + b * T * C, qkv: a.qkv.pointer + b * T * QKV, keyMask: batch.keyMask[b],
-                                    rows: T, heads: NH, kvHeads: NKV, headSize: HS, scores: s.scores.pointer)
-        }
+        timed("forward elementwise") { Layers.rmsNormForward(s.xn.pointer, rstd: a.rstd1.pointer, a.x.pointer, weights.attnNorm(l), rows: N, channels: C, eps: eps) }
+        timed("forward matmul") { Layers.linearForward(a.qkv.pointer, s.xn.pointer, weights.wqkv(l), rows: N, in: C, out: QKV) }
+        // Attention per (sequence, kv group), spread over the compute parts with OpenBLAS on one
+        // thread: these are many small products.
+        let qkv = a.qkv.pointer, att = a.att.pointer, rope = rope
+        timed("forward attention") { BLAS.singleThreaded {
+            ComputePool.shared.run { part, parts in
+                for item in ComputePool.range(part, of: parts, count: B * NKV) {
+                    let b = item / NKV
+                    Layers.attentionForward(att + b * T * C, qkv: qkv + b * T * QKV, keyMask: batch.keyMask[b], group: item % NKV,
+                                            rope: rope, rows: T, heads: NH, kvHeads: NKV, headSize: HS,
+                                            scores: s.scores.pointer + part * T * T)
+                }
+            }
+        } }
         a.xMid.pointer.update(from: a.x.pointer, count: N * C)
-        Layers.linearForward(a.xMid.pointer, a.att.pointer, weights.wo(l), rows: N, in: C, out: C, accumulate: true)
-        Layers.rmsNormForward(s.xn.pointer, rstd: a.rstd2.pointer, a.xMid.pointer, weights.ffnNorm(l), rows: N, channels: C, eps: eps)
-        Layers.linearForward(a.gateUp.pointer, s.xn.pointer, weights.wGateUp(l), rows: N, in: C, out: 2 * F)
-        Layers.swigluForward(s.h.pointer, a.gateUp.pointer, rows: N, hidden: F)
+        timed("forward matmul") { Layers.linearForward(a.xMid.pointer, a.att.pointer, weights.wo(l), rows: N, in: C, out: C, accumulate: true) }
+        timed("forward elementwise") { Layers.rmsNormForward(s.xn.pointer, rstd: a.rstd2.pointer, a.xMid.pointer, weights.ffnNorm(l), rows: N, channels: C, eps: eps) }
+        timed("forward matmul") { Layers.linearForward(a.gateUp.pointer, s.xn.pointer, weights.wGateUp(l), rows: N, in: C, out: 2 * F) }
+        timed("forward elementwise") { Layers.swigluForward(s.h.pointer, a.gateUp.pointer, rows: N, hidden: F) }
         out.update(from: a.xMid.pointer, count: N * C)
-        Layers.linearForward(out, s.h.pointer, weights.wDown(l), rows: N, in: F, out: C, accumulate: true)
+        timed("forward matmul") { Layers.linearForward(out, s.h.pointer, weights.wDown(l), rows: N, in: F, out: C, accumulate: true) }
     }
 
     /// Given dx_{l+1} in `s.dx`, accumulates block l's weight gradients and (when `propagate`)
@@ -230,31 +255,46 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
         let NH = config.heads, NKV = config.kvHeads, HS = config.headSize, eps = config.rmsEpsilon
         let g = gradients
         // Feed-forward: x_{l+1} = xMid + Wdown · swiglu(WgateUp · norm(xMid)).
-        Layers.swigluForward(s.h.pointer, a.gateUp.pointer, rows: N, hidden: F)
+        timed("backward elementwise") { Layers.swigluForward(s.h.pointer, a.gateUp.pointer, rows: N, hidden: F) }
+        timed("backward matmul") {
         Layers.linearBackward(dx: s.dh.pointer, dw: g.wDown(l), dy: s.dx.pointer, x: s.h.pointer, w: weights.wDown(l),
                               rows: N, in: F, out: C)
-        Layers.swigluBackward(s.dgateUp.pointer, dh: s.dh.pointer, gateUp: a.gateUp.pointer, rows: N, hidden: F)
-        Layers.rmsNormForward(s.xn.pointer, rstd: a.rstd2.pointer, a.xMid.pointer, weights.ffnNorm(l), rows: N, channels: C, eps: eps)
+        }
+        timed("backward elementwise") { Layers.swigluBackward(s.dgateUp.pointer, dh: s.dh.pointer, gateUp: a.gateUp.pointer, rows: N, hidden: F) }
+        timed("backward elementwise") { Layers.rmsNormForward(s.xn.pointer, rstd: a.rstd2.pointer, a.xMid.pointer, weights.ffnNorm(l), rows: N, channels: C, eps: eps) }
+        timed("backward matmul") {
         Layers.linearBackward(dx: s.dxn.pointer, dw: g.wGateUp(l), dy: s.dgateUp.pointer, x: s.xn.pointer, w: weights.wGateUp(l),
                               rows: N, in: C, out: 2 * F)
+        }
         // s.dx becomes d xMid: the residual path plus the norm's input gradient.
-        Layers.rmsNormBackward(dx: s.dx.pointer, dw: g.ffnNorm(l), dout: s.dxn.pointer, x: a.xMid.pointer, rstd: a.rstd2.pointer,
-                               w: weights.ffnNorm(l), rows: N, channels: C, accumulate: true)
+        timed("backward elementwise") { Layers.rmsNormBackward(dx: s.dx.pointer, dw: g.ffnNorm(l), dout: s.dxn.pointer, x: a.xMid.pointer, rstd: a.rstd2.pointer,
+                               w: weights.ffnNorm(l), rows: N, channels: C, accumulate: true) }
         // Attention: xMid = x + Wo · attention(rope(Wqkv · norm(x))).
+        timed("backward matmul") {
         Layers.linearBackward(dx: s.datt.pointer, dw: g.wo(l), dy: s.dx.pointer, x: a.att.pointer, w: weights.wo(l),
                               rows: N, in: C, out: C)
-        for b in 0..<B {
-            let dqkv = s.dqkv.pointer + b * T * QKV
-            Layers.attentionBackward(dqkv, dout: s.datt.pointer + b * T * C, qkv: a.qkv.pointer + b * T * QKV,
-                                     keyMask: batch.keyMask[b], rows: T, heads: NH, kvHeads: NKV, headSize: HS,
-                                     scores: s.scores.pointer, dscores: s.dscores.pointer)
-            Layers.ropeBackward(dqkv, rope: rope, rows: T, ld: QKV, heads: NH + NKV)
         }
-        Layers.rmsNormForward(s.xn.pointer, rstd: a.rstd1.pointer, a.x.pointer, weights.attnNorm(l), rows: N, channels: C, eps: eps)
+        let qkv = a.qkv.pointer, rope = rope
+        timed("backward attention") {
+        BLAS.singleThreaded {
+            ComputePool.shared.run { part, parts in
+                for item in ComputePool.range(part, of: parts, count: B * NKV) {
+                    let b = item / NKV
+                    Layers.attentionBackward(s.dqkv.pointer + b * T * QKV, dout: s.datt.pointer + b * T * C, qkv: qkv + b * T * QKV,
+                                             keyMask: batch.keyMask[b], group: item % NKV, rope: rope, rows: T, heads: NH,
+                                             kvHeads: NKV, headSize: HS, scores: s.scores.pointer + part * T * T,
+                                             dscores: s.dscores.pointer + part * T * T)
+                }
+            }
+        }
+        }
+        timed("backward elementwise") { Layers.rmsNormForward(s.xn.pointer, rstd: a.rstd1.pointer, a.x.pointer, weights.attnNorm(l), rows: N, channels: C, eps: eps) }
+        timed("backward matmul") {
         Layers.linearBackward(dx: s.dxn.pointer, dw: g.wqkv(l), dy: s.dqkv.pointer, x: s.xn.pointer, w: weights.wqkv(l),
                               rows: N, in: C, out: QKV)
-        Layers.rmsNormBackward(dx: propagate ? s.dx.pointer : nil, dw: g.attnNorm(l), dout: s.dxn.pointer, x: a.x.pointer,
-                               rstd: a.rstd1.pointer, w: weights.attnNorm(l), rows: N, channels: C, accumulate: true)
+        }
+        timed("backward elementwise") { Layers.rmsNormBackward(dx: propagate ? s.dx.pointer : nil, dw: g.attnNorm(l), dout: s.dxn.pointer, x: a.x.pointer,
+                               rstd: a.rstd1.pointer, w: weights.attnNorm(l), rows: N, channels: C, accumulate: true) }
     }
 
     // MARK: output head and losses
@@ -279,26 +319,29 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
         let coefficients = zip(masks, ws).map { mix.scale * (mix.crossEntropy * $0 + mix.weighted * $1) / M }
         if backward { s.dxn.pointer.update(repeating: 0, count: batch.sequences * T * C) }
         let R = max(1, outputChunkRows)
-        let chunkX = FloatBuffer(count: min(R, max(rows.count, 1)) * C)
-        let chunkD = FloatBuffer(count: min(R, max(rows.count, 1)) * C)
-        let logits = FloatBuffer(count: min(R, max(rows.count, 1)) * V)
+        if (outputBuffers?.2.count ?? 0) < R * V {
+            outputBuffers = (FloatBuffer(count: R * C), FloatBuffer(count: R * C), FloatBuffer(count: R * V))
+        }
+        let (chunkX, chunkD, logits) = outputBuffers!
         var logp = [Float](repeating: 0, count: rows.count)
         var start = 0
         while start < rows.count {
             let n = min(R, rows.count - start)
             for i in 0..<n { (chunkX.pointer + i * C).update(from: s.xn.pointer + rows[start + i] * C, count: C) }
-            Layers.linearForward(logits.pointer, chunkX.pointer, weights.output, rows: n, in: C, out: V)
-            targets.withUnsafeBufferPointer { tp in
+            timed("output matmul") { Layers.linearForward(logits.pointer, chunkX.pointer, weights.output, rows: n, in: C, out: V) }
+            timed("output softmax") { targets.withUnsafeBufferPointer { tp in
                 coefficients.withUnsafeBufferPointer { cp in
                     logp.withUnsafeMutableBufferPointer { lp in
                         Layers.tokenLossBackward(logits.pointer, targets: tp.baseAddress! + start, coefficients: cp.baseAddress! + start,
                                                  logp: lp.baseAddress! + start, rows: n, vocabulary: V)
                     }
                 }
-            }
+            } }
             if backward {
-                Layers.linearBackward(dx: chunkD.pointer, dw: gradients.output, dy: logits.pointer, x: chunkX.pointer, w: weights.output,
-                                      rows: n, in: C, out: V)
+                timed("output matmul") {
+                    Layers.linearBackward(dx: chunkD.pointer, dw: gradients.output, dy: logits.pointer, x: chunkX.pointer, w: weights.output,
+                                          rows: n, in: C, out: V)
+                }
                 for i in 0..<n { Kernels.axpy(1, chunkD.pointer + i * C, s.dxn.pointer + rows[start + i] * C, C) }
             }
             start += n

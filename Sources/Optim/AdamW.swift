@@ -66,13 +66,23 @@ public final class AdamW: @unchecked Sendable {  // confined to the learner's th
             let decay: Float = r.decays ? 1 - lr * settings.weightDecay : 1
             let p = parameters + r.offset, g = gradients + r.offset
             let mp = m.pointer + (r.offset - base), vp = v.pointer + (r.offset - base)
-            for i in 0..<r.count {
-                let gi = g[i]
-                let mi = b1 * mp[i] + (1 - b1) * gi
-                let vi = b2 * vp[i] + (1 - b2) * gi * gi
-                mp[i] = mi
-                vp[i] = vi
-                p[i] = p[i] * decay - stepSize * mi / (vi.squareRoot() / bc2Root + eps)
+            let body = { (lo: Int, hi: Int) in
+                for i in lo..<hi {
+                    let gi = g[i]
+                    let mi = b1 * mp[i] + (1 - b1) * gi
+                    let vi = b2 * vp[i] + (1 - b2) * gi * gi
+                    mp[i] = mi
+                    vp[i] = vi
+                    p[i] = p[i] * decay - stepSize * mi / (vi.squareRoot() / bc2Root + eps)
+                }
+            }
+            if r.count < 1 << 16 {
+                body(0, r.count)
+            } else {
+                ComputePool.shared.run { part, parts in
+                    let span = ComputePool.range(part, of: parts, count: r.count, align: 16)
+                    body(span.lowerBound, span.upperBound)
+                }
             }
         }
     }

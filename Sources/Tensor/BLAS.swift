@@ -51,6 +51,17 @@ public enum BLAS {
 
     public static var threads: Int { Int(openblas_get_num_threads()) }
 
+    /// Runs `body` with OpenBLAS on one thread, for phases that call many small products from
+    /// several threads of our own (attention over sequences and heads): OpenBLAS's own threads
+    /// would compete with them. Not reentrant; the previous count is restored.
+    public static func singleThreaded<R>(_ body: () throws -> R) rethrows -> R {
+        let previous = openblas_get_num_threads()
+        if previous == 1 { return try body() }
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(previous) }
+        return try body()
+    }
+
     /// The kernel family OpenBLAS picked for this CPU, e.g. "Haswell" or "SkylakeX".
     public static var coreName: String {
         guard let name = openblas_get_corename() else { return "unknown" }

@@ -22,5 +22,5 @@ struct CodeRL: ParsableCommand {
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed and memory against the reference figures.",
-        subcommands: [BenchGenerate.self, BenchLedger.self, BenchWire.self, BenchExec.self])
+        subcommands: [BenchGenerate.self, BenchTrain.self, BenchLedger.self, BenchWire.self, BenchExec.self])
 }

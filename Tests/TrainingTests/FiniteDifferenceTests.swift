@@ -80,25 +80,42 @@ final class FiniteDifferenceTests: XCTestCase {
         check("rope", x.pointer, count: x.count, analytic: dx.pointer, samples: 144, loss: loss)
     }
 
+    /// Attention of every kv group, RoPE included (the forward rotates q and k in place, so each
+    /// evaluation starts from a fresh copy of the unrotated input).
     func testAttentionWithGroupedHeadsAndKeyMask() {
-        let T = 7, NH = 4, NKV = 2, HS = 8, QKV = (NH + 2 * NKV) * HS
         // Key 2 and the padded tail are masked; row 0 still sees itself.
-        let mask = [true, true, false, true, true, false, false]
-        let qkv = FloatBuffer(random(T * QKV, scale: 1.5)), r = random(T * NH * HS)
-        let out = FloatBuffer(count: T * NH * HS), dqkv = FloatBuffer(count: T * QKV)
+        attentionCheck(mask: [true, true, false, true, true, false, false])
+    }
+
+    /// Longer than one causal block (64 query rows), so the blocked products are covered.
+    func testAttentionAcrossCausalBlocks() {
+        attentionCheck(mask: (0..<150).map { $0 < 140 && $0 != 70 })
+    }
+
+    func attentionCheck(mask: [Bool]) {
+        let T = mask.count, NH = 4, NKV = 2, HS = 8, QKV = (NH + 2 * NKV) * HS
+        let rope = RoPE(headSize: HS, theta: 10_000, maxPositions: T)
+        let input = FloatBuffer(random(T * QKV, scale: 1.5)), r = random(T * NH * HS)
+        let qkv = FloatBuffer(count: T * QKV), out = FloatBuffer(count: T * NH * HS), dqkv = FloatBuffer(count: T * QKV)
         let scores = FloatBuffer(count: T * T), dscores = FloatBuffer(count: T * T)
-        let loss = {
-            Layers.attentionForward(out.pointer, qkv: qkv.pointer, keyMask: mask, rows: T, heads: NH, kvHeads: NKV, headSize: HS,
-                                    scores: scores.pointer)
-            return self.dotLoss(out.pointer, r)
+        let forward = {
+            qkv.pointer.update(from: input.pointer, count: T * QKV)
+            for g in 0..<NKV {
+                Layers.attentionForward(out.pointer, qkv: qkv.pointer, keyMask: mask, group: g, rope: rope, rows: T, heads: NH,
+                                        kvHeads: NKV, headSize: HS, scores: scores.pointer)
+            }
         }
+        let loss = { forward(); return self.dotLoss(out.pointer, r) }
+        forward()
         r.withUnsafeBufferPointer {
-            Layers.attentionBackward(dqkv.pointer, dout: $0.baseAddress!, qkv: qkv.pointer, keyMask: mask, rows: T, heads: NH,
-                                     kvHeads: NKV, headSize: HS, scores: scores.pointer, dscores: dscores.pointer)
+            for g in 0..<NKV {
+                Layers.attentionBackward(dqkv.pointer, dout: $0.baseAddress!, qkv: qkv.pointer, keyMask: mask, group: g, rope: rope,
+                                         rows: T, heads: NH, kvHeads: NKV, headSize: HS, scores: scores.pointer, dscores: dscores.pointer)
+            }
         }
-        check("attention dqkv", qkv.pointer, count: qkv.count, analytic: dqkv.pointer, samples: 200, step: 1e-3, loss: loss)
+        check("attention dqkv", input.pointer, count: input.count, analytic: dqkv.pointer, samples: 200, step: 1e-3, loss: loss)
         // Masked keys get no gradient and change nothing.
-        for t in [2, 5, 6] {
+        for t in mask.indices where !mask[t] {
             for i in NH * HS..<QKV { XCTAssertEqual(dqkv[t * QKV + i], 0, "masked key \(t) got a gradient") }
         }
     }

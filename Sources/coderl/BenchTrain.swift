@@ -1,0 +1,101 @@
+import ArgumentParser
+import Foundation
+import Llama
+import ModelIO
+import Optim
+import Tensor
+import Training
+
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Training step speed (forward + backward + AdamW) and peak memory on the model.",
+        discussion: """
+            Runs full training steps on a batch of B sequences of T tokens (every position scored, as a \
+            language-model step), once with every block trained and once with the top N only, and prints \
+            tokens/s against PyTorch's figure on this machine (129 tokens/s, 15.9 s per step for 8 x 256) \
+            and the target (300 tokens/s, peak RSS under 4 GiB).
+
+            Example: coderl bench train --batch 8 --length 256 --top 8 --steps 2
+            """)
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "Sequences per step.")
+    var batch: Int = 8
+
+    @Option(help: "Tokens per sequence.")
+    var length: Int = 256
+
+    @Option(help: "Blocks trained in the second measurement (0 skips it).")
+    var top: Int = 8
+
+    @Option(help: "Measured steps per configuration, after one warm-up step (the mean is reported).")
+    var steps: Int = 2
+
+    @Flag(help: "Print where the time goes (matrix products, attention, softmax, ...).")
+    var profile = false
+
+    func run() throws {
+        guard batch >= 1, length >= 2, steps >= 1 else { throw ValidationError("--batch, --steps must be >= 1 and --length >= 2") }
+        ProcessMemory.resetPeak()
+        let (model, tokenizer, _) = try modelOptions.load()
+        let weights = model.weights
+        let c = weights.config
+        guard top <= c.layers else { throw ValidationError("--top \(top) exceeds the model's \(c.layers) blocks") }
+        print("model \(modelOptions.resolvedPath) (\(weights.parameterCount / 1_000_000)M parameters, fp32), batch \(batch) x \(length) tokens")
+        print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) threads")
+        // Real text as data: Python source, tokenized and cut into sequences.
+        let text = String(repeating: """
+            def longest_increasing_subsequence(values: list[int]) -> list[int]:
+                \"\"\"Return the longest strictly increasing subsequence of values.\"\"\"
+                best: list[list[int]] = []
+                for v in values:
+                    candidates = [seq + [v] for seq in best if seq[-1] < v]
+                    best.append(max(candidates, key=len, default=[v]))
+                return max(best, key=len, default=[])
+
+            """, count: batch * length / 60 + 2)
+        let ids = tokenizer.encode(text)
+        let sequences = (0..<batch).map { b in Array(ids[(b * 7)..<(b * 7 + length)]) }
+        let data = try TrainingBatch.completions(sequences, promptLengths: Array(repeating: 1, count: batch), pad: 0,
+                                                 vocabularySize: c.vocabularySize)
+        var ceiling = MachineCeiling.measure()
+        // Work per token of a full step: 6 flops per weight (forward, input and weight gradients).
+        let flopsPerToken = 6 * Double(weights.parameterCount)
+        print(String(format: "machine: OpenBLAS sgemm 1024^3 %.0f GFLOP/s (the reference figures' machine: 390); a full step at that rate: ~%.0f tokens/s",
+                     ceiling.sgemmGFLOPS, ceiling.sgemmGFLOPS * 1e9 / flopsPerToken))
+        for trained in [c.layers, top] where trained > 0 {
+            let state = TrainingState(kind: .actor, trainedLayers: trained, adamw: AdamWSettings(),
+                                      schedule: LearningRateSchedule(peak: 1e-5), rng: Xoshiro256(seed: 1))
+            let session = try ActorSession(weights: weights, state: state)
+            session.trainer.profiling = profile
+            var times: [Double] = []
+            var loss: Float = 0
+            for i in 0...steps {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                let r = try session.step([data], examples: batch, rng: state.rng)
+                if i > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9) } else { session.trainer.timings = [:] }
+                loss = r.losses.crossEntropy
+            }
+            let mean = times.reduce(0, +) / Double(times.count)
+            let rate = Double(batch * length) / mean
+            let label = trained == c.layers ? "all \(c.layers) blocks trained" : "top \(trained) blocks trained"
+            var line = label.padding(toLength: 28, withPad: " ", startingAt: 0)
+            line += String(format: "%7.1f tokens/s  %6.2f s/step   PyTorch 129 tok/s (x%.2f)", rate, mean, rate / 129)
+            if trained == c.layers { line += String(format: "   target 300: %@", rate >= 300 ? "met" : "MISSED") }
+            print(line + String(format: "   (loss %.3f)", loss))
+            if profile {
+                for (phase, t) in session.trainer.timings.sorted(by: { $0.value > $1.value }) {
+                    print(String(format: "    %-24@ %6.2f s/step", phase as NSString, t / Double(steps)))
+                }
+            }
+        }
+        let peak = Double(ProcessMemory.peak) / 1_048_576
+        // Measured again after the runs (shared machines swing); the better figure is the ceiling.
+        ceiling.sgemmGFLOPS = max(ceiling.sgemmGFLOPS, MachineCeiling.measure().sgemmGFLOPS)
+        print(String(format: "sgemm ceiling (best of before and after) %.0f GFLOP/s: a full step at that rate ~%.0f tokens/s",
+                     ceiling.sgemmGFLOPS, ceiling.sgemmGFLOPS * 1e9 / flopsPerToken))
+        print(String(format: "peak RSS %.0f MiB   target < 4096 MiB: %@", peak, peak < 4096 ? "met" : "MISSED"))
+    }
+}

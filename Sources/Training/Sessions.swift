@@ -60,6 +60,9 @@ public final class ActorSession: @unchecked Sendable {  // confined to the train
                           gradientNorm: norm, learningRate: lr, tokens: tokens)
     }
 
+    /// Moves the end of the learning-rate schedule (when a resumed run is extended).
+    public func setTotalSteps(_ steps: Int) { state.schedule.totalSteps = steps }
+
     var checkpointTensors: [Checkpoint.Tensor] {
         var out = weights.namedTensors.map { Checkpoint.Tensor(name: $0.name, shape: $0.shape, values: weights.buffer.pointer + $0.offset) }
         for t in trainer.trainedTensors {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Tensor
 
 @main
@@ -6,7 +7,7 @@ struct CodeRL: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "coderl",
         abstract: "CodeRL in Swift: reinforcement learning of code models from unit tests.",
-        subcommands: [Generate.self, Import.self, Exec.self, Rollouts.self, Bench.self])
+        subcommands: [Generate.self, Import.self, Exec.self, SFT.self, Export.self, Rollouts.self, Bench.self])
 
     static func main() {
         BLASCoreType.reexecIfNeeded()

@@ -151,6 +151,31 @@ final class ExportTests: XCTestCase {
         XCTAssertEqual(try GGUFFile(path: dir + "/h.gguf").tensorInfo("blk.0.attn_norm.weight")?.typeID, GGMLType.f32.rawValue)
     }
 
+    /// SmolLM2 exported as F32 GGUF (tokenizer carried over) reloads with the same tokenizer and
+    /// bit-identical logits.
+    func testDefaultModelExportReloadsWithIdenticalLogits() throws {
+        guard DefaultModel.isPresent else {
+            print("SKIPPED: default model absent at \(DefaultModel.path); run `make setup` to fetch it")
+            throw XCTSkip("default model absent")
+        }
+        let (model, tokenizer, template) = try LlamaModel.load(gguf: DefaultModel.path)
+        let source = try LoadedModel.load(DefaultModel.path)
+        try ModelExport.gguf(source.weights, tokenizer: source.tokenizerMetadata, to: dir + "/smol.gguf")
+        let (back, backTokenizer, backTemplate) = try LlamaModel.load(gguf: dir + "/smol.gguf")
+        XCTAssertNotNil(backTemplate)
+        XCTAssertEqual(backTemplate?.defaultSystemPrompt, template?.defaultSystemPrompt)
+        let text = "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)  # 12 ✓"
+        let ids = tokenizer.encode(text)
+        XCTAssertEqual(backTokenizer.encode(text), ids)
+        func logits(_ m: LlamaModel) throws -> [Float] {
+            let cache = PrefixCache(config: m.config, capacity: ids.count)
+            let out = FloatBuffer(count: m.config.vocabularySize)
+            try m.prefill(ids, cache: cache, logits: out.pointer)
+            return out.array
+        }
+        XCTAssertEqual(try logits(back), try logits(model))
+    }
+
     func testHuggingFaceExportAndBothConfigForms() throws {
         let model = try LoadedModel.load(Fixtures.tinyTrain)
         try ModelExport.huggingFace(model.weights, to: dir + "/hf")

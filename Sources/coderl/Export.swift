@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import Llama
+import ModelIO
+import Training
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write a model as GGUF (llama.cpp) or Hugging Face safetensors (transformers).",
+        discussion: """
+            --checkpoint takes a training checkpoint (from `coderl sft`), a GGUF file, or a Hugging Face \
+            directory (config.json + model.safetensors), so a GGUF can be converted as well. GGUF output \
+            carries the tokenizer over (from the GGUF, or from tokenizer.gguf beside a checkpoint; \
+            --tokenizer names another GGUF to take it from). Hugging Face output is a directory with \
+            config.json and model.safetensors.
+
+            Examples:
+              coderl export --checkpoint runs/sft/step-000200.safetensors --format gguf --out sft.gguf
+              coderl export --checkpoint runs/sft/step-000200.safetensors --format safetensors --out sft-hf --dtype bf16
+              coderl export --checkpoint ~/.cache/coderl/models/SmolLM2-135M-Instruct.Q4_1.gguf --format gguf --type f16 --out smol-f16.gguf
+            """)
+
+    @Option(help: "Checkpoint, GGUF file or Hugging Face directory to export.")
+    var checkpoint: String
+
+    @Option(help: "Output format: gguf or safetensors.")
+    var format: String
+
+    @Option(help: "Output path (a file for gguf, a directory for safetensors).")
+    var out: String
+
+    @Option(help: "GGUF matrix type: f32 or f16 (norms stay f32).")
+    var type: String = "f32"
+
+    @Option(help: "Safetensors dtype: f32, f16 or bf16.")
+    var dtype: String = "f32"
+
+    @Option(help: "GGUF file to take the tokenizer from when the source has none.")
+    var tokenizer: String?
+
+    func validate() throws {
+        guard ModelExport.Format(rawValue: format) != nil else { throw ValidationError("--format must be gguf or safetensors, got '\(format)'") }
+        guard ["f32", "f16"].contains(type) else { throw ValidationError("--type must be f32 or f16, got '\(type)'") }
+        guard SafetensorsWriter.DType(rawValue: dtype.uppercased()) != nil else { throw ValidationError("--dtype must be f32, f16 or bf16, got '\(dtype)'") }
+    }
+
+    func run() throws {
+        let model = try LoadedModel.load(checkpoint)
+        switch ModelExport.Format(rawValue: format)! {
+        case .gguf:
+            var metadata = model.tokenizerMetadata
+            if let tokenizer { metadata = LoadedModel.tokenizerMetadata(of: try GGUFFile(path: tokenizer)) }
+            guard !metadata.isEmpty else {
+                throw CLIError("\(checkpoint) carries no tokenizer; pass --tokenizer with a GGUF file that has one (llama.cpp needs it)")
+            }
+            try ModelExport.gguf(model.weights, tokenizer: metadata, to: out, type: type == "f16" ? .f16 : .f32)
+        case .safetensors:
+            try ModelExport.huggingFace(model.weights, to: out, dtype: SafetensorsWriter.DType(rawValue: dtype.uppercased())!)
+        }
+        let c = model.weights.config
+        print("wrote \(out) (\(format), \(c.layers) blocks, \(c.channels) channels, vocabulary \(c.vocabularySize), \(model.weights.parameterCount / 1_000_000)M parameters)")
+    }
+}

@@ -55,8 +55,10 @@ public final class AdamW: @unchecked Sendable {  // confined to the learner's th
     /// Restores moments and step (from a checkpoint).
     public func restore(step: Int) { self.step = step }
 
-    /// One update of `parameters` from `gradients` (both indexed by parameter offset).
-    public func update(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate lr: Float) {
+    /// One update of `parameters` from `gradients` (both indexed by parameter offset), the
+    /// gradients multiplied by `gradientScale` first (clipping folded into the same pass).
+    public func update(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate lr: Float,
+                       gradientScale: Float = 1) {
         step += 1
         let b1 = settings.beta1, b2 = settings.beta2
         let bc1 = 1 - Float(pow(Double(b1), Double(step)))
@@ -68,7 +70,7 @@ public final class AdamW: @unchecked Sendable {  // confined to the learner's th
             let mp = m.pointer + (r.offset - base), vp = v.pointer + (r.offset - base)
             let body = { (lo: Int, hi: Int) in
                 for i in lo..<hi {
-                    let gi = g[i]
+                    let gi = g[i] * gradientScale
                     let mi = b1 * mp[i] + (1 - b1) * gi
                     let vi = b2 * vp[i] + (1 - b2) * gi * gi
                     mp[i] = mi
@@ -88,21 +90,35 @@ public final class AdamW: @unchecked Sendable {  // confined to the learner's th
     }
 }
 
-/// Global L2 norm of the gradients over `ranges`, accumulated in double.
+/// Global L2 norm of the gradients over `ranges`, accumulated in double (blocks of 4096 in
+/// float), both cores splitting each range.
 public func gradientNorm(_ gradients: UnsafePointer<Float>, ranges: [ParameterRange]) -> Double {
     var total = 0.0
+    let parts = ComputePool.shared.parts
+    var sums = [Double](repeating: 0, count: parts)
     for r in ranges {
-        var s: Float = 0, partial = 0.0
-        var i = 0
-        while i < r.count {
-            let n = min(4096, r.count - i)
-            s = Kernels.dot(gradients + r.offset + i, gradients + r.offset + i, n)
-            partial += Double(s)
-            i += n
+        sums.withUnsafeMutableBufferPointer { out in
+            let sp = out.baseAddress!
+            ComputePool.shared.run { part, parts in
+                let span = ComputePool.range(part, of: parts, count: r.count, align: 4096)
+                var partial = 0.0
+                var i = span.lowerBound
+                while i < span.upperBound {
+                    let n = min(4096, span.upperBound - i)
+                    partial += Double(Kernels.dot(gradients + r.offset + i, gradients + r.offset + i, n))
+                    i += n
+                }
+                sp[part] = partial
+            }
         }
-        total += partial
+        total += sums.reduce(0, +)
     }
     return total.squareRoot()
+}
+
+/// The factor `clipGradients` would scale by: maxNorm / (norm + 1e-6) when norm > maxNorm, else 1.
+public func clipFactor(norm: Double, maxNorm: Double) -> Float {
+    norm > maxNorm ? Float(maxNorm / (norm + 1e-6)) : 1
 }
 
 /// Scales the gradients so their global norm is at most `maxNorm` (as
@@ -112,7 +128,7 @@ public func gradientNorm(_ gradients: UnsafePointer<Float>, ranges: [ParameterRa
 public func clipGradients(_ gradients: UnsafeMutablePointer<Float>, ranges: [ParameterRange], maxNorm: Double) -> Double {
     let norm = gradientNorm(gradients, ranges: ranges)
     if norm > maxNorm {
-        let factor = Float(maxNorm / (norm + 1e-6))
+        let factor = clipFactor(norm: norm, maxNorm: maxNorm)
         for r in ranges {
             let p = gradients + r.offset
             for i in 0..<r.count { p[i] *= factor }

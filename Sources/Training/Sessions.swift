@@ -47,11 +47,10 @@ public final class ActorSession: @unchecked Sendable {  // confined to the train
             scored += l.scoredTokens
             tokens += b.sequences * b.length
         }
-        let ranges = trainer.parameterRanges
-        let norm = state.clipNorm.map { clipGradients(trainer.gradients.buffer.pointer, ranges: ranges, maxNorm: $0) }
-            ?? gradientNorm(trainer.gradients.buffer.pointer, ranges: ranges)
+        let norm = gradientNorm(trainer.gradients.buffer.pointer, ranges: trainer.parameterRanges)
         let lr = state.schedule.rate(at: state.step)
-        optimizer.update(parameters: weights.buffer.pointer, gradients: trainer.gradients.buffer.pointer, learningRate: lr)
+        optimizer.update(parameters: weights.buffer.pointer, gradients: trainer.gradients.buffer.pointer, learningRate: lr,
+                         gradientScale: state.clipNorm.map { clipFactor(norm: norm, maxNorm: $0) } ?? 1)
         state.step = optimizer.step
         state.position += examples
         state.rng = rng
@@ -131,14 +130,11 @@ public final class CriticSession: @unchecked Sendable {  // confined to the trai
         let g1 = gradientNorm(trainer.backbone.gradients.buffer.pointer, ranges: backboneRanges)
         let g2 = gradientNorm(trainer.headGradients.pointer, ranges: headRanges)
         let norm = (g1 * g1 + g2 * g2).squareRoot()
-        if let clip = state.clipNorm, norm > clip {
-            let f = clip / (norm + 1e-6)
-            clipGradients(trainer.backbone.gradients.buffer.pointer, ranges: backboneRanges, maxNorm: g1 * f)
-            clipGradients(trainer.headGradients.pointer, ranges: headRanges, maxNorm: g2 * f)
-        }
+        let scale = state.clipNorm.map { clipFactor(norm: norm, maxNorm: $0) } ?? 1
         let lr = state.schedule.rate(at: state.step)
-        backboneOptimizer.update(parameters: critic.backbone.buffer.pointer, gradients: trainer.backbone.gradients.buffer.pointer, learningRate: lr)
-        headOptimizer.update(parameters: critic.head.pointer, gradients: trainer.headGradients.pointer, learningRate: lr)
+        backboneOptimizer.update(parameters: critic.backbone.buffer.pointer, gradients: trainer.backbone.gradients.buffer.pointer,
+                                 learningRate: lr, gradientScale: scale)
+        headOptimizer.update(parameters: critic.head.pointer, gradients: trainer.headGradients.pointer, learningRate: lr, gradientScale: scale)
         state.step += 1
         state.position += examples
         state.rng = rng

@@ -92,8 +92,13 @@ final class FiniteDifferenceTests: XCTestCase {
         attentionCheck(mask: (0..<150).map { $0 < 140 && $0 != 70 })
     }
 
-    func attentionCheck(mask: [Bool]) {
-        let T = mask.count, NH = 4, NKV = 2, HS = 8, QKV = (NH + 2 * NKV) * HS
+    /// SmolLM2's head size (64), one kv head for two query heads, T = 83 (a partial second block).
+    func testAttentionAtTheModelsHeadSize() {
+        attentionCheck(mask: (0..<83).map { $0 != 5 && $0 < 80 }, heads: 2, kvHeads: 1, headSize: 64)
+    }
+
+    func attentionCheck(mask: [Bool], heads NH: Int = 4, kvHeads NKV: Int = 2, headSize HS: Int = 8) {
+        let T = mask.count, QKV = (NH + 2 * NKV) * HS
         let rope = RoPE(headSize: HS, theta: 10_000, maxPositions: T)
         let input = FloatBuffer(random(T * QKV, scale: 1.5)), r = random(T * NH * HS)
         let qkv = FloatBuffer(count: T * QKV), out = FloatBuffer(count: T * NH * HS), dqkv = FloatBuffer(count: T * QKV)

@@ -14,7 +14,7 @@ public enum Kernels {
             acc.addProduct(x, y)
             i += 16
         }
-        var sum = acc.sum()
+        var sum = VectorMath.sum(acc)
         while i < n { sum += a[i] * b[i]; i += 1 }
         return sum
     }
@@ -75,8 +75,21 @@ public enum Kernels {
         let m = VectorMath.max(x, n)
         let s = VectorMath.expShifted(x, x, n, shift: m)
         let inv = 1 / s
-        for i in 0..<n { x[i] *= inv }
+        scale(x, n, by: inv)
         return m + logf(s)
+    }
+
+    /// x[n] *= factor.
+    @inlinable @inline(__always)
+    public static func scale(_ x: UnsafeMutablePointer<Float>, _ n: Int, by factor: Float) {
+        let f = SIMD16<Float>(repeating: factor)
+        var i = 0
+        while i + 16 <= n {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self) * f
+            UnsafeMutableRawPointer(x + i).storeBytes(of: v, as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < n { x[i] *= factor; i += 1 }
     }
 
     /// log(sum(exp(x[n]))) without modifying x.
@@ -90,7 +103,7 @@ public enum Kernels {
             s += VectorMath.exp(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self) - ms)
             i += 16
         }
-        var total = s.sum()
+        var total = VectorMath.sum(s)
         while i < n { total += expf(x[i] - m); i += 1 }
         return m + logf(total)
     }

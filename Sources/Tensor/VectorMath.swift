@@ -4,12 +4,55 @@
 /// the exponent bits. Relative error below 2e-7 (about 2 ulp) over the whole float range; inputs
 /// below -87.3 give 0, above 88.7 give +inf, NaN stays NaN.
 public enum VectorMath {
+    /// Sum of the 16 lanes by halving (`SIMD.sum()` compiled to a lane-by-lane loop here).
+    @inlinable @inline(__always)
+    public static func sum(_ v: SIMD16<Float>) -> Float {
+        let a = v.lowHalf + v.highHalf
+        let b = a.lowHalf + a.highHalf
+        let c = b.lowHalf + b.highHalf
+        return c[0] + c[1]
+    }
+
+    /// Lane-wise larger of a and b (NaN in b is ignored). `pointwiseMax`, and generic forms of
+    /// this, compile to a loop over lanes; for a concrete vector type the compare and masked move
+    /// are one instruction each.
+    @inlinable @inline(__always)
+    public static func larger(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> { a.replacing(with: b, where: b .> a) }
+    @inline(__always)
+    static func larger(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a.replacing(with: b, where: b .> a) }
+    @inline(__always)
+    static func larger(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD4<Float> { a.replacing(with: b, where: b .> a) }
+    @inline(__always)
+    static func larger(_ a: SIMD2<Float>, _ b: SIMD2<Float>) -> SIMD2<Float> { a.replacing(with: b, where: b .> a) }
+
+    /// Largest of the 16 lanes by halving (`SIMD.max()` compiled to a lane-by-lane loop here).
+    @inline(__always)
+    public static func max(_ v: SIMD16<Float>) -> Float {
+        let a = larger(v.lowHalf, v.highHalf)
+        let b = larger(a.lowHalf, a.highHalf)
+        let c = larger(b.lowHalf, b.highHalf)
+        return Swift.max(c[0], c[1])
+    }
+
+    /// The first `count` (< 16) values at `p` in a vector whose other lanes are `fill`.
+    @inlinable @inline(__always)
+    public static func loadPartial(_ p: UnsafePointer<Float>, _ count: Int, fill: Float) -> SIMD16<Float> {
+        var v = SIMD16<Float>(repeating: fill)
+        withUnsafeMutableBytes(of: &v) { $0.baseAddress!.copyMemory(from: p, byteCount: count * 4) }
+        return v
+    }
+
+    /// Stores the first `count` (< 16) lanes of `v` at `p`.
+    @inlinable @inline(__always)
+    public static func storePartial(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
+        withUnsafeBytes(of: v) { UnsafeMutableRawPointer(p).copyMemory(from: $0.baseAddress!, byteCount: count * 4) }
+    }
     @inlinable @inline(__always)
     public static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> {
         let hi = SIMD16<Float>(repeating: 88.72283), lo = SIMD16<Float>(repeating: -87.33654)
         // (Generic SIMD helpers such as `clamped` and `SIMD16<Int32>(_:rounding:)` compile to
         // per-lane calls; these forms become single vector instructions.)
-        let xc = pointwiseMin(pointwiseMax(x, lo), hi)
+        let xc = x.replacing(with: lo, where: x .< lo).replacing(with: hi, where: x .> hi)
         // Round to nearest with the 1.5 * 2^23 trick: the integer lands in the mantissa bits.
         let magic = SIMD16<Float>(repeating: 12_582_912)
         let t = xc * 1.442695041 + magic
@@ -49,16 +92,14 @@ public enum VectorMath {
             acc += e
             i += 16
         }
-        var sum = acc.sum()
-        while i < n {
-            var t = SIMD16<Float>(repeating: 0)
-            t[0] = (x[i] - shift) * scale
-            let e = exp(t)[0]
-            out[i] = e
-            sum += e
-            i += 1
+        if i < n {
+            // The last n % 16 values in one vector; unused lanes hold -inf (exp gives 0).
+            let rest = n - i
+            let e = exp((loadPartial(x + i, rest, fill: -.infinity) - s) * k)
+            storePartial(e, out + i, rest)
+            acc += e
         }
-        return sum
+        return sum(acc)
     }
 
     /// Largest of n values (-inf when n == 0).
@@ -67,10 +108,10 @@ public enum VectorMath {
         var m = SIMD16<Float>(repeating: -.infinity)
         var i = 0
         while i + 16 <= n {
-            m = pointwiseMax(m, UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self))
+            m = larger(m, UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self))
             i += 16
         }
-        var r = m.max()
+        var r = max(m)
         while i < n { r = Swift.max(r, x[i]); i += 1 }
         return r
     }

@@ -6,7 +6,7 @@ import Tensor
 
 /// Options shared by every command that loads a model.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "GGUF model file (default: the cached SmolLM2-135M-Instruct).")
+    @Option(help: "Model: a GGUF file (default: the cached SmolLM2-135M-Instruct), a training checkpoint or a Hugging Face directory.")
     var model: String?
 
     @Option(help: "OpenBLAS threads (default: all cores).")
@@ -26,7 +26,12 @@ struct ModelOptions: ParsableArguments {
         if model == nil && !DefaultModel.isPresent {
             throw CLIError(DefaultModel.missingMessage)
         }
-        return try LlamaModel.load(gguf: resolvedPath)
+        if let magic = FileHandle(forReadingAtPath: resolvedPath)?.readData(ofLength: 4), magic == Data("GGUF".utf8) {
+            return try LlamaModel.load(gguf: resolvedPath)
+        }
+        // A checkpoint or Hugging Face directory, with the tokenizer kept beside it.
+        let source = try ModelSource.load(resolvedPath)
+        return (LlamaModel(weights: source.weights), source.tokenizer, source.template)
     }
 }
 

@@ -56,6 +56,13 @@ extension CLITests {
         let generated = try coderl(["generate", "--model", root + "/a.gguf", "--chat", "Python: define add(a, b).", "-n", "16"])
         XCTAssertEqual(generated.status, 0, generated.output)
         XCTAssertTrue(generated.output.contains("def add(a, b)"), generated.output)
+        // The checkpoint itself serves as a model too (tokenizer.gguf beside it).
+        let direct = try coderl(["generate", "--model", root + "/a/step-000006.safetensors", "--chat", "Python: define add(a, b).", "-n", "16"])
+        XCTAssertEqual(direct.status, 0, direct.output)
+        func completion(_ output: String) -> [String] {
+            output.components(separatedBy: "\n").filter { !$0.hasPrefix("prompt ") }  // drop the stats line (stderr)
+        }
+        XCTAssertEqual(completion(direct.output), completion(generated.output))
     }
 
     func testSFTNamesBadDataAndRefusesAChangedResume() throws {

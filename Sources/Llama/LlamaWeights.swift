@@ -74,9 +74,9 @@ extension LlamaWeights {
             let p = "blk.\(l)."
             try load(p + "attn_norm.weight", [c], into: attnNorm(l))
             try load(p + "attn_q.weight", [c, qRows], into: scratch.pointer)
-            Self.unpermuteRoPERows(scratch.pointer, into: wqkv(l), heads: config.heads, headSize: hs, columns: c)
+            Self.permuteRoPERows(scratch.pointer, into: wqkv(l), heads: config.heads, headSize: hs, columns: c)
             try load(p + "attn_k.weight", [c, kvRows], into: scratch.pointer)
-            Self.unpermuteRoPERows(scratch.pointer, into: wqkv(l) + qRows * c, heads: config.kvHeads, headSize: hs, columns: c)
+            Self.permuteRoPERows(scratch.pointer, into: wqkv(l) + qRows * c, heads: config.kvHeads, headSize: hs, columns: c)
             try load(p + "attn_v.weight", [c, kvRows], into: wqkv(l) + (qRows + kvRows) * c)
             try load(p + "attn_output.weight", [qRows, c], into: wo(l))
             try load(p + "ffn_norm.weight", [c], into: ffnNorm(l))
@@ -93,16 +93,15 @@ extension LlamaWeights {
 
     /// GGUF (llama.cpp) stores q/k rows of each head as interleaved pairs (row 2i+j holds
     /// Hugging Face row j*HS/2+i) so that RoPE rotates adjacent elements. This restores
-    /// Hugging Face order, where RoPE rotates the two halves of a head.
-    static func unpermuteRoPERows(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>,
-                                  heads: Int, headSize hs: Int, columns c: Int) {
+    /// Hugging Face order, where RoPE rotates the two halves of a head, or (`toGGUF`) makes it.
+    public static func permuteRoPERows(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>,
+                                       heads: Int, headSize hs: Int, columns c: Int, toGGUF: Bool = false) {
         let half = hs / 2
         for h in 0..<heads {
             for i in 0..<half {
                 for j in 0..<2 {
-                    let from = src + (h * hs + 2 * i + j) * c
-                    let to = dst + (h * hs + j * half + i) * c
-                    to.update(from: from, count: c)
+                    let gguf = h * hs + 2 * i + j, hf = h * hs + j * half + i
+                    (dst + (toGGUF ? gguf : hf) * c).update(from: src + (toGGUF ? hf : gguf) * c, count: c)
                 }
             }
         }

@@ -60,6 +60,7 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
     }
 
     private var saved: [Saved] = []  // one per trained block, lowest first
+    private var transient: Saved?     // shared by blocks whose activations are not kept
     private var scratch: Scratch?
     /// Output chunk buffers: rows [R,C], their gradient [R,C], logits [R,V].
     private var outputBuffers: (FloatBuffer, FloatBuffer, FloatBuffer)?
@@ -163,19 +164,15 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
         if keep && (saved.count != trainedLayers || (saved.first?.rows ?? N) < N) {
             saved = (0..<trainedLayers).map { _ in Saved(rows: N, config: config) }
         }
-        if !keep && saved.isEmpty && trainedLayers > 0 {
-            saved = [Saved(rows: N, config: config)]
-        }
-        let scratchBlock = saved.first.map { $0.rows >= N ? $0 : Saved(rows: N, config: config) } ?? Saved(rows: N, config: config)
-        var current = keep && firstTrainedLayer == 0 ? saved[0] : scratchBlock
-        Layers.embeddingForward(current.x.pointer, tokens: batch.tokens.flatMap { $0 }, table: weights.embedding, channels: C)
+        // Blocks whose activations are not kept all run through one set of buffers (a block may
+        // write its output over its own input).
+        let kept = { (l: Int) in keep && l >= self.firstTrainedLayer }
+        if !kept(0) && (transient?.rows ?? 0) < N { transient = Saved(rows: N, config: config) }
+        func buffers(_ l: Int) -> Saved { kept(l) ? saved[l - firstTrainedLayer] : transient! }
+        Layers.embeddingForward(buffers(0).x.pointer, tokens: batch.tokens.flatMap { $0 }, table: weights.embedding, channels: C)
         for l in 0..<config.layers {
-            let block = current
-            let next: Saved? = l + 1 < config.layers
-                ? (keep && l + 1 >= firstTrainedLayer ? saved[l + 1 - firstTrainedLayer] : scratchBlock)
-                : nil
-            blockForward(l, block, into: next?.x.pointer ?? s.xFinal.pointer, batch: batch, scratch: s)
-            if let next { current = next }
+            let out = l + 1 < config.layers ? buffers(l + 1).x.pointer : s.xFinal.pointer
+            blockForward(l, buffers(l), into: out, batch: batch, scratch: s)
         }
         return s
     }

@@ -3,11 +3,12 @@ import Llama
 import ModelIO
 import Tensor
 
-/// A model loaded from any file we read, with the tokenizer metadata when the source has it.
+/// A model loaded from any file we read, and the GGUF file holding its tokenizer when there is one.
 public struct LoadedModel {
     public let weights: LlamaWeights
-    /// GGUF `tokenizer.*` keys (and `general.name`), in file order; empty when unknown.
-    public let tokenizerMetadata: [(String, GGUFValue)]
+    /// The source GGUF itself, or `tokenizer.gguf` beside a checkpoint / inside a Hugging Face
+    /// directory; nil when there is none.
+    public let tokenizerPath: String?
     public let source: String
 
     /// Name of the tokenizer file `coderl sft` writes beside its checkpoints.
@@ -20,16 +21,16 @@ public struct LoadedModel {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw CheckpointError.notACheckpoint(path: path, reason: "no such file or directory")
         }
+        func existing(_ p: String) -> String? { FileManager.default.fileExists(atPath: p) ? p : nil }
         if isDirectory.boolValue {
             let config = try LlamaConfig(huggingFaceConfig: path + "/config.json")
             let weights = try LlamaWeights(safetensors: try SafetensorsFile(path: path + "/model.safetensors"), config: config)
-            let tok = path + "/" + tokenizerFileName
-            return LoadedModel(weights: weights, tokenizerMetadata: try tokenizerMetadata(fromGGUF: tok, optional: true), source: path)
+            return LoadedModel(weights: weights, tokenizerPath: existing(path + "/" + tokenizerFileName), source: path)
         }
         if let magic = FileHandle(forReadingAtPath: path)?.readData(ofLength: 4), magic == Data("GGUF".utf8) {
             let file = try GGUFFile(path: path)
             let weights = try LlamaWeights(gguf: file, config: try LlamaConfig(gguf: file))
-            return LoadedModel(weights: weights, tokenizerMetadata: tokenizerMetadata(of: file), source: path)
+            return LoadedModel(weights: weights, tokenizerPath: path, source: path)
         }
         let reader = try Checkpoint.Reader(path: path)
         guard reader.state.kind == .actor else {
@@ -37,17 +38,12 @@ public struct LoadedModel {
         }
         let weights = LlamaWeights(config: reader.config)
         for t in weights.namedTensors { try reader.read(t.name, shape: t.shape, into: weights.buffer.pointer + t.offset) }
-        let tok = (path as NSString).deletingLastPathComponent + "/" + tokenizerFileName
-        return LoadedModel(weights: weights, tokenizerMetadata: try tokenizerMetadata(fromGGUF: tok, optional: true), source: path)
+        let beside = (path as NSString).deletingLastPathComponent + "/" + tokenizerFileName
+        return LoadedModel(weights: weights, tokenizerPath: existing(beside), source: path)
     }
 
     public static func tokenizerMetadata(of file: GGUFFile) -> [(String, GGUFValue)] {
         file.metadataKeys.filter { $0.hasPrefix("tokenizer.") || $0 == "general.name" }.map { ($0, file.metadata[$0]!) }
-    }
-
-    static func tokenizerMetadata(fromGGUF path: String, optional: Bool) throws -> [(String, GGUFValue)] {
-        if optional && !FileManager.default.fileExists(atPath: path) { return [] }
-        return tokenizerMetadata(of: try GGUFFile(path: path))
     }
 
     /// Writes the tokenizer metadata alone as a GGUF without tensors (kept beside checkpoints).
@@ -86,9 +82,13 @@ public enum ModelExport {
         for (k, v) in tokenizer where k != "general.architecture" { w.add(k, v) }
         for t in weights.namedTensors {
             let name = ggufName(t.name)
-            var values = Array(UnsafeBufferPointer(start: weights.buffer.pointer + t.offset, count: t.count))
+            let src = weights.buffer.pointer + t.offset
+            var values = Array(UnsafeBufferPointer(start: src, count: t.count))
             if t.name.hasSuffix("q_proj.weight") || t.name.hasSuffix("k_proj.weight") {
-                values = permuteForGGUF(values, rows: t.shape[0], columns: t.shape[1], headSize: c.headSize)
+                values.withUnsafeMutableBufferPointer {
+                    LlamaWeights.permuteRoPERows(src, into: $0.baseAddress!, heads: t.shape[0] / c.headSize, headSize: c.headSize,
+                                                 columns: t.shape[1], toGGUF: true)
+                }
             }
             // GGUF lists dimensions fastest first: [in, out] for an [out, in] matrix.
             w.addTensor(name, shape: t.shape.reversed(), values: values, type: t.shape.count == 1 ? .f32 : type)
@@ -125,20 +125,5 @@ public enum ModelExport {
             "mlp.gate_proj.weight": "ffn_gate.weight", "mlp.up_proj.weight": "ffn_up.weight", "mlp.down_proj.weight": "ffn_down.weight",
         ]
         return "blk.\(layer).\(map[suffix]!)"
-    }
-
-    /// Inverse of `LlamaWeights.unpermuteRoPERows`: GGUF row h*HS + 2i + j holds HF row h*HS + j*HS/2 + i.
-    static func permuteForGGUF(_ src: [Float], rows: Int, columns c: Int, headSize hs: Int) -> [Float] {
-        var dst = src
-        let half = hs / 2
-        for h in 0..<(rows / hs) {
-            for i in 0..<half {
-                for j in 0..<2 {
-                    let from = (h * hs + j * half + i) * c, to = (h * hs + 2 * i + j) * c
-                    for k in 0..<c { dst[to + k] = src[from + k] }
-                }
-            }
-        }
-        return dst
     }
 }

@@ -49,11 +49,10 @@ struct Export: ParsableCommand {
         let model = try LoadedModel.load(checkpoint)
         switch ModelExport.Format(rawValue: format)! {
         case .gguf:
-            var metadata = model.tokenizerMetadata
-            if let tokenizer { metadata = LoadedModel.tokenizerMetadata(of: try GGUFFile(path: tokenizer)) }
-            guard !metadata.isEmpty else {
+            guard let tokenizerFile = tokenizer ?? model.tokenizerPath else {
                 throw CLIError("\(checkpoint) carries no tokenizer; pass --tokenizer with a GGUF file that has one (llama.cpp needs it)")
             }
+            let metadata = LoadedModel.tokenizerMetadata(of: try GGUFFile(path: tokenizerFile))
             try ModelExport.gguf(model.weights, tokenizer: metadata, to: out, type: type == "f16" ? .f16 : .f32)
         case .safetensors:
             try ModelExport.huggingFace(model.weights, to: out, dtype: SafetensorsWriter.DType(rawValue: dtype.uppercased())!)

@@ -20,21 +20,16 @@ struct ModelSource {
     static func load(_ path: String?, tokenizerPath: String? = nil) throws -> ModelSource {
         if path == nil && !DefaultModel.isPresent { throw CLIError(DefaultModel.missingMessage) }
         let loaded = try LoadedModel.load(path ?? DefaultModel.path)
-        var metadata = loaded.tokenizerMetadata
-        if let tokenizerPath { metadata = LoadedModel.tokenizerMetadata(of: try GGUFFile(path: tokenizerPath)) }
-        guard !metadata.isEmpty else {
+        guard let tokenizerFile = tokenizerPath ?? loaded.tokenizerPath else {
             throw CLIError("\(loaded.source) carries no tokenizer; pass --tokenizer with a GGUF file that has one (e.g. the model it was trained from)")
         }
-        // The tokenizer is built from the metadata alone, through a tensor-less GGUF in memory.
-        let scratch = NSTemporaryDirectory() + "coderl-tokenizer-\(getpid()).gguf"
-        try LoadedModel.writeTokenizer(metadata, to: scratch)
-        defer { unlink(scratch) }
-        let file = try GGUFFile(path: scratch)
+        let file = try GGUFFile(path: tokenizerFile)
         let tokenizer = try Tokenizer(gguf: file)
         guard tokenizer.vocabularySize <= loaded.weights.config.vocabularySize else {
             throw CLIError("the tokenizer has \(tokenizer.vocabularySize) tokens but the model's vocabulary is \(loaded.weights.config.vocabularySize)")
         }
-        return ModelSource(weights: loaded.weights, tokenizer: tokenizer, template: try? ChatTemplate(gguf: file), tokenizerMetadata: metadata)
+        return ModelSource(weights: loaded.weights, tokenizer: tokenizer, template: try? ChatTemplate(gguf: file),
+                           tokenizerMetadata: LoadedModel.tokenizerMetadata(of: file))
     }
 }
 

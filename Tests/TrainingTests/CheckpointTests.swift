@@ -160,7 +160,9 @@ final class ExportTests: XCTestCase {
         }
         let (model, tokenizer, template) = try LlamaModel.load(gguf: DefaultModel.path)
         let source = try LoadedModel.load(DefaultModel.path)
-        try ModelExport.gguf(source.weights, tokenizer: source.tokenizerMetadata, to: dir + "/smol.gguf")
+        XCTAssertEqual(source.tokenizerPath, DefaultModel.path)
+        try ModelExport.gguf(source.weights, tokenizer: LoadedModel.tokenizerMetadata(of: try GGUFFile(path: DefaultModel.path)),
+                             to: dir + "/smol.gguf")
         let (back, backTokenizer, backTemplate) = try LlamaModel.load(gguf: dir + "/smol.gguf")
         XCTAssertNotNil(backTemplate)
         XCTAssertEqual(backTemplate?.defaultSystemPrompt, template?.defaultSystemPrompt)

@@ -33,6 +33,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // System libraries: a module map and a one-line shim header each (STYLE.md, habit 4).
@@ -68,10 +69,23 @@ let package = Package(
         .target(name: "Optim", dependencies: ["Tensor"], swiftSettings: fastMath),
         // Training sessions, checkpoints and model export (on Llama, Optim and ModelIO).
         .target(name: "Training", dependencies: ["Llama", "Optim", "ModelIO", "Schema", "Tensor"]),
+        // CodeRL's method: rewards, returns, prompts, the package's own problems.
+        .target(name: "CodeRL", dependencies: ["Schema", "ModelIO", "Datasets"], resources: [.copy("Resources/basic-problems.jsonl")]),
+        // Configuration files (YAML) and process supervision.
+        .target(name: "Runtime", dependencies: [.product(name: "Yams", package: "Yams"), .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // The pipeline roles as services: param-store, sampler, critic-labeler, learner.
+        .target(name: "Pipeline", dependencies: [
+            "CodeRL", "Runtime", "Llama", "ModelIO", "Training", "Optim", "Tensor", "Datasets", "Execution", "Ledger", "Schema", "Wire", "ZeroMQ",
+        ]),
+        .executableTarget(name: "param-store", dependencies: ["Pipeline", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "sampler", dependencies: ["Pipeline", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "critic-labeler", dependencies: ["Pipeline", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "learner", dependencies: ["Pipeline", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "coderl",
             dependencies: [
                 "Llama", "ModelIO", "Optim", "Training", "Tensor", "Datasets", "Execution", "ExecutorService", "SandboxOptions", "Ledger", "Schema", "LMDB", "Wire", "ZeroMQ",
+                "CodeRL", "Runtime", "Pipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
@@ -90,6 +104,9 @@ let package = Package(
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "LMDB", "Schema"]),
         // Child process of the ledger crash-safety test (killed with SIGKILL).
         .executableTarget(name: "LedgerStress", dependencies: ["Ledger", "Schema"], path: "Tests/Helpers/LedgerStress"),
+        .testTarget(name: "PipelineTests", dependencies: [
+            "CodeRL", "Runtime", "Pipeline", "Llama", "ModelIO", "Training", "Execution", "ExecutorService", "Ledger", "Schema", "Wire", "ZeroMQ",
+        ]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CZeroMQ", "CLMDB"]),
     ]
 )

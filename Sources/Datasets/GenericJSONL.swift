@@ -14,13 +14,17 @@ import Schema
 /// `assert` (`code`: one assert statement), `humaneval` (`code`: a `check(candidate)` program).
 public enum GenericJSONL {
     public static func read(file: String, split defaultSplit: String? = nil) throws -> DatasetContents {
-        let text = try Files.text(file)
+        read(text: try Files.text(file), file: file, split: defaultSplit)
+    }
+
+    /// Reads JSON Lines held in memory; `file` names them in messages and `origin`s.
+    public static func read(text: String, file: String, split defaultSplit: String? = nil, source: String = "jsonl") -> DatasetContents {
         var contents = DatasetContents()
         readJSONLines(file, text, into: &contents) { r in
             var problem = Problem()
             problem.id = try r.string("id")
             if problem.id.utf8.count > 400 { throw r.fail("id", "is longer than 400 bytes") }
-            problem.source = "jsonl"
+            problem.source = source
             problem.split = try r.string("split", required: false)
             if problem.split.isEmpty { problem.split = defaultSplit ?? "train" }
             problem.prompt = try r.string("prompt")

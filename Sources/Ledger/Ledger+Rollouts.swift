@@ -25,6 +25,13 @@ extension Ledger {
     /// crash keeps all of them or none). Returns the numbers given.
     @discardableResult
     public func append(_ batch: [Rollout]) throws -> [UInt64] {
+        try append(batch, request: nil) ?? []
+    }
+
+    /// Appends the rollouts answering one sample request, once: when `request` was appended
+    /// before (a sampler resending after a lost acknowledgement, or a request re-issued to a
+    /// second sampler), nothing is written and nil is returned.
+    public func append(_ batch: [Rollout], request: String?) throws -> [UInt64]? {
         let now = UInt64(Date().timeIntervalSince1970 * 1000)
         var records = batch
         var newPrompts = PromptSet()
@@ -35,7 +42,10 @@ extension Ledger {
             if records[i].state == .unspecified { records[i].state = .generated }
             Ledger.detachPrompt(&records[i], into: &newPrompts)
         }
-        return try environment.write { txn in
+        return try environment.write { txn -> [UInt64]? in
+            if let request, let requests {
+                if try txn.withValue(requests, Array(request.utf8), { _ in true }) != nil { return nil }
+            }
             try storePrompts(newPrompts, txn)
             var next = try txn.withValue(meta, MetaKey.nextSequence) { raw in
                 UInt64(sortableKey: raw) ?? 0
@@ -50,8 +60,29 @@ extension Ledger {
                 next += 1
             }
             try txn.put(meta, MetaKey.nextSequence, next.sortableKey)
+            if let request, let requests {
+                try txn.put(requests, Array(request.utf8), (sequences.first ?? 0).sortableKey + UInt64(sequences.count).sortableKey)
+            }
             return sequences
         }
+    }
+
+    /// The first sequence and the number of rollouts appended for a sample request.
+    public func requestRollouts(_ request: String) throws -> (first: UInt64, count: Int)? {
+        guard let requests else { return nil }
+        return try environment.read { txn in
+            try txn.withValue(requests, Array(request.utf8)) { raw -> (UInt64, Int)? in
+                guard raw.count == 16, let first = UInt64(sortableKey: UnsafeRawBufferPointer(rebasing: raw[0..<8])),
+                      let count = UInt64(sortableKey: UnsafeRawBufferPointer(rebasing: raw[8..<16])) else { return nil }
+                return (first, Int(count))
+            } ?? nil
+        }
+    }
+
+    /// Whether rollouts of this sample request were appended.
+    public func hasRequest(_ request: String) throws -> Bool {
+        guard let requests else { return false }
+        return try environment.read { txn in try txn.withValue(requests, Array(request.utf8), { _ in true }) ?? false }
     }
 
     public func rollout(sequence: UInt64) throws -> Rollout? {

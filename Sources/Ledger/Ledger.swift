@@ -11,6 +11,7 @@ import Schema
 /// | `rollouts`   | sequence number (8 bytes big-endian) | `Rollout`     |
 /// | `verdicts`   | SHA-256(program) ++ SHA-256(suite)   | `Verdict`     |
 /// | `prompts`    | SHA-256 of the prompt token ids      | `TokenList`   |
+/// | `requests`   | sample request id (UTF-8)            | first sequence, count (2 x 8 bytes big-endian) |
 /// | `meta`       | name (UTF-8)                         | see `MetaKey` |
 ///
 /// Values are protobuf messages from `Sources/Schema/proto/records.proto`, so any language
@@ -25,6 +26,8 @@ public final class Ledger: Sendable {
     let rollouts: Database
     let verdicts: Database
     let prompts: Database
+    /// Absent only in a read-only ledger written before the table existed.
+    let requests: Database?
     let meta: Database
 
     enum MetaKey {
@@ -43,6 +46,7 @@ public final class Ledger: Sendable {
         rollouts = try environment.openDatabase("rollouts", create: create)
         verdicts = try environment.openDatabase("verdicts", create: create)
         prompts = try environment.openDatabase("prompts", create: create)
+        requests = create ? try environment.openDatabase("requests", create: true) : try? environment.openDatabase("requests", create: false)
         meta = try environment.openDatabase("meta", create: create)
         try checkFormat(writable: create)
     }

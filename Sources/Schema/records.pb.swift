@@ -527,6 +527,13 @@ public nonisolated struct Rollout: @unchecked Sendable {
     set {_uniqueStorage()._promptHash = newValue}
   }
 
+  /// Why it was sampled: "train" (the learner trains on it) or "eval" (held-out evaluation,
+  /// labeled but never trained on). Empty reads as "train".
+  public var purpose: String {
+    get {_storage._purpose}
+    set {_uniqueStorage()._purpose = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -915,7 +922,7 @@ nonisolated extension Verdict: SwiftProtobuf.Message, SwiftProtobuf._MessageImpl
 
 nonisolated extension Rollout: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Rollout"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}schema_version\0\u{1}sequence\0\u{3}problem_id\0\u{3}prompt_tokens\0\u{3}program_tokens\0\u{1}logprobs\0\u{3}policy_version\0\u{1}sampler\0\u{1}baseline\0\u{1}program\0\u{1}state\0\u{1}verdict\0\u{1}reward\0\u{1}advantage\0\u{3}critic_weights\0\u{3}created_unix_ms\0\u{3}test_suite\0\u{3}request_id\0\u{3}sample_index\0\u{1}completion\0\u{3}prompt_hash\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}schema_version\0\u{1}sequence\0\u{3}problem_id\0\u{3}prompt_tokens\0\u{3}program_tokens\0\u{1}logprobs\0\u{3}policy_version\0\u{1}sampler\0\u{1}baseline\0\u{1}program\0\u{1}state\0\u{1}verdict\0\u{1}reward\0\u{1}advantage\0\u{3}critic_weights\0\u{3}created_unix_ms\0\u{3}test_suite\0\u{3}request_id\0\u{3}sample_index\0\u{1}completion\0\u{3}prompt_hash\0\u{1}purpose\0")
 
   fileprivate class _StorageClass {
     var _schemaVersion: UInt32 = 0
@@ -939,6 +946,7 @@ nonisolated extension Rollout: SwiftProtobuf.Message, SwiftProtobuf._MessageImpl
     var _sampleIndex: UInt32 = 0
     var _completion: String = String()
     var _promptHash: Data = Data()
+    var _purpose: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -970,6 +978,7 @@ nonisolated extension Rollout: SwiftProtobuf.Message, SwiftProtobuf._MessageImpl
       _sampleIndex = source._sampleIndex
       _completion = source._completion
       _promptHash = source._promptHash
+      _purpose = source._purpose
     }
   }
 
@@ -1009,6 +1018,7 @@ nonisolated extension Rollout: SwiftProtobuf.Message, SwiftProtobuf._MessageImpl
         case 19: try { try decoder.decodeSingularUInt32Field(value: &_storage._sampleIndex) }()
         case 20: try { try decoder.decodeSingularStringField(value: &_storage._completion) }()
         case 21: try { try decoder.decodeSingularBytesField(value: &_storage._promptHash) }()
+        case 22: try { try decoder.decodeSingularStringField(value: &_storage._purpose) }()
         default: break
         }
       }
@@ -1084,6 +1094,9 @@ nonisolated extension Rollout: SwiftProtobuf.Message, SwiftProtobuf._MessageImpl
       if !_storage._promptHash.isEmpty {
         try visitor.visitSingularBytesField(value: _storage._promptHash, fieldNumber: 21)
       }
+      if !_storage._purpose.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._purpose, fieldNumber: 22)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1114,6 +1127,7 @@ nonisolated extension Rollout: SwiftProtobuf.Message, SwiftProtobuf._MessageImpl
         if _storage._sampleIndex != rhs_storage._sampleIndex {return false}
         if _storage._completion != rhs_storage._completion {return false}
         if _storage._promptHash != rhs_storage._promptHash {return false}
+        if _storage._purpose != rhs_storage._purpose {return false}
         return true
       }
       if !storagesAreEqual {return false}

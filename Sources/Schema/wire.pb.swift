@@ -201,6 +201,22 @@ public nonisolated struct SamplingSettings: Sendable {
   public init() {}
 }
 
+/// A problem to sample for, with its prompt already tokenized by the learner (so samplers
+/// need neither the ledger nor the problem text).
+public nonisolated struct SampleProblem: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var problemID: String = String()
+
+  public var promptTokens: [UInt32] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// The learner asking a sampler for programs.
 public nonisolated struct SampleRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -225,6 +241,11 @@ public nonisolated struct SampleRequest: Sendable {
   public var hasSampling: Bool {self._sampling != nil}
   /// Clears the value of `sampling`. Subsequent reads from it will return its default value.
   public mutating func clearSampling() {self._sampling = nil}
+
+  public var problems: [SampleProblem] = []
+
+  /// "train" or "eval" (copied into every rollout)
+  public var purpose: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -880,9 +901,44 @@ nonisolated extension SamplingSettings: SwiftProtobuf.Message, SwiftProtobuf._Me
   }
 }
 
+nonisolated extension SampleProblem: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SampleProblem"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}problem_id\0\u{3}prompt_tokens\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.problemID) }()
+      case 2: try { try decoder.decodeRepeatedUInt32Field(value: &self.promptTokens) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.problemID.isEmpty {
+      try visitor.visitSingularStringField(value: self.problemID, fieldNumber: 1)
+    }
+    if !self.promptTokens.isEmpty {
+      try visitor.visitPackedUInt32Field(value: self.promptTokens, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: SampleProblem, rhs: SampleProblem) -> Bool {
+    if lhs.problemID != rhs.problemID {return false}
+    if lhs.promptTokens != rhs.promptTokens {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension SampleRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SampleRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}problem_ids\0\u{3}samples_per_problem\0\u{3}policy_version\0\u{3}include_baseline\0\u{1}sampling\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}problem_ids\0\u{3}samples_per_problem\0\u{3}policy_version\0\u{3}include_baseline\0\u{1}sampling\0\u{1}problems\0\u{1}purpose\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -896,6 +952,8 @@ nonisolated extension SampleRequest: SwiftProtobuf.Message, SwiftProtobuf._Messa
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.policyVersion) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.includeBaseline) }()
       case 6: try { try decoder.decodeSingularMessageField(value: &self._sampling) }()
+      case 7: try { try decoder.decodeRepeatedMessageField(value: &self.problems) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.purpose) }()
       default: break
       }
     }
@@ -924,6 +982,12 @@ nonisolated extension SampleRequest: SwiftProtobuf.Message, SwiftProtobuf._Messa
     try { if let v = self._sampling {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
     } }()
+    if !self.problems.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.problems, fieldNumber: 7)
+    }
+    if !self.purpose.isEmpty {
+      try visitor.visitSingularStringField(value: self.purpose, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -934,6 +998,8 @@ nonisolated extension SampleRequest: SwiftProtobuf.Message, SwiftProtobuf._Messa
     if lhs.policyVersion != rhs.policyVersion {return false}
     if lhs.includeBaseline != rhs.includeBaseline {return false}
     if lhs._sampling != rhs._sampling {return false}
+    if lhs.problems != rhs.problems {return false}
+    if lhs.purpose != rhs.purpose {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -36,11 +36,22 @@ public final class ActorSession: @unchecked Sendable {  // confined to the train
     /// One optimizer step over `microBatches` (their gradients averaged), consuming
     /// `examples` examples of the data stream.
     public func step(_ microBatches: [TrainingBatch], mix: LossMix = LossMix(), examples: Int, rng: Xoshiro256) throws -> StepReport {
-        trainer.zeroGradients()
-        var ce: Double = 0, pg: Double = 0, scored = 0, tokens = 0
-        for b in microBatches {
+        let parts = microBatches.map { b -> (TrainingBatch, LossMix) in
             var m = mix
             m.scale = mix.scale / Float(microBatches.count)
+            return (b, m)
+        }
+        return try step(parts: parts, examples: examples, rng: rng)
+    }
+
+    /// One optimizer step over micro-batches that each carry their own loss mix (scale
+    /// included): e.g. cross-entropy on reference solutions and the policy gradient on
+    /// rollouts, each averaged over its own micro-batches. The report averages over all parts.
+    public func step(parts: [(TrainingBatch, LossMix)], examples: Int, rng: Xoshiro256) throws -> StepReport {
+        let microBatches = parts.map(\.0)
+        trainer.zeroGradients()
+        var ce: Double = 0, pg: Double = 0, scored = 0, tokens = 0
+        for (b, m) in parts {
             let l = try trainer.forwardBackward(b, mix: m)
             ce += Double(l.crossEntropy)
             pg += Double(l.weighted)
@@ -119,11 +130,17 @@ public final class CriticSession: @unchecked Sendable {  // confined to the trai
     }
 
     /// One optimizer step over micro-batches; returns the mean loss and the gradient norm.
-    public func step(_ microBatches: [CriticBatch], examples: Int, rng: Xoshiro256) throws -> (loss: Float, gradientNorm: Double) {
+    /// `probabilities` are the class probabilities of every program before the update (one
+    /// row per program, micro-batches in order), e.g. for the critic's accuracy.
+    public func step(_ microBatches: [CriticBatch], examples: Int, rng: Xoshiro256) throws
+        -> (loss: Float, gradientNorm: Double, probabilities: [[Float]]) {
         trainer.zeroGradients()
         var loss: Double = 0
+        var probabilities: [[Float]] = []
         for b in microBatches {
-            loss += Double(try trainer.forwardBackward(b, classWeights: classWeights, scale: 1 / Float(microBatches.count)).loss)
+            let r = try trainer.forwardBackward(b, classWeights: classWeights, scale: 1 / Float(microBatches.count))
+            loss += Double(r.loss)
+            probabilities += r.probabilities
         }
         let backboneRanges = trainer.backbone.parameterRanges
         let headRanges = headOptimizer.ranges
@@ -138,7 +155,7 @@ public final class CriticSession: @unchecked Sendable {  // confined to the trai
         state.step += 1
         state.position += examples
         state.rng = rng
-        return (Float(loss / Double(max(microBatches.count, 1))), norm)
+        return (Float(loss / Double(max(microBatches.count, 1))), norm, probabilities)
     }
 
     var checkpointTensors: [Checkpoint.Tensor] {

@@ -49,8 +49,14 @@ extension WireCodec {
             try requireID("request_id", request.requestID)
             if request.problemIds.isEmpty { try fail("problem_ids", "must name at least one problem") }
             if request.problemIds.count > maxProblemsPerRequest { try fail("problem_ids", "more than \(maxProblemsPerRequest)") }
-            if request.samplesPerProblem == 0 || request.samplesPerProblem > maxSamplesPerRequest {
-                try fail("samples_per_problem", "\(request.samplesPerProblem) is outside 1...\(maxSamplesPerRequest)")
+            if request.samplesPerProblem > maxSamplesPerRequest || (request.samplesPerProblem == 0 && !request.includeBaseline) {
+                try fail("samples_per_problem", "\(request.samplesPerProblem) is outside 1...\(maxSamplesPerRequest) (0 only with include_baseline)")
+            }
+            if !request.problems.isEmpty {
+                if request.problems.map(\.problemID) != request.problemIds { try fail("problems", "do not match problem_ids one to one") }
+                for (i, p) in request.problems.enumerated() where p.promptTokens.isEmpty || p.promptTokens.count > maxTokensPerRollout {
+                    try fail("problems[\(i)].prompt_tokens", "\(p.promptTokens.count) tokens; expected 1...\(maxTokensPerRollout)")
+                }
             }
             let sampling = request.sampling
             if !sampling.temperature.isFinite || sampling.temperature < 0 { try fail("sampling.temperature", "\(sampling.temperature) is not >= 0") }

@@ -1,0 +1,64 @@
+import Schema
+
+/// CodeRL's rewards (Le et al., 2022, eq. 4) and the returns the actor is trained on.
+public enum Rewards {
+    /// compile error -1.0, runtime error (timeouts included) -0.6, failed test -0.3, passed +1.0.
+    public static func reward(_ outcome: Outcome) -> Float {
+        switch outcome {
+        case .compileError: -1.0
+        case .runtimeError: -0.6
+        case .failedTest: -0.3
+        case .passed: 1.0
+        case .unspecified, .UNRECOGNIZED: 0
+        }
+    }
+
+    /// What a program's reward is compared with.
+    public enum Baseline: String, Sendable, CaseIterable {
+        /// CodeRL: the reward of the greedy program for the same problem and policy version.
+        case greedy
+        /// The mean reward of the K sampled programs of the group (the baseline itself excluded).
+        case groupMean = "group-mean"
+    }
+
+    /// How the return of a sampled program is formed.
+    public enum ReturnMode: String, Sendable, CaseIterable {
+        /// reward - baseline (CodeRL).
+        case relative
+        /// the reward itself.
+        case absolute
+    }
+
+    /// The returns of one group (the programs sampled for one problem from one request and
+    /// policy version). `rewards[i]` is program i's reward; `isBaseline[i]` marks the greedy
+    /// program. The greedy program's own return is 0 under a relative return (it is the
+    /// reference, not a sample: CodeRL does not train on it). Returns nil for the greedy
+    /// baseline when the group has no greedy program.
+    public static func returns(rewards: [Float], isBaseline: [Bool], mode: ReturnMode, baseline: Baseline) -> [Float]? {
+        precondition(rewards.count == isBaseline.count)
+        if mode == .absolute { return rewards }
+        let reference: Float
+        switch baseline {
+        case .greedy:
+            guard let g = isBaseline.firstIndex(of: true) else { return nil }
+            reference = rewards[g]
+        case .groupMean:
+            let sampled = zip(rewards, isBaseline).filter { !$0.1 }.map(\.0)
+            guard !sampled.isEmpty else { return rewards.map { _ in 0 } }
+            reference = sampled.reduce(0, +) / Float(sampled.count)
+        }
+        return zip(rewards, isBaseline).map { r, greedy in greedy ? 0 : r - reference }
+    }
+
+    /// Critic class of an outcome: the four outcomes in order (compile error 0, runtime error 1,
+    /// failed test 2, passed 3), or binary (failed 0, passed 1).
+    public static func criticClass(_ outcome: Outcome, binary: Bool) -> Int? {
+        switch outcome {
+        case .compileError: binary ? 0 : 0
+        case .runtimeError: binary ? 0 : 1
+        case .failedTest: binary ? 0 : 2
+        case .passed: binary ? 1 : 3
+        case .unspecified, .UNRECOGNIZED: nil
+        }
+    }
+}

@@ -1,0 +1,374 @@
+import CodeRL
+import Execution
+import Foundation
+import Ledger
+import Llama
+import Schema
+import Wire
+import ZeroMQ
+
+/// The critic-labeler role: takes generated rollouts from samplers into the ledger, has
+/// executors judge them (see `Dispatcher`), turns verdicts into rewards and returns, attaches
+/// the critic's per-token weights, and marks each rollout labeled.
+///
+/// Everything it knows is in the ledger: on start it picks up rollouts not yet labeled
+/// (`generated` or `executed`) and carries on, so killing it loses nothing. A batch resent by a
+/// sampler is recognised by its request id and stored once.
+public final class LabelerService {
+    public struct Settings: Sendable {
+        public var name = "critic-labeler"
+        public var ledgerPath: String
+        public var rolloutsEndpoint: String
+        public var executorsEndpoint: String
+        public var paramsEndpoint: String
+        public var announcementsEndpoint: String
+        public var cacheDirectory: String
+        public var leaseMs: UInt64 = 60_000
+        public var heartbeatTimeoutMs: UInt64 = 5000
+        public var maxAttempts: UInt32 = 8
+        public var limits = ExecutionLimits()
+        public var returnMode: Rewards.ReturnMode = .relative
+        public var baseline: Rewards.Baseline = .greedy
+        public var criticWeights = true
+        /// CURVE on the executor socket: our key pair, and the accepted client keys (nil = any).
+        public var curveKeys: CurveKeyPair?
+        public var allowedExecutorKeys: [String]?
+
+        public init(ledgerPath: String, rolloutsEndpoint: String, executorsEndpoint: String, paramsEndpoint: String,
+                    announcementsEndpoint: String, cacheDirectory: String) {
+            self.ledgerPath = ledgerPath
+            self.rolloutsEndpoint = rolloutsEndpoint
+            self.executorsEndpoint = executorsEndpoint
+            self.paramsEndpoint = paramsEndpoint
+            self.announcementsEndpoint = announcementsEndpoint
+            self.cacheDirectory = cacheDirectory
+        }
+    }
+
+    struct GroupKey: Hashable { let request: String; let problem: String }
+
+    public let settings: Settings
+    private let log: Log
+    public let stopFlag = StopFlag()
+    private let ledger: Ledger
+    private var dispatcher: Dispatcher
+    private var sender: Sender
+    /// Unlabeled rollouts by sequence, and the members of each group.
+    private var rollouts: [UInt64: Rollout] = [:]
+    private var groups: [GroupKey: [UInt64]] = [:]
+    private var suites: [String: (hash: [UInt8], suite: TestSuite)] = [:]
+    private var suitesSent: [String: Set<[UInt8]>] = [:]
+    private var critic: (version: UInt64, trainer: CriticTrainer)?
+    private var weights: WeightClient?
+    private var lastWaitingNote: UInt64 = 0
+    public private(set) var labeled = 0
+    public private(set) var executed = 0
+
+    public init(settings: Settings, log: Log) throws {
+        self.settings = settings
+        self.log = log
+        ledger = try Ledger(path: settings.ledgerPath)
+        dispatcher = Dispatcher(leaseMs: settings.leaseMs, heartbeatTimeoutMs: settings.heartbeatTimeoutMs, maxAttempts: settings.maxAttempts)
+        sender = Sender(name: settings.name)
+    }
+
+    public func stop() { stopFlag.set() }
+
+    static func jobID(_ sequence: UInt64) -> String { "r\(sequence)" }
+    static func sequence(ofJob id: String) -> UInt64? { id.hasPrefix("r") ? UInt64(id.dropFirst()) : nil }
+
+    /// Picks up what an earlier run left unlabeled.
+    private func recover() throws {
+        var found = 0
+        try ledger.scanRollouts { r in
+            if r.state == .generated || r.state == .executing || r.state == .executed {
+                track(r)
+                found += 1
+            }
+            return true
+        }
+        if found > 0 { log("resuming \(found) unlabeled rollouts from the ledger") }
+        for seq in rollouts.keys.sorted() where rollouts[seq]!.state != .executed { try schedule(seq) }
+    }
+
+    private func track(_ r: Rollout) {
+        rollouts[r.sequence] = r
+        groups[GroupKey(request: r.requestID, problem: r.problemID), default: []].append(r.sequence)
+    }
+
+    private func suite(for problemID: String) throws -> (hash: [UInt8], suite: TestSuite) {
+        if let known = suites[problemID] { return known }
+        guard let problem = try ledger.problem(id: problemID) else { throw PipelineError("unknown problem '\(problemID)'") }
+        let hash = [UInt8](problem.hiddenTests)
+        guard !hash.isEmpty, let suite = try ledger.testSuite(hash: hash) else {
+            throw PipelineError("problem '\(problemID)' has no hidden tests in the ledger")
+        }
+        suites[problemID] = (hash, suite)
+        return (hash, suite)
+    }
+
+    /// Queues a rollout for execution, or takes its verdict from the cache.
+    private func schedule(_ sequence: UInt64) throws {
+        guard let r = rollouts[sequence] else { return }
+        let (hash, suite) = try suite(for: r.problemID)
+        if let cached = try ledger.cachedVerdict(program: r.program, suite: hash) {
+            try record(sequence, verdict: cached, cached: true)
+            return
+        }
+        dispatcher.add(ExecutionJob.with {
+            $0.jobID = Self.jobID(sequence)
+            $0.problemID = r.problemID
+            $0.program = r.program
+            $0.suite = suite
+            $0.suiteHash = Data(hash)
+            $0.limits = settings.limits
+        })
+    }
+
+    private func record(_ sequence: UInt64, verdict: Verdict, cached: Bool) throws {
+        guard var r = rollouts[sequence] else { return }
+        r.verdict = verdict
+        r.state = .executed
+        rollouts[sequence] = r
+        try ledger.update(sequences: [sequence]) { $0.verdict = verdict; $0.state = .executed }
+        if !cached && verdict.outcome != .unspecified {
+            try ledger.cacheVerdict(verdict, program: r.program, suite: [UInt8](r.testSuite))
+        }
+        executed += 1
+        try labelIfComplete(GroupKey(request: r.requestID, problem: r.problemID))
+    }
+
+    /// Labels a group once every member has a verdict (or was parked).
+    private func labelIfComplete(_ key: GroupKey) throws {
+        guard let members = groups[key], members.allSatisfy({ rollouts[$0]?.state == .executed }) else { return }
+        var group = members.map { rollouts[$0]! }
+        let scored = group.indices.filter { group[$0].verdict.outcome != .unspecified }
+        let rewards = scored.map { Rewards.reward(group[$0].verdict.outcome) }
+        let isBaseline = scored.map { group[$0].baseline }
+        var returns = Rewards.returns(rewards: rewards, isBaseline: isBaseline, mode: settings.returnMode, baseline: settings.baseline)
+        if returns == nil {
+            // The greedy baseline is missing (parked): fall back to the group mean.
+            returns = Rewards.returns(rewards: rewards, isBaseline: isBaseline, mode: settings.returnMode, baseline: .groupMean)
+        }
+        let train = group.first?.purpose != "eval"
+        var weights: [[Float]]? = nil
+        if train && settings.criticWeights {
+            let needing = scored.filter { !group[$0].baseline }
+            if !needing.isEmpty {
+                guard let critic else {
+                    if nowMs() - lastWaitingNote > 10_000 {
+                        log("waiting for a critic version from the param-store before labeling (\(groups.count) groups ready)")
+                        lastWaitingNote = nowMs()
+                    }
+                    return
+                }
+                weights = try criticWeights(critic.trainer, needing.map { group[$0] })
+                for (k, i) in needing.enumerated() { group[i].criticWeights = weights![k] }
+            }
+        }
+        for (k, i) in scored.enumerated() {
+            group[i].reward = rewards[k]
+            group[i].advantage = returns![k]
+        }
+        let updated = Dictionary(uniqueKeysWithValues: group.map { ($0.sequence, $0) })
+        try ledger.update(sequences: members) { r in
+            let u = updated[r.sequence]!
+            r.reward = u.reward
+            r.advantage = u.advantage
+            r.criticWeights = u.criticWeights
+            r.state = .labeled
+        }
+        for m in members { rollouts[m] = nil }
+        groups[key] = nil
+        labeled += members.count
+    }
+
+    /// The critic's probability of each program's true outcome, at every program token.
+    private func criticWeights(_ trainer: CriticTrainer, _ group: [Rollout]) throws -> [[Float]] {
+        let binary = trainer.critic.classes == .binary
+        let sequences = group.map { ($0.promptTokens + $0.programTokens).map(Int.init) }
+        let batch = try CriticBatch.programs(sequences, promptLengths: group.map { $0.promptTokens.count },
+                                             classes: trainer.critic.classes, pad: 0, vocabularySize: trainer.critic.config.vocabularySize)
+        let classes = group.map { Rewards.criticClass($0.verdict.outcome, binary: binary)! }
+        return try trainer.tokenProbabilities(batch, classes: classes)
+    }
+
+    private func loadCritic(_ version: UInt64) {
+        guard critic == nil || critic!.version < version else { return }
+        do {
+            if weights == nil {
+                weights = try WeightClient(settings: .init(endpoint: settings.paramsEndpoint, cacheDirectory: settings.cacheDirectory, name: settings.name + "-weights"), log: log)
+            }
+            let (path, _) = try weights!.fetch(model: "critic", version: version)
+            critic = (version, try CriticTrainer(critic: try VersionFiles.readCritic(path), trainedLayers: 1))
+            log("critic v\(version) loaded")
+            // Groups that waited for a critic.
+            for key in Array(groups.keys) { try labelIfComplete(key) }
+        } catch {
+            log("cannot load critic v\(version): \(error)")
+        }
+    }
+
+    // MARK: Event loop
+
+    public func run() throws {
+        try recover()
+        let context = try Context()
+        defer { context.shutdown() }
+        var authenticator: ZAPAuthenticator? = nil
+        if let allowed = settings.allowedExecutorKeys, settings.curveKeys != nil {
+            authenticator = try ZAPAuthenticator(context: context, allowedClientKeys: allowed) { [log] line in log(line) }
+        }
+        defer { authenticator?.stop() }
+        let samplers = try Socket(context, .router)
+        try samplers.setLinger(.zero)
+        try samplers.setHighWaterMarks(send: 0, receive: 0)
+        try samplers.bind(settings.rolloutsEndpoint)
+        let executors = try Socket(context, .router)
+        try executors.setLinger(.zero)
+        try executors.setRouterMandatory(true)
+        if let keys = settings.curveKeys { try executors.makeCurveServer(keys: keys) }
+        try executors.bind(settings.executorsEndpoint)
+        let announcements = try Socket(context, .sub)
+        try announcements.subscribe()
+        try announcements.connect(settings.announcementsEndpoint)
+        log("rollouts on \(settings.rolloutsEndpoint), executors on \(settings.executorsEndpoint)\(settings.curveKeys == nil ? "" : " (CURVE)")")
+
+        var lastExpire = nowMs()
+        while !stopFlag.isSet {
+            let ready = try Poller.poll([samplers, executors, announcements], timeout: .milliseconds(100))
+            if ready[2] {
+                var newest: UInt64? = nil
+                while let incoming = try announcements.receiveMessage(router: false) {
+                    if case .message(_, let m) = incoming, case .announcement(let a) = m.body, a.model == "critic" {
+                        newest = max(newest ?? 0, a.version)
+                    }
+                }
+                if let newest, settings.criticWeights { loadCritic(newest) }
+            }
+            if ready[0] {
+                while let incoming = try samplers.receiveMessage(router: true) { try handleSampler(incoming, samplers) }
+            }
+            if ready[1] {
+                while let incoming = try executors.receiveMessage(router: true) { try handleExecutor(incoming, executors) }
+            }
+            let now = nowMs()
+            if now - lastExpire > 250 {
+                let (outcomes, lost) = dispatcher.expire(nowMs: now)
+                for name in lost { log("executor \(name) fell silent; its jobs go to others") ; suitesSent[name] = nil }
+                for o in outcomes { try apply(o) }
+                lastExpire = now
+            }
+            for (worker, job) in dispatcher.assign(nowMs: now) {
+                var j = job
+                let hash = [UInt8](job.suiteHash)
+                if suitesSent[worker, default: []].contains(hash) { j.clearSuite() } else { suitesSent[worker, default: []].insert(hash) }
+                do {
+                    try sender.send(executors, .job(j), to: Array(worker.utf8))
+                } catch {
+                    log("cannot reach executor \(worker): \(error)")
+                    _ = dispatcher.returned(job.jobID, from: worker, countAttempt: false)
+                }
+            }
+        }
+        log("stopped: \(executed) executed, \(labeled) labeled; \(rollouts.count) unlabeled rollouts stay in the ledger for the next start")
+    }
+
+    private func handleSampler(_ incoming: Incoming, _ socket: Socket) throws {
+        switch incoming {
+        case .rejected(let peer, let reason):
+            log("bad message from a sampler: \(reason)")
+            if let peer { try sender.send(socket, .error(ErrorReply.with { $0.code = "bad-message"; $0.detail = String(reason.prefix(500)) }), to: peer) }
+        case .message(let peer, let message):
+            guard case .rollouts(let batch) = message.body else {
+                if case .heartbeat = message.body { return }
+                try sender.send(socket, .error(ErrorReply.with {
+                    $0.messageID = message.envelope.messageID; $0.code = "bad-message"
+                    $0.detail = "the labeler takes RolloutBatch, not \(WireCodec.bodyName(message.body))"
+                }), to: peer)
+                return
+            }
+            do {
+                var records = batch.rollouts
+                for i in records.indices {
+                    records[i].testSuite = Data(try suite(for: records[i].problemID).hash)
+                    records[i].state = .generated
+                    if records[i].sampler.isEmpty { records[i].sampler = batch.sampler }
+                    records[i].requestID = batch.requestID
+                }
+                if let sequences = try ledger.append(records, request: batch.requestID) {
+                    for (i, seq) in sequences.enumerated() {
+                        var r = records[i]
+                        r.sequence = seq
+                        track(r)
+                    }
+                    for seq in sequences { try schedule(seq) }
+                }
+                try sender.send(socket, .ack(Ack.with { $0.messageID = message.envelope.messageID }), to: peer)
+            } catch {
+                log("refused rollouts of \(batch.requestID) from \(batch.sampler): \(error)")
+                try sender.send(socket, .error(ErrorReply.with {
+                    $0.messageID = message.envelope.messageID; $0.code = "refused"; $0.detail = String("\(error)".prefix(1000))
+                }), to: peer)
+            }
+        }
+    }
+
+    private func handleExecutor(_ incoming: Incoming, _ socket: Socket) throws {
+        let now = nowMs()
+        switch incoming {
+        case .rejected(_, let reason):
+            log("bad message from an executor: \(reason)")
+        case .message(let peer, let message):
+            let worker = String(decoding: peer ?? [], as: UTF8.self)
+            switch message.body {
+            case .workRequest(let request):
+                dispatcher.credit(worker, Int(request.capacity), nowMs: now)
+            case .heartbeat(let beat):
+                dispatcher.heartbeat(worker, jobIDs: beat.jobIds, nowMs: now)
+            case .result(let result):
+                if let outcome = dispatcher.result(result, from: worker, nowMs: now) {
+                    try apply(outcome)
+                } else if !result.infrastructureError.isEmpty {
+                    log("job \(result.jobID): infrastructure error on \(worker), retrying: \(result.infrastructureError)")
+                }
+            case .error(let reply):
+                // The executor refused or gave back a job: the reply names the job's message.
+                let jobID = reply.detail.split(separator: " ").dropFirst().first.map(String.init) ?? ""
+                switch reply.code {
+                case "unknown-suite":
+                    suitesSent[worker] = nil
+                    for (id, job) in dispatcher.jobs where job.holder == worker && job.payload.suiteHash.hexString == reply.detail {
+                        _ = dispatcher.returned(id, from: worker, countAttempt: false)
+                    }
+                case "lease-expired":
+                    if let o = dispatcher.returned(jobID, from: worker, countAttempt: true) { try apply(o) }
+                default:
+                    log("executor \(worker) reported \(reply.code): \(reply.detail)")
+                }
+            default:
+                log("executor \(worker) sent \(WireCodec.bodyName(message.body)); ignored")
+            }
+        }
+    }
+
+    private func apply(_ outcome: Dispatcher.Outcome) throws {
+        switch outcome {
+        case .verdict(let jobID, let verdict):
+            guard let seq = Self.sequence(ofJob: jobID) else { return }
+            try record(seq, verdict: verdict, cached: false)
+        case .parked(let jobID, let reason):
+            log("job \(jobID) parked, not scored: \(reason)")
+            guard let seq = Self.sequence(ofJob: jobID) else { return }
+            var v = Verdict()
+            v.outcome = .unspecified
+            v.errorType = "InfrastructureError"
+            v.errorMessage = String(reason.prefix(500))
+            try record(seq, verdict: v, cached: false)
+        }
+    }
+}
+
+extension Data {
+    var hexString: String { map { String(format: "%02x", $0) }.joined() }
+}

@@ -1,0 +1,634 @@
+import CodeRL
+import Foundation
+import Ledger
+import Llama
+import ModelIO
+import Optim
+import Runtime
+import Schema
+import Tensor
+import Training
+import Wire
+import ZeroMQ
+
+/// The learner's position in the run, saved with its checkpoints (`learner.json`).
+public struct LearnerState: Codable, Equatable, Sendable {
+    public var step = 0
+    /// Actor and critic version last published.
+    public var version: UInt64 = 0
+    /// Last rollout sequence consumed.
+    public var position: UInt64 = 0
+    /// Train sample requests issued so far (request i is `train-i`).
+    public var requested = 0
+    public var warmStartDone = 0
+    public var evalBeforeIssued = false
+    public var evalAfterIssued = false
+    public var totals = StepData.Counts()
+    public init() {}
+}
+
+/// One line of progress per learner step (also written to `learner/progress.jsonl`).
+public struct StepReport: Codable, Sendable {
+    public var step: Int
+    public var version: UInt64
+    public var seconds: Double
+    public var rolloutsPerSecond: Double
+    public var executionsPerSecond: Double
+    public var meanReward: Double
+    public var passRate: Double
+    public var outcomes: [Int]
+    public var criticAccuracy: Double
+    public var policyLag: Double
+    public var stale: Int
+    public var unscored: Int
+    public var crossEntropy: Double
+    public var policyLoss: Double
+    public var criticLoss: Double
+
+    public var line: String {
+        let total = max(1, outcomes.reduce(0, +))
+        let mix = zip(["CE", "RE", "FT", "P"], outcomes).map { "\($0) \(Int((Double($1) * 100 / Double(total)).rounded()))%" }.joined(separator: " ")
+        return String(format: "step %d v%llu | %.1fs | rollouts/s %.2f | exec/s %.2f | reward %+.3f | pass %.1f%% | %@ | critic acc %.0f%% | lag %.2f | stale %d | ce %.3f pg %+.4f critic %.3f",
+                      step, version, seconds, rolloutsPerSecond, executionsPerSecond, meanReward, passRate * 100, mix,
+                      criticAccuracy * 100, policyLag, stale, crossEntropy, policyLoss, criticLoss)
+    }
+}
+
+extension Ledger: LedgerReader {
+    public func scan(from: UInt64, _ body: (Rollout) throws -> Bool) throws {
+        try scanRollouts(from: from, pageSize: 512, body)
+    }
+    public func requestSize(_ request: String) throws -> Int? { try requestRollouts(request)?.count }
+}
+
+/// The learner role: owns training. It hands sample requests to samplers (bounded so rollouts
+/// are at most `max_policy_lag` versions old), reads labeled rollouts from the ledger in
+/// sequence order, updates the actor with `ce_weight * L_ce(reference solutions) +
+/// rl_weight * L_rl(rollouts)` and the critic on the outcomes, publishes versions to the
+/// param-store and checkpoints itself with its ledger position.
+///
+/// Stale rule: a rollout more than `max_policy_lag` versions behind the actor is counted as
+/// stale and left out of the policy-gradient term (its log-probabilities belong to a policy
+/// too far away), but still trains the critic (its outcome is a fact about the program).
+/// Rollouts whose execution was parked (infrastructure failures) are counted as unscored and
+/// used for nothing.
+public final class LearnerService {
+    public let config: PipelineConfig
+    private let log: Log
+    public let stopFlag = StopFlag()
+    private let ledger: Ledger
+    private let format: PromptFormat
+    private var actor: ActorSession!
+    private var critic: CriticSession!
+    private var reference: LlamaTrainer?
+    public private(set) var state = LearnerState()
+    private var sender: Sender
+    private let progress: (String) -> Void
+    private var trainProblems: [Problem] = []
+    private var heldout: [Problem] = []
+    private var prompts: [String: [Int]] = [:]
+    private var problemByID: [String: Problem] = [:]
+
+    // Sampler bookkeeping (event loop only).
+    struct SamplerInfo { var idle = false; var lastSeenMs: UInt64; var request: String? }
+    private var samplers: [String: SamplerInfo] = [:]
+    private var pending: [SampleRequest] = []
+    private var assigned: [String: (sampler: String, request: SampleRequest)] = [:]
+    private var router: Socket!
+    private var params: Socket!
+    private var lastReportMs = nowMs()
+    private var lastReportSequence: UInt64 = 0
+    private var lastReportExecuted = 0
+
+    public init(config: PipelineConfig, log: Log, progress: @escaping (String) -> Void) throws {
+        self.config = config
+        self.log = log
+        self.progress = progress
+        ledger = try Ledger(path: config.ledgerPath)
+        format = try Setup.promptFormat(config)
+        sender = Sender(name: "learner")
+        trainProblems = try Setup.problems(ledger, selectors: config.data.trainSplits)
+        if config.data.maxTrainProblems > 0 { trainProblems = Array(trainProblems.prefix(config.data.maxTrainProblems)) }
+        let heldoutIDs = Set(trainProblems.map(\.id))
+        heldout = Array(try Setup.problems(ledger, selectors: config.data.heldoutSplits).filter { !heldoutIDs.contains($0.id) }
+                            .prefix(config.data.heldoutProblems))
+        guard !trainProblems.isEmpty else {
+            throw PipelineError("no training problems match data.train \(config.data.trainSplits) in the ledger \(config.ledgerPath)")
+        }
+        for p in trainProblems + heldout { problemByID[p.id] = p }
+    }
+
+    public func stop() { stopFlag.set() }
+
+    // MARK: Checkpoints
+
+    var checkpointRoot: String { config.learnerPath }
+
+    /// Returns true on a fresh start (no checkpoint).
+    private func loadOrCreate() throws -> Bool {
+        try FileManager.default.createDirectory(atPath: checkpointRoot, withIntermediateDirectories: true)
+        if let name = try? String(contentsOfFile: checkpointRoot + "/latest", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+           !name.isEmpty {
+            let dir = checkpointRoot + "/" + name
+            actor = try ActorSession.load(from: dir + "/actor.safetensors")
+            critic = try CriticSession.load(from: dir + "/critic.safetensors")
+            state = try JSONDecoder().decode(LearnerState.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/learner.json")))
+            log("resumed from \(dir): step \(state.step), version \(state.version), ledger position \(state.position)")
+            actor.setTotalSteps(config.run.steps)
+            return false
+        }
+        let loaded = try LoadedModel.load(try Setup.actorPath(config))
+        let weights = loaded.weights
+        let layers = weights.config.layers
+        let trained = config.training.trainedLayers == 0 ? layers : min(config.training.trainedLayers, layers)
+        actor = try ActorSession(weights: weights, state: TrainingState(
+            kind: .actor, trainedLayers: trained,
+            adamw: AdamWSettings(weightDecay: Float(config.training.weightDecay)),
+            schedule: LearningRateSchedule(peak: Float(config.training.learningRate), totalSteps: config.run.steps),
+            clipNorm: config.training.clipNorm > 0 ? config.training.clipNorm : nil, rng: Xoshiro256(seed: config.run.seed)))
+        let criticLayers = config.model.criticLayers == 0 ? Critic.defaultLayers(actorLayers: layers) : config.model.criticLayers
+        guard criticLayers <= layers else {
+            throw PipelineError("model.critic_layers is \(criticLayers) but the actor has \(layers) blocks")
+        }
+        let classes: CriticClasses = config.model.criticClasses == .binary ? .binary : .outcomes
+        let c = try Critic.fromActor(weights, layers: criticLayers, classes: classes, seed: config.run.seed)
+        let criticTrained = config.training.criticTrainedLayers == 0 ? criticLayers : min(config.training.criticTrainedLayers, criticLayers)
+        critic = try CriticSession(critic: c, state: TrainingState(
+            kind: .critic, trainedLayers: criticTrained, adamw: AdamWSettings(),
+            schedule: LearningRateSchedule(peak: Float(config.training.criticLearningRate), totalSteps: config.run.steps),
+            clipNorm: 1, rng: Xoshiro256(seed: config.run.seed &+ 1), criticClasses: classes))
+        state = LearnerState()
+        log("fresh start: actor \(layers) blocks (top \(trained) trained), critic \(criticLayers) blocks (\(classes.rawValue))")
+        return true
+    }
+
+    private func saveCheckpoint() throws {
+        let name = String(format: "step-%06d", state.step)
+        let dir = checkpointRoot + "/" + name
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try actor.save(to: dir + "/actor.safetensors")
+        try critic.save(to: dir + "/critic.safetensors")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try encoder.encode(state), to: dir + "/learner.json")
+        try AtomicFile.write(Data((name + "\n").utf8), to: checkpointRoot + "/latest")
+        // Older checkpoints are not needed: keep the newest two.
+        let all = ((try? FileManager.default.contentsOfDirectory(atPath: checkpointRoot)) ?? []).filter { $0.hasPrefix("step-") }.sorted()
+        for old in all.dropLast(2) { try? FileManager.default.removeItem(atPath: checkpointRoot + "/" + old) }
+        var meta = try ledger.runMetadata() ?? RunMetadata()
+        meta.actorVersion = state.version
+        meta.criticVersion = state.version
+        meta.learnerPosition = state.position
+        meta.learnerStep = UInt64(state.step)
+        try ledger.saveRunMetadata(meta)
+    }
+
+    // MARK: Publishing
+
+    /// Writes the current actor and critic as `version` and has the param-store take them.
+    private func publish(version: UInt64, models: [String] = ["critic", "actor"]) throws {
+        for model in models {
+            let dir = config.weightsPath + "/" + model + "/incoming"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let path = dir + String(format: "/v%06llu.safetensors", version)
+            if model == "actor" { try VersionFiles.writeActor(actor, to: path) } else { try VersionFiles.writeCritic(critic, to: path) }
+            try announce(model: model, version: version)
+        }
+    }
+
+    /// Sends the publication and waits for the param-store's Ack (resending; bounded).
+    private func announce(model: String, version: UInt64) throws {
+        let deadline = nowMs() + 120_000
+        while nowMs() < deadline && !stopFlag.isSet {
+            let id = try sender.send(params, .announcement(VersionAnnouncement.with { $0.model = model; $0.version = version; $0.step = UInt64(state.step) }))
+            let waitUntil = nowMs() + 10_000
+            while nowMs() < waitUntil {
+                serviceSamplers(timeoutMs: 20)
+                guard try Poller.poll([params], timeout: .milliseconds(20))[0] else { continue }
+                while let incoming = try params.receiveMessage(router: false) {
+                    guard case .message(_, let m) = incoming else { continue }
+                    switch m.body {
+                    case .ack(let ack) where ack.messageID == id: return
+                    case .error(let e) where e.messageID == id:
+                        throw PipelineError("the param-store refused \(model) v\(version): \(e.code): \(e.detail)")
+                    default: continue
+                    }
+                }
+            }
+            log("the param-store did not acknowledge \(model) v\(version) yet; sending again")
+        }
+        throw PipelineError("the param-store at \(config.endpoints.params) did not take \(model) v\(version) within 120 s")
+    }
+
+    // MARK: Samplers
+
+    private func prompt(_ problem: Problem) throws -> [Int] {
+        if let known = prompts[problem.id] { return known }
+        let example = problem.exampleTests.isEmpty ? nil : try ledger.testSuite(hash: [UInt8](problem.exampleTests))
+        let tokens = format.promptTokens(problem, exampleTests: example)
+        prompts[problem.id] = tokens
+        return tokens
+    }
+
+    /// The problem of train request `index`: an epoch-wise shuffle of the training problems.
+    func trainProblem(_ index: Int) -> Problem {
+        let n = trainProblems.count
+        let epoch = index / n
+        var order = Array(0..<n)
+        var rng = Xoshiro256(seed: config.run.seed &+ 0x5EED, stream: epoch)
+        for i in stride(from: n - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        return trainProblems[order[index % n]]
+    }
+
+    private func makeRequest(id: String, problem: Problem, samples: Int, baseline: Bool, purpose: String, seed: UInt64) throws -> SampleRequest {
+        let tokens = try prompt(problem)
+        return SampleRequest.with {
+            $0.requestID = id
+            $0.problemIds = [problem.id]
+            $0.problems = [SampleProblem.with { $0.problemID = problem.id; $0.promptTokens = tokens.map { UInt32($0) } }]
+            $0.samplesPerProblem = UInt32(samples)
+            $0.policyVersion = state.version
+            $0.includeBaseline = baseline
+            $0.purpose = purpose
+            $0.sampling = SamplingSettings.with {
+                $0.temperature = Float(config.sampling.temperature)
+                $0.topP = Float(config.sampling.topP)
+                $0.topK = UInt32(config.sampling.topK)
+                $0.maxNewTokens = UInt32(config.sampling.maxNewTokens)
+                $0.seed = seed
+            }
+        }
+    }
+
+    private func enqueue(_ request: SampleRequest) throws {
+        if try ledger.hasRequest(request.requestID) { return }   // answered before a restart
+        if assigned[request.requestID] != nil || pending.contains(where: { $0.requestID == request.requestID }) { return }
+        pending.append(request)
+    }
+
+    /// Keeps enough train requests in flight: the groups for this step and `requests_ahead` more.
+    private func topUp(available: Int) throws {
+        let target = (1 + config.training.requestsAhead) * config.training.problemsPerStep
+        var outstanding = pending.filter { $0.purpose == "train" }.count + assigned.values.filter { $0.request.purpose == "train" }.count
+        while available + outstanding < target {
+            let index = state.requested
+            state.requested += 1
+            let id = "train-\(index)"
+            if try ledger.hasRequest(id) { continue }
+            try enqueue(try makeRequest(id: id, problem: trainProblem(index), samples: config.sampling.samplesPerProblem,
+                                        baseline: config.needsGreedy, purpose: "train",
+                                        seed: config.run.seed &* 1_000_003 &+ UInt64(index)))
+            outstanding += 1
+        }
+    }
+
+    /// Answers samplers: work requests, heartbeats, completions, refusals; hands out requests.
+    func serviceSamplers(timeoutMs: Int) {
+        do {
+            if try Poller.poll([router], timeout: .milliseconds(Int64(timeoutMs)))[0] {
+                while let incoming = try router.receiveMessage(router: true) { try handleSampler(incoming) }
+            }
+            let now = nowMs()
+            for (name, info) in samplers where now > info.lastSeenMs + UInt64(config.execution.heartbeatTimeoutMs) {
+                log("sampler \(name) fell silent; its request goes to another")
+                if let id = info.request, let a = assigned.removeValue(forKey: id) { pending.insert(a.request, at: 0) }
+                samplers[name] = nil
+            }
+            for (name, info) in samplers.sorted(by: { $0.key < $1.key }) where info.idle && !pending.isEmpty {
+                var request = pending.removeFirst()
+                if request.purpose == "train" { request.policyVersion = state.version }
+                try sender.send(router, .sampleRequest(request), to: Array(name.utf8))
+                samplers[name]!.idle = false
+                samplers[name]!.request = request.requestID
+                assigned[request.requestID] = (name, request)
+            }
+        } catch {
+            log("sampler socket: \(error)")
+        }
+    }
+
+    private func handleSampler(_ incoming: Incoming) throws {
+        guard case .message(let peer, let message) = incoming else {
+            if case .rejected(_, let reason) = incoming { log("bad message from a sampler: \(reason)") }
+            return
+        }
+        let name = String(decoding: peer ?? [], as: UTF8.self)
+        let now = nowMs()
+        samplers[name, default: SamplerInfo(lastSeenMs: now)].lastSeenMs = now
+        switch message.body {
+        case .workRequest:
+            if let id = samplers[name]!.request, let a = assigned[id], a.sampler == name {
+                // It asks for work while we think it holds a request: it restarted.
+                assigned[id] = nil
+                pending.insert(a.request, at: 0)
+            }
+            samplers[name]!.idle = true
+            samplers[name]!.request = nil
+        case .heartbeat(let beat):
+            for id in beat.jobIds where assigned[id] == nil {
+                // A request from before a learner restart, still being worked on: adopt it.
+                if let i = pending.firstIndex(where: { $0.requestID == id }) {
+                    assigned[id] = (name, pending.remove(at: i))
+                }
+                samplers[name]!.request = id
+                samplers[name]!.idle = false
+            }
+        case .ack(let ack):
+            assigned[ack.messageID] = nil
+            if samplers[name]!.request == ack.messageID { samplers[name]!.request = nil }
+        case .error(let reply):
+            guard reply.code != "busy", let a = assigned.removeValue(forKey: reply.messageID) else { return }
+            log("sampler \(name) could not do \(reply.messageID): \(reply.code): \(reply.detail)")
+            samplers[name]!.request = nil
+            var request = a.request
+            if request.purpose == "train" { request.policyVersion = state.version }
+            pending.append(request)
+        default:
+            log("sampler \(name) sent \(WireCodec.bodyName(message.body)); ignored")
+        }
+    }
+
+    // MARK: Training
+
+    /// One learner step on `data`; returns its report.
+    private func train(_ data: StepData, started: UInt64) throws -> StepReport {
+        let counts = data.counts(version: state.version, maxLag: config.training.maxPolicyLag)
+        let scored = data.rollouts.filter { $0.verdict.outcome != .unspecified }
+        let maxLag = UInt64(config.training.maxPolicyLag)
+        let fresh = scored.filter { !$0.baseline && (state.version < $0.policyVersion || state.version - $0.policyVersion <= maxLag) }
+        let builder = BatchBuilder(maxTokens: config.model.maxSequenceTokens, microBatch: config.training.microBatch,
+                                   vocabularySize: actor.weights.config.vocabularySize, pad: 0)
+        let useCritic = config.training.criticWeights && state.step >= config.training.criticWarmupSteps
+        var rl: [(prompt: [Int], completion: [Int], weights: [Float]?)] = []
+        for r in fresh where r.advantage != 0 || config.training.klPenalty > 0 {
+            let n = r.programTokens.count
+            let cw = useCritic && r.criticWeights.count == n ? r.criticWeights : [Float](repeating: 1, count: n)
+            rl.append((r.promptTokens.map(Int.init), r.programTokens.map(Int.init), cw.map { $0 * r.advantage }))
+        }
+        var rlBatches = try builder.batches(rl)
+        if config.training.klPenalty > 0 && !rlBatches.isEmpty {
+            rlBatches = try applyKL(rlBatches, rollouts: fresh.filter { $0.advantage != 0 || config.training.klPenalty > 0 })
+        }
+        var ce: [(prompt: [Int], completion: [Int], weights: [Float]?)] = []
+        var seen = Set<String>()
+        for r in data.rollouts where seen.insert(r.problemID).inserted {
+            guard let p = problemByID[r.problemID] ?? (try? ledger.problem(id: r.problemID)) ?? nil, let solution = p.solutions.first else { continue }
+            ce.append((try prompt(p), format.solutionTokens(solution), nil))
+        }
+        let ceBatches = config.training.ceWeight > 0 ? try builder.batches(ce) : []
+        var parts: [(TrainingBatch, LossMix)] = []
+        for b in ceBatches { parts.append((b, LossMix(crossEntropy: Float(config.training.ceWeight), weighted: 0, scale: 1 / Float(ceBatches.count)))) }
+        if config.training.rlWeight > 0 {
+            for b in rlBatches { parts.append((b, LossMix(crossEntropy: 0, weighted: Float(config.training.rlWeight), scale: 1 / Float(rlBatches.count)))) }
+        }
+        var ceLoss = 0.0, pgLoss = 0.0
+        if !parts.isEmpty {
+            let report = try actor.step(parts: parts, examples: data.rollouts.count, rng: actor.state.rng)
+            // The report averages over all parts; recover each term's own mean.
+            ceLoss = Double(report.losses.crossEntropy) * Double(parts.count) / Double(max(1, ceBatches.count))
+            pgLoss = Double(report.losses.weighted) * Double(parts.count) / Double(max(1, rlBatches.count))
+        }
+        // The critic learns every scored outcome (stale ones included).
+        let classes = critic.critic.classes
+        var criticLoss = 0.0, accuracy = 0.0
+        let criticBatches = try builder.criticBatches(scored, classes: classes)
+        if !criticBatches.isEmpty {
+            let result = try critic.step(criticBatches, examples: scored.count, rng: critic.state.rng)
+            criticLoss = Double(result.loss)
+            let labels = criticBatches.flatMap { $0.labels ?? [] }
+            let right = zip(result.probabilities, labels).filter { p, y in p.indices.max(by: { p[$0] < p[$1] }) == y }.count
+            accuracy = Double(right) / Double(max(1, labels.count))
+        }
+        state.step += 1
+        state.position = data.lastSequence
+        state.totals.rollouts += counts.rollouts
+        state.totals.stale += counts.stale
+        state.totals.unscored += counts.unscored
+        state.totals.passed += counts.passed
+        state.totals.rewardSum += counts.rewardSum
+        for k in 0..<4 { state.totals.outcomes[k] += counts.outcomes[k] }
+        try ledger.update(sequences: data.rollouts.map(\.sequence)) { $0.state = .consumed }
+
+        let now = nowMs()
+        let seconds = Double(now - lastReportMs) / 1000
+        let last = try ledger.lastSequence()
+        let executedTotal = try executedCount()
+        let report = StepReport(
+            step: state.step, version: state.version, seconds: Double(now - started) / 1000,
+            rolloutsPerSecond: Double(last - min(last, lastReportSequence)) / max(seconds, 1e-3),
+            executionsPerSecond: Double(executedTotal - lastReportExecuted) / max(seconds, 1e-3),
+            meanReward: counts.rewardSum / Double(max(1, counts.rollouts - counts.unscored)),
+            passRate: Double(counts.passed) / Double(max(1, counts.rollouts - counts.unscored)),
+            outcomes: counts.outcomes, criticAccuracy: accuracy,
+            policyLag: counts.lagSum / Double(max(1, counts.rollouts - counts.unscored)), stale: counts.stale, unscored: counts.unscored,
+            crossEntropy: ceLoss, policyLoss: pgLoss, criticLoss: criticLoss)
+        lastReportMs = now
+        lastReportSequence = last
+        lastReportExecuted = executedTotal
+        return report
+    }
+
+    /// Rollouts with a verdict (executed, labeled or consumed), for executions per second.
+    private func executedCount() throws -> Int {
+        var n = 0
+        try ledger.scanRollouts { r in
+            if r.state == .executed || r.state == .labeled || r.state == .consumed { n += 1 }
+            return true
+        }
+        return n
+    }
+
+    /// Subtracts `kl_penalty * (log p_sampler - log p_initial)` from each token's weight.
+    private func applyKL(_ batches: [TrainingBatch], rollouts: [Rollout]) throws -> [TrainingBatch] {
+        if reference == nil {
+            let initial = try LoadedModel.load(try Setup.actorPath(config)).weights
+            reference = try LlamaTrainer(weights: initial, trainedLayers: 1)
+        }
+        let beta = Float(config.training.klPenalty)
+        var out: [TrainingBatch] = []
+        var index = 0
+        let V = actor.weights.config.vocabularySize
+        for b in batches {
+            let logits = try reference!.logits(b)
+            var weights = b.weights!
+            let T = b.length
+            for s in 0..<b.sequences {
+                let r = rollouts[index]
+                index += 1
+                var k = 0
+                for t in 0..<(T - 1) where b.lossMask[s][t] > 0 {
+                    let row = Array(logits[((s * T) + t) * V..<((s * T) + t + 1) * V])
+                    let m = row.max()!
+                    let lse = m + logf(row.reduce(Float(0)) { $0 + expf($1 - m) })
+                    let refLogp = row[b.tokens[s][t + 1]] - lse
+                    let sampled = k < r.logprobs.count ? r.logprobs[k] : refLogp
+                    weights[s][t] -= beta * (sampled - refLogp)
+                    k += 1
+                }
+            }
+            out.append(try TrainingBatch(tokens: b.tokens, keyMask: b.keyMask, lossMask: b.lossMask, weights: weights, vocabularySize: V))
+        }
+        return out
+    }
+
+    /// Warm-start: cross-entropy steps on reference solutions before RL.
+    private func warmStart() throws {
+        let builder = BatchBuilder(maxTokens: config.model.maxSequenceTokens, microBatch: config.training.microBatch,
+                                   vocabularySize: actor.weights.config.vocabularySize, pad: 0)
+        while state.warmStartDone < config.training.warmStartSteps && !stopFlag.isSet {
+            let t0 = nowMs()
+            var items: [(prompt: [Int], completion: [Int], weights: [Float]?)] = []
+            for k in 0..<config.training.problemsPerStep {
+                let p = trainProblem(state.warmStartDone * config.training.problemsPerStep + k)
+                if let s = p.solutions.first { items.append((try prompt(p), format.solutionTokens(s), nil)) }
+            }
+            let batches = try builder.batches(items)
+            let parts = batches.map { ($0, LossMix(crossEntropy: 1, weighted: 0, scale: 1 / Float(batches.count))) }
+            let report = try actor.step(parts: parts, examples: items.count, rng: actor.state.rng)
+            state.warmStartDone += 1
+            serviceSamplers(timeoutMs: 1)
+            progress(String(format: "warm-start %d/%d | ce %.3f | %.1fs", state.warmStartDone, config.training.warmStartSteps,
+                            report.losses.crossEntropy, Double(nowMs() - t0) / 1000))
+        }
+    }
+
+    // MARK: Evaluation
+
+    private func issueEval(_ tag: String) throws {
+        for (i, p) in heldout.enumerated() {
+            try enqueue(try makeRequest(id: "eval-\(tag)-v\(state.version)-\(i)", problem: p, samples: 0, baseline: true, purpose: "eval", seed: 0))
+        }
+    }
+
+    /// Pass rate of the greedy programs of eval requests with this prefix, when all are labeled.
+    public static func evalResult(_ ledger: Ledger, prefix: String, expected: Int) throws -> (passed: Int, total: Int)? {
+        var passed = 0, total = 0
+        var pendingFound = false
+        try ledger.scanRollouts { r in
+            if r.purpose == "eval" && r.requestID.hasPrefix(prefix) {
+                if r.state == .labeled || r.state == .consumed {
+                    total += 1
+                    if r.verdict.outcome == .passed { passed += 1 }
+                } else {
+                    pendingFound = true
+                }
+            }
+            return true
+        }
+        return pendingFound || total < expected ? nil : (passed, total)
+    }
+
+    // MARK: Run
+
+    /// Trains until `run.steps`, then evaluates the held-out problems and returns the summary.
+    @discardableResult
+    public func run() throws -> String {
+        let context = try Context()
+        defer { context.shutdown() }
+        router = try Socket(context, .router)
+        try router.setLinger(.zero)
+        try router.bind(config.endpoints.samples)
+        params = try Socket(context, .dealer)
+        try params.setLinger(.zero)
+        try params.connect(config.endpoints.params)
+        if try loadOrCreate() {
+            // Actor v0 is the starting model, registered by the param-store itself.
+            try publish(version: 0, models: ["critic"])
+            try saveCheckpoint()
+        }
+        lastReportSequence = try ledger.lastSequence()
+        lastReportExecuted = try executedCount()
+        log("\(trainProblems.count) training problems, \(heldout.count) held out; \(config.run.steps) steps of \(config.training.problemsPerStep) problems x \(config.rolloutsPerProblem) programs")
+        if !heldout.isEmpty && !state.evalBeforeIssued {
+            try issueEval("before")
+            state.evalBeforeIssued = true
+        }
+        if state.warmStartDone < config.training.warmStartSteps {
+            try warmStart()
+            guard !stopFlag.isSet else { return "stopped" }
+            state.version += 1
+            try publish(version: state.version)
+            try saveCheckpoint()
+        }
+        while state.step < config.run.steps && !stopFlag.isSet {
+            let started = nowMs()
+            var data: StepData? = nil
+            var lastWaitNote = nowMs()
+            while !stopFlag.isSet {
+                data = try StepData.collect(from: ledger, after: state.position, problems: config.training.problemsPerStep)
+                if data != nil { break }
+                try topUp(available: try availableGroups())
+                serviceSamplers(timeoutMs: 200)
+                if nowMs() - lastWaitNote > 30_000 {
+                    log("waiting for labeled rollouts: \(pending.count) requests queued, \(assigned.count) with samplers, \(samplers.count) samplers known")
+                    lastWaitNote = nowMs()
+                }
+            }
+            guard let data, !stopFlag.isSet else { break }
+            try topUp(available: max(0, try availableGroups() - config.training.problemsPerStep))
+            serviceSamplers(timeoutMs: 1)
+            let report = try train(data, started: started)
+            // Time spent training is not silence on the samplers' part.
+            for name in samplers.keys { samplers[name]!.lastSeenMs = nowMs() }
+            if state.step % config.training.publishEvery == 0 || state.step == config.run.steps {
+                state.version += 1
+                var r = report
+                r.version = state.version
+                try publish(version: state.version)
+                try saveCheckpoint()
+                progress(r.line)
+                try appendProgress(r)
+            } else {
+                progress(report.line)
+                try appendProgress(report)
+            }
+        }
+        guard !stopFlag.isSet else { return "stopped" }
+        return try finish()
+    }
+
+    /// Train groups in the ledger after the position (labeled or not).
+    private func availableGroups() throws -> Int {
+        var requests = Set<String>()
+        try ledger.scan(from: state.position + 1) { r in
+            if r.purpose != "eval" { requests.insert(r.requestID) }
+            return true
+        }
+        return requests.count
+    }
+
+    private func appendProgress(_ report: StepReport) throws {
+        let path = checkpointRoot + "/progress.jsonl"
+        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        guard let h = FileHandle(forWritingAtPath: path) else { return }
+        defer { try? h.close() }
+        h.seekToEndOfFile()
+        h.write(try JSONEncoder().encode(report) + Data("\n".utf8))
+    }
+
+    /// Held-out evaluation of the final version and the summary line.
+    private func finish() throws -> String {
+        var summary = "trained \(state.step) steps; actor v\(state.version); \(state.totals.rollouts) rollouts (\(state.totals.passed) passed, \(state.totals.stale) stale, \(state.totals.unscored) unscored)"
+        guard !heldout.isEmpty else { return summary }
+        if !state.evalAfterIssued {
+            try issueEval("after")
+            state.evalAfterIssued = true
+            try saveCheckpoint()
+        }
+        var before: (passed: Int, total: Int)? = nil, after: (passed: Int, total: Int)? = nil
+        let deadline = nowMs() + 3_600_000
+        while !stopFlag.isSet && nowMs() < deadline {
+            before = try Self.evalResult(ledger, prefix: "eval-before-", expected: heldout.count)
+            after = try Self.evalResult(ledger, prefix: "eval-after-v\(state.version)-", expected: heldout.count)
+            if before != nil && after != nil { break }
+            serviceSamplers(timeoutMs: 500)
+        }
+        func rate(_ r: (passed: Int, total: Int)?) -> String {
+            guard let r else { return "n/a" }
+            return String(format: "%.1f%% (%d/%d)", Double(r.passed) * 100 / Double(max(1, r.total)), r.passed, r.total)
+        }
+        summary += "\nheld-out pass rate (greedy): before \(rate(before)), after \(rate(after))"
+        try AtomicFile.write(Data((summary + "\n").utf8), to: checkpointRoot + "/summary.txt")
+        return summary
+    }
+}

@@ -1,0 +1,302 @@
+import Foundation
+import ModelIO
+import Schema
+import Wire
+import ZeroMQ
+
+/// The param-store: immutable, versioned weight files for each model (`actor`, `critic`,
+/// `tokenizer`), served in checksummed chunks, with new versions announced.
+///
+/// Layout under `directory`: `<model>/v<NNNNNN>.<format>` (the weights; version 0 may be a
+/// symbolic link to the starting model) and `<model>/v<NNNNNN>.manifest` (a `WeightManifest`).
+/// A version is published by writing its file to `<model>/incoming/v<NNNNNN>.<format>` and
+/// sending a `VersionAnnouncement` to the store's ROUTER: the store checks the file (it must
+/// parse as its format), computes the manifest, moves the file into place, answers `Ack`
+/// and announces the version on its PUB socket. Publishing the same bytes again is
+/// acknowledged; different bytes under an existing version are refused (`version-exists`).
+///
+/// Requests (`WeightRequest`) name a model and a version (`UInt64.max` = the newest) and
+/// either ask for the manifest or for one chunk; a chunk is re-checked against its XXH64
+/// before it is sent, so a file damaged on disk is reported (`corrupt-version`), never served.
+public final class ParamStore {
+    public struct Settings: Sendable {
+        public var directory: String
+        public var endpoint: String
+        public var announceEndpoint: String
+        public var chunkBytes = 4 << 20
+        /// Versions kept per model besides version 0; older files are deleted after a publish.
+        public var keepVersions = 3
+        public var name = "param-store"
+
+        public init(directory: String, endpoint: String, announceEndpoint: String) {
+            self.directory = directory
+            self.endpoint = endpoint
+            self.announceEndpoint = announceEndpoint
+        }
+    }
+
+    public static let latest = UInt64.max
+    public static let models = ["actor", "critic", "tokenizer"]
+
+    public let settings: Settings
+    private let log: Log
+    private var manifests: [String: [UInt64: WeightManifest]] = [:]
+    private var sender: Sender
+    public let stopFlag = StopFlag()
+
+    public init(settings: Settings, log: Log) throws {
+        self.settings = settings
+        self.log = log
+        sender = Sender(name: settings.name)
+        try FileManager.default.createDirectory(atPath: settings.directory, withIntermediateDirectories: true)
+        try loadExisting()
+    }
+
+    // MARK: Storage
+
+    static func fileName(_ version: UInt64, _ format: String) -> String { String(format: "v%06llu.", version) + format }
+
+    func path(_ model: String, _ version: UInt64, _ format: String) -> String {
+        settings.directory + "/" + model + "/" + Self.fileName(version, format)
+    }
+
+    /// Reads the manifests on disk; a version whose manifest or file is missing is skipped
+    /// with a message (it can be published again).
+    private func loadExisting() throws {
+        for model in Self.models {
+            let dir = settings.directory + "/" + model
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { continue }
+            for name in names.sorted() where name.hasSuffix(".manifest") {
+                let file = dir + "/" + name
+                do {
+                    let manifest = try WeightManifest(serializedBytes: [UInt8](try Data(contentsOf: URL(fileURLWithPath: file))))
+                    let weights = path(model, manifest.version, manifest.format)
+                    let size = (try? FileManager.default.attributesOfItem(atPath: weights)[.size] as? UInt64) ?? nil
+                    guard size == manifest.totalBytes else {
+                        log("\(file): its weight file \(weights) is missing or has the wrong size; version \(manifest.version) is not served")
+                        continue
+                    }
+                    manifests[model, default: [:]][manifest.version] = manifest
+                } catch {
+                    log("\(file): unreadable manifest (\(error)); skipped")
+                }
+            }
+        }
+        let summary = Self.models.map { "\($0) \(manifests[$0]?.keys.sorted().map(String.init).joined(separator: ",") ?? "-")" }
+        log("versions on disk: " + summary.joined(separator: "; "))
+    }
+
+    /// Registers `file` as `version` of `model`. With `link`, the store refers to the file by a
+    /// symbolic link (version 0: the starting model, not copied); otherwise the file is moved.
+    @discardableResult
+    public func register(model: String, version: UInt64, file: String, link: Bool = false) throws -> WeightManifest {
+        guard Self.models.contains(model) else { throw PipelineError("unknown model '\(model)' (expected \(Self.models.joined(separator: ", ")))") }
+        let format = try Self.checkFormat(file)
+        var manifest = try Self.manifest(of: file, chunkBytes: settings.chunkBytes)
+        manifest.model = model
+        manifest.version = version
+        manifest.format = format
+        if let existing = manifests[model]?[version] {
+            guard existing.sha256 == manifest.sha256 else {
+                throw PipelineError("version \(version) of \(model) exists with other contents (SHA-256 \([UInt8](existing.sha256).hex.prefix(16))…); versions are immutable")
+            }
+            if !link { try? FileManager.default.removeItem(atPath: file) }
+            return existing
+        }
+        let dir = settings.directory + "/" + model
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let target = path(model, version, format)
+        try? FileManager.default.removeItem(atPath: target)
+        if link {
+            let absolute = file.hasPrefix("/") ? file : FileManager.default.currentDirectoryPath + "/" + file
+            try FileManager.default.createSymbolicLink(atPath: target, withDestinationPath: absolute)
+        } else {
+            guard rename(file, target) == 0 else { throw PipelineError("cannot move \(file) to \(target): \(String(cString: strerror(errno)))") }
+        }
+        try AtomicFile.write(Data(try manifest.serializedBytes() as [UInt8]), to: dir + "/" + String(format: "v%06llu.manifest", version))
+        manifests[model, default: [:]][version] = manifest
+        prune(model)
+        return manifest
+    }
+
+    /// Deletes versions beyond the newest `keepVersions` (version 0 stays).
+    private func prune(_ model: String) {
+        let versions = (manifests[model]?.keys.sorted() ?? []).filter { $0 > 0 }
+        guard versions.count > settings.keepVersions else { return }
+        for v in versions.dropLast(settings.keepVersions) {
+            guard let m = manifests[model]?[v] else { continue }
+            try? FileManager.default.removeItem(atPath: path(model, v, m.format))
+            try? FileManager.default.removeItem(atPath: settings.directory + "/" + model + "/" + String(format: "v%06llu.manifest", v))
+            manifests[model]?[v] = nil
+        }
+    }
+
+    public func manifest(model: String, version: UInt64) -> WeightManifest? {
+        guard let versions = manifests[model] else { return nil }
+        if version == Self.latest { return versions.keys.max().flatMap { versions[$0] } }
+        return versions[version]
+    }
+
+    /// `gguf` or `safetensors`, after checking that the file parses as one.
+    static func checkFormat(_ file: String) throws -> String {
+        guard let magic = FileHandle(forReadingAtPath: file)?.readData(ofLength: 4) else {
+            throw PipelineError("\(file): cannot open")
+        }
+        if magic == Data("GGUF".utf8) {
+            _ = try GGUFFile(path: file)
+            return "gguf"
+        }
+        _ = try SafetensorsFile(path: file)
+        return "safetensors"
+    }
+
+    /// Size, chunk checksums and SHA-256 of a file, read once.
+    static func manifest(of file: String, chunkBytes: Int) throws -> WeightManifest {
+        guard let handle = FileHandle(forReadingAtPath: file) else { throw PipelineError("\(file): cannot open") }
+        defer { try? handle.close() }
+        var manifest = WeightManifest()
+        manifest.chunkBytes = UInt64(chunkBytes)
+        var sha = SHA256()
+        var total: UInt64 = 0
+        while true {
+            let data = try handle.read(upToCount: chunkBytes) ?? Data()
+            if data.isEmpty { break }
+            total += UInt64(data.count)
+            data.withUnsafeBytes { raw in
+                manifest.chunkXxh64.append(XXH64.hash(raw))
+                sha.update(raw)
+            }
+            if data.count < chunkBytes { break }
+        }
+        manifest.totalBytes = total
+        manifest.sha256 = Data(sha.finalize())
+        return manifest
+    }
+
+    // MARK: Serving
+
+    public func stop() { stopFlag.set() }
+
+    /// Serves requests and publications until `stop()`.
+    public func run() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let router = try Socket(context, .router)
+        try router.setHighWaterMarks(send: 0, receive: 0)
+        try router.setLinger(.zero)
+        try router.bind(settings.endpoint)
+        let publisher = try Socket(context, .pub)
+        try publisher.setLinger(.zero)
+        try publisher.bind(settings.announceEndpoint)
+        log("serving weights on \(settings.endpoint), announcing on \(settings.announceEndpoint)")
+        var handles: [String: FileHandle] = [:]
+        defer { for h in handles.values { try? h.close() } }
+        var lastAnnounce: UInt64 = 0
+        while !stopFlag.isSet {
+            // Re-announce the newest versions every few seconds, for subscribers that joined late.
+            if nowMs() - lastAnnounce > 3000 {
+                for model in ["actor", "critic"] {
+                    if let m = manifest(model: model, version: Self.latest) {
+                        try sender.send(publisher, .announcement(VersionAnnouncement.with { $0.model = model; $0.version = m.version }))
+                    }
+                }
+                lastAnnounce = nowMs()
+            }
+            guard try Poller.poll([router], timeout: .milliseconds(200))[0] else { continue }
+            while let incoming = try router.receiveMessage(router: true) {
+                switch incoming {
+                case .rejected(let peer, let reason):
+                    log("bad message: \(reason)")
+                    if let peer { try reply(router, peer, .error(ErrorReply.with { $0.code = "bad-message"; $0.detail = String(reason.prefix(500)) })) }
+                case .message(let peer, let message):
+                    try handle(message, from: peer!, router, publisher, &handles)
+                }
+            }
+        }
+        log("stopped")
+    }
+
+    private func reply(_ router: Socket, _ peer: [UInt8], _ body: Envelope.OneOf_Body, payload: [UInt8]? = nil) throws {
+        try sender.send(router, body, to: peer, payload: payload)
+    }
+
+    private func handle(_ message: WireCodec.Message, from peer: [UInt8], _ router: Socket, _ publisher: Socket,
+                        _ handles: inout [String: FileHandle]) throws {
+        let id = message.envelope.messageID
+        func error(_ code: String, _ detail: String) throws {
+            try reply(router, peer, .error(ErrorReply.with { $0.messageID = id; $0.code = code; $0.detail = detail }))
+        }
+        switch message.body {
+        case .weightRequest(let request):
+            guard let manifest = manifest(model: request.model, version: request.version) else {
+                let have = manifests[request.model]?.keys.sorted().map(String.init).joined(separator: ", ") ?? "none"
+                let which = request.version == Self.latest ? "any version" : "version \(request.version)"
+                try error("unknown-version", "the param-store has no \(which) of '\(request.model)' (it has: \(have))")
+                return
+            }
+            if request.manifest {
+                try reply(router, peer, .weightManifest(manifest))
+                return
+            }
+            let index = Int(request.chunkIndex)
+            guard index < manifest.chunkXxh64.count else {
+                try error("bad-chunk", "chunk \(index) of \(request.model) v\(manifest.version) does not exist (it has \(manifest.chunkXxh64.count))")
+                return
+            }
+            let file = path(request.model, manifest.version, manifest.format)
+            let handle: FileHandle
+            if let open = handles[file] {
+                handle = open
+            } else {
+                guard let opened = FileHandle(forReadingAtPath: file) else {
+                    try error("unknown-version", "\(request.model) v\(manifest.version): its file is gone (\(file))")
+                    return
+                }
+                if handles.count > 16 { for h in handles.values { try? h.close() }; handles = [:] }
+                handles[file] = opened
+                handle = opened
+            }
+            try handle.seek(toOffset: UInt64(index) * manifest.chunkBytes)
+            let bytes = [UInt8](try handle.read(upToCount: Int(manifest.chunkBytes)) ?? Data())
+            let sum = XXH64.hash(bytes)
+            guard sum == manifest.chunkXxh64[index] else {
+                log("CORRUPT: \(file) chunk \(index) has XXH64 \(String(sum, radix: 16)), manifest says \(String(manifest.chunkXxh64[index], radix: 16))")
+                try error("corrupt-version", "\(request.model) v\(manifest.version) is damaged on the param-store's disk (chunk \(index))")
+                return
+            }
+            try reply(router, peer, .weightChunk(WeightChunk.with {
+                $0.model = request.model
+                $0.version = manifest.version
+                $0.index = UInt32(index)
+                $0.xxh64 = sum
+            }), payload: bytes)
+        case .announcement(let announcement):
+            // A publication: the file waits in <model>/incoming/.
+            let dir = settings.directory + "/" + announcement.model + "/incoming"
+            let base = String(format: "v%06llu.", announcement.version)
+            guard let name = (try? FileManager.default.contentsOfDirectory(atPath: dir))?.first(where: { $0.hasPrefix(base) && !$0.contains(".tmp") }) else {
+                if let existing = manifest(model: announcement.model, version: announcement.version), announcement.version != Self.latest {
+                    // Already registered (a retried publication whose Ack was lost).
+                    _ = existing
+                    try reply(router, peer, .ack(Ack.with { $0.messageID = id }))
+                } else {
+                    try error("missing-file", "no file \(dir)/\(base)* to publish")
+                }
+                return
+            }
+            do {
+                let manifest = try register(model: announcement.model, version: announcement.version, file: dir + "/" + name)
+                log("published \(announcement.model) v\(manifest.version) (step \(announcement.step), \(manifest.totalBytes >> 20) MiB)")
+                try reply(router, peer, .ack(Ack.with { $0.messageID = id }))
+                try sender.send(publisher, .announcement(announcement))
+            } catch let failure {
+                log("refused publication of \(announcement.model) v\(announcement.version): \(failure)")
+                try error("version-exists", "\(failure)")
+            }
+        case .heartbeat, .ack:
+            break
+        default:
+            try error("bad-message", "the param-store takes WeightRequest and VersionAnnouncement, not \(WireCodec.bodyName(message.body))")
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import CodeRL
+import Datasets
+import Foundation
+import Ledger
+import ModelIO
+import Runtime
+import Schema
+import Training
+
+/// What every role derives from the configuration the same way.
+public enum Setup {
+    /// The starting actor's file (GGUF or checkpoint).
+    public static func actorPath(_ config: PipelineConfig) throws -> String {
+        let path = config.model.actor.isEmpty ? DefaultModel.path : config.model.actor
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw PipelineError(config.model.actor.isEmpty ? DefaultModel.missingMessage : "model.actor: no such file: \(path)")
+        }
+        var isDirectory: ObjCBool = false
+        FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        if isDirectory.boolValue {
+            throw PipelineError("model.actor: \(path) is a directory; the pipeline starts from a GGUF file or a training checkpoint (convert with coderl export)")
+        }
+        return path
+    }
+
+    /// The GGUF file holding the tokenizer (and chat template).
+    public static func tokenizerPath(_ config: PipelineConfig) throws -> String {
+        if !config.model.tokenizer.isEmpty { return config.model.tokenizer }
+        let actor = try actorPath(config)
+        if let magic = FileHandle(forReadingAtPath: actor)?.readData(ofLength: 4), magic == Data("GGUF".utf8) { return actor }
+        let beside = (actor as NSString).deletingLastPathComponent + "/" + LoadedModel.tokenizerFileName
+        guard FileManager.default.fileExists(atPath: beside) else {
+            throw PipelineError("model.tokenizer: \(actor) carries no tokenizer and there is no \(beside); set model.tokenizer to a GGUF file")
+        }
+        return beside
+    }
+
+    public static func promptFormat(_ config: PipelineConfig) throws -> PromptFormat {
+        let file = try GGUFFile(path: try tokenizerPath(config))
+        return PromptFormat(tokenizer: try Tokenizer(gguf: file), template: try? ChatTemplate(gguf: file))
+    }
+
+    /// Imports `data.sources` into the ledger (problems already there are kept as they are).
+    /// Returns one line per source.
+    public static func importData(_ config: PipelineConfig, into ledger: Ledger) throws -> [String] {
+        var lines: [String] = []
+        for source in config.data.sources {
+            let contents: DatasetContents
+            if source == BuiltinProblems.name {
+                contents = try BuiltinProblems.read()
+            } else {
+                contents = try readDataset(source)
+            }
+            let results = try ledger.store(contents.problems.map { ($0.problem, $0.exampleTests, $0.hiddenTests) })
+            let added = results.filter { $0 == .added }.count
+            lines.append("\(source): \(contents.problems.count) problems (\(added) new), \(contents.errors.count) refused")
+            for e in contents.errors.prefix(5) { lines.append("  refused: \(e)") }
+        }
+        return lines
+    }
+
+    static func readDataset(_ path: String) throws -> DatasetContents {
+        let name = (path as NSString).lastPathComponent.lowercased()
+        if name.contains("mbpp") { return try MBPP.read(file: path) }
+        if name.contains("humaneval") || name.contains("human-eval") { return try HumanEval.read(file: path) }
+        if name.contains("codecontests") || name.contains("code_contests") { return try CodeContests.read(file: path) }
+        if name.hasSuffix(".jsonl") { return try GenericJSONL.read(file: path) }
+        throw PipelineError("data.sources: cannot tell the format of \(path) (builtin, a coderl .jsonl, or an mbpp/humaneval/codecontests file)")
+    }
+
+    /// Problems matching `source/split` selectors (`builtin/train`, `mbpp/test`, `jsonl/*`), by id.
+    public static func problems(_ ledger: Ledger, selectors: [String]) throws -> [Problem] {
+        var out: [String: Problem] = [:]
+        for selector in selectors {
+            let parts = selector.split(separator: "/", maxSplits: 1).map(String.init)
+            let source = parts.first.flatMap { $0 == "*" ? nil : $0 }
+            let split = parts.count > 1 && parts[1] != "*" ? parts[1] : nil
+            for p in try ledger.problems(source: source, split: split) { out[p.id] = p }
+        }
+        return out.keys.sorted().map { out[$0]! }
+    }
+}

@@ -1,0 +1,249 @@
+import Foundation
+
+/// Everything a pipeline run is configured with. Read from YAML layers (the pipeline file, the
+/// config file it names with `config:`, `--config` files, `--set` assignments) by one
+/// function, `init(reader:)`, which is also the reference of every key, its default and meaning.
+public struct PipelineConfig: Sendable {
+    public enum Baseline: String, Sendable, CaseIterable { case greedy, groupMean = "group-mean" }
+    public enum ReturnMode: String, Sendable, CaseIterable { case relative, absolute }
+    public enum CriticClassesChoice: String, Sendable, CaseIterable { case outcomes, binary }
+    public enum SandboxChoice: String, Sendable, CaseIterable { case auto, strict, relaxed }
+
+    public struct Run: Sendable {
+        public var directory: String
+        public var seed: UInt64
+        public var steps: Int
+    }
+
+    public struct Roles: Sendable {
+        public var samplers: Int
+        public var executors: Int
+        public var executorSlots: Int
+        public var restartLimit: Int
+        public var restartBackoffMs: Int
+    }
+
+    public struct Endpoints: Sendable {
+        public var params: String
+        public var announcements: String
+        public var samples: String
+        public var rollouts: String
+        public var executors: String
+        /// CURVE for executors: the labeler's key-pair file; empty = plain TCP.
+        public var executorKeyFile: String
+        /// Files of accepted executor public keys (one per line); empty = any key (still encrypted).
+        public var executorAllowList: String
+    }
+
+    public struct Model: Sendable {
+        public var actor: String
+        public var tokenizer: String
+        public var criticLayers: Int
+        public var criticClasses: CriticClassesChoice
+        public var maxSequenceTokens: Int
+    }
+
+    public struct Data: Sendable {
+        public var sources: [String]
+        public var trainSplits: [String]
+        public var heldoutSplits: [String]
+        public var maxTrainProblems: Int
+        public var heldoutProblems: Int
+    }
+
+    public struct Sampling: Sendable {
+        public var samplesPerProblem: Int
+        public var temperature: Double
+        public var topP: Double
+        public var topK: Int
+        public var maxNewTokens: Int
+        public var baseline: Baseline
+    }
+
+    public struct Training: Sendable {
+        public var problemsPerStep: Int
+        public var learningRate: Double
+        public var criticLearningRate: Double
+        public var weightDecay: Double
+        public var clipNorm: Double
+        public var trainedLayers: Int
+        public var criticTrainedLayers: Int
+        public var ceWeight: Double
+        public var rlWeight: Double
+        public var returnMode: ReturnMode
+        public var criticWeights: Bool
+        public var klPenalty: Double
+        public var maxPolicyLag: Int
+        public var requestsAhead: Int
+        public var publishEvery: Int
+        public var microBatch: Int
+        public var warmStartSteps: Int
+        public var criticWarmupSteps: Int
+        public var keepVersions: Int
+    }
+
+    public struct Execution: Sendable {
+        public var secondsPerTest: Double
+        public var memoryMB: Int
+        public var leaseMs: Int
+        public var heartbeatTimeoutMs: Int
+        public var maxAttempts: Int
+        public var stopAtFirstFailure: Bool
+        public var sandbox: SandboxChoice
+    }
+
+    public var run: Run
+    public var roles: Roles
+    public var endpoints: Endpoints
+    public var model: Model
+    public var data: Data
+    public var sampling: Sampling
+    public var training: Training
+    public var execution: Execution
+
+    /// Reads every key (recording it in `reader.known`) and checks combinations; call
+    /// `reader.finish()` afterwards to report unknown keys and every problem at once.
+    public init(reader r: ConfigReader) {
+        _ = r.string("config", "", "Another config file to read first (relative to this file); its values are overridden by this file's.")
+        run = Run(
+            directory: r.string("run.dir", "runs/coderl", "Run directory: ledger, weight versions, learner checkpoints, logs."),
+            seed: UInt64(r.int("run.seed", 1, "Seed of every random choice (problem order, sampling, critic head).", min: 0)),
+            steps: r.int("run.steps", 20, "Learner steps to train (the run stops after the last one).", min: 1))
+        roles = Roles(
+            samplers: r.int("roles.samplers", 1, "Sampler processes on this machine.", min: 0, max: 64),
+            executors: r.int("roles.executors", 1, "Executor processes on this machine (more may join from other machines).", min: 0, max: 256),
+            executorSlots: r.int("roles.executor_slots", 1, "Programs each local executor runs at once.", min: 1, max: 256),
+            restartLimit: r.int("roles.restart_limit", 20, "Restarts of one role before the run gives up.", min: 0),
+            restartBackoffMs: r.int("roles.restart_backoff_ms", 500, "First restart delay; doubles per consecutive crash up to 30 s.", min: 0))
+        endpoints = Endpoints(
+            params: r.string("endpoints.params", "tcp://127.0.0.1:5701", "param-store: weight requests and version publishing (ROUTER)."),
+            announcements: r.string("endpoints.announcements", "tcp://127.0.0.1:5702", "param-store: new-version announcements (PUB)."),
+            samples: r.string("endpoints.samples", "tcp://127.0.0.1:5703", "learner: sample requests for samplers (ROUTER)."),
+            rollouts: r.string("endpoints.rollouts", "tcp://127.0.0.1:5704", "critic-labeler: generated rollouts from samplers (ROUTER)."),
+            executors: r.string("endpoints.executors", "tcp://127.0.0.1:5705", "critic-labeler: execution jobs for executors (ROUTER)."),
+            executorKeyFile: r.string("endpoints.executor_key_file", "", "CURVE key pair of the labeler's executor socket (created when missing); empty = no CURVE."),
+            executorAllowList: r.string("endpoints.executor_allow", "", "File of accepted executor public keys, one per line; empty = any client key."))
+        model = Model(
+            actor: r.string("model.actor", "", "Starting actor: GGUF file, Hugging Face directory or checkpoint (empty = the cached SmolLM2-135M-Instruct)."),
+            tokenizer: r.string("model.tokenizer", "", "GGUF file with the tokenizer when the actor carries none."),
+            criticLayers: r.int("model.critic_layers", 0, "Blocks of the actor the critic is built from (0 = a quarter of them).", min: 0),
+            criticClasses: r.choice("model.critic_classes", CriticClassesChoice.outcomes, "What the critic predicts"),
+            maxSequenceTokens: r.int("model.max_sequence_tokens", 768, "Longest prompt + program trained on; longer rollouts are cut at this length.", min: 16))
+        data = Data(
+            sources: r.list("data.sources", ["builtin"], "Datasets imported into the ledger at start: builtin (the package's own problems) or a file (.jsonl in coderl's format; mbpp/humaneval/apps/codecontests files by name)."),
+            trainSplits: r.list("data.train", ["builtin/train"], "Problems trained on, as source/split selectors."),
+            heldoutSplits: r.list("data.heldout", ["builtin/heldout"], "Problems evaluated before and after training (never trained on)."),
+            maxTrainProblems: r.int("data.max_train_problems", 0, "Use at most this many training problems (0 = all).", min: 0),
+            heldoutProblems: r.int("data.heldout_problems", 30, "Held-out problems evaluated (greedy) before and after training (0 = skip).", min: 0))
+        sampling = Sampling(
+            samplesPerProblem: r.int("sampling.samples_per_problem", 4, "Programs sampled per problem (K), besides the greedy baseline.", min: 1, max: 256),
+            temperature: r.double("sampling.temperature", 0.8, "Sampling temperature.", min: 0.01, max: 10),
+            topP: r.double("sampling.top_p", 0.95, "Nucleus sampling mass.", min: 0.01, max: 1),
+            topK: r.int("sampling.top_k", 0, "Sample among the k likeliest tokens (0 = all).", min: 0),
+            maxNewTokens: r.int("sampling.max_new_tokens", 192, "Longest program, in tokens.", min: 1),
+            baseline: r.choice("sampling.baseline", Baseline.greedy, "Return baseline: the greedy program (CodeRL) or the mean reward of the K samples"))
+        training = Training(
+            problemsPerStep: r.int("training.problems_per_step", 4, "Problems sampled for each learner step.", min: 1),
+            learningRate: r.double("training.learning_rate", 2e-5, "Actor AdamW learning rate.", min: 0),
+            criticLearningRate: r.double("training.critic_learning_rate", 1e-4, "Critic AdamW learning rate.", min: 0),
+            weightDecay: r.double("training.weight_decay", 0.0, "Decoupled weight decay (matrices only).", min: 0),
+            clipNorm: r.double("training.clip_norm", 1.0, "Clip gradients to this global norm (0 = off).", min: 0),
+            trainedLayers: r.int("training.trained_layers", 4, "Train only the top N blocks of the actor (0 = all).", min: 0),
+            criticTrainedLayers: r.int("training.critic_trained_layers", 0, "Train only the top N blocks of the critic backbone (0 = all); the head is always trained.", min: 0),
+            ceWeight: r.double("training.ce_weight", 1.0, "Weight of cross-entropy on reference solutions in the actor loss.", min: 0),
+            rlWeight: r.double("training.rl_weight", 1.0, "Weight of the policy-gradient term in the actor loss.", min: 0),
+            returnMode: r.choice("training.return", ReturnMode.relative, "Return: reward minus baseline, or the reward itself"),
+            criticWeights: r.bool("training.critic_weights", true, "Weight each token by the critic's probability of the program's outcome (false: plain REINFORCE with baseline)."),
+            klPenalty: r.double("training.kl_penalty", 0.0, "Per-token penalty beta * (log p - log p_initial) subtracted from the return (0 = off).", min: 0),
+            maxPolicyLag: r.int("training.max_policy_lag", 2, "Rollouts more than this many versions behind are stale: used for the critic, not the actor (counted).", min: 0),
+            requestsAhead: r.int("training.requests_ahead", 1, "Steps of sample requests kept in flight beyond the one being trained.", min: 0, max: 16),
+            publishEvery: r.int("training.publish_every", 1, "Publish a new actor and critic version (and checkpoint the learner) every N steps.", min: 1),
+            microBatch: r.int("training.micro_batch", 4, "Sequences per forward/backward (gradients are accumulated).", min: 1),
+            warmStartSteps: r.int("training.warm_start_steps", 0, "Cross-entropy steps on reference solutions before RL starts.", min: 0),
+            criticWarmupSteps: r.int("training.critic_warmup_steps", 0, "Learner steps before critic weights are used (the untrained critic's weights are replaced by 1).", min: 0),
+            keepVersions: r.int("training.keep_versions", 3, "Weight versions the param-store keeps per model (besides version 0); older ones are deleted.", min: 1))
+        execution = Execution(
+            secondsPerTest: r.double("execution.seconds_per_test", 4, "Wall-clock limit per test.", min: 0.05),
+            memoryMB: r.int("execution.memory_mb", 512, "Memory limit of a program.", min: 16),
+            leaseMs: r.int("execution.lease_ms", 60_000, "A job not answered within its lease goes to another executor.", min: 100),
+            heartbeatTimeoutMs: r.int("execution.heartbeat_timeout_ms", 5000, "An executor silent this long is presumed dead; its jobs are re-issued.", min: 100),
+            maxAttempts: r.int("execution.max_attempts", 8, "Infrastructure failures of one job before it is parked (logged, never scored).", min: 1),
+            stopAtFirstFailure: r.bool("execution.stop_at_first_failure", true, "Stop a program at its first failing test."),
+            sandbox: r.choice("execution.sandbox", SandboxChoice.auto, "Executor sandbox mode"))
+        check(r)
+    }
+
+    /// Combinations that cannot work.
+    private func check(_ r: ConfigReader) {
+        if training.requestsAhead > training.maxPolicyLag {
+            r.problem("training.requests_ahead", "\(training.requestsAhead) steps of requests in flight would make rollouts up to \(training.requestsAhead) versions old, beyond training.max_policy_lag \(training.maxPolicyLag): every rollout could be stale")
+        }
+        if sampling.baseline == .groupMean && sampling.samplesPerProblem < 2 && training.returnMode == .relative {
+            r.problem("sampling.baseline", "a group-mean baseline needs at least 2 samples per problem (sampling.samples_per_problem is \(sampling.samplesPerProblem))")
+        }
+        if training.ceWeight == 0 && training.rlWeight == 0 {
+            r.problem("training.rl_weight", "training.ce_weight and training.rl_weight are both 0: the actor would not learn")
+        }
+        if model.criticLayers > 0 && training.criticTrainedLayers > model.criticLayers {
+            r.problem("training.critic_trained_layers", "\(training.criticTrainedLayers) is more than the critic's \(model.criticLayers) blocks")
+        }
+        if roles.samplers == 0 { r.problem("roles.samplers", "no sampler: this machine must run at least one (more may join)") }
+        let ports = [("endpoints.params", endpoints.params), ("endpoints.announcements", endpoints.announcements),
+                     ("endpoints.samples", endpoints.samples), ("endpoints.rollouts", endpoints.rollouts),
+                     ("endpoints.executors", endpoints.executors)]
+        var seen: [String: String] = [:]
+        for (key, endpoint) in ports {
+            if !(endpoint.hasPrefix("tcp://") || endpoint.hasPrefix("ipc://")) {
+                r.problem(key, "'\(endpoint)' is not a tcp:// or ipc:// endpoint")
+            } else if let other = seen[endpoint] {
+                r.problem(key, "'\(endpoint)' is also \(other)")
+            }
+            seen[endpoint] = key
+        }
+    }
+
+    /// Rollouts each learner step consumes: K samples plus the greedy baseline, per problem.
+    public var rolloutsPerStep: Int { training.problemsPerStep * rolloutsPerProblem }
+    public var rolloutsPerProblem: Int { sampling.samplesPerProblem + (needsGreedy ? 1 : 0) }
+    /// The greedy program is sampled when it is the baseline (and always for held-out evaluation).
+    public var needsGreedy: Bool { sampling.baseline == .greedy && training.returnMode == .relative }
+
+    // Paths inside the run directory.
+    public var ledgerPath: String { run.directory + "/ledger" }
+    public var weightsPath: String { run.directory + "/weights" }
+    public var learnerPath: String { run.directory + "/learner" }
+    public var logsPath: String { run.directory + "/logs" }
+}
+
+extension PipelineConfig {
+    /// Reads the layers in order: the file named by the first layer's `config:` key (relative
+    /// to it), the files themselves, then `--set` assignments. Throws every problem at once.
+    public static func load(files: [String], assignments: [String] = []) throws -> (PipelineConfig, ConfigValues) {
+        var values = ConfigValues()
+        for file in files {
+            var layer = ConfigValues()
+            try layer.load(file: file)
+            if case .scalar(let base)? = layer["config"]?.value, !base.isEmpty {
+                let path = base.hasPrefix("/") ? base : ((file as NSString).deletingLastPathComponent as NSString).appendingPathComponent(base)
+                guard FileManager.default.fileExists(atPath: path) else {
+                    let s = layer["config"]!.source
+                    throw ConfigError(file: s.file, line: s.line, key: "config", reason: "no such file: \(path)")
+                }
+                try values.load(file: path)
+            }
+            try values.load(file: file)
+        }
+        for a in assignments { try values.set(a) }
+        let reader = ConfigReader(values)
+        let config = PipelineConfig(reader: reader)
+        try reader.finish()
+        return (config, values)
+    }
+
+    /// Every key with its default and meaning, in reading order.
+    public static var reference: [ConfigReader.KeyInfo] {
+        let reader = ConfigReader(ConfigValues())
+        _ = PipelineConfig(reader: reader)
+        return reader.known
+    }
+}

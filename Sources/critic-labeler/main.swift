@@ -1,0 +1,57 @@
+import ArgumentParser
+import CodeRL
+import Foundation
+import Pipeline
+import Runtime
+import Schema
+import ZeroMQ
+
+/// `critic-labeler --config FILE`: executes, rewards and critic-weights rollouts.
+struct CriticLabelerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "critic-labeler",
+        abstract: "Take rollouts into the ledger, dispatch them to executors, reward them and attach critic weights.",
+        discussion: """
+            Binds endpoints.rollouts (samplers) and endpoints.executors (executors, CURVE when \
+            endpoints.executor_key_file is set), fetches critic versions from the param-store, and \
+            resumes unlabeled rollouts found in the ledger at start.
+
+            Example:
+              critic-labeler --config runs/demo/pipeline.yaml
+            """)
+
+    @OptionGroup var role: RoleOptions
+
+    func run() throws {
+        let config = try role.load()
+        let log = Log(role: "critic-labeler", instance: "\(role.instance)")
+        var settings = LabelerService.Settings(
+            ledgerPath: config.ledgerPath, rolloutsEndpoint: config.endpoints.rollouts, executorsEndpoint: config.endpoints.executors,
+            paramsEndpoint: config.endpoints.params, announcementsEndpoint: config.endpoints.announcements,
+            cacheDirectory: config.run.directory + "/cache/critic-labeler")
+        settings.leaseMs = UInt64(config.execution.leaseMs)
+        settings.heartbeatTimeoutMs = UInt64(config.execution.heartbeatTimeoutMs)
+        settings.maxAttempts = UInt32(config.execution.maxAttempts)
+        settings.limits = ExecutionLimits.with {
+            $0.secondsPerTest = config.execution.secondsPerTest
+            $0.memoryBytes = UInt64(config.execution.memoryMB) << 20
+            $0.stopAtFirstFailure = config.execution.stopAtFirstFailure
+        }
+        settings.returnMode = config.training.returnMode == .absolute ? .absolute : .relative
+        settings.baseline = config.sampling.baseline == .groupMean ? .groupMean : .greedy
+        settings.criticWeights = config.training.criticWeights
+        if !config.endpoints.executorKeyFile.isEmpty {
+            settings.curveKeys = try CurveKeys.loadOrCreate(config.endpoints.executorKeyFile)
+            if !config.endpoints.executorAllowList.isEmpty {
+                settings.allowedExecutorKeys = try CurveKeys.readAllowList(config.endpoints.executorAllowList)
+            }
+            log("CURVE server key: \(settings.curveKeys!.publicKey)")
+        }
+        let service = try LabelerService(settings: settings, log: log)
+        let flag = service.stopFlag
+        Signals.onTerminate { flag.set() }
+        try service.run()
+    }
+}
+
+CriticLabelerCommand.main()

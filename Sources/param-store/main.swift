@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import Pipeline
+import Runtime
+
+/// `param-store --config FILE`: serves the run's weight versions.
+struct ParamStoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "param-store",
+        abstract: "Serve versioned actor and critic weights of a pipeline run in checksummed chunks.",
+        discussion: """
+            Keeps immutable versions under RUN/weights, registers the starting model as actor \
+            version 0 and its tokenizer as tokenizer version 0, takes new versions from the learner \
+            and announces them. Started by `coderl run`; run it by hand only for a custom layout.
+
+            Example:
+              param-store --config runs/demo/pipeline.yaml
+            """)
+
+    @OptionGroup var role: RoleOptions
+
+    func run() throws {
+        let config = try role.load()
+        let log = Log(role: "param-store", instance: "\(role.instance)")
+        var settings = ParamStore.Settings(directory: config.weightsPath, endpoint: config.endpoints.params,
+                                           announceEndpoint: config.endpoints.announcements)
+        settings.keepVersions = config.training.keepVersions
+        let store = try ParamStore(settings: settings, log: log)
+        if store.manifest(model: "actor", version: 0) == nil {
+            try store.register(model: "actor", version: 0, file: try Setup.actorPath(config), link: true)
+        }
+        if store.manifest(model: "tokenizer", version: 0) == nil {
+            try store.register(model: "tokenizer", version: 0, file: try Setup.tokenizerPath(config), link: true)
+        }
+        let flag = store.stopFlag
+        Signals.onTerminate { flag.set() }
+        try store.run()
+    }
+}
+
+ParamStoreCommand.main()

@@ -78,9 +78,9 @@ let package = Package(
             "CodeRL", "Runtime", "Llama", "ModelIO", "Training", "Optim", "Tensor", "Datasets", "Execution", "Ledger", "Schema", "Wire", "ZeroMQ",
         ]),
         .executableTarget(name: "param-store", dependencies: ["Pipeline", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "sampler", dependencies: ["Pipeline", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "critic-labeler", dependencies: ["Pipeline", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "learner", dependencies: ["Pipeline", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "sampler", dependencies: ["Pipeline", "Runtime", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "critic-labeler", dependencies: ["Pipeline", "Runtime", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "learner", dependencies: ["Pipeline", "Runtime", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "coderl",
             dependencies: [

@@ -140,6 +140,11 @@ public final class ExecutorWorker: @unchecked Sendable {
             try accept(job, messageID: id, dealer)
         case .ack, .heartbeat:
             break
+        case .error(let reply) where reply.code == "unknown-worker":
+            // The dispatcher forgot us (it restarted, or took us for dead): offer the free slots again.
+            let free = max(0, executor.slots - running.count)
+            log("the dispatcher does not know this executor; offering \(free) free slots again")
+            try send(dealer, .workRequest(WorkRequest.with { $0.worker = settings.name; $0.capacity = UInt32(free) }))
         case .error(let reply):
             log("dispatcher reported \(reply.code) for \(reply.messageID): \(reply.detail)")
         default:

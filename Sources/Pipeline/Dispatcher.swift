@@ -67,9 +67,21 @@ public struct Dispatcher {
         workers[worker]!.lastSeenMs = nowMs
     }
 
-    public mutating func heartbeat(_ worker: String, jobIDs: [String], nowMs: UInt64) {
-        workers[worker, default: Worker(lastSeenMs: nowMs)].lastSeenMs = nowMs
+    /// Renews the leases of the jobs a worker says it holds. Returns false for a worker not
+    /// known (declared lost, or this dispatcher restarted): it must announce its free
+    /// capacity again, since the credit it had was forgotten.
+    @discardableResult
+    public mutating func heartbeat(_ worker: String, jobIDs: [String], nowMs: UInt64) -> Bool {
+        guard workers[worker] != nil else { return false }
+        workers[worker]!.lastSeenMs = nowMs
         for id in jobIDs where jobs[id]?.holder == worker { jobs[id]!.leaseEndsMs = nowMs + leaseMs }
+        return true
+    }
+
+    /// After the dispatcher itself was busy (not reading): nobody counts as silent for it.
+    public mutating func touchAll(nowMs: UInt64) {
+        for name in workers.keys { workers[name]!.lastSeenMs = max(workers[name]!.lastSeenMs, nowMs) }
+        for id in jobs.keys where jobs[id]!.holder != nil { jobs[id]!.leaseEndsMs = max(jobs[id]!.leaseEndsMs, nowMs + leaseMs / 2) }
     }
 
     /// Jobs to send now, as (executor, job with its attempt and lease set).

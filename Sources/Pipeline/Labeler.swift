@@ -202,6 +202,7 @@ public final class LabelerService {
             let (path, _) = try weights!.fetch(model: "critic", version: version)
             critic = (version, try CriticTrainer(critic: try VersionFiles.readCritic(path), trainedLayers: 1))
             log("critic v\(version) loaded")
+            dispatcher.touchAll(nowMs: nowMs())
             // Groups that waited for a critic.
             for key in Array(groups.keys) { try labelIfComplete(key) }
         } catch {
@@ -325,7 +326,13 @@ public final class LabelerService {
             case .workRequest(let request):
                 dispatcher.credit(worker, Int(request.capacity), nowMs: now)
             case .heartbeat(let beat):
-                dispatcher.heartbeat(worker, jobIDs: beat.jobIds, nowMs: now)
+                if !dispatcher.heartbeat(worker, jobIDs: beat.jobIds, nowMs: now) {
+                    try sender.send(socket, .error(ErrorReply.with {
+                        $0.messageID = message.envelope.messageID
+                        $0.code = "unknown-worker"
+                        $0.detail = "announce your free capacity with a WorkRequest"
+                    }), to: peer)
+                }
             case .result(let result):
                 if let outcome = dispatcher.result(result, from: worker, nowMs: now) {
                     try apply(outcome)

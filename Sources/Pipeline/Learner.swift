@@ -96,6 +96,8 @@ public final class LearnerService {
     private var assigned: [String: (sampler: String, request: SampleRequest)] = [:]
     private var router: Socket!
     private var params: Socket!
+    /// The newest actor version the param-store has taken (requests name this one).
+    private var servedVersion: UInt64 = 0
     private var lastReportMs = nowMs()
     private var lastReportSequence: UInt64 = 0
     private var lastReportExecuted = 0
@@ -193,6 +195,7 @@ public final class LearnerService {
             let path = dir + String(format: "/v%06llu.safetensors", version)
             if model == "actor" { try VersionFiles.writeActor(actor, to: path) } else { try VersionFiles.writeCritic(critic, to: path) }
             try announce(model: model, version: version)
+            if model == "actor" { servedVersion = version }
         }
     }
 
@@ -247,7 +250,7 @@ public final class LearnerService {
             $0.problemIds = [problem.id]
             $0.problems = [SampleProblem.with { $0.problemID = problem.id; $0.promptTokens = tokens.map { UInt32($0) } }]
             $0.samplesPerProblem = UInt32(samples)
-            $0.policyVersion = state.version
+            $0.policyVersion = servedVersion
             $0.includeBaseline = baseline
             $0.purpose = purpose
             $0.sampling = SamplingSettings.with {
@@ -296,7 +299,7 @@ public final class LearnerService {
             }
             for (name, info) in samplers.sorted(by: { $0.key < $1.key }) where info.idle && !pending.isEmpty {
                 var request = pending.removeFirst()
-                if request.purpose == "train" { request.policyVersion = state.version }
+                if request.purpose == "train" { request.policyVersion = servedVersion }
                 try sender.send(router, .sampleRequest(request), to: Array(name.utf8))
                 samplers[name]!.idle = false
                 samplers[name]!.request = request.requestID
@@ -341,7 +344,7 @@ public final class LearnerService {
             log("sampler \(name) could not do \(reply.messageID): \(reply.code): \(reply.detail)")
             samplers[name]!.request = nil
             var request = a.request
-            if request.purpose == "train" { request.policyVersion = state.version }
+            if request.purpose == "train" { request.policyVersion = servedVersion }
             pending.append(request)
         default:
             log("sampler \(name) sent \(WireCodec.bodyName(message.body)); ignored")
@@ -531,7 +534,9 @@ public final class LearnerService {
         params = try Socket(context, .dealer)
         try params.setLinger(.zero)
         try params.connect(config.endpoints.params)
-        if try loadOrCreate() {
+        let fresh = try loadOrCreate()
+        servedVersion = state.version
+        if fresh {
             // Actor v0 is the starting model, registered by the param-store itself.
             try publish(version: 0, models: ["critic"])
             try saveCheckpoint()

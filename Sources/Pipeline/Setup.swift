@@ -59,7 +59,7 @@ public enum Setup {
         return lines
     }
 
-    static func readDataset(_ path: String) throws -> DatasetContents {
+    public static func readDataset(_ path: String) throws -> DatasetContents {
         let name = (path as NSString).lastPathComponent.lowercased()
         if name.contains("mbpp") { return try MBPP.read(file: path) }
         if name.contains("humaneval") || name.contains("human-eval") { return try HumanEval.read(file: path) }

@@ -226,11 +226,27 @@ public final class ConfigReader {
         errors.append(ConfigError(file: s.file, line: s.line, key: key, reason: reason))
     }
 
+    /// Edit distance, for "did you mean" hints.
+    static func distance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var row = Array(0...b.count)
+        for i in 1...max(1, a.count) where !a.isEmpty {
+            var previous = row[0]
+            row[0] = i
+            for j in 1...max(1, b.count) where !b.isEmpty {
+                let old = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+                previous = old
+            }
+        }
+        return row[b.count]
+    }
+
     /// Throws every problem found (bad values, then unknown keys), one per line.
     public func finish() throws {
         let knownKeys = Set(known.map(\.key))
         for (key, e) in values.entries.sorted(by: { $0.key < $1.key }) where !knownKeys.contains(key) {
-            let near = knownKeys.filter { $0.hasSuffix("." + (key.split(separator: ".").last.map(String.init) ?? key)) }.sorted()
+            let near = knownKeys.filter { Self.distance($0, key) <= 2 || $0.hasSuffix("." + (key.split(separator: ".").last.map(String.init) ?? key)) }.sorted()
             errors.append(ConfigError(file: e.source.file, line: e.source.line, key: key,
                                       reason: "unknown key" + (near.isEmpty ? "" : " (did you mean \(near.joined(separator: " or "))?)")))
         }
@@ -242,4 +258,47 @@ public final class ConfigReader {
 public struct ConfigErrors: Error, CustomStringConvertible {
     public var errors: [ConfigError]
     public var description: String { errors.map(\.description).joined(separator: "\n") }
+}
+
+extension ConfigValues {
+    /// The values as one YAML document (sections as mappings), for the run directory: every
+    /// role reads the same resolved configuration.
+    public func yaml(header: String) -> String {
+        func quote(_ s: String) -> String {
+            var out = "\""
+            for c in s.unicodeScalars {
+                switch c {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                case "\t": out += "\\t"
+                default: out.unicodeScalars.append(c)
+                }
+            }
+            return out + "\""
+        }
+        var lines = header.split(separator: "\n", omittingEmptySubsequences: false).map { "# " + $0 }
+        var section = ""
+        for key in entries.keys.sorted() where key != "config" {
+            let parts = key.split(separator: ".").map(String.init)
+            let value: String
+            switch entries[key]!.value {
+            case .scalar(let s): value = quote(s)
+            case .list(let items): value = "[" + items.map(quote).joined(separator: ", ") + "]"
+            }
+            if parts.count == 1 {
+                lines.append("\(key): \(value)")
+                section = ""
+            } else {
+                let head = parts.dropLast().joined(separator: ".")
+                if head != section {
+                    // Deeper keys keep their dotted path under the first level (two levels are all we use).
+                    lines.append("\(parts[0]):")
+                    section = head
+                }
+                lines.append("  \(parts.dropFirst().joined(separator: "_")): \(value)")
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
 }

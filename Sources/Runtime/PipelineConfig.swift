@@ -7,7 +7,7 @@ public struct PipelineConfig: Sendable {
     public enum Baseline: String, Sendable, CaseIterable { case greedy, groupMean = "group-mean" }
     public enum ReturnMode: String, Sendable, CaseIterable { case relative, absolute }
     public enum CriticClassesChoice: String, Sendable, CaseIterable { case outcomes, binary }
-    public enum SandboxChoice: String, Sendable, CaseIterable { case auto, strict, relaxed }
+    public enum SandboxChoice: String, Sendable, CaseIterable { case strict, relaxed }
 
     public struct Run: Sendable {
         public var directory: String
@@ -21,6 +21,8 @@ public struct PipelineConfig: Sendable {
         public var executorSlots: Int
         public var restartLimit: Int
         public var restartBackoffMs: Int
+        public var samplerThreads: Int
+        public var learnerThreads: Int
     }
 
     public struct Endpoints: Sendable {
@@ -114,7 +116,9 @@ public struct PipelineConfig: Sendable {
             executors: r.int("roles.executors", 1, "Executor processes on this machine (more may join from other machines).", min: 0, max: 256),
             executorSlots: r.int("roles.executor_slots", 1, "Programs each local executor runs at once.", min: 1, max: 256),
             restartLimit: r.int("roles.restart_limit", 20, "Restarts of one role before the run gives up.", min: 0),
-            restartBackoffMs: r.int("roles.restart_backoff_ms", 500, "First restart delay; doubles per consecutive crash up to 30 s.", min: 0))
+            restartBackoffMs: r.int("roles.restart_backoff_ms", 500, "First restart delay; doubles per consecutive crash up to 30 s.", min: 0),
+            samplerThreads: r.int("roles.sampler_threads", 0, "Compute threads of each local sampler (0 = half the cores, rounded up: samplers and the learner work at the same time).", min: 0, max: 256),
+            learnerThreads: r.int("roles.learner_threads", 0, "Compute threads of the learner (0 = half the cores, rounded up).", min: 0, max: 256))
         endpoints = Endpoints(
             params: r.string("endpoints.params", "tcp://127.0.0.1:5701", "param-store: weight requests and version publishing (ROUTER)."),
             announcements: r.string("endpoints.announcements", "tcp://127.0.0.1:5702", "param-store: new-version announcements (PUB)."),
@@ -169,7 +173,7 @@ public struct PipelineConfig: Sendable {
             heartbeatTimeoutMs: r.int("execution.heartbeat_timeout_ms", 5000, "An executor silent this long is presumed dead; its jobs are re-issued.", min: 100),
             maxAttempts: r.int("execution.max_attempts", 8, "Infrastructure failures of one job before it is parked (logged, never scored).", min: 1),
             stopAtFirstFailure: r.bool("execution.stop_at_first_failure", true, "Stop a program at its first failing test."),
-            sandbox: r.choice("execution.sandbox", SandboxChoice.auto, "Executor sandbox mode"))
+            sandbox: r.choice("execution.sandbox", SandboxChoice.strict, "Sandbox of local executors: strict refuses to run without bubblewrap and user namespaces; relaxed runs with what the machine offers and says so in every verdict"))
         check(r)
     }
 
@@ -220,19 +224,25 @@ extension PipelineConfig {
     /// to it), the files themselves, then `--set` assignments. Throws every problem at once.
     public static func load(files: [String], assignments: [String] = []) throws -> (PipelineConfig, ConfigValues) {
         var values = ConfigValues()
-        for file in files {
-            var layer = ConfigValues()
-            try layer.load(file: file)
-            if case .scalar(let base)? = layer["config"]?.value, !base.isEmpty {
+        // A file's `config:` key names a base file, read before it (recursively).
+        func layer(_ file: String, _ chain: [String]) throws {
+            var probe = ConfigValues()
+            try probe.load(file: file)
+            if case .scalar(let base)? = probe["config"]?.value, !base.isEmpty {
                 let path = base.hasPrefix("/") ? base : ((file as NSString).deletingLastPathComponent as NSString).appendingPathComponent(base)
+                let s = probe["config"]!.source
                 guard FileManager.default.fileExists(atPath: path) else {
-                    let s = layer["config"]!.source
                     throw ConfigError(file: s.file, line: s.line, key: "config", reason: "no such file: \(path)")
                 }
-                try values.load(file: path)
+                let canonical = (path as NSString).standardizingPath
+                guard !chain.contains(canonical), chain.count < 8 else {
+                    throw ConfigError(file: s.file, line: s.line, key: "config", reason: "\(path) includes itself")
+                }
+                try layer(path, chain + [canonical])
             }
             try values.load(file: file)
         }
+        for file in files { try layer(file, [(file as NSString).standardizingPath]) }
         for a in assignments { try values.set(a) }
         let reader = ConfigReader(values)
         let config = PipelineConfig(reader: reader)

@@ -11,7 +11,13 @@ import Synchronization
 /// `@unchecked Sendable`: `job` is written only by the submitting thread before the release
 /// increment of `generation` and read by workers after their acquire load of it.
 public final class ComputePool: @unchecked Sendable {
-    public static let shared = ComputePool(threads: ProcessInfo.processInfo.activeProcessorCount)
+    /// All cores, or `CODERL_THREADS` when set (pipeline roles sharing a machine get a share each).
+    public static let shared = ComputePool(threads: threadBudget)
+
+    public static var threadBudget: Int {
+        if let text = ProcessInfo.processInfo.environment["CODERL_THREADS"], let n = Int(text), n > 0 { return n }
+        return ProcessInfo.processInfo.activeProcessorCount
+    }
 
     public let parts: Int
     private let generation = Atomic<Int>(0)

@@ -3,6 +3,7 @@ import CodeRL
 import Foundation
 import Pipeline
 import Runtime
+import Tensor
 import Schema
 import ZeroMQ
 
@@ -54,4 +55,5 @@ struct CriticLabelerCommand: ParsableCommand {
     }
 }
 
+BLASCoreType.reexecIfNeeded()
 CriticLabelerCommand.main()

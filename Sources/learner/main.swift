@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Pipeline
 import Runtime
+import Tensor
 
 /// `learner --config FILE`: trains the actor and the critic from labeled rollouts.
 struct LearnerCommand: ParsableCommand {
@@ -33,4 +34,5 @@ struct LearnerCommand: ParsableCommand {
     }
 }
 
+BLASCoreType.reexecIfNeeded()
 LearnerCommand.main()

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Pipeline
 import Runtime
+import Tensor
 
 /// `sampler --config FILE`: generates programs for the learner's sample requests.
 struct SamplerCommand: ParsableCommand {
@@ -36,4 +37,5 @@ struct SamplerCommand: ParsableCommand {
     }
 }
 
+BLASCoreType.reexecIfNeeded()
 SamplerCommand.main()

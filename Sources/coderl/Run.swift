@@ -1,0 +1,194 @@
+import ArgumentParser
+import CodeRL
+import Datasets
+import Foundation
+import Ledger
+import Llama
+import ModelIO
+import Pipeline
+import Runtime
+import Schema
+import Training
+
+/// `coderl run PIPELINE`: the whole pipeline on this machine, from a config file.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a CodeRL pipeline (param-store, critic-labeler, learner, samplers, executors) from a config file.",
+        discussion: """
+            Reads the pipeline file (and the config file it names with `config:`), then each \
+            --config file, then each --set; imports data.sources into the ledger; starts every \
+            role as its own process (logs in RUN/logs/, pids in RUN/pids/); restarts a crashed role \
+            with back-off; prints one line per learner step; stops everything cleanly on Ctrl-C or \
+            SIGTERM. A run directory that already has a run resumes it (the learner continues from \
+            its last checkpoint, the labeler from the ledger).
+
+            More executors can join from other machines: see `executor --help` and the README.
+
+            Examples:
+              coderl run Pipelines/coderl.yaml
+              coderl run Pipelines/coderl.yaml --config Configs/demo.yaml --set run.steps=5
+              coderl run Pipelines/coderl.yaml --dry-run
+              coderl run --print-keys
+            """)
+
+    @Argument(help: "Pipeline file (YAML).") var pipeline: String?
+    @Option(name: .customLong("config"), help: "Config file layered over the pipeline file (repeatable).") var configFiles: [String] = []
+    @Option(name: .customLong("set"), help: "Override one key: --set training.learning_rate=1e-5 (repeatable).") var assignments: [String] = []
+    @Flag(help: "Check the configuration and print the derived numbers; start nothing.") var dryRun = false
+    @Flag(help: "Print every configuration key with its default and meaning.") var printKeys = false
+
+    func run() throws {
+        if printKeys {
+            for k in PipelineConfig.reference { print("\(k.key) = \(k.defaultValue)\n    \(k.help)") }
+            return
+        }
+        guard let pipeline else { throw ValidationError("give the pipeline file, e.g. coderl run Pipelines/coderl.yaml") }
+        let config: PipelineConfig, values: ConfigValues
+        do {
+            (config, values) = try PipelineConfig.load(files: [pipeline] + configFiles, assignments: assignments)
+        } catch {
+            throw CLIError("configuration errors:\n\(error)")
+        }
+        let derived = try Self.derived(config)
+        if dryRun {
+            print("configuration: " + values.files.joined(separator: " + ") + (assignments.isEmpty ? "" : " + \(assignments.count) --set"))
+            for line in derived { print("  " + line) }
+            print("ok: nothing started (--dry-run)")
+            return
+        }
+        try launch(config, values, derived)
+    }
+
+    /// Checks what the files say and returns the derived numbers, one per line.
+    static func derived(_ config: PipelineConfig) throws -> [String] {
+        var lines: [String] = []
+        var problems: [Problem] = []
+        var errors: [String] = []
+        for source in config.data.sources {
+            if source != BuiltinProblems.name && !FileManager.default.fileExists(atPath: source) {
+                errors.append("data.sources: no such file: \(source)")
+                continue
+            }
+            let contents = source == BuiltinProblems.name ? try BuiltinProblems.read() : try Setup.readDataset(source)
+            problems += contents.problems.map(\.problem)
+        }
+        func matches(_ p: Problem, _ selectors: [String]) -> Bool {
+            selectors.contains { sel in
+                let parts = sel.split(separator: "/", maxSplits: 1).map(String.init)
+                return (parts[0] == "*" || parts[0] == p.source) && (parts.count < 2 || parts[1] == "*" || parts[1] == p.split)
+            }
+        }
+        var train = problems.filter { matches($0, config.data.trainSplits) }.count
+        if config.data.maxTrainProblems > 0 { train = min(train, config.data.maxTrainProblems) }
+        let heldout = min(config.data.heldoutProblems, problems.filter { matches($0, config.data.heldoutSplits) }.count)
+        if train == 0 { errors.append("data.train: no problem of data.sources matches \(config.data.trainSplits)") }
+        if train > 0 && train < config.training.problemsPerStep {
+            errors.append("training.problems_per_step: \(config.training.problemsPerStep) is more than the \(train) training problems")
+        }
+        do {
+            let actor = try Setup.actorPath(config)
+            _ = try Setup.tokenizerPath(config)
+            let layers: Int
+            if let magic = FileHandle(forReadingAtPath: actor)?.readData(ofLength: 4), magic == Data("GGUF".utf8) {
+                let c = try LlamaConfig(gguf: try GGUFFile(path: actor))
+                layers = c.layers
+                if config.sampling.maxNewTokens + 64 > c.contextLength {
+                    errors.append("sampling.max_new_tokens: \(config.sampling.maxNewTokens) leaves no room for a prompt in the model's \(c.contextLength) tokens")
+                }
+            } else {
+                layers = try LoadedModel.load(actor).weights.config.layers
+            }
+            if config.training.trainedLayers > layers { errors.append("training.trained_layers: \(config.training.trainedLayers) is more than the model's \(layers) blocks") }
+            if config.model.criticLayers > layers { errors.append("model.critic_layers: \(config.model.criticLayers) is more than the model's \(layers) blocks") }
+            lines.append("model: \(actor) (\(layers) blocks; top \(config.training.trainedLayers == 0 ? layers : config.training.trainedLayers) trained; critic \(config.model.criticLayers == 0 ? Critic.defaultLayers(actorLayers: layers) : config.model.criticLayers) blocks)")
+        } catch {
+            errors.append("\(error)")
+        }
+        guard errors.isEmpty else { throw CLIError("configuration errors:\n" + errors.joined(separator: "\n")) }
+        let perStep = config.rolloutsPerStep
+        let stepsPerEpoch = (train + config.training.problemsPerStep - 1) / config.training.problemsPerStep
+        lines.append("problems: \(train) for training, \(heldout) held out (evaluated greedily before and after)")
+        lines.append("per step: \(config.training.problemsPerStep) problems x (\(config.sampling.samplesPerProblem) samples\(config.needsGreedy ? " + greedy baseline" : "")) = \(perStep) programs")
+        lines.append("steps per epoch: \(stepsPerEpoch); \(config.run.steps) steps = \(String(format: "%.2f", Double(config.run.steps) / Double(max(1, stepsPerEpoch)))) epochs, \(perStep * config.run.steps) programs to run")
+        lines.append("versions: published every \(config.training.publishEvery) steps (\(config.run.steps / config.training.publishEvery) in all); rollouts at most \(config.training.maxPolicyLag) versions old train the actor")
+        lines.append("processes: param-store, critic-labeler, learner, \(config.roles.samplers) sampler(s), \(config.roles.executors) executor(s) x \(config.roles.executorSlots) slot(s)")
+        lines.append("run directory: \(config.run.directory)")
+        return lines
+    }
+
+    func launch(_ config: PipelineConfig, _ values: ConfigValues, _ derived: [String]) throws {
+        let fm = FileManager.default
+        for dir in [config.run.directory, config.logsPath, config.weightsPath] { try fm.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        let resolved = config.run.directory + "/pipeline.yaml"
+        try values.yaml(header: "Resolved configuration of this run (from \(values.files.joined(separator: ", "))). Every role reads this file.")
+            .write(toFile: resolved, atomically: true, encoding: .utf8)
+        let ledger = try Ledger(path: config.ledgerPath)
+        for line in try Setup.importData(config, into: ledger) { print("import " + line) }
+        if try ledger.runMetadata() == nil {
+            try ledger.saveRunMetadata(RunMetadata.with {
+                $0.runID = UUID().uuidString
+                $0.createdUnixMs = UInt64(Date().timeIntervalSince1970 * 1000)
+                $0.config = values.yaml(header: "")
+            })
+        }
+        for line in derived { print(line) }
+        fflush(nil)
+
+        let bin = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
+        for tool in ["param-store", "critic-labeler", "learner", "sampler", "executor"] where !fm.isExecutableFile(atPath: bin + "/" + tool) {
+            throw CLIError("\(bin)/\(tool) is missing: build all products (swift build -c release) or install them beside coderl")
+        }
+        let common = ["--config", resolved]
+        func role(_ name: String, _ tool: String, _ extra: [String] = []) -> Supervisor.Role {
+            Supervisor.Role(name: name, executable: bin + "/" + tool, arguments: extra, logFile: config.logsPath + "/" + name + ".log")
+        }
+        let half = (ProcessInfo.processInfo.activeProcessorCount + 1) / 2
+        func threads(_ n: Int) -> [String: String] {
+            let count = "\(n == 0 ? half : n)"
+            return ["CODERL_THREADS": count, "OPENBLAS_NUM_THREADS": count]
+        }
+        var labeler = role("critic-labeler", "critic-labeler", common)
+        labeler.environment = threads(1)
+        var roles: [Supervisor.Role] = [role("param-store", "param-store", common), labeler]
+        var learner = role("learner", "learner", common)
+        learner.environment = threads(config.roles.learnerThreads)
+        learner.capturesOutput = true
+        learner.finishesRun = true
+        roles.append(learner)
+        for i in 0..<config.roles.samplers {
+            var sampler = role("sampler-\(i)", "sampler", common + ["--instance", "\(i)"])
+            sampler.environment = threads(config.roles.samplerThreads)
+            roles.append(sampler)
+        }
+        var executorArgs = ["--connect", config.endpoints.executors.replacingOccurrences(of: "*", with: "127.0.0.1"),
+                            "--slots", "\(config.roles.executorSlots)", "--sandbox", config.execution.sandbox.rawValue]
+        if !config.endpoints.executorKeyFile.isEmpty {
+            let server = try CurveKeys.loadOrCreate(config.endpoints.executorKeyFile)
+            let clientFile = config.run.directory + "/keys/local-executor.key"
+            let client = try CurveKeys.loadOrCreate(clientFile)
+            if !config.endpoints.executorAllowList.isEmpty {
+                let allowed = (try? CurveKeys.readAllowList(config.endpoints.executorAllowList)) ?? []
+                if !allowed.contains(client.publicKey) {
+                    try (((try? String(contentsOfFile: config.endpoints.executorAllowList, encoding: .utf8)) ?? "") + client.publicKey + "  # local executors\n")
+                        .write(toFile: config.endpoints.executorAllowList, atomically: true, encoding: .utf8)
+                }
+            }
+            executorArgs += ["--server-key", server.publicKey, "--key-file", clientFile]
+        }
+        for i in 0..<config.roles.executors {
+            roles.append(role("executor-\(i)", "executor", executorArgs + ["--name", "executor-\(i)"]))
+        }
+        let supervisor = Supervisor(roles: roles, restartLimit: config.roles.restartLimit, backoffMs: config.roles.restartBackoffMs,
+                                    pidDirectory: config.run.directory + "/pids",
+                                    note: { line in print("[run] " + line); fflush(nil) },
+                                    onOutput: { line in print(line); fflush(nil) })
+        Signals.onTerminate { supervisor.requestStop() }
+        let finished = try supervisor.run()
+        if finished {
+            print("[run] finished; logs in \(config.logsPath), summary in \(config.learnerPath)/summary.txt")
+        } else {
+            print("[run] stopped; run `coderl run` with the same files to resume")
+            throw ExitCode(1)
+        }
+    }
+}

@@ -64,10 +64,12 @@ public final class LabelerService {
     public private(set) var labeled = 0
     public private(set) var executed = 0
 
-    public init(settings: Settings, log: Log) throws {
+    /// `ledger`: an environment this process already has open on `settings.ledgerPath` (LMDB
+    /// must not be opened twice in one process); nil opens it.
+    public init(settings: Settings, log: Log, ledger: Ledger? = nil) throws {
         self.settings = settings
         self.log = log
-        ledger = try Ledger(path: settings.ledgerPath)
+        self.ledger = try ledger ?? Ledger(path: settings.ledgerPath)
         dispatcher = Dispatcher(leaseMs: settings.leaseMs, heartbeatTimeoutMs: settings.heartbeatTimeoutMs, maxAttempts: settings.maxAttempts)
         sender = Sender(name: settings.name)
     }

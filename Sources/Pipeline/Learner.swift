@@ -22,7 +22,8 @@ public struct LearnerState: Codable, Equatable, Sendable {
     public var requested = 0
     public var warmStartDone = 0
     public var evalBeforeIssued = false
-    public var evalAfterIssued = false
+    /// The version whose held-out evaluation was requested at the end of the run.
+    public var evalAfterVersion: UInt64? = nil
     public var totals = StepData.Counts()
     public init() {}
 }
@@ -102,17 +103,18 @@ public final class LearnerService {
     private var lastReportSequence: UInt64 = 0
     private var lastReportExecuted = 0
 
-    public init(config: PipelineConfig, log: Log, progress: @escaping (String) -> Void) throws {
+    /// `ledger`: the run's ledger when this process has it open already; nil opens it.
+    public init(config: PipelineConfig, log: Log, ledger: Ledger? = nil, progress: @escaping (String) -> Void) throws {
         self.config = config
         self.log = log
         self.progress = progress
-        ledger = try Ledger(path: config.ledgerPath)
+        self.ledger = try ledger ?? Ledger(path: config.ledgerPath)
         format = try Setup.promptFormat(config)
         sender = Sender(name: "learner")
-        trainProblems = try Setup.problems(ledger, selectors: config.data.trainSplits)
+        trainProblems = try Setup.problems(self.ledger, selectors: config.data.trainSplits)
         if config.data.maxTrainProblems > 0 { trainProblems = Array(trainProblems.prefix(config.data.maxTrainProblems)) }
         let heldoutIDs = Set(trainProblems.map(\.id))
-        heldout = Array(try Setup.problems(ledger, selectors: config.data.heldoutSplits).filter { !heldoutIDs.contains($0.id) }
+        heldout = Array(try Setup.problems(self.ledger, selectors: config.data.heldoutSplits).filter { !heldoutIDs.contains($0.id) }
                             .prefix(config.data.heldoutProblems))
         guard !trainProblems.isEmpty else {
             throw PipelineError("no training problems match data.train \(config.data.trainSplits) in the ledger \(config.ledgerPath)")
@@ -528,6 +530,9 @@ public final class LearnerService {
     public func run() throws -> String {
         let context = try Context()
         defer { context.shutdown() }
+        // Closed before the context ends, so peers see the endpoint go (a new learner in the
+        // same process can bind it again).
+        defer { router = nil; params = nil }
         router = try Socket(context, .router)
         try router.setLinger(.zero)
         try router.bind(config.endpoints.samples)
@@ -615,9 +620,9 @@ public final class LearnerService {
     private func finish() throws -> String {
         var summary = "trained \(state.step) steps; actor v\(state.version); \(state.totals.rollouts) rollouts (\(state.totals.passed) passed, \(state.totals.stale) stale, \(state.totals.unscored) unscored)"
         guard !heldout.isEmpty else { return summary }
-        if !state.evalAfterIssued {
+        if state.evalAfterVersion != state.version {
             try issueEval("after")
-            state.evalAfterIssued = true
+            state.evalAfterVersion = state.version
             try saveCheckpoint()
         }
         var before: (passed: Int, total: Int)? = nil, after: (passed: Int, total: Int)? = nil

@@ -7,7 +7,8 @@ import Synchronization
 ///
 /// Workers spin briefly between jobs (decode issues one job per matrix product, a few
 /// microseconds apart) and then sleep on a condition variable, so they never compete with
-/// OpenBLAS's own threads during prefill. Jobs must not be submitted from two threads at once.
+/// OpenBLAS's own threads during prefill. A job submitted while another runs (from another
+/// thread, as when several pipeline roles share a test process) runs on its caller alone.
 /// `@unchecked Sendable`: `job` is written only by the submitting thread before the release
 /// increment of `generation` and read by workers after their acquire load of it.
 public final class ComputePool: @unchecked Sendable {
@@ -22,6 +23,9 @@ public final class ComputePool: @unchecked Sendable {
     public let parts: Int
     private let generation = Atomic<Int>(0)
     private let pending = Atomic<Int>(0)
+    /// Set while a job runs: a second submitter (another thread, or a job submitting from
+    /// inside itself) runs its parts on its own thread instead of corrupting the running job.
+    private let busy = Atomic<Bool>(false)
     private var job: ((Int, Int) -> Void)?
     private var mutex = pthread_mutex_t()
     private var condition = pthread_cond_t()
@@ -41,6 +45,11 @@ public final class ComputePool: @unchecked Sendable {
 
     public func run(_ body: (_ part: Int, _ parts: Int) -> Void) {
         if parts == 1 { body(0, 1); return }
+        guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            for part in 0..<parts { body(part, parts) }
+            return
+        }
+        defer { busy.store(false, ordering: .releasing) }
         withoutActuallyEscaping(body) { escapable in
             job = escapable
             pending.store(parts - 1, ordering: .releasing)

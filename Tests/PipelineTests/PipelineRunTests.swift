@@ -1,0 +1,177 @@
+import CodeRL
+import Execution
+import ExecutorService
+import Foundation
+import Ledger
+import Llama
+import ModelIO
+import Pipeline
+import Runtime
+import Schema
+import Tensor
+import Training
+import XCTest
+
+struct Box<T>: @unchecked Sendable { let value: T }
+
+/// The whole pipeline in one process on a tiny random model (with SmolLM2's tokenizer):
+/// param-store, critic-labeler, an executor, a sampler and the learner, each on its own thread
+/// and talking over ZeroMQ exactly as the processes do.
+final class PipelineRunTests: XCTestCase {
+    var dir: String!
+    var threads: [Thread] = []
+    var stops: [() -> Void] = []
+
+    override func setUpWithError() throws {
+        guard DefaultModel.isPresent else {
+            throw XCTSkip("SmolLM2 GGUF not found at \(DefaultModel.path) (make model): these tests need its tokenizer")
+        }
+        dir = NSTemporaryDirectory() + "coderl-pipeline-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() {
+        for stop in stops { stop() }
+        for t in threads { while t.isExecuting { Thread.sleep(forTimeInterval: 0.01) } }
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    /// A 2-block model with SmolLM2's vocabulary and tokenizer, random weights.
+    func tinyModel() throws -> String {
+        let config = try LlamaConfig(vocabularySize: 49152, channels: 32, layers: 2, heads: 4, kvHeads: 2, feedForward: 64, contextLength: 1024)
+        let w = LlamaWeights(config: config)
+        var rng = Xoshiro256(seed: 7)
+        for t in w.namedTensors {
+            for i in 0..<t.count { w.buffer[t.offset + i] = t.decays ? (rng.nextUnit() * 2 - 1) * 0.1 : 1 }
+        }
+        let path = dir + "/tiny.gguf"
+        try ModelExport.gguf(w, tokenizer: LoadedModel.tokenizerMetadata(of: try GGUFFile(path: DefaultModel.path)), to: path)
+        return path
+    }
+
+    func config(steps: Int, extra: [String] = []) throws -> PipelineConfig {
+        let ipc = "ipc://\(dir!)/"
+        return try PipelineConfig.load(files: [], assignments: [
+            "run.dir=\(dir!)/run", "run.steps=\(steps)", "model.actor=\(dir!)/tiny.gguf", "model.critic_layers=1",
+            "data.max_train_problems=6", "data.heldout_problems=2",
+            "sampling.samples_per_problem=2", "sampling.max_new_tokens=8",
+            "training.problems_per_step=2", "training.trained_layers=1", "training.micro_batch=4",
+            "training.learning_rate=1e-3",
+            "endpoints.params=\(ipc)params", "endpoints.announcements=\(ipc)announce", "endpoints.samples=\(ipc)samples",
+            "endpoints.rollouts=\(ipc)rollouts", "endpoints.executors=\(ipc)executors",
+            "execution.heartbeat_timeout_ms=3000", "execution.seconds_per_test=2",
+        ] + extra).0
+    }
+
+    func spawn(_ name: String, _ body: @escaping @Sendable () throws -> Void) {
+        let t = Thread {
+            do { try body() } catch { print("[\(name)] failed: \(error)") }
+        }
+        t.start()
+        threads.append(t)
+    }
+
+    /// Starts every role but the learner.
+    func startRoles(_ config: PipelineConfig, ledger: Ledger) throws {
+        var storeSettings = ParamStore.Settings(directory: config.weightsPath, endpoint: config.endpoints.params,
+                                                announceEndpoint: config.endpoints.announcements)
+        storeSettings.keepVersions = 10
+        let store = try ParamStore(settings: storeSettings, log: Log(role: "param-store", instance: "t"))
+        if store.manifest(model: "actor", version: 0) == nil {
+            try store.register(model: "actor", version: 0, file: try Setup.actorPath(config), link: true)
+            try store.register(model: "tokenizer", version: 0, file: try Setup.tokenizerPath(config), link: true)
+        }
+        let storeBox = Box(value: store)
+        spawn("param-store") { try storeBox.value.run() }
+        stops.append { store.stop() }
+
+        var ls = LabelerService.Settings(ledgerPath: config.ledgerPath, rolloutsEndpoint: config.endpoints.rollouts,
+                                         executorsEndpoint: config.endpoints.executors, paramsEndpoint: config.endpoints.params,
+                                         announcementsEndpoint: config.endpoints.announcements, cacheDirectory: dir + "/cache/labeler")
+        ls.heartbeatTimeoutMs = UInt64(config.execution.heartbeatTimeoutMs)
+        ls.limits = ExecutionLimits.with { $0.secondsPerTest = 2; $0.stopAtFirstFailure = true }
+        let labeler = try LabelerService(settings: ls, log: Log(role: "critic-labeler", instance: "t"), ledger: ledger)
+        let labelerBox = Box(value: labeler)
+        spawn("critic-labeler") { try labelerBox.value.run() }
+        stops.append { labeler.stop() }
+
+        let executor = try Executor(slots: 2, name: "test-executor")
+        var es = ExecutorWorker.Settings(endpoint: config.endpoints.executors, name: "executor-t")
+        es.heartbeatInterval = .milliseconds(200)
+        let worker = try ExecutorWorker(settings: es, executor: executor, log: { _ in })
+        let workerBox = Box(value: worker)
+        spawn("executor") { try workerBox.value.run() }
+        stops.append { worker.stop() }
+
+        let sampler = SamplerService(settings: .init(name: "sampler-t", learnerEndpoint: config.endpoints.samples,
+                                                     labelerEndpoint: config.endpoints.rollouts, paramsEndpoint: config.endpoints.params,
+                                                     cacheDirectory: dir + "/cache/sampler"),
+                                     log: Log(role: "sampler", instance: "t"))
+        let samplerBox = Box(value: sampler)
+        spawn("sampler") { try samplerBox.value.run() }
+        stops.append { sampler.stop() }
+    }
+
+    func testPipelineLabelsTrainsPublishesAndResumes() throws {
+        _ = try tinyModel()
+        let first = try config(steps: 2)
+        let ledger = try Ledger(path: first.ledgerPath)
+        _ = try Setup.importData(first, into: ledger)
+        try startRoles(first, ledger: ledger)
+
+        var lines: [String] = []
+        let learner = try LearnerService(config: first, log: Log(role: "learner", instance: "t"), ledger: ledger) { lines.append($0) }
+        let summary = try learner.run()
+        XCTAssertEqual(lines.filter { $0.hasPrefix("step ") }.count, 2, "\(lines)")
+        XCTAssertTrue(summary.contains("held-out pass rate (greedy): before"), summary)
+        XCTAssertEqual(learner.state.step, 2)
+        XCTAssertEqual(learner.state.version, 2)
+
+        // Every labeled rollout carries CodeRL's reward and a return relative to its group's greedy program.
+        var all: [Rollout] = []
+        try ledger.scanRollouts { all.append($0); return true }
+        let labeled = all.filter { $0.state == .labeled || $0.state == .consumed }
+        XCTAssertGreaterThanOrEqual(labeled.filter { $0.purpose == "train" }.count, 2 * 2 * 3)
+        let groups = Dictionary(grouping: labeled.filter { $0.purpose == "train" }, by: \.requestID)
+        for (request, members) in groups {
+            XCTAssertEqual(members.count, 3, "request \(request): 2 samples and the greedy baseline")
+            let greedy = try XCTUnwrap(members.first { $0.baseline })
+            for r in members {
+                XCTAssertNotEqual(r.verdict.outcome, .unspecified)
+                XCTAssertEqual(r.reward, Rewards.reward(r.verdict.outcome))
+                XCTAssertEqual(r.advantage, r.baseline ? 0 : r.reward - greedy.reward, accuracy: 1e-6)
+                if !r.baseline {
+                    XCTAssertEqual(r.criticWeights.count, r.programTokens.count)
+                    XCTAssertTrue(r.criticWeights.allSatisfy { $0 > 0 && $0 < 1 })
+                }
+            }
+            XCTAssertEqual(Set(members.map(\.sampleIndex)).count, 3, "no sample stored twice")
+        }
+        let evals = labeled.filter { $0.purpose == "eval" }
+        XCTAssertEqual(evals.count, 4, "2 held-out problems before and after")
+        XCTAssertTrue(evals.allSatisfy { $0.baseline })
+        let consumed = all.filter { $0.state == .consumed }
+        XCTAssertEqual(consumed.count, 2 * 2 * 3)
+        let position = learner.state.position
+        XCTAssertEqual(consumed.map(\.sequence).max(), position - UInt64(all.filter { $0.sequence <= position && $0.purpose == "eval" && $0.sequence > consumed.map(\.sequence).max()! }.count))
+        XCTAssertEqual(try ledger.runMetadata()?.learnerStep, 2)
+
+        // Versions 0..2 of actor and critic were published (version files kept by the store).
+        for model in ["actor", "critic"] {
+            let files = try FileManager.default.contentsOfDirectory(atPath: first.weightsPath + "/" + model).filter { $0.hasSuffix(".manifest") }.sorted()
+            XCTAssertEqual(files, ["v000000.manifest", "v000001.manifest", "v000002.manifest"], model)
+        }
+
+        // A new learner resumes from the checkpoint: one more step on rollouts it has not used.
+        let second = try config(steps: 3)
+        let resumed = try LearnerService(config: second, log: Log(role: "learner", instance: "t2"), ledger: ledger) { lines.append($0) }
+        _ = try resumed.run()
+        XCTAssertEqual(resumed.state.step, 3)
+        XCTAssertEqual(resumed.state.version, 3)
+        var after: [Rollout] = []
+        try ledger.scanRollouts { after.append($0); return true }
+        let newlyConsumed = after.filter { $0.state == .consumed && !consumed.map(\.sequence).contains($0.sequence) }
+        XCTAssertEqual(newlyConsumed.count, 2 * 3)
+        XCTAssertTrue(newlyConsumed.allSatisfy { $0.sequence > position }, "the resumed learner starts after its checkpointed position")
+    }
+}

@@ -102,6 +102,8 @@ public final class LearnerService {
     private var lastReportMs = nowMs()
     private var lastReportSequence: UInt64 = 0
     private var lastReportExecuted = 0
+    /// Replay: the ledger is only read (no lifecycle updates, no run metadata).
+    private var readOnly = false
 
     /// `ledger`: the run's ledger when this process has it open already; nil opens it.
     public init(config: PipelineConfig, log: Log, ledger: Ledger? = nil, progress: @escaping (String) -> Void) throws {
@@ -179,6 +181,7 @@ public final class LearnerService {
         // Older checkpoints are not needed: keep the newest two.
         let all = ((try? FileManager.default.contentsOfDirectory(atPath: checkpointRoot)) ?? []).filter { $0.hasPrefix("step-") }.sorted()
         for old in all.dropLast(2) { try? FileManager.default.removeItem(atPath: checkpointRoot + "/" + old) }
+        guard !readOnly else { return }
         var meta = try ledger.runMetadata() ?? RunMetadata()
         meta.actorVersion = state.version
         meta.criticVersion = state.version
@@ -289,6 +292,7 @@ public final class LearnerService {
 
     /// Answers samplers: work requests, heartbeats, completions, refusals; hands out requests.
     func serviceSamplers(timeoutMs: Int) {
+        guard router != nil else { return }   // replay: no samplers
         do {
             if try Poller.poll([router], timeout: .milliseconds(Int64(timeoutMs)))[0] {
                 while let incoming = try router.receiveMessage(router: true) { try handleSampler(incoming) }
@@ -412,7 +416,7 @@ public final class LearnerService {
         state.totals.passed += counts.passed
         state.totals.rewardSum += counts.rewardSum
         for k in 0..<4 { state.totals.outcomes[k] += counts.outcomes[k] }
-        try ledger.update(sequences: data.rollouts.map(\.sequence)) { $0.state = .consumed }
+        if !readOnly { try ledger.update(sequences: data.rollouts.map(\.sequence)) { $0.state = .consumed } }
 
         let now = nowMs()
         let seconds = Double(now - lastReportMs) / 1000
@@ -595,6 +599,54 @@ public final class LearnerService {
         }
         guard !stopFlag.isSet else { return "stopped" }
         return try finish()
+    }
+
+    // MARK: Replay
+
+    public struct ReplayResult: Sendable {
+        public var steps: Int
+        public var firstSequence: UInt64
+        public var lastSequence: UInt64
+        /// SHA-256 of the final actor and critic weight files.
+        public var actorSHA256: String
+        public var criticSHA256: String
+        public var checkpoint: String
+    }
+
+    /// Trains a fresh learner (the configured starting model and seed) on stored rollouts with
+    /// no sampler or executor: the same steps, stale rule and losses as the online learner,
+    /// reading labeled train rollouts in sequence order from `from` up to `to`. The ledger is
+    /// not changed. Two replays of the same rollouts with the same configuration give
+    /// bit-identical weights.
+    public func replay(from: UInt64 = 1, to: UInt64 = .max) throws -> ReplayResult {
+        readOnly = true
+        guard try loadOrCreate() else {
+            throw PipelineError("\(checkpointRoot) holds a checkpoint already; replay into an empty run directory")
+        }
+        state.position = from > 0 ? from - 1 : 0
+        let first = state.position + 1
+        if config.training.warmStartSteps > 0 {
+            try warmStart()
+            state.version += 1
+        }
+        lastReportSequence = try ledger.lastSequence()
+        lastReportExecuted = try executedCount()
+        while state.step < config.run.steps && !stopFlag.isSet {
+            let started = nowMs()
+            guard let data = try StepData.collect(from: ledger, after: state.position, problems: config.training.problemsPerStep),
+                  data.lastSequence <= to else { break }
+            let report = try train(data, started: started)
+            if state.step % config.training.publishEvery == 0 { state.version += 1 }
+            progress(report.line)
+        }
+        try saveCheckpoint()
+        let dir = checkpointRoot + "/" + String(format: "step-%06d", state.step)
+        let actorFile = dir + "/replayed-actor.safetensors", criticFile = dir + "/replayed-critic.safetensors"
+        try VersionFiles.writeActor(actor, to: actorFile)
+        try VersionFiles.writeCritic(critic, to: criticFile)
+        return ReplayResult(steps: state.step, firstSequence: first, lastSequence: state.position,
+                            actorSHA256: try WeightClient.sha256(of: actorFile).hex, criticSHA256: try WeightClient.sha256(of: criticFile).hex,
+                            checkpoint: dir)
     }
 
     /// Train groups in the ledger after the position (labeled or not).

@@ -36,18 +36,7 @@ final class PipelineRunTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: dir)
     }
 
-    /// A 2-block model with SmolLM2's vocabulary and tokenizer, random weights.
-    func tinyModel() throws -> String {
-        let config = try LlamaConfig(vocabularySize: 49152, channels: 32, layers: 2, heads: 4, kvHeads: 2, feedForward: 64, contextLength: 1024)
-        let w = LlamaWeights(config: config)
-        var rng = Xoshiro256(seed: 7)
-        for t in w.namedTensors {
-            for i in 0..<t.count { w.buffer[t.offset + i] = t.decays ? (rng.nextUnit() * 2 - 1) * 0.1 : 1 }
-        }
-        let path = dir + "/tiny.gguf"
-        try ModelExport.gguf(w, tokenizer: LoadedModel.tokenizerMetadata(of: try GGUFFile(path: DefaultModel.path)), to: path)
-        return path
-    }
+    func tinyModel() throws -> String { try writeTinyModel(to: dir + "/tiny.gguf") }
 
     func config(steps: Int, extra: [String] = []) throws -> PipelineConfig {
         let ipc = "ipc://\(dir!)/"

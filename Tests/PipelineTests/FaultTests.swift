@@ -1,0 +1,106 @@
+import CodeRL
+import Foundation
+import Ledger
+import ModelIO
+import Schema
+import XCTest
+
+/// The fault checks of the pipeline, on real processes started by `coderl run`: roles are
+/// killed with SIGKILL at random moments; the run must finish with every rollout stored once,
+/// labeled, and consumed once, and no execution scored as the model's failure because an
+/// executor died.
+final class FaultTests: XCTestCase {
+    var dir: String!
+
+    override func setUpWithError() throws {
+        guard DefaultModel.isPresent else {
+            throw XCTSkip("SmolLM2 GGUF not found at \(DefaultModel.path) (make model): these tests need its tokenizer")
+        }
+        dir = "/tmp/coderl-fault-\(UUID().uuidString.prefix(6))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() {
+        if let dir { try? FileManager.default.removeItem(atPath: dir) }
+    }
+
+    func pipelineFile(steps: Int) throws -> String {
+        let model = try writeTinyModel(to: dir + "/tiny.gguf")
+        let path = dir + "/pipeline.yaml"
+        try """
+            run: {dir: \(dir!)/run, steps: \(steps), seed: 3}
+            roles: {samplers: 1, executors: 2, executor_slots: 1, restart_backoff_ms: 200, restart_limit: 50}
+            endpoints:
+              params: ipc://\(dir!)/params
+              announcements: ipc://\(dir!)/announce
+              samples: ipc://\(dir!)/samples
+              rollouts: ipc://\(dir!)/rollouts
+              executors: ipc://\(dir!)/executors
+            model: {actor: \(model), critic_layers: 1}
+            data: {max_train_problems: 20, heldout_problems: 2}
+            sampling: {samples_per_problem: 2, max_new_tokens: 8}
+            training: {problems_per_step: 2, trained_layers: 1, learning_rate: 1.0e-3}
+            execution: {heartbeat_timeout_ms: 1500, lease_ms: 4000, seconds_per_test: 2}
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func testKilledRolesAreRestartedAndNothingIsLostOrCountedTwice() throws {
+        let steps = 40
+        let pipeline = try pipelineFile(steps: steps)
+        let run = Process()
+        run.executableURL = productsDirectory.appendingPathComponent("coderl")
+        run.arguments = ["run", pipeline]
+        let output = dir + "/run.out"
+        FileManager.default.createFile(atPath: output, contents: nil)
+        run.standardOutput = FileHandle(forWritingAtPath: output)
+        run.standardError = run.standardOutput
+        try run.run()
+
+        // Kill a random role every 1-2.5 s while the run goes on (each role at least once).
+        var rng = SystemRandomNumberGenerator()
+        var victims = ["executor-0", "sampler-0", "critic-labeler", "param-store", "learner", "executor-1"]
+        var killed: [String] = []
+        let deadline = Date().addingTimeInterval(300)
+        Thread.sleep(forTimeInterval: 3)
+        while run.isRunning && Date() < deadline && killed.count < 10 {
+            Thread.sleep(forTimeInterval: Double.random(in: 0.5...1.5, using: &rng))
+            let role = victims.isEmpty ? ["executor-0", "sampler-0", "critic-labeler", "param-store", "learner"].randomElement(using: &rng)! : victims.removeFirst()
+            guard let text = try? String(contentsOfFile: dir + "/run/pids/\(role).pid", encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { continue }
+            if kill(pid, SIGKILL) == 0 { killed.append(role) }
+        }
+        while run.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.2) }
+        if run.isRunning { run.terminate(); run.waitUntilExit() }
+        let log = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        XCTAssertEqual(run.terminationStatus, 0, "the run did not finish after killing \(killed):\n\(log.suffix(3000))")
+        XCTAssertGreaterThanOrEqual(killed.count, 6, "killed: \(killed)")
+        XCTAssertTrue(log.contains("restarted"), log)
+        XCTAssertTrue(log.contains("held-out pass rate"), log)
+        print("killed with SIGKILL: \(killed.joined(separator: ", "))")
+
+        let ledger = try Ledger.openForReading(path: dir + "/run/ledger")
+        var all: [Rollout] = []
+        try ledger.scanRollouts { all.append($0); return true }
+        let train = all.filter { $0.purpose == "train" }
+        // Every request's rollouts stored exactly once.
+        for (request, members) in Dictionary(grouping: train, by: \.requestID) {
+            XCTAssertEqual(members.map(\.sampleIndex).sorted(), [0, 1, 2], "request \(request)")
+        }
+        // The learner consumed exactly `steps` steps of groups, in ledger order, once.
+        let consumed = train.filter { $0.state == .consumed }
+        XCTAssertEqual(consumed.count, steps * 2 * 3)
+        let firstGroups = train.prefix(steps * 2 * 3)
+        XCTAssertEqual(consumed.map(\.sequence), firstGroups.map(\.sequence), "consumed rollouts are the first groups, each once")
+        // Everything was judged by an executor (no infrastructure failure scored), and labeled.
+        for r in all {
+            XCTAssertTrue(r.state == .labeled || r.state == .consumed || r.state == .generated || r.state == .executed, "\(r.sequence)")
+        }
+        for r in consumed {
+            XCTAssertNotEqual(r.verdict.outcome, .unspecified, "rollout \(r.sequence) was not judged: \(r.verdict.errorMessage)")
+            XCTAssertFalse(r.verdict.executor.isEmpty)
+            XCTAssertEqual(r.reward, Rewards.reward(r.verdict.outcome))
+        }
+        let meta = try XCTUnwrap(try ledger.runMetadata())
+        XCTAssertEqual(meta.learnerStep, UInt64(steps))
+    }
+}

@@ -2,7 +2,7 @@
 SWIFT ?= swift
 # lmdb-utils (mdb_stat, mdb_dump, mdb_copy) is used by the tests and for inspecting ledgers;
 # bubblewrap and python3 run generated programs (python3-numpy so programs may import numpy).
-DEBS := libopenblas-dev libzmq3-dev liblmdb-dev lmdb-utils zlib1g-dev bubblewrap python3 python3-numpy
+DEBS := libopenblas-dev libzmq3-dev liblmdb-dev lmdb-utils zlib1g-dev bubblewrap python3 python3-numpy iproute2
 PREFIX ?= /usr/local
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -12,7 +12,7 @@ ifneq ($(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo yes),)
 export OPENBLAS_CORETYPE ?= SkylakeX
 endif
 
-.PHONY: setup deps model build test bench install clean
+.PHONY: setup deps model build test bench demo install clean
 
 setup: deps model build
 
@@ -34,9 +34,16 @@ test:
 bench: build
 	.build/release/coderl bench generate
 
+# A short real pipeline run on SmolLM2-135M-Instruct and the package's own problems; ends with
+# the held-out pass rate before and after. Starts afresh in $(DEMO_DIR) each time.
+DEMO_DIR ?= runs/demo
+demo: setup
+	rm -rf $(DEMO_DIR)
+	.build/release/coderl run Pipelines/demo.yaml --set run.dir=$(DEMO_DIR)
+
 install: build
-	install -m 755 .build/release/coderl $(PREFIX)/bin/coderl
-	install -m 755 .build/release/executor $(PREFIX)/bin/executor
+	for tool in coderl executor param-store sampler critic-labeler learner; do install -m 755 .build/release/$$tool $(PREFIX)/bin/$$tool; done
+	rm -rf $(PREFIX)/bin/CodeRL_CodeRL.resources && cp -r .build/release/CodeRL_CodeRL.resources $(PREFIX)/bin/
 
 clean:
 	rm -rf .build

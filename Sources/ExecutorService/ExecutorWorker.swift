@@ -71,6 +71,10 @@ public final class ExecutorWorker: @unchecked Sendable {
     /// Serves jobs until `stop()`.
     public func run() throws {
         let dealer = try Socket(context, .dealer)
+        // Nothing unsent may hold up the exit (a dispatcher that refused our CURVE key never
+        // takes the queued messages), and a send never blocks the loop for long.
+        try dealer.setLinger(.zero)
+        try dealer.setSendTimeout(.seconds(1))
         try dealer.setRoutingID(Array(settings.name.utf8))
         try dealer.setHeartbeat(interval: .seconds(2), timeout: .seconds(10))
         if let serverKey = settings.serverKey {
@@ -78,6 +82,7 @@ public final class ExecutorWorker: @unchecked Sendable {
         }
         try dealer.connect(settings.endpoint)
         let results = try Socket(context, .pull)
+        try results.setLinger(.zero)
         let resultsEndpoint = "inproc://results-\(ObjectIdentifier(self).hashValue)"
         try results.bind(resultsEndpoint)
 
@@ -255,9 +260,15 @@ public final class ExecutorWorker: @unchecked Sendable {
         }))
     }
 
+    /// Sends, or drops the message when the dispatcher cannot take it within the send timeout
+    /// (heartbeats repeat; a dispatcher that lost our credit asks for it again).
     private func send(_ socket: Socket, _ body: Envelope.OneOf_Body) throws {
         counter += 1
-        try socket.send(try WireCodec.encode(body, id: "\(settings.name)-\(counter)", sender: settings.name))
+        do {
+            try socket.send(try WireCodec.encode(body, id: "\(settings.name)-\(counter)", sender: settings.name))
+        } catch let error as ZMQError where error.kind == .wouldBlock {
+            log("dispatcher unreachable; dropped a \(WireCodec.bodyName(body))")
+        }
     }
 }
 

@@ -11,7 +11,8 @@ import Schema
 ///   ends, or the executor falls silent past `heartbeatTimeoutMs`, the job goes back to the
 ///   queue for another executor (an executor that lost a job this way is avoided for it);
 /// - the first verdict for a job wins; any later one (the job was re-issued, then both
-///   answered) is a duplicate and ignored;
+///   answered) is a duplicate and ignored; a result from an executor the job was never handed
+///   to is refused;
 /// - an infrastructure error puts the job back with the attempt counted; after `maxAttempts`
 ///   the job is parked: reported to the service, never scored as the program's failure.
 public struct Dispatcher {
@@ -23,6 +24,8 @@ public struct Dispatcher {
         public var avoid: Set<String> = []
         public var holder: String? = nil
         public var leaseEndsMs: UInt64 = 0
+        /// Every executor the job was handed to: only their results count.
+        public var handedTo: Set<String> = []
     }
 
     public struct Worker: Sendable {
@@ -45,6 +48,8 @@ public struct Dispatcher {
     public private(set) var duplicates = 0
     public private(set) var reissued = 0
     public private(set) var infrastructureErrors = 0
+    /// Results from executors that were never given the job (forged or misrouted).
+    public private(set) var refused = 0
 
     public init(leaseMs: UInt64, heartbeatTimeoutMs: UInt64, maxAttempts: UInt32) {
         self.leaseMs = leaseMs
@@ -96,6 +101,7 @@ public struct Dispatcher {
             guard let index = pick else { remaining.append(id); continue }
             let worker = takers[index]
             job.holder = worker
+            job.handedTo.insert(worker)
             job.leaseEndsMs = nowMs + leaseMs
             job.payload.attempt = job.attempt
             job.payload.leaseMs = leaseMs
@@ -115,6 +121,8 @@ public struct Dispatcher {
         workers[worker]?.lastSeenMs = nowMs
         workers[worker]?.jobs.remove(result.jobID)
         guard var job = jobs[result.jobID] else { duplicates += 1; return nil }
+        // A result from an executor the job was never handed to is not a verdict on it.
+        guard job.handedTo.contains(worker) else { refused += 1; return nil }
         if result.hasVerdict {
             if let holder = job.holder { workers[holder]?.jobs.remove(job.id) }
             jobs[job.id] = nil

@@ -3,6 +3,7 @@ import Execution
 import Foundation
 import Ledger
 import Llama
+import Runtime
 import Schema
 import Wire
 import ZeroMQ
@@ -33,6 +34,24 @@ public final class LabelerService {
         /// CURVE on the executor socket: our key pair, and the accepted client keys (nil = any).
         public var curveKeys: CurveKeyPair?
         public var allowedExecutorKeys: [String]?
+
+        /// The settings a pipeline configuration gives (CURVE keys are read by the caller).
+        public init(config: PipelineConfig) {
+            self.init(ledgerPath: config.ledgerPath, rolloutsEndpoint: config.endpoints.rollouts, executorsEndpoint: config.endpoints.executors,
+                      paramsEndpoint: config.endpoints.params, announcementsEndpoint: config.endpoints.announcements,
+                      cacheDirectory: config.run.directory + "/cache/critic-labeler")
+            leaseMs = UInt64(config.execution.leaseMs)
+            heartbeatTimeoutMs = UInt64(config.execution.heartbeatTimeoutMs)
+            maxAttempts = UInt32(config.execution.maxAttempts)
+            limits = ExecutionLimits.with {
+                $0.secondsPerTest = config.execution.secondsPerTest
+                $0.memoryBytes = UInt64(config.execution.memoryMB) << 20
+                $0.stopAtFirstFailure = config.execution.stopAtFirstFailure
+            }
+            returnMode = config.training.returnMode == .absolute ? .absolute : .relative
+            baseline = config.sampling.baseline == .groupMean ? .groupMean : .greedy
+            criticWeights = config.training.criticWeights
+        }
 
         public init(ledgerPath: String, rolloutsEndpoint: String, executorsEndpoint: String, paramsEndpoint: String,
                     announcementsEndpoint: String, cacheDirectory: String) {
@@ -187,6 +206,10 @@ public final class LabelerService {
 
     /// The critic's probability of each program's true outcome, at every program token.
     private func criticWeights(_ trainer: CriticTrainer, _ group: [Rollout]) throws -> [[Float]] {
+        try Self.criticWeights(trainer, group)
+    }
+
+    public static func criticWeights(_ trainer: CriticTrainer, _ group: [Rollout]) throws -> [[Float]] {
         let binary = trainer.critic.classes == .binary
         let sequences = group.map { ($0.promptTokens + $0.programTokens).map(Int.init) }
         let batch = try CriticBatch.programs(sequences, promptLengths: group.map { $0.promptTokens.count },
@@ -233,6 +256,7 @@ public final class LabelerService {
         if let keys = settings.curveKeys { try executors.makeCurveServer(keys: keys) }
         try executors.bind(settings.executorsEndpoint)
         let announcements = try Socket(context, .sub)
+        try announcements.setLinger(.zero)
         try announcements.subscribe()
         try announcements.connect(settings.announcementsEndpoint)
         log("rollouts on \(settings.rolloutsEndpoint), executors on \(settings.executorsEndpoint)\(settings.curveKeys == nil ? "" : " (CURVE)")")

@@ -26,21 +26,7 @@ struct CriticLabelerCommand: ParsableCommand {
     func run() throws {
         let config = try role.load()
         let log = Log(role: "critic-labeler", instance: "\(role.instance)")
-        var settings = LabelerService.Settings(
-            ledgerPath: config.ledgerPath, rolloutsEndpoint: config.endpoints.rollouts, executorsEndpoint: config.endpoints.executors,
-            paramsEndpoint: config.endpoints.params, announcementsEndpoint: config.endpoints.announcements,
-            cacheDirectory: config.run.directory + "/cache/critic-labeler")
-        settings.leaseMs = UInt64(config.execution.leaseMs)
-        settings.heartbeatTimeoutMs = UInt64(config.execution.heartbeatTimeoutMs)
-        settings.maxAttempts = UInt32(config.execution.maxAttempts)
-        settings.limits = ExecutionLimits.with {
-            $0.secondsPerTest = config.execution.secondsPerTest
-            $0.memoryBytes = UInt64(config.execution.memoryMB) << 20
-            $0.stopAtFirstFailure = config.execution.stopAtFirstFailure
-        }
-        settings.returnMode = config.training.returnMode == .absolute ? .absolute : .relative
-        settings.baseline = config.sampling.baseline == .groupMean ? .groupMean : .greedy
-        settings.criticWeights = config.training.criticWeights
+        var settings = LabelerService.Settings(config: config)
         if !config.endpoints.executorKeyFile.isEmpty {
             settings.curveKeys = try CurveKeys.loadOrCreate(config.endpoints.executorKeyFile)
             if !config.endpoints.executorAllowList.isEmpty {

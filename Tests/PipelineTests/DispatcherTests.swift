@@ -50,7 +50,13 @@ final class DispatcherTests: XCTestCase {
         XCTAssertEqual(v.executor, "b")
         XCTAssertNil(d.result(result("j", .failedTest), from: "a", nowMs: 2200))
         XCTAssertEqual(d.duplicates, 1)
-        XCTAssertEqual(d.pendingJobs, 0)
+        // A verdict from an executor never given the job does not count.
+        d.add(job("k"))
+        d.credit("a", 1, nowMs: 2300)
+        XCTAssertEqual(d.assign(nowMs: 2300).first?.worker, "a")
+        XCTAssertNil(d.result(result("k", .passed), from: "mallory", nowMs: 2400))
+        XCTAssertEqual(d.refused, 1)
+        XCTAssertEqual(d.pendingJobs, 1)
     }
 
     func testInfrastructureErrorsAreRetriedThenParkedNeverScored() {

@@ -10,7 +10,9 @@ import Runtime
 import Schema
 import Tensor
 import Training
+import Wire
 import XCTest
+import ZeroMQ
 
 struct Box<T>: @unchecked Sendable { let value: T }
 
@@ -74,11 +76,8 @@ final class PipelineRunTests: XCTestCase {
         spawn("param-store") { try storeBox.value.run() }
         stops.append { store.stop() }
 
-        var ls = LabelerService.Settings(ledgerPath: config.ledgerPath, rolloutsEndpoint: config.endpoints.rollouts,
-                                         executorsEndpoint: config.endpoints.executors, paramsEndpoint: config.endpoints.params,
-                                         announcementsEndpoint: config.endpoints.announcements, cacheDirectory: dir + "/cache/labeler")
-        ls.heartbeatTimeoutMs = UInt64(config.execution.heartbeatTimeoutMs)
-        ls.limits = ExecutionLimits.with { $0.secondsPerTest = 2; $0.stopAtFirstFailure = true }
+        var ls = LabelerService.Settings(config: config)
+        ls.cacheDirectory = dir + "/cache/labeler"
         let labeler = try LabelerService(settings: ls, log: Log(role: "critic-labeler", instance: "t"), ledger: ledger)
         let labelerBox = Box(value: labeler)
         spawn("critic-labeler") { try labelerBox.value.run() }
@@ -183,6 +182,120 @@ final class PipelineRunTests: XCTestCase {
             try online.read(t.name, shape: t.shape, into: &a)
             try replayed.read(t.name, shape: t.shape, into: &b)
             XCTAssertEqual(a, b, "replayed \(t.name) differs from the online learner's version 2")
+        }
+    }
+}
+
+extension PipelineRunTests {
+    /// A peer that sends garbage and bodies a role does not take: each role answers with an
+    /// ErrorReply (or drops what it cannot even attribute), logs it, and goes on working.
+    func testHostileMessagesAreRejectedAndTheRolesGoOn() throws {
+        _ = try tinyModel()
+        let cfg = try config(steps: 1)
+        let ledger = try Ledger(path: cfg.ledgerPath)
+        _ = try Setup.importData(cfg, into: ledger)
+        try startRoles(cfg, ledger: ledger)
+
+        let context = try Context()
+        defer { context.shutdown() }
+        func peer(_ endpoint: String) throws -> Socket {
+            let s = try Socket(context, .dealer)
+            try s.setLinger(.zero)
+            try s.connect(endpoint)
+            return s
+        }
+        func reply(_ s: Socket) throws -> ErrorReply? {
+            guard try s.waitForMessage(timeout: .seconds(5)) else { return nil }
+            guard case .message(_, let m)? = try s.receiveMessage(router: false), case .error(let e) = m.body else { return nil }
+            return e
+        }
+        let garbage: [[UInt8]] = [[0xff, 0x00, 0x13, 0x37]]
+        let params = try peer(cfg.endpoints.params)
+        try params.send(garbage)
+        XCTAssertEqual(try reply(params)?.code, "bad-message")
+        try params.send(try WireCodec.encode(.job(ExecutionJob.with { $0.jobID = "x"; $0.problemID = "p"; $0.program = "1"; $0.suiteHash = Data(repeating: 1, count: 32); $0.leaseMs = 1 }), id: "h1", sender: "hostile"))
+        XCTAssertEqual(try reply(params)?.code, "bad-message")
+        try params.send(try WireCodec.encode(.weightRequest(WeightRequest.with { $0.model = "actor"; $0.version = 99; $0.manifest = true }), id: "h2", sender: "hostile"))
+        let unknown = try reply(params)
+        XCTAssertEqual(unknown?.code, "unknown-version")
+        XCTAssertTrue(unknown?.detail.contains("it has: 0") ?? false, unknown?.detail ?? "")
+
+        let rollouts = try peer(cfg.endpoints.rollouts)
+        try rollouts.send(garbage)
+        XCTAssertEqual(try reply(rollouts)?.code, "bad-message")
+        // Rollouts for a problem the ledger does not have are refused, and nothing is stored.
+        try rollouts.send(try WireCodec.encode(.rollouts(RolloutBatch.with {
+            $0.requestID = "forged"
+            $0.rollouts = [Rollout.with { $0.problemID = "nope/1"; $0.programTokens = [1]; $0.logprobs = [-1] }]
+        }), id: "h3", sender: "hostile"))
+        XCTAssertEqual(try reply(rollouts)?.code, "refused")
+        XCTAssertFalse(try ledger.hasRequest("forged"))
+
+        // A forged verdict for a job never issued is a duplicate to the dispatcher: ignored.
+        let executors = try peer(cfg.endpoints.executors)
+        try executors.send(try WireCodec.encode(.result(ExecutionResult.with { $0.jobID = "r1"; $0.verdict = Verdict.with { $0.outcome = .passed } }), id: "h4", sender: "hostile"))
+        try executors.send(garbage)
+
+        // The pipeline still trains.
+        let learner = try LearnerService(config: cfg, log: Log(role: "learner", instance: "t"), ledger: ledger) { _ in }
+        _ = try learner.run()
+        XCTAssertEqual(learner.state.step, 1)
+        var passedWithoutTests = 0
+        try ledger.scanRollouts { r in
+            if r.verdict.outcome == .passed && r.verdict.executor == "hostile" { passedWithoutTests += 1 }
+            return true
+        }
+        XCTAssertEqual(passedWithoutTests, 0, "a forged verdict was recorded")
+
+        // Relabel with critic v1 (the run used v0 and v1), re-executing every program.
+        var before: [UInt64: Rollout] = [:]
+        try ledger.scanRollouts { r in before[r.sequence] = r; return true }
+        var relabeler = Relabeler()
+        relabeler.critic = try CriticTrainer(critic: try VersionFiles.readCritic(cfg.weightsPath + "/critic/v000001.safetensors"), trainedLayers: 1)
+        relabeler.executor = try Executor(slots: 1, name: "relabel")
+        let summary = try relabeler.run(ledger: ledger, range: 1...UInt64.max)
+        XCTAssertGreaterThanOrEqual(summary.rollouts, 2 * 3)
+        XCTAssertEqual(summary.reexecuted, summary.rollouts)
+        XCTAssertEqual(summary.changedVerdicts, 0, "the same programs on the same tests")
+        var changedWeights = 0
+        try ledger.scanRollouts { r in
+            guard let old = before[r.sequence], r.purpose == "train", !r.baseline, r.state == .labeled || r.state == .consumed else { return true }
+            XCTAssertEqual(r.criticWeights.count, r.programTokens.count)
+            XCTAssertEqual(r.state, old.state, "relabeling keeps the lifecycle state")
+            XCTAssertEqual(r.reward, old.reward)
+            if r.criticWeights != old.criticWeights { changedWeights += 1 }
+            return true
+        }
+        XCTAssertGreaterThan(changedWeights, 0, "critic v1 gives other weights than the critic that labeled them")
+    }
+
+    /// The switches: group-mean baseline (no greedy program), critic weights off, a KL penalty,
+    /// a smaller CE weight and a warm start all run through the real roles.
+    func testReturnBaselineCriticAndKLSwitches() throws {
+        _ = try tinyModel()
+        let cfg = try config(steps: 2, extra: ["sampling.baseline=group-mean", "training.critic_weights=false", "training.kl_penalty=0.1",
+                                               "training.ce_weight=0.5", "training.warm_start_steps=1", "data.heldout_problems=0"])
+        XCTAssertFalse(cfg.needsGreedy)
+        let ledger = try Ledger(path: cfg.ledgerPath)
+        _ = try Setup.importData(cfg, into: ledger)
+        try startRoles(cfg, ledger: ledger)
+        var lines: [String] = []
+        let learner = try LearnerService(config: cfg, log: Log(role: "learner", instance: "t"), ledger: ledger) { lines.append($0) }
+        _ = try learner.run()
+        XCTAssertEqual(learner.state.step, 2)
+        XCTAssertEqual(learner.state.version, 3, "a warm-start version and two RL versions")
+        XCTAssertTrue(lines.first?.hasPrefix("warm-start 1/1") ?? false, "\(lines)")
+        var groups: [String: [Rollout]] = [:]
+        try ledger.scanRollouts { r in
+            if r.state == .labeled || r.state == .consumed { groups[r.requestID, default: []].append(r) }
+            return true
+        }
+        XCTAssertFalse(groups.isEmpty)
+        for (request, members) in groups {
+            XCTAssertEqual(members.count, 2, "\(request): two samples, no greedy program")
+            XCTAssertFalse(members.contains { $0.baseline })
+            XCTAssertEqual(members.map(\.advantage).reduce(0, +), 0, accuracy: 1e-5, "returns relative to the group mean")
+            XCTAssertTrue(members.allSatisfy { $0.criticWeights.isEmpty }, "critic weights are off")
         }
     }
 }

@@ -1,0 +1,96 @@
+import CodeRL
+import Execution
+import Foundation
+import Ledger
+import Llama
+import Schema
+
+/// Recomputes what the critic-labeler attached to stored rollouts, without generating again:
+/// critic weights from another critic, and optionally verdicts (re-executing the stored
+/// programs against the problems' current hidden tests), rewards and returns.
+public struct Relabeler {
+    public var critic: CriticTrainer?
+    public var executor: Executor?
+    public var limits = Limits()
+    public var returnMode: Rewards.ReturnMode = .relative
+    public var baseline: Rewards.Baseline = .greedy
+
+    public init() {}
+
+    public struct Summary: Sendable {
+        public var groups = 0
+        public var rollouts = 0
+        public var reexecuted = 0
+        public var changedVerdicts = 0
+        public var infrastructureErrors = 0
+    }
+
+    /// Relabels labeled and consumed train rollouts with sequences in `range`, group by group
+    /// (one ledger transaction per group). `progress` gets the rollouts done so far.
+    public func run(ledger: Ledger, range: ClosedRange<UInt64>, progress: (Int) -> Void = { _ in }) throws -> Summary {
+        var summary = Summary()
+        var order: [String] = []
+        var groups: [String: [Rollout]] = [:]
+        try ledger.scanRollouts(from: range.lowerBound) { r in
+            guard r.sequence <= range.upperBound else { return false }
+            guard r.state == .labeled || r.state == .consumed, r.purpose != "eval" else { return true }
+            let key = r.requestID + "\u{1}" + r.problemID
+            if groups[key] == nil { order.append(key) }
+            groups[key, default: []].append(r)
+            return true
+        }
+        var suites: [String: TestSuite] = [:]
+        for key in order {
+            var members = groups[key]!
+            if let executor {
+                for i in members.indices {
+                    let problemID = members[i].problemID
+                    if suites[problemID] == nil {
+                        guard let problem = try ledger.problem(id: problemID), let suite = try ledger.testSuite(hash: [UInt8](problem.hiddenTests)) else {
+                            throw PipelineError("problem \(problemID) or its hidden tests are missing from the ledger")
+                        }
+                        suites[problemID] = suite
+                    }
+                    switch try executor.run(program: members[i].program, suite: suites[problemID]!, limits: limits) {
+                    case .verdict(let v):
+                        if v.outcome != members[i].verdict.outcome { summary.changedVerdicts += 1 }
+                        members[i].verdict = v
+                        summary.reexecuted += 1
+                    case .infrastructureError(let reason):
+                        // Kept as it was: an infrastructure failure says nothing about the program.
+                        summary.infrastructureErrors += 1
+                        FileHandle.standardError.write(Data("rollout \(members[i].sequence): infrastructure error, verdict kept: \(reason)\n".utf8))
+                    }
+                }
+            }
+            let scored = members.indices.filter { members[$0].verdict.outcome != .unspecified }
+            let rewards = scored.map { Rewards.reward(members[$0].verdict.outcome) }
+            let flags = scored.map { members[$0].baseline }
+            let returns = Rewards.returns(rewards: rewards, isBaseline: flags, mode: returnMode, baseline: baseline)
+                ?? Rewards.returns(rewards: rewards, isBaseline: flags, mode: returnMode, baseline: .groupMean)!
+            for (k, i) in scored.enumerated() {
+                members[i].reward = rewards[k]
+                members[i].advantage = returns[k]
+            }
+            if let critic {
+                let needing = scored.filter { !members[$0].baseline }
+                if !needing.isEmpty {
+                    let weights = try LabelerService.criticWeights(critic, needing.map { members[$0] })
+                    for (k, i) in needing.enumerated() { members[i].criticWeights = weights[k] }
+                }
+            }
+            let updated = Dictionary(uniqueKeysWithValues: members.map { ($0.sequence, $0) })
+            try ledger.update(sequences: members.map(\.sequence)) { r in
+                let u = updated[r.sequence]!
+                r.verdict = u.verdict
+                r.reward = u.reward
+                r.advantage = u.advantage
+                r.criticWeights = u.criticWeights
+            }
+            summary.groups += 1
+            summary.rollouts += members.count
+            progress(summary.rollouts)
+        }
+        return summary
+    }
+}

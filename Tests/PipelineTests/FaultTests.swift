@@ -29,7 +29,7 @@ final class FaultTests: XCTestCase {
         let path = dir + "/pipeline.yaml"
         try """
             run: {dir: \(dir!)/run, steps: \(steps), seed: 3}
-            roles: {samplers: 1, executors: 2, executor_slots: 1, restart_backoff_ms: 200, restart_limit: 50}
+            roles: {samplers: 2, executors: 2, executor_slots: 1, restart_backoff_ms: 200, restart_limit: 50}
             endpoints:
               params: ipc://\(dir!)/params
               announcements: ipc://\(dir!)/announce
@@ -59,7 +59,7 @@ final class FaultTests: XCTestCase {
 
         // Kill a random role every 1-2.5 s while the run goes on (each role at least once).
         var rng = SystemRandomNumberGenerator()
-        var victims = ["executor-0", "sampler-0", "critic-labeler", "param-store", "learner", "executor-1"]
+        var victims = ["executor-0", "sampler-0", "critic-labeler", "param-store", "learner", "executor-1", "sampler-1"]
         var killed: [String] = []
         let deadline = Date().addingTimeInterval(300)
         Thread.sleep(forTimeInterval: 3)
@@ -102,5 +102,48 @@ final class FaultTests: XCTestCase {
         }
         let meta = try XCTUnwrap(try ledger.runMetadata())
         XCTAssertEqual(meta.learnerStep, UInt64(steps))
+        XCTAssertEqual(Set(train.map { String($0.sampler.prefix(9)) }).count, 2, "both samplers contributed")
+    }
+
+    /// SIGTERM to `coderl run` mid-run: every role is gone, the ledger opens and holds only
+    /// whole requests, and running the same command again finishes the run.
+    func testSigtermStopsEveryProcessAndTheRunResumes() throws {
+        let pipeline = try pipelineFile(steps: 30)
+        func start() throws -> Process {
+            let run = Process()
+            run.executableURL = productsDirectory.appendingPathComponent("coderl")
+            run.arguments = ["run", pipeline]
+            run.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+            run.standardError = run.standardOutput
+            try run.run()
+            return run
+        }
+        let run = try start()
+        var pids: [Int32] = []
+        let until = Date().addingTimeInterval(60)
+        while Date() < until {
+            Thread.sleep(forTimeInterval: 0.5)
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: dir + "/run/pids")) ?? []
+            pids = names.compactMap { try? String(contentsOfFile: dir + "/run/pids/" + $0, encoding: .utf8) }.compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            if pids.count == 7, (try? Ledger.openForReading(path: dir + "/run/ledger").lastSequence()) ?? 0 > 10 { break }
+        }
+        XCTAssertEqual(pids.count, 7, "all roles started")
+        kill(run.processIdentifier, SIGTERM)
+        let stopBy = Date().addingTimeInterval(30)
+        while run.isRunning && Date() < stopBy { Thread.sleep(forTimeInterval: 0.1) }
+        XCTAssertFalse(run.isRunning)
+        XCTAssertEqual(run.terminationStatus, 1, "a stopped run says it did not finish")
+        for pid in pids { XCTAssertNotEqual(kill(pid, 0), 0, "process \(pid) outlived the run") }
+        var requests: [String: Int] = [:]
+        try Ledger.openForReading(path: dir + "/run/ledger").scanRollouts { r in
+            if r.purpose == "train" { requests[r.requestID, default: 0] += 1 }
+            return true
+        }
+        XCTAssertTrue(requests.values.allSatisfy { $0 == 3 }, "\(requests)")
+        let again = try start()
+        let deadline = Date().addingTimeInterval(240)
+        while again.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.2) }
+        XCTAssertEqual(again.terminationStatus, 0)
+        XCTAssertEqual(try Ledger.openForReading(path: dir + "/run/ledger").runMetadata()?.learnerStep, 30)
     }
 }

@@ -61,7 +61,7 @@ let package = Package(
         .target(name: "ExecutorService", dependencies: ["Execution", "Ledger", "Schema", "Wire", "ZeroMQ"]),
         .target(name: "SandboxOptions", dependencies: ["Execution", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "executor", dependencies: [
-            "Execution", "ExecutorService", "SandboxOptions", "ZeroMQ",
+            "Execution", "ExecutorService", "SandboxOptions", "ZeroMQ", "Runtime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "ModelIO", dependencies: ["Tensor"], swiftSettings: fastMath),

@@ -61,4 +61,22 @@ public enum Rewards {
         case .unspecified, .UNRECOGNIZED: nil
         }
     }
+
+    /// Sets the reward and return of every scored program of one group (one request, one
+    /// problem); programs without an outcome (parked executions) are left unscored. When the
+    /// greedy baseline is itself unscored, returns fall back to the group mean. Returns the
+    /// indices of the scored programs.
+    @discardableResult
+    public static func label(_ group: inout [Rollout], mode: ReturnMode, baseline: Baseline) -> [Int] {
+        let scored = group.indices.filter { group[$0].verdict.outcome != .unspecified }
+        let rewards = scored.map { reward(group[$0].verdict.outcome) }
+        let flags = scored.map { group[$0].baseline }
+        let values = returns(rewards: rewards, isBaseline: flags, mode: mode, baseline: baseline)
+            ?? returns(rewards: rewards, isBaseline: flags, mode: mode, baseline: .groupMean)!
+        for (k, i) in scored.enumerated() {
+            group[i].reward = rewards[k]
+            group[i].advantage = values[k]
+        }
+        return scored
+    }
 }

@@ -80,10 +80,7 @@ extension Ledger {
     }
 
     /// Whether rollouts of this sample request were appended.
-    public func hasRequest(_ request: String) throws -> Bool {
-        guard let requests else { return false }
-        return try environment.read { txn in try txn.withValue(requests, Array(request.utf8), { _ in true }) ?? false }
-    }
+    public func hasRequest(_ request: String) throws -> Bool { try requestRollouts(request) != nil }
 
     public func rollout(sequence: UInt64) throws -> Rollout? {
         try environment.read { txn in

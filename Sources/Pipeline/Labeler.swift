@@ -163,34 +163,18 @@ public final class LabelerService {
     private func labelIfComplete(_ key: GroupKey) throws {
         guard let members = groups[key], members.allSatisfy({ rollouts[$0]?.state == .executed }) else { return }
         var group = members.map { rollouts[$0]! }
-        let scored = group.indices.filter { group[$0].verdict.outcome != .unspecified }
-        let rewards = scored.map { Rewards.reward(group[$0].verdict.outcome) }
-        let isBaseline = scored.map { group[$0].baseline }
-        var returns = Rewards.returns(rewards: rewards, isBaseline: isBaseline, mode: settings.returnMode, baseline: settings.baseline)
-        if returns == nil {
-            // The greedy baseline is missing (parked): fall back to the group mean.
-            returns = Rewards.returns(rewards: rewards, isBaseline: isBaseline, mode: settings.returnMode, baseline: .groupMean)
-        }
-        let train = group.first?.purpose != "eval"
-        var weights: [[Float]]? = nil
-        if train && settings.criticWeights {
-            let needing = scored.filter { !group[$0].baseline }
-            if !needing.isEmpty {
-                guard let critic else {
-                    if nowMs() - lastWaitingNote > 10_000 {
-                        log("waiting for a critic version from the param-store before labeling (\(groups.count) groups ready)")
-                        lastWaitingNote = nowMs()
-                    }
-                    return
+        if group.first?.purpose != "eval" && settings.criticWeights
+            && group.contains(where: { !$0.baseline && $0.verdict.outcome != .unspecified }) {
+            guard let critic else {
+                if nowMs() - lastWaitingNote > 10_000 {
+                    log("waiting for a critic version from the param-store before labeling (\(groups.count) groups ready)")
+                    lastWaitingNote = nowMs()
                 }
-                weights = try criticWeights(critic.trainer, needing.map { group[$0] })
-                for (k, i) in needing.enumerated() { group[i].criticWeights = weights![k] }
+                return
             }
+            try Self.attachCriticWeights(&group, critic.trainer)
         }
-        for (k, i) in scored.enumerated() {
-            group[i].reward = rewards[k]
-            group[i].advantage = returns![k]
-        }
+        Rewards.label(&group, mode: settings.returnMode, baseline: settings.baseline)
         let updated = Dictionary(uniqueKeysWithValues: group.map { ($0.sequence, $0) })
         try ledger.update(sequences: members) { r in
             let u = updated[r.sequence]!
@@ -204,18 +188,18 @@ public final class LabelerService {
         labeled += members.count
     }
 
-    /// The critic's probability of each program's true outcome, at every program token.
-    private func criticWeights(_ trainer: CriticTrainer, _ group: [Rollout]) throws -> [[Float]] {
-        try Self.criticWeights(trainer, group)
-    }
-
-    public static func criticWeights(_ trainer: CriticTrainer, _ group: [Rollout]) throws -> [[Float]] {
+    /// Sets each scored, sampled program's critic weights: the critic's probability of the
+    /// program's true outcome at every program token (the greedy baseline is not trained on).
+    public static func attachCriticWeights(_ group: inout [Rollout], _ trainer: CriticTrainer) throws {
+        let needing = group.indices.filter { !group[$0].baseline && group[$0].verdict.outcome != .unspecified }
+        guard !needing.isEmpty else { return }
         let binary = trainer.critic.classes == .binary
-        let sequences = group.map { ($0.promptTokens + $0.programTokens).map(Int.init) }
-        let batch = try CriticBatch.programs(sequences, promptLengths: group.map { $0.promptTokens.count },
+        let sequences = needing.map { (group[$0].promptTokens + group[$0].programTokens).map(Int.init) }
+        let batch = try CriticBatch.programs(sequences, promptLengths: needing.map { group[$0].promptTokens.count },
                                              classes: trainer.critic.classes, pad: 0, vocabularySize: trainer.critic.config.vocabularySize)
-        let classes = group.map { Rewards.criticClass($0.verdict.outcome, binary: binary)! }
-        return try trainer.tokenProbabilities(batch, classes: classes)
+        let classes = needing.map { Rewards.criticClass(group[$0].verdict.outcome, binary: binary)! }
+        let weights = try trainer.tokenProbabilities(batch, classes: classes)
+        for (k, i) in needing.enumerated() { group[i].criticWeights = weights[k] }
     }
 
     private func loadCritic(_ version: UInt64) {
@@ -225,7 +209,7 @@ public final class LabelerService {
                 weights = try WeightClient(settings: .init(endpoint: settings.paramsEndpoint, cacheDirectory: settings.cacheDirectory, name: settings.name + "-weights"), log: log)
             }
             let (path, _) = try weights!.fetch(model: "critic", version: version)
-            critic = (version, try CriticTrainer(critic: try VersionFiles.readCritic(path), trainedLayers: 1))
+            critic = (version, try CriticTrainer(critic: try Critic.load(checkpoint: path), trainedLayers: 1))
             log("critic v\(version) loaded")
             dispatcher.touchAll(nowMs: nowMs())
             // Groups that waited for a critic.
@@ -371,7 +355,7 @@ public final class LabelerService {
                 switch reply.code {
                 case "unknown-suite":
                     suitesSent[worker] = nil
-                    for (id, job) in dispatcher.jobs where job.holder == worker && job.payload.suiteHash.hexString == reply.detail {
+                    for (id, job) in dispatcher.jobs where job.holder == worker && [UInt8](job.payload.suiteHash).hex == reply.detail {
                         _ = dispatcher.returned(id, from: worker, countAttempt: false)
                     }
                 case "lease-expired":
@@ -400,8 +384,4 @@ public final class LabelerService {
             try record(seq, verdict: v, cached: false)
         }
     }
-}
-
-extension Data {
-    var hexString: String { map { String(format: "%02x", $0) }.joined() }
 }

@@ -55,13 +55,6 @@ public struct StepReport: Codable, Sendable {
     }
 }
 
-extension Ledger: LedgerReader {
-    public func scan(from: UInt64, _ body: (Rollout) throws -> Bool) throws {
-        try scanRollouts(from: from, pageSize: 512, body)
-    }
-    public func requestSize(_ request: String) throws -> Int? { try requestRollouts(request)?.count }
-}
-
 /// The learner role: owns training. It hands sample requests to samplers (bounded so rollouts
 /// are at most `max_policy_lag` versions old), reads labeled rollouts from the ledger in
 /// sequence order, updates the actor with `ce_weight * L_ce(reference solutions) +
@@ -102,6 +95,8 @@ public final class LearnerService {
     private var lastReportMs = nowMs()
     private var lastReportSequence: UInt64 = 0
     private var lastReportExecuted = 0
+    private var executedBelow: UInt64 = 0
+    private var executedBelowCount = 0
     /// Replay: the ledger is only read (no lifecycle updates, no run metadata).
     private var readOnly = false
 
@@ -198,7 +193,7 @@ public final class LearnerService {
             let dir = config.weightsPath + "/" + model + "/incoming"
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let path = dir + String(format: "/v%06llu.safetensors", version)
-            if model == "actor" { try VersionFiles.writeActor(actor, to: path) } else { try VersionFiles.writeCritic(critic, to: path) }
+            if model == "actor" { try actor.saveWeights(to: path) } else { try critic.saveWeights(to: path) }
             try announce(model: model, version: version)
             if model == "actor" { servedVersion = version }
         }
@@ -363,25 +358,26 @@ public final class LearnerService {
     private func train(_ data: StepData, started: UInt64) throws -> StepReport {
         let counts = data.counts(version: state.version, maxLag: config.training.maxPolicyLag)
         let scored = data.rollouts.filter { $0.verdict.outcome != .unspecified }
-        let maxLag = UInt64(config.training.maxPolicyLag)
-        let fresh = scored.filter { !$0.baseline && (state.version < $0.policyVersion || state.version - $0.policyVersion <= maxLag) }
+        let fresh = scored.filter { !$0.baseline && !StepData.isStale($0, version: state.version, maxLag: config.training.maxPolicyLag) }
         let builder = BatchBuilder(maxTokens: config.model.maxSequenceTokens, microBatch: config.training.microBatch,
                                    vocabularySize: actor.weights.config.vocabularySize, pad: 0)
         let useCritic = config.training.criticWeights && state.step >= config.training.criticWarmupSteps
+        // A zero return contributes nothing unless a KL penalty applies.
+        let trained = fresh.filter { $0.advantage != 0 || config.training.klPenalty > 0 }
         var rl: [(prompt: [Int], completion: [Int], weights: [Float]?)] = []
-        for r in fresh where r.advantage != 0 || config.training.klPenalty > 0 {
+        for r in trained {
             let n = r.programTokens.count
             let cw = useCritic && r.criticWeights.count == n ? r.criticWeights : [Float](repeating: 1, count: n)
             rl.append((r.promptTokens.map(Int.init), r.programTokens.map(Int.init), cw.map { $0 * r.advantage }))
         }
         var rlBatches = try builder.batches(rl)
         if config.training.klPenalty > 0 && !rlBatches.isEmpty {
-            rlBatches = try applyKL(rlBatches, rollouts: fresh.filter { $0.advantage != 0 || config.training.klPenalty > 0 })
+            rlBatches = try applyKL(rlBatches, rollouts: trained)
         }
         var ce: [(prompt: [Int], completion: [Int], weights: [Float]?)] = []
         var seen = Set<String>()
         for r in data.rollouts where seen.insert(r.problemID).inserted {
-            guard let p = problemByID[r.problemID] ?? (try? ledger.problem(id: r.problemID)) ?? nil, let solution = p.solutions.first else { continue }
+            guard let p = try problemByID[r.problemID] ?? ledger.problem(id: r.problemID), let solution = p.solutions.first else { continue }
             ce.append((try prompt(p), format.solutionTokens(solution), nil))
         }
         let ceBatches = config.training.ceWeight > 0 ? try builder.batches(ce) : []
@@ -393,9 +389,10 @@ public final class LearnerService {
         var ceLoss = 0.0, pgLoss = 0.0
         if !parts.isEmpty {
             let report = try actor.step(parts: parts, examples: data.rollouts.count, rng: actor.state.rng)
-            // The report averages over all parts; recover each term's own mean.
-            ceLoss = Double(report.losses.crossEntropy) * Double(parts.count) / Double(max(1, ceBatches.count))
-            pgLoss = Double(report.losses.weighted) * Double(parts.count) / Double(max(1, rlBatches.count))
+            // Each term's own mean: the cross-entropy parts come first, then the policy-gradient ones.
+            let ceParts = report.parts.prefix(ceBatches.count), pgParts = report.parts.dropFirst(ceBatches.count)
+            ceLoss = ceParts.map { Double($0.crossEntropy) }.reduce(0, +) / Double(max(1, ceParts.count))
+            pgLoss = pgParts.map { Double($0.weighted) }.reduce(0, +) / Double(max(1, pgParts.count))
         }
         // The critic learns every scored outcome (stale ones included).
         let classes = critic.critic.classes
@@ -410,12 +407,7 @@ public final class LearnerService {
         }
         state.step += 1
         state.position = data.lastSequence
-        state.totals.rollouts += counts.rollouts
-        state.totals.stale += counts.stale
-        state.totals.unscored += counts.unscored
-        state.totals.passed += counts.passed
-        state.totals.rewardSum += counts.rewardSum
-        for k in 0..<4 { state.totals.outcomes[k] += counts.outcomes[k] }
+        state.totals.add(counts)
         if !readOnly { try ledger.update(sequences: data.rollouts.map(\.sequence)) { $0.state = .consumed } }
 
         let now = nowMs()
@@ -438,13 +430,22 @@ public final class LearnerService {
     }
 
     /// Rollouts with a verdict (executed, labeled or consumed), for executions per second.
+    /// Everything up to `executedBelow` is known to have one, so each call reads only the
+    /// rollouts after the oldest one still waiting for its verdict.
     private func executedCount() throws -> Int {
-        var n = 0
-        try ledger.scanRollouts { r in
-            if r.state == .executed || r.state == .labeled || r.state == .consumed { n += 1 }
+        var above = 0, contiguous = true
+        try ledger.scanRollouts(from: executedBelow + 1) { r in
+            let judged = r.state == .executed || r.state == .labeled || r.state == .consumed
+            if judged && contiguous {
+                executedBelow = r.sequence
+                executedBelowCount += 1
+            } else {
+                contiguous = false
+                if judged { above += 1 }
+            }
             return true
         }
-        return n
+        return executedBelowCount + above
     }
 
     /// Subtracts `kl_penalty * (log p_sampler - log p_initial)` from each token's weight.
@@ -466,10 +467,10 @@ public final class LearnerService {
                 index += 1
                 var k = 0
                 for t in 0..<(T - 1) where b.lossMask[s][t] > 0 {
-                    let row = Array(logits[((s * T) + t) * V..<((s * T) + t + 1) * V])
-                    let m = row.max()!
-                    let lse = m + logf(row.reduce(Float(0)) { $0 + expf($1 - m) })
-                    let refLogp = row[b.tokens[s][t + 1]] - lse
+                    let refLogp = logits.withUnsafeBufferPointer { all in
+                        let row = all.baseAddress! + (s * T + t) * V
+                        return row[b.tokens[s][t + 1]] - Kernels.logSumExp(row, V)
+                    }
                     let sampled = k < r.logprobs.count ? r.logprobs[k] : refLogp
                     weights[s][t] -= beta * (sampled - refLogp)
                     k += 1
@@ -642,8 +643,8 @@ public final class LearnerService {
         try saveCheckpoint()
         let dir = checkpointRoot + "/" + String(format: "step-%06d", state.step)
         let actorFile = dir + "/replayed-actor.safetensors", criticFile = dir + "/replayed-critic.safetensors"
-        try VersionFiles.writeActor(actor, to: actorFile)
-        try VersionFiles.writeCritic(critic, to: criticFile)
+        try actor.saveWeights(to: actorFile)
+        try critic.saveWeights(to: criticFile)
         return ReplayResult(steps: state.step, firstSequence: first, lastSequence: state.position,
                             actorSHA256: try WeightClient.sha256(of: actorFile).hex, criticSHA256: try WeightClient.sha256(of: criticFile).hex,
                             checkpoint: dir)
@@ -652,7 +653,7 @@ public final class LearnerService {
     /// Train groups in the ledger after the position (labeled or not).
     private func availableGroups() throws -> Int {
         var requests = Set<String>()
-        try ledger.scan(from: state.position + 1) { r in
+        try ledger.scanRollouts(from: state.position + 1, pageSize: 512) { r in
             if r.purpose != "eval" { requests.insert(r.requestID) }
             return true
         }

@@ -69,6 +69,11 @@ extension Socket {
     }
 }
 
+extension Duration {
+    /// The duration in seconds, for messages and rates.
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
 /// The monotonic clock in milliseconds, for leases and deadlines.
 public func nowMs() -> UInt64 { DispatchTime.now().uptimeNanoseconds / 1_000_000 }
 

@@ -275,9 +275,8 @@ public final class ParamStore {
             let dir = settings.directory + "/" + announcement.model + "/incoming"
             let base = String(format: "v%06llu.", announcement.version)
             guard let name = (try? FileManager.default.contentsOfDirectory(atPath: dir))?.first(where: { $0.hasPrefix(base) && !$0.contains(".tmp") }) else {
-                if let existing = manifest(model: announcement.model, version: announcement.version), announcement.version != Self.latest {
+                if announcement.version != Self.latest, manifests[announcement.model]?[announcement.version] != nil {
                     // Already registered (a retried publication whose Ack was lost).
-                    _ = existing
                     try reply(router, peer, .ack(Ack.with { $0.messageID = id }))
                 } else {
                     try error("missing-file", "no file \(dir)/\(base)* to publish")

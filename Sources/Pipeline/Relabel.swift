@@ -63,22 +63,8 @@ public struct Relabeler {
                     }
                 }
             }
-            let scored = members.indices.filter { members[$0].verdict.outcome != .unspecified }
-            let rewards = scored.map { Rewards.reward(members[$0].verdict.outcome) }
-            let flags = scored.map { members[$0].baseline }
-            let returns = Rewards.returns(rewards: rewards, isBaseline: flags, mode: returnMode, baseline: baseline)
-                ?? Rewards.returns(rewards: rewards, isBaseline: flags, mode: returnMode, baseline: .groupMean)!
-            for (k, i) in scored.enumerated() {
-                members[i].reward = rewards[k]
-                members[i].advantage = returns[k]
-            }
-            if let critic {
-                let needing = scored.filter { !members[$0].baseline }
-                if !needing.isEmpty {
-                    let weights = try LabelerService.criticWeights(critic, needing.map { members[$0] })
-                    for (k, i) in needing.enumerated() { members[i].criticWeights = weights[k] }
-                }
-            }
+            Rewards.label(&members, mode: returnMode, baseline: baseline)
+            if let critic { try LabelerService.attachCriticWeights(&members, critic) }
             let updated = Dictionary(uniqueKeysWithValues: members.map { ($0.sequence, $0) })
             try ledger.update(sequences: members.map(\.sequence)) { r in
                 let u = updated[r.sequence]!

@@ -229,7 +229,7 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
                 batch.rollouts.append(r)
             }
         }
-        let seconds = Double((ContinuousClock.now - started).components.seconds) + Double((ContinuousClock.now - started).components.attoseconds) / 1e18
+        let seconds = (ContinuousClock.now - started).seconds
         log(String(format: "%@: %d programs, %d tokens in %.1f s (%.1f tokens/s) with actor v%llu",
                    request.requestID, batch.rollouts.count, tokens, seconds, Double(tokens) / max(seconds, 1e-9), request.policyVersion))
         return batch
@@ -238,8 +238,8 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
 
 struct WeightFetchError: Error, CustomStringConvertible { let description: String }
 
-/// Hands a non-Sendable reference to a thread that is the only one using it meanwhile.
-struct UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
+/// Hands a non-Sendable value to a thread that is the only one using it meanwhile.
+public struct UncheckedBox<T>: @unchecked Sendable {
+    public let value: T
+    public init(_ value: T) { self.value = value }
 }

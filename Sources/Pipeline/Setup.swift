@@ -68,15 +68,17 @@ public enum Setup {
         throw PipelineError("data.sources: cannot tell the format of \(path) (builtin, a coderl .jsonl, or an mbpp/humaneval/codecontests file)")
     }
 
-    /// Problems matching `source/split` selectors (`builtin/train`, `mbpp/test`, `jsonl/*`), by id.
-    public static func problems(_ ledger: Ledger, selectors: [String]) throws -> [Problem] {
-        var out: [String: Problem] = [:]
-        for selector in selectors {
+    /// Whether a problem matches one of the `source/split` selectors (`builtin/train`,
+    /// `mbpp/test`, `jsonl/*`, `*`).
+    public static func matches(_ p: Problem, _ selectors: [String]) -> Bool {
+        selectors.contains { selector in
             let parts = selector.split(separator: "/", maxSplits: 1).map(String.init)
-            let source = parts.first.flatMap { $0 == "*" ? nil : $0 }
-            let split = parts.count > 1 && parts[1] != "*" ? parts[1] : nil
-            for p in try ledger.problems(source: source, split: split) { out[p.id] = p }
+            return (parts[0] == "*" || parts[0] == p.source) && (parts.count < 2 || parts[1] == "*" || parts[1] == p.split)
         }
-        return out.keys.sorted().map { out[$0]! }
+    }
+
+    /// The ledger's problems matching the selectors, by id.
+    public static func problems(_ ledger: Ledger, selectors: [String]) throws -> [Problem] {
+        try ledger.problems().filter { matches($0, selectors) }.sorted { $0.id < $1.id }
     }
 }

@@ -1,5 +1,6 @@
 import CodeRL
 import Foundation
+import Ledger
 import Llama
 import Runtime
 import Schema
@@ -22,15 +23,30 @@ public struct StepData {
         public var outcomes = [0, 0, 0, 0]   // compile error, runtime error, failed test, passed
         public var rewardSum: Double = 0
         public var lagSum: Double = 0
+
+        public mutating func add(_ other: Counts) {
+            rollouts += other.rollouts
+            stale += other.stale
+            unscored += other.unscored
+            passed += other.passed
+            rewardSum += other.rewardSum
+            lagSum += other.lagSum
+            for k in outcomes.indices { outcomes[k] += other.outcomes[k] }
+        }
+    }
+
+    /// The stale rule: more than `maxLag` versions behind the learner's actor.
+    public static func isStale(_ r: Rollout, version: UInt64, maxLag: Int) -> Bool {
+        version > r.policyVersion && version - r.policyVersion > UInt64(maxLag)
     }
 
     /// Collects the next `problems` request groups of train rollouts after `position`, all
     /// labeled; nil when the ledger does not hold them yet.
-    public static func collect(from ledger: LedgerReader, after position: UInt64, problems: Int) throws -> StepData? {
+    public static func collect(from ledger: Ledger, after position: UInt64, problems: Int) throws -> StepData? {
         var data = StepData()
         var groups: [String] = []
         var complete = false
-        try ledger.scan(from: position + 1) { r in
+        try ledger.scanRollouts(from: position + 1, pageSize: 512) { r in
             guard r.state == .labeled || r.state == .consumed else { return false }
             if r.purpose == "eval" {
                 data.skippedEval += 1
@@ -50,9 +66,8 @@ public struct StepData {
             // The last group may be complete while nothing follows it yet: a request's
             // rollouts are appended in one transaction, so all of them are there.
             guard groups.count == problems, let last = data.rollouts.last else { return nil }
-            let members = try ledger.requestSize(last.requestID)
             let seen = data.rollouts.filter { $0.requestID == last.requestID }.count
-            guard members == nil || members! <= seen else { return nil }
+            guard (try ledger.requestRollouts(last.requestID)?.count ?? 0) <= seen else { return nil }
         }
         return data
     }
@@ -66,20 +81,11 @@ public struct StepData {
             if let k = Rewards.criticClass(r.verdict.outcome, binary: false) { c.outcomes[k] += 1 }
             if r.verdict.outcome == .passed { c.passed += 1 }
             c.rewardSum += Double(r.reward)
-            let lag = version >= r.policyVersion ? version - r.policyVersion : 0
-            c.lagSum += Double(lag)
-            if lag > UInt64(maxLag) { c.stale += 1 }
+            c.lagSum += Double(version > r.policyVersion ? version - r.policyVersion : 0)
+            if Self.isStale(r, version: version, maxLag: maxLag) { c.stale += 1 }
         }
         return c
     }
-}
-
-/// The ledger as the learner reads it (a protocol so tests can use a ledger in a temp dir
-/// through the same calls).
-public protocol LedgerReader {
-    func scan(from: UInt64, _ body: (Rollout) throws -> Bool) throws
-    /// Rollouts appended for a request, or nil when unknown.
-    func requestSize(_ request: String) throws -> Int?
 }
 
 /// Builds the actor's and the critic's micro-batches of a step.

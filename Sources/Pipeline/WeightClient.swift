@@ -92,7 +92,7 @@ public final class WeightClient {
         }
         let started = ContinuousClock.now
         try download(manifest, to: path)
-        let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
+        let seconds = (ContinuousClock.now - started).seconds
         log(String(format: "fetched %@ v%llu: %.0f MiB in %.2f s", model, manifest.version, Double(manifest.totalBytes) / 1048576, seconds))
         // Older cached versions of the model are not needed any more.
         let prefix = model + "-v"

@@ -278,7 +278,7 @@ extension ConfigValues {
             return out + "\""
         }
         var lines = header.split(separator: "\n", omittingEmptySubsequences: false).map { "# " + $0 }
-        var section = ""
+        var open: [String] = []   // the mapping headers written last, outermost first
         for key in entries.keys.sorted() where key != "config" {
             let parts = key.split(separator: ".").map(String.init)
             let value: String
@@ -286,18 +286,15 @@ extension ConfigValues {
             case .scalar(let s): value = quote(s)
             case .list(let items): value = "[" + items.map(quote).joined(separator: ", ") + "]"
             }
-            if parts.count == 1 {
-                lines.append("\(key): \(value)")
-                section = ""
-            } else {
-                let head = parts.dropLast().joined(separator: ".")
-                if head != section {
-                    // Deeper keys keep their dotted path under the first level (two levels are all we use).
-                    lines.append("\(parts[0]):")
-                    section = head
-                }
-                lines.append("  \(parts.dropFirst().joined(separator: "_")): \(value)")
+            let parents = Array(parts.dropLast())
+            var shared = 0
+            while shared < min(open.count, parents.count) && open[shared] == parents[shared] { shared += 1 }
+            open = Array(open.prefix(shared))
+            for part in parents.dropFirst(shared) {
+                lines.append(String(repeating: "  ", count: open.count) + part + ":")
+                open.append(part)
             }
+            lines.append(String(repeating: "  ", count: parents.count) + parts.last! + ": " + value)
         }
         return lines.joined(separator: "\n") + "\n"
     }

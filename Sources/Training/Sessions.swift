@@ -27,7 +27,10 @@ public final class ActorSession: @unchecked Sendable {  // confined to the train
     }
 
     public struct StepReport: Sendable {
+        /// Mean over the micro-batches.
         public var losses: TokenLosses
+        /// Each micro-batch's own losses, in order.
+        public var parts: [TokenLosses]
         public var gradientNorm: Double
         public var learningRate: Float
         public var tokens: Int
@@ -48,11 +51,12 @@ public final class ActorSession: @unchecked Sendable {  // confined to the train
     /// included): e.g. cross-entropy on reference solutions and the policy gradient on
     /// rollouts, each averaged over its own micro-batches. The report averages over all parts.
     public func step(parts: [(TrainingBatch, LossMix)], examples: Int, rng: Xoshiro256) throws -> StepReport {
-        let microBatches = parts.map(\.0)
         trainer.zeroGradients()
         var ce: Double = 0, pg: Double = 0, scored = 0, tokens = 0
+        var each: [TokenLosses] = []
         for (b, m) in parts {
             let l = try trainer.forwardBackward(b, mix: m)
+            each.append(l)
             ce += Double(l.crossEntropy)
             pg += Double(l.weighted)
             scored += l.scoredTokens
@@ -65,16 +69,21 @@ public final class ActorSession: @unchecked Sendable {  // confined to the train
         state.step = optimizer.step
         state.position += examples
         state.rng = rng
-        let n = Double(max(microBatches.count, 1))
+        let n = Double(max(parts.count, 1))
         return StepReport(losses: TokenLosses(crossEntropy: Float(ce / n), weighted: Float(pg / n), scoredTokens: scored),
-                          gradientNorm: norm, learningRate: lr, tokens: tokens)
+                          parts: each, gradientNorm: norm, learningRate: lr, tokens: tokens)
     }
 
     /// Moves the end of the learning-rate schedule (when a resumed run is extended).
     public func setTotalSteps(_ steps: Int) { state.schedule.totalSteps = steps }
 
+    /// The model's weights as checkpoint tensors (no optimizer state).
+    var weightTensors: [Checkpoint.Tensor] {
+        weights.namedTensors.map { Checkpoint.Tensor(name: $0.name, shape: $0.shape, values: weights.buffer.pointer + $0.offset) }
+    }
+
     var checkpointTensors: [Checkpoint.Tensor] {
-        var out = weights.namedTensors.map { Checkpoint.Tensor(name: $0.name, shape: $0.shape, values: weights.buffer.pointer + $0.offset) }
+        var out = weightTensors
         for t in trainer.trainedTensors {
             let at = t.offset - optimizer.base
             out.append(Checkpoint.Tensor(name: "optimizer.m." + t.name, shape: t.shape, values: optimizer.m.pointer + at))
@@ -85,6 +94,11 @@ public final class ActorSession: @unchecked Sendable {  // confined to the train
 
     public func save(to path: String) throws {
         try Checkpoint.write(to: path, config: weights.config, state: state, tensors: checkpointTensors)
+    }
+
+    /// Writes the weights alone (a checkpoint `LoadedModel.load` reads; a published version).
+    public func saveWeights(to path: String) throws {
+        try Checkpoint.write(to: path, config: weights.config, state: state, tensors: weightTensors)
     }
 
     /// Restores a session exactly as saved (weights, moments, step, generator, position).
@@ -106,6 +120,21 @@ public final class ActorSession: @unchecked Sendable {  // confined to the train
         }
         return session
     }
+}
+
+extension Critic {
+    /// A critic's weights from a critic checkpoint (with or without optimizer state).
+    public static func load(_ reader: Checkpoint.Reader) throws -> Critic {
+        guard reader.state.kind == .critic, let classes = reader.state.criticClasses else {
+            throw CheckpointError.incompatible(path: reader.path, reason: "it holds an \(reader.state.kind) model, not a critic")
+        }
+        let critic = Critic(backbone: LlamaWeights(config: reader.config), classes: classes)
+        for t in critic.backbone.namedTensors { try reader.read(t.name, shape: t.shape, into: critic.backbone.buffer.pointer + t.offset) }
+        for t in critic.headTensors { try reader.read(t.name, shape: t.shape, into: critic.head.pointer + t.offset) }
+        return critic
+    }
+
+    public static func load(checkpoint path: String) throws -> Critic { try load(try Checkpoint.Reader(path: path)) }
 }
 
 /// Everything that trains the critic: backbone and head, their optimizers and state.
@@ -158,10 +187,15 @@ public final class CriticSession: @unchecked Sendable {  // confined to the trai
         return (Float(loss / Double(max(microBatches.count, 1))), norm, probabilities)
     }
 
-    var checkpointTensors: [Checkpoint.Tensor] {
+    /// Backbone and head weights as checkpoint tensors (no optimizer state).
+    var weightTensors: [Checkpoint.Tensor] {
         let w = critic.backbone, h = critic.head
-        var out = w.namedTensors.map { Checkpoint.Tensor(name: $0.name, shape: $0.shape, values: w.buffer.pointer + $0.offset) }
-        out += critic.headTensors.map { Checkpoint.Tensor(name: $0.name, shape: $0.shape, values: h.pointer + $0.offset) }
+        return w.namedTensors.map { Checkpoint.Tensor(name: $0.name, shape: $0.shape, values: w.buffer.pointer + $0.offset) }
+            + critic.headTensors.map { Checkpoint.Tensor(name: $0.name, shape: $0.shape, values: h.pointer + $0.offset) }
+    }
+
+    var checkpointTensors: [Checkpoint.Tensor] {
+        var out = weightTensors
         for t in trainer.backbone.trainedTensors {
             let at = t.offset - backboneOptimizer.base
             out.append(Checkpoint.Tensor(name: "optimizer.m." + t.name, shape: t.shape, values: backboneOptimizer.m.pointer + at))
@@ -180,14 +214,14 @@ public final class CriticSession: @unchecked Sendable {  // confined to the trai
         try Checkpoint.write(to: path, config: critic.config, state: s, tensors: checkpointTensors)
     }
 
+    /// Writes backbone and head alone (a published critic version; `Critic.load` reads it).
+    public func saveWeights(to path: String) throws {
+        try Checkpoint.write(to: path, config: critic.config, state: state, tensors: weightTensors)
+    }
+
     public static func load(from path: String) throws -> CriticSession {
         let reader = try Checkpoint.Reader(path: path)
-        guard reader.state.kind == .critic, let classes = reader.state.criticClasses else {
-            throw CheckpointError.incompatible(path: path, reason: "it holds an \(reader.state.kind) model, not a critic")
-        }
-        let critic = Critic(backbone: LlamaWeights(config: reader.config), classes: classes)
-        for t in critic.backbone.namedTensors { try reader.read(t.name, shape: t.shape, into: critic.backbone.buffer.pointer + t.offset) }
-        for t in critic.headTensors { try reader.read(t.name, shape: t.shape, into: critic.head.pointer + t.offset) }
+        let critic = try Critic.load(reader)
         let weights = reader.state.settings["class_weights"].map { $0.split(separator: ",").compactMap { Float(String($0)) } }
         let session = try CriticSession(critic: critic, state: reader.state, classWeights: weights)
         for (t, opt) in session.trainer.backbone.trainedTensors.map({ ($0, session.backboneOptimizer) })

@@ -49,11 +49,13 @@ public struct CurveKeyPair: Sendable, Equatable, Codable {
 public enum CurveError: Error, CustomStringConvertible, Equatable, Sendable {
     case unavailable
     case badKey(name: String, key: String)
+    case keyFile(path: String, reason: String)
 
     public var description: String {
         switch self {
         case .unavailable: return "this libzmq was built without CURVE security (zmq_has(\"curve\") is false)"
         case let .badKey(name, key): return "the \(name) '\(key)' is not a 40-character Z85 CURVE key"
+        case let .keyFile(path, reason): return "key file \(path): \(reason)"
         }
     }
 }

@@ -53,7 +53,7 @@ struct Relabel: ParsableCommand {
                     throw CLIError("critic version \(version) is not in \(runDir)/weights/critic/ (the param-store keeps the newest few); give a checkpoint file instead")
                 }
             }
-            relabeler.critic = try CriticTrainer(critic: try VersionFiles.readCritic(path), trainedLayers: 1)
+            relabeler.critic = try CriticTrainer(critic: try Critic.load(checkpoint: path), trainedLayers: 1)
             print("critic: \(path)")
         }
         if reexecute {

@@ -2,6 +2,7 @@ import ArgumentParser
 import CodeRL
 import Datasets
 import Foundation
+import ZeroMQ
 import Ledger
 import Llama
 import ModelIO
@@ -72,15 +73,9 @@ struct Run: ParsableCommand {
             let contents = source == BuiltinProblems.name ? try BuiltinProblems.read() : try Setup.readDataset(source)
             problems += contents.problems.map(\.problem)
         }
-        func matches(_ p: Problem, _ selectors: [String]) -> Bool {
-            selectors.contains { sel in
-                let parts = sel.split(separator: "/", maxSplits: 1).map(String.init)
-                return (parts[0] == "*" || parts[0] == p.source) && (parts.count < 2 || parts[1] == "*" || parts[1] == p.split)
-            }
-        }
-        var train = problems.filter { matches($0, config.data.trainSplits) }.count
+        var train = problems.filter { Setup.matches($0, config.data.trainSplits) }.count
         if config.data.maxTrainProblems > 0 { train = min(train, config.data.maxTrainProblems) }
-        let heldout = min(config.data.heldoutProblems, problems.filter { matches($0, config.data.heldoutSplits) }.count)
+        let heldout = min(config.data.heldoutProblems, problems.filter { Setup.matches($0, config.data.heldoutSplits) }.count)
         if train == 0 { errors.append("data.train: no problem of data.sources matches \(config.data.trainSplits)") }
         if train > 0 && train < config.training.problemsPerStep {
             errors.append("training.problems_per_step: \(config.training.problemsPerStep) is more than the \(train) training problems")
@@ -163,11 +158,11 @@ struct Run: ParsableCommand {
         var executorArgs = ["--connect", config.endpoints.executors.replacingOccurrences(of: "*", with: "127.0.0.1"),
                             "--slots", "\(config.roles.executorSlots)", "--sandbox", config.execution.sandbox.rawValue]
         if !config.endpoints.executorKeyFile.isEmpty {
-            let server = try CurveKeys.loadOrCreate(config.endpoints.executorKeyFile)
+            let server = try CurveKeyPair.loadOrCreate(file: config.endpoints.executorKeyFile)
             let clientFile = config.run.directory + "/keys/local-executor.key"
-            let client = try CurveKeys.loadOrCreate(clientFile)
+            let client = try CurveKeyPair.loadOrCreate(file: clientFile)
             if !config.endpoints.executorAllowList.isEmpty {
-                let allowed = (try? CurveKeys.readAllowList(config.endpoints.executorAllowList)) ?? []
+                let allowed = (try? CurveKeyPair.readAllowList(file: config.endpoints.executorAllowList)) ?? []
                 if !allowed.contains(client.publicKey) {
                     try (((try? String(contentsOfFile: config.endpoints.executorAllowList, encoding: .utf8)) ?? "") + client.publicKey + "  # local executors\n")
                         .write(toFile: config.endpoints.executorAllowList, atomically: true, encoding: .utf8)

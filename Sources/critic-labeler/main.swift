@@ -28,9 +28,9 @@ struct CriticLabelerCommand: ParsableCommand {
         let log = Log(role: "critic-labeler", instance: "\(role.instance)")
         var settings = LabelerService.Settings(config: config)
         if !config.endpoints.executorKeyFile.isEmpty {
-            settings.curveKeys = try CurveKeys.loadOrCreate(config.endpoints.executorKeyFile)
+            settings.curveKeys = try CurveKeyPair.loadOrCreate(file: config.endpoints.executorKeyFile)
             if !config.endpoints.executorAllowList.isEmpty {
-                settings.allowedExecutorKeys = try CurveKeys.readAllowList(config.endpoints.executorAllowList)
+                settings.allowedExecutorKeys = try CurveKeyPair.readAllowList(file: config.endpoints.executorAllowList)
             }
             log("CURVE server key: \(settings.curveKeys!.publicKey)")
         }

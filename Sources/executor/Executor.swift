@@ -3,6 +3,7 @@ import Execution
 import ExecutorService
 import SandboxOptions
 import Foundation
+import Runtime
 import ZeroMQ
 
 /// `executor --connect ENDPOINT [--slots N]`: runs generated programs for a dispatcher.
@@ -47,22 +48,10 @@ struct ExecutorCommand: ParsableCommand {
         settings.heartbeatInterval = .milliseconds(heartbeatMs)
         settings.defaultLimits = sandbox.limits
         settings.serverKey = serverKey
-        if let keyFile {
-            let lines = try String(contentsOfFile: keyFile, encoding: .utf8).split(whereSeparator: \.isNewline).map(String.init)
-            guard lines.count >= 2 else { throw ValidationError("\(keyFile): expected the public key and the secret key on two lines") }
-            settings.keys = try CurveKeyPair(publicKey: lines[0], secretKey: lines[1])
-        }
+        if let keyFile { settings.keys = try CurveKeyPair.loadOrCreate(file: keyFile) }
         let worker = try ExecutorWorker(settings: settings, executor: executor, log: log)
-        for signal in [SIGINT, SIGTERM] {
-            let source = DispatchSource.makeSignalSource(signal: signal)
-            source.setEventHandler { worker.stop() }
-            source.resume()
-            Foundation.signal(signal, SIG_IGN)
-            Self.sources.append(source)
-        }
+        Signals.onTerminate { worker.stop() }
         try worker.run()
         log("stopped")
     }
-
-    nonisolated(unsafe) static var sources: [DispatchSourceSignal] = []
 }

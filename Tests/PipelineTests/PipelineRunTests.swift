@@ -14,8 +14,6 @@ import Wire
 import XCTest
 import ZeroMQ
 
-struct Box<T>: @unchecked Sendable { let value: T }
-
 /// The whole pipeline in one process on a tiny random model (with SmolLM2's tokenizer):
 /// param-store, critic-labeler, an executor, a sampler and the learner, each on its own thread
 /// and talking over ZeroMQ exactly as the processes do.
@@ -72,14 +70,14 @@ final class PipelineRunTests: XCTestCase {
             try store.register(model: "actor", version: 0, file: try Setup.actorPath(config), link: true)
             try store.register(model: "tokenizer", version: 0, file: try Setup.tokenizerPath(config), link: true)
         }
-        let storeBox = Box(value: store)
+        let storeBox = UncheckedBox(store)
         spawn("param-store") { try storeBox.value.run() }
         stops.append { store.stop() }
 
         var ls = LabelerService.Settings(config: config)
         ls.cacheDirectory = dir + "/cache/labeler"
         let labeler = try LabelerService(settings: ls, log: Log(role: "critic-labeler", instance: "t"), ledger: ledger)
-        let labelerBox = Box(value: labeler)
+        let labelerBox = UncheckedBox(labeler)
         spawn("critic-labeler") { try labelerBox.value.run() }
         stops.append { labeler.stop() }
 
@@ -87,7 +85,7 @@ final class PipelineRunTests: XCTestCase {
         var es = ExecutorWorker.Settings(endpoint: config.endpoints.executors, name: "executor-t")
         es.heartbeatInterval = .milliseconds(200)
         let worker = try ExecutorWorker(settings: es, executor: executor, log: { _ in })
-        let workerBox = Box(value: worker)
+        let workerBox = UncheckedBox(worker)
         spawn("executor") { try workerBox.value.run() }
         stops.append { worker.stop() }
 
@@ -95,7 +93,7 @@ final class PipelineRunTests: XCTestCase {
                                                      labelerEndpoint: config.endpoints.rollouts, paramsEndpoint: config.endpoints.params,
                                                      cacheDirectory: dir + "/cache/sampler"),
                                      log: Log(role: "sampler", instance: "t"))
-        let samplerBox = Box(value: sampler)
+        let samplerBox = UncheckedBox(sampler)
         spawn("sampler") { try samplerBox.value.run() }
         stops.append { sampler.stop() }
     }
@@ -251,7 +249,7 @@ extension PipelineRunTests {
         var before: [UInt64: Rollout] = [:]
         try ledger.scanRollouts { r in before[r.sequence] = r; return true }
         var relabeler = Relabeler()
-        relabeler.critic = try CriticTrainer(critic: try VersionFiles.readCritic(cfg.weightsPath + "/critic/v000001.safetensors"), trainedLayers: 1)
+        relabeler.critic = try CriticTrainer(critic: try Critic.load(checkpoint: cfg.weightsPath + "/critic/v000001.safetensors"), trainedLayers: 1)
         relabeler.executor = try Executor(slots: 1, name: "relabel")
         let summary = try relabeler.run(ledger: ledger, range: 1...UInt64.max)
         XCTAssertGreaterThanOrEqual(summary.rollouts, 2 * 3)

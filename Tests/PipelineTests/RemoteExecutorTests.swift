@@ -69,8 +69,8 @@ final class RemoteExecutorTests: XCTestCase {
         let model = try writeTinyModel(to: dir + "/tiny.gguf")
         let bin = productsDirectory.path
         // The executor host's keys: one listed, one not.
-        let listed = try CurveKeys.loadOrCreate(dir + "/listed.key")
-        _ = try CurveKeys.loadOrCreate(dir + "/unlisted.key")
+        let listed = try CurveKeyPair.loadOrCreate(file: dir + "/listed.key")
+        _ = try CurveKeyPair.loadOrCreate(file: dir + "/unlisted.key")
         try "# executors allowed to join\n\(listed.publicKey)\n".write(toFile: dir + "/allowed", atomically: true, encoding: .utf8)
         let pipeline = dir + "/pipeline.yaml"
         try """
@@ -89,7 +89,7 @@ final class RemoteExecutorTests: XCTestCase {
             sampling: {samples_per_problem: 2, max_new_tokens: 8}
             training: {problems_per_step: 2, trained_layers: 1}
             """.write(toFile: pipeline, atomically: true, encoding: .utf8)
-        let serverKey = try CurveKeys.loadOrCreate(dir + "/head.key").publicKey
+        let serverKey = try CurveKeyPair.loadOrCreate(file: dir + "/head.key").publicKey
         let run = try start(head, [bin + "/coderl", "run", pipeline], log: dir + "/run.log")
 
         // An executor with a key the head does not list: refused, so nothing gets executed.

@@ -1,35 +1,35 @@
 import Foundation
-import ZeroMQ
 
-/// CURVE key files: two lines, the public key then the secret key (Z85).
-public enum CurveKeys {
-    public static func read(_ path: String) throws -> CurveKeyPair {
+/// CURVE key files: two lines, the public key then the secret key (Z85); allow-lists: one
+/// public key per line.
+extension CurveKeyPair {
+    public static func read(file path: String) throws -> CurveKeyPair {
         let lines = try String(contentsOfFile: path, encoding: .utf8).split(whereSeparator: \.isNewline).map(String.init)
-        guard lines.count >= 2 else { throw PipelineError("\(path): expected the public key and the secret key on two lines") }
+        guard lines.count >= 2 else { throw CurveError.keyFile(path: path, reason: "expected the public key and the secret key on two lines") }
         return try CurveKeyPair(publicKey: lines[0], secretKey: lines[1])
     }
 
     /// Reads the key pair, or creates it (mode 0600) when the file does not exist.
-    public static func loadOrCreate(_ path: String) throws -> CurveKeyPair {
-        if FileManager.default.fileExists(atPath: path) { return try read(path) }
+    public static func loadOrCreate(file path: String) throws -> CurveKeyPair {
+        if FileManager.default.fileExists(atPath: path) { return try read(file: path) }
         let keys = try CurveKeyPair.generate()
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         guard FileManager.default.createFile(atPath: path, contents: Data("\(keys.publicKey)\n\(keys.secretKey)\n".utf8),
                                              attributes: [.posixPermissions: 0o600]) else {
-            throw PipelineError("cannot write the key file \(path)")
+            throw CurveError.keyFile(path: path, reason: "cannot write it")
         }
         return keys
     }
 
     /// Public keys, one per line (blank lines and `#` comments ignored).
-    public static func readAllowList(_ path: String) throws -> [String] {
+    public static func readAllowList(file path: String) throws -> [String] {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         var keys: [String] = []
         for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
             let key = String(line.prefix(40))
-            guard CurveKeyPair.isValidKey(key) else { throw PipelineError("\(path):\(i + 1): not a 40-character Z85 public key") }
+            guard isValidKey(key) else { throw CurveError.keyFile(path: path, reason: "line \(i + 1) is not a 40-character Z85 public key") }
             keys.append(key)
         }
         return keys

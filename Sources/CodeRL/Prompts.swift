@@ -49,7 +49,11 @@ public struct PromptFormat: Sendable {
 
     /// Prompt token ids: the chat (with the template's default system prompt) and the opened fence.
     public func promptTokens(_ problem: Problem, exampleTests: TestSuite?) -> [Int] {
-        let user = Self.userMessage(problem, exampleTests: exampleTests)
+        promptTokens(userMessage: Self.userMessage(problem, exampleTests: exampleTests))
+    }
+
+    /// Prompt token ids for any user message (a repair request, ...), in the same form.
+    public func promptTokens(userMessage user: String) -> [Int] {
         let fence = tokenizer.encode(Self.fence)
         if let template {
             return template.tokens([ChatMessage(.user, user)], tokenizer: tokenizer) + fence

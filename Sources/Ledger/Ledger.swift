@@ -12,6 +12,8 @@ import Schema
 /// | `verdicts`   | SHA-256(program) ++ SHA-256(suite)   | `Verdict`     |
 /// | `prompts`    | SHA-256 of the prompt token ids      | `TokenList`   |
 /// | `requests`   | sample request id (UTF-8)            | first sequence, count (2 x 8 bytes big-endian) |
+/// | `evals`      | evaluation id (UTF-8)                | `EvalRun`     |
+/// | `eval_results` | evaluation id, 0, problem id (UTF-8) | `EvalProblemResult` |
 /// | `meta`       | name (UTF-8)                         | see `MetaKey` |
 ///
 /// Values are protobuf messages from `Sources/Schema/proto/records.proto`, so any language
@@ -28,6 +30,9 @@ public final class Ledger: Sendable {
     let prompts: Database
     /// Absent only in a read-only ledger written before the table existed.
     let requests: Database?
+    /// Absent only in a read-only ledger written before evaluations were stored.
+    let evalsTable: Database?
+    let evalResultsTable: Database?
     let meta: Database
 
     enum MetaKey {
@@ -47,6 +52,8 @@ public final class Ledger: Sendable {
         verdicts = try environment.openDatabase("verdicts", create: create)
         prompts = try environment.openDatabase("prompts", create: create)
         requests = create ? try environment.openDatabase("requests", create: true) : try? environment.openDatabase("requests", create: false)
+        evalsTable = create ? try environment.openDatabase("evals", create: true) : try? environment.openDatabase("evals", create: false)
+        evalResultsTable = create ? try environment.openDatabase("eval_results", create: true) : try? environment.openDatabase("eval_results", create: false)
         meta = try environment.openDatabase("meta", create: create)
         try checkFormat(writable: create)
     }

@@ -11,6 +11,8 @@ extension Problem: VersionedRecord {}
 extension TestSuite: VersionedRecord {}
 extension Rollout: VersionedRecord {}
 extension RunMetadata: VersionedRecord {}
+extension EvalRun: VersionedRecord {}
+extension EvalProblemResult: VersionedRecord {}
 
 /// Revision of `Sources/Schema/proto/records.proto` this build writes. Readers accept any
 /// record up to it; protobuf keeps unknown fields, so older readers skip newer fields.

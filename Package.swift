@@ -78,7 +78,7 @@ let package = Package(
             "CodeRL", "Runtime", "Llama", "ModelIO", "Training", "Optim", "Tensor", "Datasets", "Execution", "Ledger", "Schema", "Wire", "ZeroMQ",
         ]),
         // coderl eval: pass@k, n@k and critical sampling.
-        .target(name: "Evaluation", dependencies: ["CodeRL", "Llama", "ModelIO", "Training", "Execution", "Ledger", "Schema"]),
+        .target(name: "Evaluation", dependencies: ["CodeRL", "Llama", "ModelIO", "Optim", "Tensor", "Training", "Execution", "Ledger", "Schema"]),
         .executableTarget(name: "param-store", dependencies: ["Pipeline", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "sampler", dependencies: ["Pipeline", "Runtime", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "critic-labeler", dependencies: ["Pipeline", "Runtime", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -107,7 +107,7 @@ let package = Package(
         // Child process of the ledger crash-safety test (killed with SIGKILL).
         .executableTarget(name: "LedgerStress", dependencies: ["Ledger", "Schema"], path: "Tests/Helpers/LedgerStress"),
         .testTarget(name: "PipelineTests", dependencies: [
-            "CodeRL", "Evaluation", "Runtime", "Pipeline", "Llama", "ModelIO", "Training", "Execution", "ExecutorService", "Ledger", "Schema", "Wire", "ZeroMQ",
+            "CodeRL", "Evaluation", "Runtime", "Pipeline", "Llama", "ModelIO", "Optim", "Tensor", "Training", "Execution", "ExecutorService", "Ledger", "Schema", "Wire", "ZeroMQ",
         ]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CZeroMQ", "CLMDB"]),
     ]

@@ -6,6 +6,7 @@ import Foundation
 import Ledger
 import Llama
 import ModelIO
+import Optim
 import Schema
 import Tensor
 import Training
@@ -282,6 +283,44 @@ final class EvaluationTests: XCTestCase {
         XCTAssertTrue(samples.filter(\.inPool).allSatisfy(\.hasVerdict))
         XCTAssertEqual(run.programsGenerated, 12)
         XCTAssertEqual(metric(run, "pass@1"), 0)
+    }
+
+    func testCriticTrainsOnJudgedProgramsOfAnEvaluation() throws {
+        let ledger = try Ledger(path: dir + "/ledger")
+        let problems = try ownProblems(ledger)
+        let programs = [
+            "own/square": ["def square(x):\n    return x * x", "def square(x):\n    return 0"],
+            "own/add": ["def add(a, b):\n    return a + b", "def add(a, b):\n    return 0"],
+            "own/neg": ["def neg(x):\n    return -x", "def neg(x):\n    return 0"],
+        ]
+        let evaluator = try Evaluator(ledger: ledger, format: format, source: FixedPrograms(format: format, programs: programs),
+                                      backend: try backend(), critic: nil, options: options(samples: 4, ks: [1]))
+        _ = try evaluator.run(id: "train", problems: problems, model: "fixed", dataset: "own")
+        let examples = try CriticTraining.examples(ledger: ledger, evals: ["train"], format: format, classes: .binary)
+        XCTAssertEqual(examples.count, 12)
+        XCTAssertEqual(examples.filter { $0.label == 1 }.count, 6)   // the first program of each problem passes
+        XCTAssertEqual(examples.first { $0.problemID == "own/add" }?.prompt, format.promptTokens(problems[0], exampleTests: try ledger.testSuite(hash: [UInt8](problems[0].exampleTests))))
+        XCTAssertEqual(CriticTraining.balancedWeights(examples, classes: .binary), [1, 1])
+        XCTAssertThrowsError(try CriticTraining.examples(ledger: ledger, evals: ["nope"], format: format, classes: .binary))
+
+        let (model, _, _) = try LlamaModel.load(gguf: dir + "/tiny.gguf", orWrite: true)
+        let critic = try Critic.fromActor(model.weights, layers: 1, classes: .binary, seed: 5)
+        let session = try CriticSession(critic: critic, state: TrainingState(
+            kind: .critic, trainedLayers: 1, adamw: AdamWSettings(), schedule: LearningRateSchedule(peak: 3e-3),
+            clipNorm: 1, rng: Xoshiro256(seed: 1), criticClasses: .binary))
+        var rng = Xoshiro256(seed: 2)
+        var losses: [Float] = []
+        for _ in 0..<12 {
+            losses.append(try CriticTraining.epoch(session, examples, batchSize: 4, microBatch: 2, rng: &rng))
+        }
+        XCTAssertLessThan(losses.last!, losses.first! * 0.5, "\(losses)")
+        let quality = try CriticTraining.quality(session.trainer, examples)
+        XCTAssertEqual(quality.examples, 12)
+        XCTAssertGreaterThanOrEqual(quality.accuracy, 0.9, "\(quality) after \(losses)")
+        // Held out by problem: all of a problem's programs on one side.
+        let (train, held) = CriticTraining.split(examples, heldOut: 0.5)
+        XCTAssertEqual(train.count + held.count, 12)
+        XCTAssertTrue(Set(train.map(\.problemID)).isDisjoint(with: held.map(\.problemID)))
     }
 
     func testCriticalSamplingRefusesWithoutACritic() throws {

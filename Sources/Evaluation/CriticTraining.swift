@@ -1,0 +1,134 @@
+import CodeRL
+import Foundation
+import Ledger
+import Llama
+import Optim
+import Schema
+import Tensor
+import Training
+
+/// A program with its prompt and its class, for training or checking a critic.
+public struct CriticExample: Sendable {
+    public var problemID: String
+    public var prompt: [Int]
+    public var program: [Int]
+    public var label: Int
+}
+
+/// Trains a critic offline on judged programs, as CodeRL trains its critic before RL: the
+/// programs of evaluations stored in a ledger (`coderl eval` on a training split), each
+/// labeled with its outcome on the hidden tests.
+public enum CriticTraining {
+    /// The judged programs of evaluations `ids`: the problem's prompt (the same the actor and
+    /// the pipeline's critic see), the generated tokens, and the class of the hidden verdict.
+    /// Programs without a hidden verdict (not in the pool, or not judged) are left out.
+    public static func examples(ledger: Ledger, evals ids: [String], format: PromptFormat, classes: CriticClasses) throws -> [CriticExample] {
+        var out: [CriticExample] = []
+        var prompts: [String: [Int]] = [:]
+        for id in ids {
+            guard try ledger.eval(id: id) != nil else { throw EvalError("no evaluation '\(id)' in \(ledger.path)") }
+            for result in try ledger.evalResults(eval: id) {
+                if prompts[result.problemID] == nil {
+                    guard let problem = try ledger.problem(id: result.problemID) else {
+                        throw EvalError("evaluation \(id) names problem \(result.problemID), which \(ledger.path) does not hold")
+                    }
+                    prompts[result.problemID] = format.promptTokens(problem, exampleTests: try ledger.testSuite(hash: [UInt8](problem.exampleTests)))
+                }
+                for s in result.samples where s.hasVerdict && !s.programTokens.isEmpty {
+                    guard let label = Rewards.criticClass(s.verdict.outcome, binary: classes == .binary) else { continue }
+                    out.append(CriticExample(problemID: result.problemID, prompt: prompts[result.problemID]!,
+                                             program: s.programTokens.map { Int($0) }, label: label))
+                }
+            }
+        }
+        return out
+    }
+
+    /// Splits by problem (a problem's programs all land on one side): about `fraction` of the
+    /// problems, chosen by a hash of their ids, are held out.
+    public static func split(_ examples: [CriticExample], heldOut fraction: Double) -> (train: [CriticExample], heldOut: [CriticExample]) {
+        let held = { (id: String) in Double(XXH64.hash(Array(id.utf8), seed: 11) % 1000) < fraction * 1000 }
+        return (examples.filter { !held($0.problemID) }, examples.filter { held($0.problemID) })
+    }
+
+    /// Inverse class frequencies, normalized to mean 1 over the classes present (classes
+    /// absent from the data get weight 0 and never occur).
+    public static func balancedWeights(_ examples: [CriticExample], classes: CriticClasses) -> [Float] {
+        var counts = [Int](repeating: 0, count: classes.count)
+        for e in examples { counts[e.label] += 1 }
+        let present = counts.filter { $0 > 0 }.count
+        guard present > 0 else { return [Float](repeating: 1, count: classes.count) }
+        let raw = counts.map { $0 > 0 ? Float(examples.count) / Float($0) : 0 }
+        let mean = raw.reduce(0, +) / Float(present)
+        return raw.map { $0 / mean }
+    }
+
+    public static func batch(_ examples: ArraySlice<CriticExample>, classes: CriticClasses, vocabularySize: Int, withLabels: Bool = true) throws -> CriticBatch {
+        try CriticBatch.programs(examples.map { $0.prompt + $0.program }, promptLengths: examples.map(\.prompt.count),
+                                 labels: withLabels ? examples.map(\.label) : nil, classes: classes, pad: 0, vocabularySize: vocabularySize)
+    }
+
+    /// Accuracy, balanced accuracy (mean recall over the classes present) and the recall of
+    /// "passed", from the critic's pooled predictions.
+    public struct Quality: Sendable, CustomStringConvertible {
+        public var examples = 0
+        public var accuracy = 0.0
+        public var balancedAccuracy = 0.0
+        public var passRecall = 0.0
+        public var passPrecision = 0.0
+        public var description: String {
+            String(format: "%d programs: accuracy %.1f%%, balanced accuracy %.1f%%, pass recall %.1f%%, pass precision %.1f%%",
+                   examples, accuracy * 100, balancedAccuracy * 100, passRecall * 100, passPrecision * 100)
+        }
+    }
+
+    public static func quality(_ trainer: CriticTrainer, _ examples: [CriticExample], chunk: Int = 4) throws -> Quality {
+        let classes = trainer.critic.classes, K = classes.count
+        let pass = Rewards.criticClass(.passed, binary: classes == .binary)!
+        var confusion = [[Int]](repeating: [Int](repeating: 0, count: K), count: K)
+        for start in stride(from: 0, to: examples.count, by: chunk) {
+            let part = examples[start..<min(start + chunk, examples.count)]
+            let probabilities = try trainer.predict(try batch(part, classes: classes, vocabularySize: trainer.critic.config.vocabularySize, withLabels: false))
+            for (e, p) in zip(part, probabilities) {
+                let predicted = p.indices.max { p[$0] < p[$1] }!
+                confusion[e.label][predicted] += 1
+            }
+        }
+        var q = Quality()
+        q.examples = examples.count
+        guard !examples.isEmpty else { return q }
+        q.accuracy = Double((0..<K).map { confusion[$0][$0] }.reduce(0, +)) / Double(examples.count)
+        let recalls = (0..<K).compactMap { c -> Double? in
+            let n = confusion[c].reduce(0, +)
+            return n > 0 ? Double(confusion[c][c]) / Double(n) : nil
+        }
+        q.balancedAccuracy = recalls.reduce(0, +) / Double(max(recalls.count, 1))
+        let actualPass = confusion[pass].reduce(0, +), predictedPass = (0..<K).map { confusion[$0][pass] }.reduce(0, +)
+        q.passRecall = actualPass > 0 ? Double(confusion[pass][pass]) / Double(actualPass) : 0
+        q.passPrecision = predictedPass > 0 ? Double(confusion[pass][pass]) / Double(predictedPass) : 0
+        return q
+    }
+
+    /// One epoch over `examples` in a seeded random order, `batchSize` programs per optimizer
+    /// step in micro-batches of `microBatch`. Returns the mean loss.
+    public static func epoch(_ session: CriticSession, _ examples: [CriticExample], batchSize: Int, microBatch: Int,
+                             rng: inout Xoshiro256, onStep: (Int, Int, Float) -> Void = { _, _, _ in }) throws -> Float {
+        var order = Array(examples.indices)
+        for i in stride(from: order.count - 1, to: 0, by: -1) {
+            order.swapAt(i, Int(rng.next() % UInt64(i + 1)))
+        }
+        let classes = session.critic.classes, V = session.critic.config.vocabularySize
+        var total: Double = 0, steps = 0
+        for start in stride(from: 0, to: order.count, by: batchSize) {
+            let chosen = order[start..<min(start + batchSize, order.count)].map { examples[$0] }
+            let micro = try stride(from: 0, to: chosen.count, by: microBatch).map {
+                try batch(chosen[$0..<min($0 + microBatch, chosen.count)], classes: classes, vocabularySize: V)
+            }
+            let (loss, _, _) = try session.step(micro, examples: chosen.count, rng: rng)
+            total += Double(loss)
+            steps += 1
+            onStep(steps, (order.count + batchSize - 1) / batchSize, loss)
+        }
+        return Float(total / Double(max(steps, 1)))
+    }
+}

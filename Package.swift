@@ -78,7 +78,7 @@ let package = Package(
             "CodeRL", "Runtime", "Llama", "ModelIO", "Training", "Optim", "Tensor", "Datasets", "Execution", "Ledger", "Schema", "Wire", "ZeroMQ",
         ]),
         // coderl eval: pass@k, n@k and critical sampling.
-        .target(name: "Evaluation", dependencies: ["CodeRL", "Llama", "ModelIO", "Optim", "Tensor", "Training", "Execution", "Ledger", "Schema"]),
+        .target(name: "Evaluation", dependencies: ["CodeRL", "Llama", "ModelIO", "Optim", "Tensor", "Training", "Execution", "Ledger", "Schema", "Pipeline", "Wire", "ZeroMQ"]),
         .executableTarget(name: "param-store", dependencies: ["Pipeline", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "sampler", dependencies: ["Pipeline", "Runtime", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "critic-labeler", dependencies: ["Pipeline", "Runtime", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),

@@ -183,7 +183,7 @@ public final class Evaluator {
         }
         // The pool is judged on the hidden tests.
         let pool = candidates.indices.filter { candidates[$0].inPool }
-        let reports = judge(pool.map { candidates[$0].program }, suite: hidden)
+        let reports = judge(pool.map { candidates[$0].program }, suite: hidden, problemID: problem.id)
         for (i, report) in zip(pool, reports) { candidates[i].hidden = report }
 
         for (index, c) in candidates.enumerated() {
@@ -218,7 +218,7 @@ public final class Evaluator {
         let prompt = format.promptTokens(problem, exampleTests: examples)
         let N = options.samples
         var all = try generate(problem, prompt: prompt, count: N, stage: "sample", round: 0)
-        judgeExamples(&all, examples)
+        judgeExamples(&all, examples, problem)
         guard options.mode != .none, let critic, examples != nil else {
             for i in all.indices { all[i].inPool = true }
             return all
@@ -243,7 +243,7 @@ public final class Evaluator {
                     for j in batch.indices { batch[j].parent = parent }
                     fixes += batch
                 }
-                judgeExamples(&fixes, examples)
+                judgeExamples(&fixes, examples, problem)
                 lastStage = Array(all.count..<all.count + fixes.count)
                 all += fixes
                 passing = lastStage.filter { all[$0].passesExamples }
@@ -268,7 +268,7 @@ public final class Evaluator {
             for j in batch.indices { batch[j].parent = parent }
             refined += batch
         }
-        judgeExamples(&refined, examples)
+        judgeExamples(&refined, examples, problem)
         for j in refined.indices { refined[j].inPool = true }
         return all + refined
     }
@@ -292,14 +292,14 @@ public final class Evaluator {
         }
     }
 
-    func judgeExamples(_ candidates: inout [Candidate], _ examples: TestSuite?) {
+    func judgeExamples(_ candidates: inout [Candidate], _ examples: TestSuite?, _ problem: Problem) {
         guard let examples else { return }
-        for (i, report) in judge(candidates.map(\.program), suite: examples).enumerated() { candidates[i].example = report }
+        for (i, report) in judge(candidates.map(\.program), suite: examples, problemID: problem.id).enumerated() { candidates[i].example = report }
     }
 
     /// Runs programs on a suite, through the ledger's verdict cache (identical programs are
     /// common when sampling at low temperature).
-    func judge(_ programs: [String], suite: TestSuite) -> [ExecutionReport] {
+    func judge(_ programs: [String], suite: TestSuite, problemID: String) -> [ExecutionReport] {
         guard !programs.isEmpty else { return [] }
         let hash = (try? Ledger.hash(of: suite)) ?? []
         var reports = programs.map { program -> ExecutionReport? in
@@ -311,7 +311,7 @@ public final class Evaluator {
             seen[programs[i]] = i
             missing.append(i)
         }
-        let ran = backend.run(missing.map { ExecutionJob(program: programs[$0], suite: suite) })
+        let ran = backend.run(missing.map { ProgramJob(problemID: problemID, program: programs[$0], suite: suite) })
         executions += ran.count
         for (i, report) in zip(missing, ran) {
             reports[i] = report

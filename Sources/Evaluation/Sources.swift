@@ -72,10 +72,12 @@ public struct EvalError: Error, CustomStringConvertible, Sendable {
 }
 
 /// A program to run on a test suite.
-public struct ExecutionJob: Sendable {
+public struct ProgramJob: Sendable {
+    public var problemID: String
     public var program: String
     public var suite: TestSuite
-    public init(program: String, suite: TestSuite) {
+    public init(problemID: String, program: String, suite: TestSuite) {
+        self.problemID = problemID
         self.program = program
         self.suite = suite
     }
@@ -85,7 +87,7 @@ public struct ExecutionJob: Sendable {
 public protocol ExecutionBackend: AnyObject {
     /// One report per job, in order. Never throws: a job that could not run is an
     /// infrastructure error, not the program's failure.
-    func run(_ jobs: [ExecutionJob]) -> [ExecutionReport]
+    func run(_ jobs: [ProgramJob]) -> [ExecutionReport]
     var description: String { get }
 }
 
@@ -101,7 +103,7 @@ public final class LocalExecution: ExecutionBackend {
 
     public var description: String { "local (\(executor.slots) slots, \(executor.isolation))" }
 
-    public func run(_ jobs: [ExecutionJob]) -> [ExecutionReport] {
+    public func run(_ jobs: [ProgramJob]) -> [ExecutionReport] {
         guard !jobs.isEmpty else { return [] }
         let results = Mutex([ExecutionReport?](repeating: nil, count: jobs.count))
         let workers = min(executor.slots, jobs.count)

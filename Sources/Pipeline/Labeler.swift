@@ -70,13 +70,13 @@ public final class LabelerService {
     private let log: Log
     public let stopFlag = StopFlag()
     private let ledger: Ledger
-    private var dispatcher: Dispatcher
+    /// The executors (created when the event loop starts).
+    private var pool: ExecutorPool!
     private var sender: Sender
     /// Unlabeled rollouts by sequence, and the members of each group.
     private var rollouts: [UInt64: Rollout] = [:]
     private var groups: [GroupKey: [UInt64]] = [:]
     private var suites: [String: (hash: [UInt8], suite: TestSuite)] = [:]
-    private var suitesSent: [String: Set<[UInt8]>] = [:]
     private var critic: (version: UInt64, trainer: CriticTrainer)?
     private var weights: WeightClient?
     private var lastWaitingNote: UInt64 = 0
@@ -89,7 +89,6 @@ public final class LabelerService {
         self.settings = settings
         self.log = log
         self.ledger = try ledger ?? Ledger(path: settings.ledgerPath)
-        dispatcher = Dispatcher(leaseMs: settings.leaseMs, heartbeatTimeoutMs: settings.heartbeatTimeoutMs, maxAttempts: settings.maxAttempts)
         sender = Sender(name: settings.name)
     }
 
@@ -136,7 +135,7 @@ public final class LabelerService {
             try record(sequence, verdict: cached, cached: true)
             return
         }
-        dispatcher.add(ExecutionJob.with {
+        pool.add(ExecutionJob.with {
             $0.jobID = Self.jobID(sequence)
             $0.problemID = r.problemID
             $0.program = r.program
@@ -211,7 +210,7 @@ public final class LabelerService {
             let (path, _) = try weights!.fetch(model: "critic", version: version)
             critic = (version, try CriticTrainer(critic: try Critic.load(checkpoint: path), trainedLayers: 1))
             log("critic v\(version) loaded")
-            dispatcher.touchAll(nowMs: nowMs())
+            pool.touchAll(nowMs: nowMs())
             // Groups that waited for a critic.
             for key in Array(groups.keys) { try labelIfComplete(key) }
         } catch {
@@ -222,7 +221,6 @@ public final class LabelerService {
     // MARK: Event loop
 
     public func run() throws {
-        try recover()
         let context = try Context()
         defer { context.shutdown() }
         var authenticator: ZAPAuthenticator? = nil
@@ -234,20 +232,20 @@ public final class LabelerService {
         try samplers.setLinger(.zero)
         try samplers.setHighWaterMarks(send: 0, receive: 0)
         try samplers.bind(settings.rolloutsEndpoint)
-        let executors = try Socket(context, .router)
-        try executors.setLinger(.zero)
-        try executors.setRouterMandatory(true)
-        if let keys = settings.curveKeys { try executors.makeCurveServer(keys: keys) }
-        try executors.bind(settings.executorsEndpoint)
+        pool = try ExecutorPool(context: context, endpoint: settings.executorsEndpoint, curveKeys: settings.curveKeys,
+                                dispatcher: Dispatcher(leaseMs: settings.leaseMs, heartbeatTimeoutMs: settings.heartbeatTimeoutMs,
+                                                       maxAttempts: settings.maxAttempts),
+                                name: settings.name, log: log)
+        defer { pool = nil }
         let announcements = try Socket(context, .sub)
         try announcements.setLinger(.zero)
         try announcements.subscribe()
         try announcements.connect(settings.announcementsEndpoint)
         log("rollouts on \(settings.rolloutsEndpoint), executors on \(settings.executorsEndpoint)\(settings.curveKeys == nil ? "" : " (CURVE)")")
+        try recover()
 
-        var lastExpire = nowMs()
         while !stopFlag.isSet {
-            let ready = try Poller.poll([samplers, executors, announcements], timeout: .milliseconds(100))
+            let ready = try Poller.poll([samplers, pool.socket, announcements], timeout: .milliseconds(100))
             if ready[2] {
                 var newest: UInt64? = nil
                 while let incoming = try announcements.receiveMessage(router: false) {
@@ -261,26 +259,9 @@ public final class LabelerService {
                 while let incoming = try samplers.receiveMessage(router: true) { try handleSampler(incoming, samplers) }
             }
             if ready[1] {
-                while let incoming = try executors.receiveMessage(router: true) { try handleExecutor(incoming, executors) }
+                for o in try pool.receive() { try apply(o) }
             }
-            let now = nowMs()
-            if now - lastExpire > 250 {
-                let (outcomes, lost) = dispatcher.expire(nowMs: now)
-                for name in lost { log("executor \(name) fell silent; its jobs go to others") ; suitesSent[name] = nil }
-                for o in outcomes { try apply(o) }
-                lastExpire = now
-            }
-            for (worker, job) in dispatcher.assign(nowMs: now) {
-                var j = job
-                let hash = [UInt8](job.suiteHash)
-                if suitesSent[worker, default: []].contains(hash) { j.clearSuite() } else { suitesSent[worker, default: []].insert(hash) }
-                do {
-                    try sender.send(executors, .job(j), to: Array(worker.utf8))
-                } catch {
-                    log("cannot reach executor \(worker): \(error)")
-                    _ = dispatcher.returned(job.jobID, from: worker, countAttempt: false)
-                }
-            }
+            for o in pool.maintain(nowMs: nowMs()) { try apply(o) }
         }
         log("stopped: \(executed) executed, \(labeled) labeled; \(rollouts.count) unlabeled rollouts stay in the ledger for the next start")
     }
@@ -321,50 +302,6 @@ public final class LabelerService {
                 try sender.send(socket, .error(ErrorReply.with {
                     $0.messageID = message.envelope.messageID; $0.code = "refused"; $0.detail = String("\(error)".prefix(1000))
                 }), to: peer)
-            }
-        }
-    }
-
-    private func handleExecutor(_ incoming: Incoming, _ socket: Socket) throws {
-        let now = nowMs()
-        switch incoming {
-        case .rejected(_, let reason):
-            log("bad message from an executor: \(reason)")
-        case .message(let peer, let message):
-            let worker = String(decoding: peer ?? [], as: UTF8.self)
-            switch message.body {
-            case .workRequest(let request):
-                dispatcher.credit(worker, Int(request.capacity), nowMs: now)
-            case .heartbeat(let beat):
-                if !dispatcher.heartbeat(worker, jobIDs: beat.jobIds, nowMs: now) {
-                    try sender.send(socket, .error(ErrorReply.with {
-                        $0.messageID = message.envelope.messageID
-                        $0.code = "unknown-worker"
-                        $0.detail = "announce your free capacity with a WorkRequest"
-                    }), to: peer)
-                }
-            case .result(let result):
-                if let outcome = dispatcher.result(result, from: worker, nowMs: now) {
-                    try apply(outcome)
-                } else if !result.infrastructureError.isEmpty {
-                    log("job \(result.jobID): infrastructure error on \(worker), retrying: \(result.infrastructureError)")
-                }
-            case .error(let reply):
-                // The executor refused or gave back a job: the reply names the job's message.
-                let jobID = reply.detail.split(separator: " ").dropFirst().first.map(String.init) ?? ""
-                switch reply.code {
-                case "unknown-suite":
-                    suitesSent[worker] = nil
-                    for (id, job) in dispatcher.jobs where job.holder == worker && [UInt8](job.payload.suiteHash).hex == reply.detail {
-                        _ = dispatcher.returned(id, from: worker, countAttempt: false)
-                    }
-                case "lease-expired":
-                    if let o = dispatcher.returned(jobID, from: worker, countAttempt: true) { try apply(o) }
-                default:
-                    log("executor \(worker) reported \(reply.code): \(reply.detail)")
-                }
-            default:
-                log("executor \(worker) sent \(WireCodec.bodyName(message.body)); ignored")
             }
         }
     }

@@ -13,6 +13,7 @@ import SandboxOptions
 import Schema
 import Tensor
 import Training
+import ZeroMQ
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -58,7 +59,7 @@ struct Eval: ParsableCommand {
     @Option(help: "GGUF file whose tokenizer to use when the model carries none.")
     var tokenizer: String?
 
-    @Option(help: "humaneval, mbpp, apps or codecontests (read from --data-dir), a dataset file or APPS folder, or a selection of problems already in the ledger (mbpp/test, builtin/heldout, jsonl/*).")
+    @Option(help: "humaneval, mbpp, apps or codecontests (read from --data-dir), builtin (the package's own problems), a dataset file or APPS folder, or a selection of problems already in the ledger (mbpp/test, builtin/heldout, jsonl/*).")
     var dataset: String
 
     @Option(help: "Only this split (default: test for mbpp and apps, the file's own otherwise).")
@@ -124,7 +125,16 @@ struct Eval: ParsableCommand {
     @Flag(help: "Evaluate the dataset's reference solutions instead of a model (checks dataset, import and executor).")
     var references = false
 
-    @Option(help: "Sandbox slots running programs at once.")
+    @Option(help: "Where programs run: local (sandboxed slots in this process), or an endpoint to bind (tcp://*:5705) that executor processes connect to (`executor --connect tcp://HEAD:5705`), on this machine or others.")
+    var executors = "local"
+
+    @Option(help: "With --executors ENDPOINT: CURVE key-pair file of this side (created when absent); executors then need its public key (--server-key).")
+    var curveKeys: String?
+
+    @Option(help: "With --curve-keys: file of executor public keys allowed to connect (one per line; default: any key).")
+    var allowedKeys: String?
+
+    @Option(help: "Sandbox slots running programs at once (--executors local).")
     var slots = 2
 
     @Option(help: "OpenBLAS threads (default: all cores).")
@@ -142,6 +152,9 @@ struct Eval: ParsableCommand {
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1, got \(limit)") }
         if slots < 1 { throw ValidationError("--slots must be at least 1, got \(slots)") }
         if let id, id.isEmpty || id.contains("\0") { throw ValidationError("--id must be a non-empty name") }
+        if executors != "local" && !executors.contains("://") { throw ValidationError("--executors must be local or an endpoint such as tcp://*:5705, got '\(executors)'") }
+        if (curveKeys != nil || allowedKeys != nil) && executors == "local" { throw ValidationError("--curve-keys and --allowed-keys need --executors ENDPOINT") }
+        if allowedKeys != nil && curveKeys == nil { throw ValidationError("--allowed-keys needs --curve-keys") }
     }
 
     func options(mode: CriticalMode) throws -> EvalOptions {
@@ -185,8 +198,7 @@ struct Eval: ParsableCommand {
         guard !selected.isEmpty else { throw CLIError("\(datasetLabel): no problems to evaluate") }
 
         let (source, format, modelLabel) = try loadSource()
-        let executor = try Executor(slots: slots, configuration: sandbox.configuration, name: "coderl-eval")
-        let backend = LocalExecution(executor: executor, limits: sandbox.limits)
+        let backend = try executionBackend()
         let scorer = try critic.map { try CriticScorer(critic: try Critic.load(checkpoint: $0)) }
         let baseID = id ?? "\(datasetLabel.replacingOccurrences(of: "/", with: "-"))-\(Self.timestamp())"
         let modes: [(String, CriticalMode, Int)] = ablations
@@ -218,6 +230,17 @@ struct Eval: ParsableCommand {
             for r in reports { print(r.text(ledger: ledger)) }
             if reports.count > 1 { print(EvalReport.comparison(reports)) }
         }
+    }
+
+    func executionBackend() throws -> ExecutionBackend {
+        guard executors != "local" else {
+            return LocalExecution(executor: try Executor(slots: slots, configuration: sandbox.configuration, name: "coderl-eval"), limits: sandbox.limits)
+        }
+        let keys = try curveKeys.map { try CurveKeyPair.loadOrCreate(file: $0) }
+        if let keys { FileHandle.standardError.write(Data("CURVE server key (give executors --server-key): \(keys.publicKey)\n".utf8)) }
+        let allowed = try allowedKeys.map { try CurveKeyPair.readAllowList(file: $0) }
+        return try RemoteExecution(endpoint: executors, limits: sandbox.limits, curveKeys: keys, allowedKeys: allowed,
+                                   log: Log(role: "eval", instance: "\(getpid())"))
     }
 
     /// The programs' source: the model (from a file or a param-store version), or the references.
@@ -294,6 +317,8 @@ enum EvalDataset {
         case "apps":
             wantedSplit = split ?? "test"
             contents = try APPS.read(directory: try existing(directory + "/apps", dataset), split: wantedSplit)
+        case BuiltinProblems.name:
+            contents = try BuiltinProblems.read()
         case "codecontests":
             contents = try CodeContests.read(file: try existing(directory + "/codecontests/codecontests_test.jsonl", dataset))
         default:
@@ -308,7 +333,7 @@ enum EvalDataset {
                 }
                 return (problems.filter { split == nil || $0.split == split }, dataset, [])
             } else {
-                throw CLIError("--dataset \(dataset): not humaneval, mbpp, apps or codecontests, no such file or folder, and not a source/split selection")
+                throw CLIError("--dataset \(dataset): not humaneval, mbpp, apps, codecontests or builtin, no such file or folder, and not a source/split selection")
             }
         }
         var notes: [String] = []

@@ -2,10 +2,12 @@ import CodeRL
 import Datasets
 import Evaluation
 import Execution
+import ExecutorService
 import Foundation
 import Ledger
 import Llama
 import ModelIO
+import Pipeline
 import Optim
 import Schema
 import Tensor
@@ -321,6 +323,44 @@ final class EvaluationTests: XCTestCase {
         let (train, held) = CriticTraining.split(examples, heldOut: 0.5)
         XCTAssertEqual(train.count + held.count, 12)
         XCTAssertTrue(Set(train.map(\.problemID)).isDisjoint(with: held.map(\.problemID)))
+    }
+
+    /// The same evaluation with programs judged by an executor process's worker connected over
+    /// ZeroMQ (the dispatcher of the pipeline), which joins only after the jobs are queued.
+    func testRemoteExecutorsJudgeLikeLocalSlots() throws {
+        let ledger = try Ledger(path: dir + "/ledger")
+        let problems = try ownProblems(ledger)
+        let programs = [
+            "own/square": ["def square(x):\n    return x", "def square(x):\n    return x * x", "while True: pass"],
+            "own/add": ["def add(a, b):\n    return a + b"],
+            "own/neg": ["def neg(x):\n    return 1/0"],
+        ]
+        let endpoint = "ipc://\(dir!)/executors"
+        var limits = Limits()
+        limits.secondsPerTest = 1
+        let remote = try RemoteExecution(endpoint: endpoint, limits: limits, heartbeatTimeoutMs: 3000, log: Log(role: "eval", instance: "t"))
+        var settings = ExecutorWorker.Settings(endpoint: endpoint, name: "executor-t")
+        settings.heartbeatInterval = .milliseconds(200)
+        let worker = try ExecutorWorker(settings: settings, executor: try Executor(slots: 2, name: "remote"), log: { _ in })
+        let box = UncheckedBox(worker)
+        let thread = Thread {
+            Thread.sleep(forTimeInterval: 0.5)
+            try? box.value.run()
+        }
+        thread.start()
+        defer {
+            worker.stop()
+            while thread.isExecuting { Thread.sleep(forTimeInterval: 0.01) }
+        }
+        let o = options(samples: 3, ks: [1, 3])
+        let evaluator = try Evaluator(ledger: ledger, format: format, source: FixedPrograms(format: format, programs: programs),
+                                      backend: remote, critic: nil, options: o)
+        let (run, results) = try evaluator.run(id: "remote", problems: problems, model: "fixed", dataset: "own")
+        XCTAssertEqual(results.map(\.correct), [3, 0, 1])   // add, neg, square
+        XCTAssertEqual(results[2].samples.map { $0.verdict.outcome }, [.failedTest, .passed, .runtimeError])
+        XCTAssertEqual(results[1].samples[0].verdict.errorType, "ZeroDivisionError")
+        XCTAssertTrue(results[2].samples[1].verdict.executor.contains("remote"), results[2].samples[1].verdict.executor)
+        XCTAssertEqual(metric(run, "pass@1")!, (1 + 0 + 1.0 / 3) / 3, accuracy: 1e-9)
     }
 
     func testCriticalSamplingRefusesWithoutACritic() throws {

@@ -1,0 +1,114 @@
+import Foundation
+import Schema
+import Wire
+import ZeroMQ
+
+/// The head's side of the executors: the ROUTER socket they connect to (CURVE optional), the
+/// `Dispatcher` deciding who runs what, and which test suites each executor already holds (a
+/// suite is sent once per executor, then jobs name it by hash). The critic-labeler and
+/// `coderl eval --executors` both drive executors through it.
+public final class ExecutorPool {
+    public private(set) var dispatcher: Dispatcher
+    public let socket: Socket
+    public let endpoint: String
+    private var suitesSent: [String: Set<[UInt8]>] = [:]
+    private var sender: Sender
+    private let log: Log
+    private var lastExpire: UInt64 = 0
+
+    public init(context: Context, endpoint: String, curveKeys: CurveKeyPair?, dispatcher: Dispatcher, name: String, log: Log) throws {
+        socket = try Socket(context, .router)
+        try socket.setLinger(.zero)
+        try socket.setRouterMandatory(true)
+        if let curveKeys { try socket.makeCurveServer(keys: curveKeys) }
+        try socket.bind(endpoint)
+        self.endpoint = endpoint
+        self.dispatcher = dispatcher
+        self.log = log
+        sender = Sender(name: name)
+    }
+
+    public func add(_ job: ExecutionJob) { dispatcher.add(job) }
+
+    /// Counts every executor as just heard from (after this process was busy elsewhere).
+    public func touchAll(nowMs: UInt64) { dispatcher.touchAll(nowMs: nowMs) }
+
+    /// Handles every message waiting on the socket; returns what became final.
+    public func receive() throws -> [Dispatcher.Outcome] {
+        var outcomes: [Dispatcher.Outcome] = []
+        while let incoming = try socket.receiveMessage(router: true) { outcomes += try handle(incoming) }
+        return outcomes
+    }
+
+    /// Expires the leases of silent executors (at most every 250 ms) and hands queued jobs to
+    /// executors with free slots.
+    public func maintain(nowMs now: UInt64) -> [Dispatcher.Outcome] {
+        var outcomes: [Dispatcher.Outcome] = []
+        if now - lastExpire > 250 {
+            let (expired, lost) = dispatcher.expire(nowMs: now)
+            for name in lost {
+                log("executor \(name) fell silent; its jobs go to others")
+                suitesSent[name] = nil
+            }
+            outcomes += expired
+            lastExpire = now
+        }
+        for (worker, job) in dispatcher.assign(nowMs: now) {
+            var j = job
+            let hash = [UInt8](job.suiteHash)
+            if suitesSent[worker, default: []].contains(hash) { j.clearSuite() } else { suitesSent[worker, default: []].insert(hash) }
+            do {
+                try sender.send(socket, .job(j), to: Array(worker.utf8))
+            } catch {
+                log("cannot reach executor \(worker): \(error)")
+                if let o = dispatcher.returned(job.jobID, from: worker, countAttempt: false) { outcomes.append(o) }
+            }
+        }
+        return outcomes
+    }
+
+    private func handle(_ incoming: Incoming) throws -> [Dispatcher.Outcome] {
+        let now = nowMs()
+        switch incoming {
+        case .rejected(_, let reason):
+            log("bad message from an executor: \(reason)")
+        case .message(let peer, let message):
+            let worker = String(decoding: peer ?? [], as: UTF8.self)
+            switch message.body {
+            case .workRequest(let request):
+                dispatcher.credit(worker, Int(request.capacity), nowMs: now)
+            case .heartbeat(let beat):
+                if !dispatcher.heartbeat(worker, jobIDs: beat.jobIds, nowMs: now) {
+                    try sender.send(socket, .error(ErrorReply.with {
+                        $0.messageID = message.envelope.messageID
+                        $0.code = "unknown-worker"
+                        $0.detail = "announce your free capacity with a WorkRequest"
+                    }), to: peer)
+                }
+            case .result(let result):
+                if let outcome = dispatcher.result(result, from: worker, nowMs: now) {
+                    return [outcome]
+                } else if !result.infrastructureError.isEmpty {
+                    log("job \(result.jobID): infrastructure error on \(worker), retrying: \(result.infrastructureError)")
+                }
+            case .error(let reply):
+                // The executor refused or gave back a job: the reply names the job's message.
+                let jobID = reply.detail.split(separator: " ").dropFirst().first.map(String.init) ?? ""
+                switch reply.code {
+                case "unknown-suite":
+                    suitesSent[worker] = nil
+                    for (id, job) in dispatcher.jobs where job.holder == worker && [UInt8](job.payload.suiteHash).hex == reply.detail {
+                        _ = dispatcher.returned(id, from: worker, countAttempt: false)
+                    }
+                case "lease-expired":
+                    if let o = dispatcher.returned(jobID, from: worker, countAttempt: true) { return [o] }
+                default:
+                    log("executor \(worker) reported \(reply.code): \(reply.detail)")
+                }
+            default:
+                log("executor \(worker) sent \(WireCodec.bodyName(message.body)); ignored")
+            }
+        }
+        return []
+    }
+}

@@ -197,9 +197,9 @@ struct Eval: ParsableCommand {
         if let limit { selected = Array(selected.prefix(limit)) }
         guard !selected.isEmpty else { throw CLIError("\(datasetLabel): no problems to evaluate") }
 
+        let scorer = try critic.map { try CriticScorer(critic: try Critic.load(checkpoint: $0)) }
         let (source, format, modelLabel) = try loadSource()
         let backend = try executionBackend()
-        let scorer = try critic.map { try CriticScorer(critic: try Critic.load(checkpoint: $0)) }
         let baseID = id ?? "\(datasetLabel.replacingOccurrences(of: "/", with: "-"))-\(Self.timestamp())"
         let modes: [(String, CriticalMode, Int)] = ablations
             ? [("plain", .none, 2 * samples), ("refine", .refine, samples), ("refine+repair", .repair, samples)]
@@ -217,7 +217,7 @@ struct Eval: ParsableCommand {
                                 detail: "\(p.programs) programs, \(p.executions) executions",
                                 rateDone: p.problemsThisRun, rateSeconds: p.seconds)
             }
-            FileHandle.standardError.write(Data("evaluation \(runID): \(selected.count) problems of \(datasetLabel), \(Self.describe(o)), executors: \(backend.description)\n".utf8))
+            FileHandle.standardError.write(Data("evaluation \(runID) (resume with --id \(runID)): \(selected.count) problems of \(datasetLabel), \(Self.describe(o)), executors: \(backend.description)\n".utf8))
             let started = Date()
             let (run, results) = try evaluator.run(id: runID, problems: selected, model: modelLabel, dataset: datasetLabel,
                                                    criticName: mode == .none ? "" : (critic ?? ""))

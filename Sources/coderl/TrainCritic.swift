@@ -71,7 +71,7 @@ struct TrainCritic: ParsableCommand {
         guard !train.isEmpty else { throw CLIError("the evaluations hold no judged programs to train on (\(all.count) in all)") }
         var counts = [Int](repeating: 0, count: classes.count)
         for e in train { counts[e.label] += 1 }
-        print("programs: \(train.count) to train on, \(held.count) held out; classes " +
+        say("programs: \(train.count) to train on, \(held.count) held out; classes " +
               zip(classes.names, counts).map { "\($0) \($1)" }.joined(separator: ", "))
 
         let blocks = layers == 0 ? Critic.defaultLayers(actorLayers: loaded.weights.config.layers) : layers
@@ -85,7 +85,7 @@ struct TrainCritic: ParsableCommand {
             schedule: LearningRateSchedule(peak: learningRate, warmupSteps: min(10, steps / 10), decay: .cosine, totalSteps: steps, minimumRatio: 0.1),
             clipNorm: 1, rng: Xoshiro256(seed: seed &+ 1), criticClasses: classes,
             settings: ["evals": evals.joined(separator: ","), "ledger": ledger]), classWeights: weights)
-        print("critic: \(blocks) blocks of \(path) (top \(trained) trained), \(classes.rawValue), class weights \(weights.map { "\($0)" } ?? "none"); \(steps) steps")
+        say("critic: \(blocks) blocks of \(path) (top \(trained) trained), \(classes.rawValue), class weights \(weights.map { "\($0)" } ?? "none"); \(steps) steps")
         if !held.isEmpty { print("before training, held out: \(try CriticTraining.quality(session.trainer, held))") }
         var rng = Xoshiro256(seed: seed &+ 2)
         for epoch in 1...epochs {
@@ -97,11 +97,17 @@ struct TrainCritic: ParsableCommand {
             progress.finish()
             var line = String(format: "epoch %d: mean loss %.4f (%.0f s)", epoch, loss, Date().timeIntervalSince(started))
             if !held.isEmpty { line += "; held out: \(try CriticTraining.quality(session.trainer, held))" }
-            print(line)
+            say(line)
         }
         try session.saveWeights(to: out)
-        print("wrote \(out)")
+        say("wrote \(out)")
     }
 }
 
 extension CriticClasses: ExpressibleByArgument {}
+
+/// A line on stdout, flushed at once (it reaches a log file before the next progress line).
+func say(_ line: String) {
+    print(line)
+    fflush(nil)
+}

@@ -126,7 +126,8 @@ struct Evals: ParsableCommand {
         guard let run = try store.eval(id: id) else {
             throw CLIError("no evaluation '\(id)' in \(ledger); `coderl evals --ledger \(ledger)` lists them")
         }
-        let results = try store.evalResults(eval: id)
+        // Ledger order is bytewise (humaneval/10 before humaneval/2); show natural order.
+        let results = try store.evalResults(eval: id).sorted { $0.problemID.localizedStandardCompare($1.problemID) == .orderedAscending }
         if let problem {
             guard let r = results.first(where: { $0.problemID == problem }) else { throw CLIError("evaluation \(id) has no result for \(problem)") }
             for s in r.samples {

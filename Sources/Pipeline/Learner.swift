@@ -83,12 +83,8 @@ public final class LearnerService {
     private var prompts: [String: [Int]] = [:]
     private var problemByID: [String: Problem] = [:]
 
-    // Sampler bookkeeping (event loop only).
-    struct SamplerInfo { var idle = false; var lastSeenMs: UInt64; var request: String? }
-    private var samplers: [String: SamplerInfo] = [:]
-    private var pending: [SampleRequest] = []
-    private var assigned: [String: (sampler: String, request: SampleRequest)] = [:]
-    private var router: Socket!
+    /// The samplers (event loop only; nil in replay).
+    private var samplers: SamplerPool!
     private var params: Socket!
     /// The newest actor version the param-store has taken (requests name this one).
     private var servedVersion: UInt64 = 0
@@ -265,14 +261,14 @@ public final class LearnerService {
 
     private func enqueue(_ request: SampleRequest) throws {
         if try ledger.hasRequest(request.requestID) { return }   // answered before a restart
-        if assigned[request.requestID] != nil || pending.contains(where: { $0.requestID == request.requestID }) { return }
-        pending.append(request)
+        if samplers.knows(request.requestID) { return }
+        samplers.enqueue(request)
     }
 
     /// Keeps enough train requests in flight: the groups for this step and `requests_ahead` more.
     private func topUp(available: Int) throws {
         let target = (1 + config.training.requestsAhead) * config.training.problemsPerStep
-        var outstanding = pending.filter { $0.purpose == "train" }.count + assigned.values.filter { $0.request.purpose == "train" }.count
+        var outstanding = samplers.pending.filter { $0.purpose == "train" }.count + samplers.assigned.values.filter { $0.request.purpose == "train" }.count
         while available + outstanding < target {
             let index = state.requested
             state.requested += 1
@@ -287,68 +283,17 @@ public final class LearnerService {
 
     /// Answers samplers: work requests, heartbeats, completions, refusals; hands out requests.
     func serviceSamplers(timeoutMs: Int) {
-        guard router != nil else { return }   // replay: no samplers
+        guard samplers != nil else { return }   // replay: no samplers
         do {
-            if try Poller.poll([router], timeout: .milliseconds(Int64(timeoutMs)))[0] {
-                while let incoming = try router.receiveMessage(router: true) { try handleSampler(incoming) }
+            if try Poller.poll([samplers.socket], timeout: .milliseconds(Int64(timeoutMs)))[0] {
+                _ = try samplers.receive()   // rollouts reach the ledger through the labeler
             }
-            let now = nowMs()
-            for (name, info) in samplers where now > info.lastSeenMs + UInt64(config.execution.heartbeatTimeoutMs) {
-                log("sampler \(name) fell silent; its request goes to another")
-                if let id = info.request, let a = assigned.removeValue(forKey: id) { pending.insert(a.request, at: 0) }
-                samplers[name] = nil
-            }
-            for (name, info) in samplers.sorted(by: { $0.key < $1.key }) where info.idle && !pending.isEmpty {
-                var request = pending.removeFirst()
-                if request.purpose == "train" { request.policyVersion = servedVersion }
-                try sender.send(router, .sampleRequest(request), to: Array(name.utf8))
-                samplers[name]!.idle = false
-                samplers[name]!.request = request.requestID
-                assigned[request.requestID] = (name, request)
+            let version = servedVersion
+            try samplers.maintain(nowMs: nowMs()) { request in
+                if request.purpose == "train" { request.policyVersion = version }
             }
         } catch {
             log("sampler socket: \(error)")
-        }
-    }
-
-    private func handleSampler(_ incoming: Incoming) throws {
-        guard case .message(let peer, let message) = incoming else {
-            if case .rejected(_, let reason) = incoming { log("bad message from a sampler: \(reason)") }
-            return
-        }
-        let name = String(decoding: peer ?? [], as: UTF8.self)
-        let now = nowMs()
-        samplers[name, default: SamplerInfo(lastSeenMs: now)].lastSeenMs = now
-        switch message.body {
-        case .workRequest:
-            if let id = samplers[name]!.request, let a = assigned[id], a.sampler == name {
-                // It asks for work while we think it holds a request: it restarted.
-                assigned[id] = nil
-                pending.insert(a.request, at: 0)
-            }
-            samplers[name]!.idle = true
-            samplers[name]!.request = nil
-        case .heartbeat(let beat):
-            for id in beat.jobIds where assigned[id] == nil {
-                // A request from before a learner restart, still being worked on: adopt it.
-                if let i = pending.firstIndex(where: { $0.requestID == id }) {
-                    assigned[id] = (name, pending.remove(at: i))
-                }
-                samplers[name]!.request = id
-                samplers[name]!.idle = false
-            }
-        case .ack(let ack):
-            assigned[ack.messageID] = nil
-            if samplers[name]!.request == ack.messageID { samplers[name]!.request = nil }
-        case .error(let reply):
-            guard reply.code != "busy", let a = assigned.removeValue(forKey: reply.messageID) else { return }
-            log("sampler \(name) could not do \(reply.messageID): \(reply.code): \(reply.detail)")
-            samplers[name]!.request = nil
-            var request = a.request
-            if request.purpose == "train" { request.policyVersion = servedVersion }
-            pending.append(request)
-        default:
-            log("sampler \(name) sent \(WireCodec.bodyName(message.body)); ignored")
         }
     }
 
@@ -537,10 +482,9 @@ public final class LearnerService {
         defer { context.shutdown() }
         // Closed before the context ends, so peers see the endpoint go (a new learner in the
         // same process can bind it again).
-        defer { router = nil; params = nil }
-        router = try Socket(context, .router)
-        try router.setLinger(.zero)
-        try router.bind(config.endpoints.samples)
+        defer { samplers = nil; params = nil }
+        samplers = try SamplerPool(context: context, endpoint: config.endpoints.samples,
+                                   heartbeatTimeoutMs: UInt64(config.execution.heartbeatTimeoutMs), name: "learner-samples", log: log)
         params = try Socket(context, .dealer)
         try params.setLinger(.zero)
         try params.connect(config.endpoints.params)
@@ -575,7 +519,7 @@ public final class LearnerService {
                 try topUp(available: try availableGroups())
                 serviceSamplers(timeoutMs: 200)
                 if nowMs() - lastWaitNote > 30_000 {
-                    log("waiting for labeled rollouts: \(pending.count) requests queued, \(assigned.count) with samplers, \(samplers.count) samplers known")
+                    log("waiting for labeled rollouts: \(samplers.pending.count) requests queued, \(samplers.assigned.count) with samplers, \(samplers.samplerCount) samplers known")
                     lastWaitNote = nowMs()
                 }
             }
@@ -584,7 +528,7 @@ public final class LearnerService {
             serviceSamplers(timeoutMs: 1)
             let report = try train(data, started: started)
             // Time spent training is not silence on the samplers' part.
-            for name in samplers.keys { samplers[name]!.lastSeenMs = nowMs() }
+            samplers.touchAll(nowMs: nowMs())
             if state.step % config.training.publishEvery == 0 || state.step == config.run.steps {
                 state.version += 1
                 var r = report

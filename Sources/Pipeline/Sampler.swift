@@ -42,8 +42,8 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
     public let stopFlag = StopFlag()
     private var sender: Sender
     private var weights: WeightClient?
-    private var tokenizer: Tokenizer?
-    private var loaded: (version: UInt64, generator: Generator)?
+    /// The actor in memory, by version and SHA-256 (an evaluation serves its own "version 0").
+    private var loaded: (version: UInt64, sha256: Data, tokenizer: Data, generator: Generator)?
 
     /// Generation results handed from the worker thread to the event loop.
     private let finished = Mutex<Result<RolloutBatch, any Error>?>(nil)
@@ -74,6 +74,15 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
         var current: SampleRequest? = nil          // being generated
         var pending: (request: SampleRequest, batch: RolloutBatch, id: String, first: ContinuousClock.Instant, last: ContinuousClock.Instant)? = nil
         var nextBeat = ContinuousClock.now
+        // The batch of `pending` reached its destination: tell the learner, ask for more.
+        func delivered() throws {
+            let request = pending!.request
+            pending = nil
+            requestsDone += 1
+            try sender.send(learner, .ack(Ack.with { $0.messageID = request.requestID }))
+            try sender.send(learner, .workRequest(WorkRequest.with { $0.worker = settings.name; $0.capacity = 1 }))
+            nextBeat = ContinuousClock.now + settings.heartbeatInterval
+        }
         while !stopFlag.isSet {
             let now = ContinuousClock.now
             if now >= nextBeat {
@@ -91,7 +100,7 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
                 switch result {
                 case .success(let batch):
                     let id = "batch-" + request.requestID
-                    try sender.send(labeler, .rollouts(batch), id: id)
+                    try sender.send(request.replyToRequester ? learner : labeler, .rollouts(batch), id: id)
                     pending = (request, batch, id, now, now)
                 case .failure(let error):
                     log("request \(request.requestID) failed: \(error)")
@@ -104,11 +113,11 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
             }
             if let p = pending {
                 if now - p.first > settings.giveUpAfter {
-                    log("the labeler did not acknowledge \(p.request.requestID) for \(settings.giveUpAfter); giving it back to the learner")
+                    log("the \(p.request.replyToRequester ? "requester" : "labeler") did not acknowledge \(p.request.requestID) for \(settings.giveUpAfter); giving it back to the learner")
                     try sender.send(learner, .error(ErrorReply.with { $0.messageID = p.request.requestID; $0.code = "labeler-unreachable"; $0.detail = "no acknowledgement" }))
                     pending = nil
                 } else if now - p.last > settings.resendAfter {
-                    try sender.send(labeler, .rollouts(p.batch), id: p.id)
+                    try sender.send(p.request.replyToRequester ? learner : labeler, .rollouts(p.batch), id: p.id)
                     pending!.last = now
                 }
             }
@@ -121,12 +130,7 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
                     }
                     switch message.body {
                     case .ack(let ack) where ack.messageID == pending?.id:
-                        let request = pending!.request
-                        pending = nil
-                        requestsDone += 1
-                        try sender.send(learner, .ack(Ack.with { $0.messageID = request.requestID }))
-                        try sender.send(learner, .workRequest(WorkRequest.with { $0.worker = settings.name; $0.capacity = 1 }))
-                        nextBeat = ContinuousClock.now + settings.heartbeatInterval
+                        try delivered()
                     case .error(let e):
                         log("labeler refused \(e.messageID): \(e.code): \(e.detail)")
                         if e.messageID == pending?.id {
@@ -144,6 +148,10 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
                     case .rejected(_, let reason):
                         log("bad message from the learner: \(reason)")
                     case .message(_, let message):
+                        if case .ack(let ack) = message.body, ack.messageID == pending?.id, pending!.request.replyToRequester {
+                            try delivered()
+                            continue
+                        }
                         guard case .sampleRequest(let request) = message.body else { continue }
                         if current != nil || pending != nil {
                             let busy = current?.requestID ?? pending!.request.requestID
@@ -171,20 +179,29 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
         finished.withLock { $0 = result }
     }
 
-    /// Loads the requested version (and the tokenizer) when needed.
+    /// Loads the requested version (and the tokenizer) when needed. The manifest is asked for
+    /// every time: versions are immutable within one param-store, but a sampler may outlive
+    /// an evaluation's store that served another model under the same number. When the store
+    /// cannot be reached, the version already in memory is used.
     func generator(version: UInt64) throws -> Generator {
-        if let loaded, loaded.version == version { return loaded.generator }
         if weights == nil {
             weights = try WeightClient(settings: .init(endpoint: settings.paramsEndpoint, cacheDirectory: settings.cacheDirectory, name: settings.name + "-weights"), log: log)
         }
-        if tokenizer == nil {
-            let (path, _) = try fetch("tokenizer", 0)
-            tokenizer = try Tokenizer(gguf: try GGUFFile(path: path))
+        let actor: (String, WeightManifest), vocabulary: (String, WeightManifest)
+        do {
+            vocabulary = try fetch("tokenizer", 0)
+            actor = try fetch("actor", version)
+        } catch let error where loaded?.version == version {
+            log("using actor v\(version) already loaded: \(error)")
+            return loaded!.generator
         }
-        let (path, _) = try fetch("actor", version)
-        let model = try LoadedModel.load(path)
-        let generator = Generator(model: LlamaModel(weights: model.weights), tokenizer: tokenizer!)
-        loaded = (version, generator)
+        if let loaded, loaded.version == version, loaded.sha256 == actor.1.sha256, loaded.tokenizer == vocabulary.1.sha256 {
+            return loaded.generator
+        }
+        let tokenizer = try Tokenizer(gguf: try GGUFFile(path: vocabulary.0))
+        let model = try LoadedModel.load(actor.0)
+        let generator = Generator(model: LlamaModel(weights: model.weights), tokenizer: tokenizer)
+        loaded = (version, actor.1.sha256, vocabulary.1.sha256, generator)
         log("loaded actor v\(version)")
         return generator
     }

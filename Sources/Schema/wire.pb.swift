@@ -247,6 +247,10 @@ public nonisolated struct SampleRequest: Sendable {
   /// "train" or "eval" (copied into every rollout)
   public var purpose: String = String()
 
+  /// Return the RolloutBatch to the requester (`coderl eval --samplers`), which acknowledges
+  /// it, instead of handing it to the critic-labeler.
+  public var replyToRequester: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -938,7 +942,7 @@ nonisolated extension SampleProblem: SwiftProtobuf.Message, SwiftProtobuf._Messa
 
 nonisolated extension SampleRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SampleRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}problem_ids\0\u{3}samples_per_problem\0\u{3}policy_version\0\u{3}include_baseline\0\u{1}sampling\0\u{1}problems\0\u{1}purpose\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}problem_ids\0\u{3}samples_per_problem\0\u{3}policy_version\0\u{3}include_baseline\0\u{1}sampling\0\u{1}problems\0\u{1}purpose\0\u{3}reply_to_requester\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -954,6 +958,7 @@ nonisolated extension SampleRequest: SwiftProtobuf.Message, SwiftProtobuf._Messa
       case 6: try { try decoder.decodeSingularMessageField(value: &self._sampling) }()
       case 7: try { try decoder.decodeRepeatedMessageField(value: &self.problems) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.purpose) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.replyToRequester) }()
       default: break
       }
     }
@@ -988,6 +993,9 @@ nonisolated extension SampleRequest: SwiftProtobuf.Message, SwiftProtobuf._Messa
     if !self.purpose.isEmpty {
       try visitor.visitSingularStringField(value: self.purpose, fieldNumber: 8)
     }
+    if self.replyToRequester != false {
+      try visitor.visitSingularBoolField(value: self.replyToRequester, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1000,6 +1008,7 @@ nonisolated extension SampleRequest: SwiftProtobuf.Message, SwiftProtobuf._Messa
     if lhs._sampling != rhs._sampling {return false}
     if lhs.problems != rhs.problems {return false}
     if lhs.purpose != rhs.purpose {return false}
+    if lhs.replyToRequester != rhs.replyToRequester {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -42,6 +42,16 @@ public struct LoadedModel {
         return LoadedModel(weights: weights, tokenizerPath: existing(beside), source: path)
     }
 
+    /// Where the tokenizer of the model at `path` is, without loading the model (see `load`).
+    public static func tokenizerPath(of path: String) -> String? {
+        func existing(_ p: String) -> String? { FileManager.default.fileExists(atPath: p) ? p : nil }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return nil }
+        if isDirectory.boolValue { return existing(path + "/" + tokenizerFileName) }
+        if let magic = FileHandle(forReadingAtPath: path)?.readData(ofLength: 4), magic == Data("GGUF".utf8) { return path }
+        return existing((path as NSString).deletingLastPathComponent + "/" + tokenizerFileName)
+    }
+
     public static func tokenizerMetadata(of file: GGUFFile) -> [(String, GGUFValue)] {
         file.metadataKeys.filter { $0.hasPrefix("tokenizer.") || $0 == "general.name" }.map { ($0, file.metadata[$0]!) }
     }

@@ -48,6 +48,9 @@ struct Eval: ParsableCommand {
               coderl eval --dataset humaneval --references          # canonical solutions: 100%
               coderl eval --model 12 --weights runs/demo/weights --dataset builtin/heldout --ledger runs/demo/ledger
               coderl eval --dataset mbpp --limit 50 --critic critic.safetensors --ablations
+              coderl eval --dataset humaneval --samples 20 --samplers tcp://*:5720 --executors tcp://*:5730
+                  (then on any machine: sampler --connect tcp://HOST:5720 --params tcp://HOST:5721
+                                        executor --connect tcp://HOST:5730)
             """)
 
     @Option(help: "Model: a GGUF file, a checkpoint or a Hugging Face directory (default: the cached SmolLM2-135M-Instruct), or a param-store version number with --weights.")
@@ -128,6 +131,15 @@ struct Eval: ParsableCommand {
     @Option(help: "Where programs run: local (sandboxed slots in this process), or an endpoint to bind (tcp://*:5705) that executor processes connect to (`executor --connect tcp://HEAD:5705`), on this machine or others.")
     var executors = "local"
 
+    @Option(help: "Generate on sampler processes instead of in this process: an endpoint to bind (tcp://*:5720) that samplers connect to (`sampler --connect tcp://HOST:5720 --params tcp://HOST:5721`), on this machine or others.")
+    var samplers: String?
+
+    @Option(help: "With --samplers: where this evaluation serves the model to the samplers (default: the --samplers endpoint with the port plus one).")
+    var samplerParams: String?
+
+    @Option(help: "With --samplers: most samples in one request (a problem's N samples are split into requests of this size, spread over the samplers; the programs depend on it, not on the number of samplers).")
+    var samplerChunk = 4
+
     @Option(help: "With --executors ENDPOINT: CURVE key-pair file of this side (created when absent); executors then need its public key (--server-key).")
     var curveKeys: String?
 
@@ -155,6 +167,16 @@ struct Eval: ParsableCommand {
         if executors != "local" && !executors.contains("://") { throw ValidationError("--executors must be local or an endpoint such as tcp://*:5705, got '\(executors)'") }
         if (curveKeys != nil || allowedKeys != nil) && executors == "local" { throw ValidationError("--curve-keys and --allowed-keys need --executors ENDPOINT") }
         if allowedKeys != nil && curveKeys == nil { throw ValidationError("--allowed-keys needs --curve-keys") }
+        if let samplers {
+            guard samplers.contains("://") else { throw ValidationError("--samplers must be an endpoint such as tcp://*:5720, got '\(samplers)'") }
+            guard !references else { throw ValidationError("--references evaluates fixed programs; --samplers generates them") }
+            if samplerParams == nil && Self.nextPort(samplers) == nil {
+                throw ValidationError("--samplers \(samplers) has no port to add one to; give --sampler-params ENDPOINT")
+            }
+        } else if samplerParams != nil {
+            throw ValidationError("--sampler-params needs --samplers")
+        }
+        if samplerChunk < 1 { throw ValidationError("--sampler-chunk must be at least 1, got \(samplerChunk)") }
     }
 
     func options(mode: CriticalMode) throws -> EvalOptions {
@@ -264,18 +286,46 @@ struct Eval: ParsableCommand {
             throw CLIError(DefaultModel.missingMessage)
         }
         if references {
-            let file = try GGUFFile(path: tokenizerPath ?? DefaultModel.path)
-            let format = PromptFormat(tokenizer: try Tokenizer(gguf: file), template: try? ChatTemplate(gguf: file))
+            let format = try Self.promptFormat(tokenizerPath ?? DefaultModel.path)
             return (ReferencePrograms(format: format), format, "reference solutions")
+        }
+        if let samplers {
+            // The samplers load the model; this process needs its tokenizer only.
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+                throw CLIError("--samplers serves a model file (GGUF or checkpoint) to the samplers; \(path) is a folder: `coderl export` it to GGUF first")
+            }
+            guard let tokenizerFile = tokenizerPath ?? LoadedModel.tokenizerPath(of: path) else {
+                throw CLIError("\(path) carries no tokenizer; give --tokenizer GGUF")
+            }
+            let format = try Self.promptFormat(tokenizerFile)
+            var settings = RemotePrograms.Settings(endpoint: samplers, paramsEndpoint: samplerParams ?? Self.nextPort(samplers)!,
+                                                   model: path, tokenizer: tokenizerFile)
+            settings.version = weights != nil ? UInt64(model!.hasPrefix("v") ? String(model!.dropFirst()) : model!)! : 0
+            settings.chunk = samplerChunk
+            let source = try RemotePrograms(settings: settings, parameters: try options(mode: .none).sampling,
+                                            log: Log(role: "eval", instance: "\(getpid())"))
+            FileHandle.standardError.write(Data("generating on \(source.description)\n".utf8))
+            return (source, format, label)
         }
         let loaded = try LoadedModel.load(path)
         guard let tokenizerFile = tokenizerPath ?? loaded.tokenizerPath else {
             throw CLIError("\(path) carries no tokenizer; give --tokenizer GGUF")
         }
-        let file = try GGUFFile(path: tokenizerFile)
-        let format = PromptFormat(tokenizer: try Tokenizer(gguf: file), template: try? ChatTemplate(gguf: file))
+        let format = try Self.promptFormat(tokenizerFile)
         let generator = Generator(model: LlamaModel(weights: loaded.weights), tokenizer: format.tokenizer)
         return (ModelPrograms(generator: generator, parameters: try options(mode: .none).sampling), format, label)
+    }
+
+    static func promptFormat(_ tokenizerFile: String) throws -> PromptFormat {
+        let file = try GGUFFile(path: tokenizerFile)
+        return PromptFormat(tokenizer: try Tokenizer(gguf: file), template: try? ChatTemplate(gguf: file))
+    }
+
+    /// `tcp://host:5720` -> `tcp://host:5721`.
+    static func nextPort(_ endpoint: String) -> String? {
+        guard let colon = endpoint.lastIndex(of: ":"), let port = Int(endpoint[endpoint.index(after: colon)...]), port < 65535 else { return nil }
+        return String(endpoint[..<colon]) + ":" + String(port + 1)
     }
 
     static func describe(_ o: EvalOptions) -> String {

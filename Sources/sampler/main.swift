@@ -13,9 +13,14 @@ struct SamplerCommand: ParsableCommand {
             Connects to the learner (endpoints.samples), the critic-labeler (endpoints.rollouts) and \
             the param-store (endpoints.params); any number of samplers may run, on any machine.
 
+            `coderl eval --samplers ENDPOINT` hands its sampling to samplers too: start them with \
+            --connect (the evaluation's endpoint) and --params (where the evaluation serves the \
+            model); their programs go back to the evaluation.
+
             Examples:
               sampler --config runs/demo/pipeline.yaml --instance 1
               sampler --config pipeline.yaml --set endpoints.samples=tcp://head:5703 --set endpoints.rollouts=tcp://head:5704 --set endpoints.params=tcp://head:5701
+              sampler --connect tcp://evalhost:5720 --params tcp://evalhost:5721
             """)
 
     @OptionGroup var role: RoleOptions
@@ -23,13 +28,19 @@ struct SamplerCommand: ParsableCommand {
     @Option(help: "Where fetched weight versions are cached (default: RUN/cache/sampler-N).")
     var cache: String?
 
+    @Option(help: "Who hands out sample requests: overrides endpoints.samples (e.g. tcp://evalhost:5720 for `coderl eval --samplers`).")
+    var connect: String?
+
+    @Option(help: "The param-store to fetch weights from: overrides endpoints.params.")
+    var params: String?
+
     func run() throws {
         let config = try role.load()
         let name = "sampler-\(role.instance)-\(ProcessInfo.processInfo.hostName)-\(getpid())"
         let log = Log(role: "sampler", instance: "\(role.instance)")
         let settings = SamplerService.Settings(
-            name: name, learnerEndpoint: config.endpoints.samples, labelerEndpoint: config.endpoints.rollouts,
-            paramsEndpoint: config.endpoints.params, cacheDirectory: cache ?? config.run.directory + "/cache/sampler-\(role.instance)")
+            name: name, learnerEndpoint: connect ?? config.endpoints.samples, labelerEndpoint: config.endpoints.rollouts,
+            paramsEndpoint: params ?? config.endpoints.params, cacheDirectory: cache ?? config.run.directory + "/cache/sampler-\(role.instance)")
         let service = SamplerService(settings: settings, log: log)
         let flag = service.stopFlag
         Signals.onTerminate { flag.set() }

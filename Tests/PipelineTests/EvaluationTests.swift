@@ -13,6 +13,7 @@ import Schema
 import Tensor
 import Training
 import XCTest
+import ZeroMQ
 
 /// Programs given per problem id, in turn (sample i gets programs[i % count]). With
 /// `continuing`, every call after a problem's first is a refinement whose prompt ends with a
@@ -361,6 +362,79 @@ final class EvaluationTests: XCTestCase {
         XCTAssertEqual(results[1].samples[0].verdict.errorType, "ZeroDivisionError")
         XCTAssertTrue(results[2].samples[1].verdict.executor.contains("remote"), results[2].samples[1].verdict.executor)
         XCTAssertEqual(metric(run, "pass@1")!, (1 + 0 + 1.0 / 3) / 3, accuracy: 1e-9)
+    }
+
+    /// Generation on sampler processes' services (the pipeline's `SamplerService`): a
+    /// problem's samples are split into chunks, spread over the samplers, and come back equal
+    /// to what the model samples in this process from the chunks' seeds. A sampler that takes
+    /// a request and falls silent does not stall the evaluation: its chunk goes to another.
+    func testSamplerProcessesGenerateWhatTheModelWouldInProcess() throws {
+        let ledger = try Ledger(path: dir + "/ledger")
+        let problems = try ownProblems(ledger)
+        let (model, tokenizer, _) = try LlamaModel.load(gguf: dir + "/tiny.gguf", orWrite: true)
+        let parameters = SamplingParameters(temperature: 1, maxNewTokens: 6)
+        var settings = RemotePrograms.Settings(endpoint: "ipc://\(dir!)/samples", paramsEndpoint: "ipc://\(dir!)/params",
+                                               model: dir + "/tiny.gguf", tokenizer: dir + "/tiny.gguf")
+        settings.chunk = 2
+        settings.heartbeatTimeoutMs = 1500
+        let remote = try RemotePrograms(settings: settings, parameters: parameters, log: Log(role: "eval", instance: "t"))
+
+        // A "sampler" that asks for work, takes the first request and is never heard from again.
+        let context = try Context()
+        defer { context.shutdown() }
+        let silent = try Socket(context, .dealer)
+        try silent.setLinger(.zero)
+        try silent.setRoutingID(Array("silent".utf8))
+        try silent.connect(settings.endpoint)
+        var sender = Sender(name: "silent")
+        try sender.send(silent, .workRequest(WorkRequest.with { $0.worker = "silent"; $0.capacity = 1 }))
+        defer { withExtendedLifetime(silent) {} }
+
+        var services: [SamplerService] = []
+        var threads: [Thread] = []
+        for i in 0..<2 {
+            let service = SamplerService(settings: .init(name: "sampler-\(i)", learnerEndpoint: settings.endpoint,
+                                                         labelerEndpoint: "ipc://\(dir!)/no-labeler", paramsEndpoint: settings.paramsEndpoint,
+                                                         cacheDirectory: dir + "/cache-\(i)"),
+                                         log: Log(role: "sampler", instance: "\(i)"))
+            let box = UncheckedBox(service)
+            // The real samplers join after the silent one holds a request.
+            let thread = Thread { Thread.sleep(forTimeInterval: 0.5); try? box.value.run() }
+            thread.start()
+            services.append(service)
+            threads.append(thread)
+        }
+        defer {
+            for s in services { s.stop() }
+            while threads.contains(where: \.isExecuting) { Thread.sleep(forTimeInterval: 0.01) }
+        }
+
+        let prompt = format.promptTokens(userMessage: "Write add(a, b).")
+        let completions = try remote.complete(problems[0], prompt: prompt, count: 5, seed: 7)
+        let generator = Generator(model: model, tokenizer: tokenizer)
+        var expected: [[Int]] = []
+        for (j, size) in [2, 2, 1].enumerated() {
+            var p = parameters
+            p.seed = RemotePrograms.chunkSeed(7, j)
+            p.stopStrings = [PromptFormat.closingFence]
+            expected += try generator.generate(prompt: prompt, samples: size, parameters: p).0.map(\.tokens)
+        }
+        XCTAssertEqual(completions.map(\.tokens), expected)
+        XCTAssertEqual(completions.map(\.text), expected.map { tokenizer.decode($0) }.map { text in
+            text.range(of: PromptFormat.closingFence).map { String(text[..<$0.lowerBound]) } ?? text })
+
+        // A whole evaluation on them: every program judged, same count as asked.
+        let evaluator = try Evaluator(ledger: ledger, format: format, source: remote, backend: try backend(),
+                                      critic: nil, options: options(samples: 3, ks: [1]))
+        let (run, results) = try evaluator.run(id: "samplers", problems: problems, model: "tiny", dataset: "own")
+        XCTAssertEqual(results.map { $0.samples.count }, [3, 3, 3])
+        XCTAssertTrue(results.allSatisfy { $0.samples.allSatisfy(\.hasVerdict) })
+        XCTAssertEqual(run.programsGenerated, 9)
+        // 3 chunks, then 2 per problem; a sampler counts a request done when its batch is acknowledged.
+        let deadline = Date().addingTimeInterval(10)
+        while services.map(\.requestsDone).reduce(0, +) < 9 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        XCTAssertEqual(services.map(\.requestsDone).reduce(0, +), 9)
+        XCTAssertTrue(services.allSatisfy { $0.requestsDone > 0 }, "both samplers took requests: \(services.map(\.requestsDone))")
     }
 
     func testCriticalSamplingRefusesWithoutACritic() throws {

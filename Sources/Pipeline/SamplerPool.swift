@@ -1,0 +1,145 @@
+import Foundation
+import Schema
+import Wire
+import ZeroMQ
+
+/// The requester's side of the samplers: the ROUTER socket they connect to, the queue of
+/// sample requests, which sampler holds which request, and their liveness. The learner and
+/// `coderl eval --samplers` both hand out work through it.
+///
+/// Samplers announce themselves with a `WorkRequest` when idle and heart-beat the request
+/// they hold. A request goes back to the front of the queue when its sampler falls silent
+/// (`heartbeatTimeoutMs`), restarts (asks for work while holding it) or refuses it; a
+/// sampler restarted on the requester's side keeps working on what it held (its heartbeat
+/// names the request, which is adopted from the queue).
+public final class SamplerPool {
+    struct SamplerInfo {
+        var idle = false
+        var lastSeenMs: UInt64
+        var request: String?
+    }
+
+    /// What happened to a request.
+    public enum Event {
+        /// Programs returned to the requester (`reply_to_requester`); already acknowledged.
+        case batch(RolloutBatch, sampler: String)
+        /// The sampler finished the request (its programs went where the request said).
+        case done(requestID: String, sampler: String)
+        /// The sampler could not do it; the request was queued again.
+        case refused(SampleRequest, sampler: String, code: String, detail: String)
+    }
+
+    public let socket: Socket
+    public let endpoint: String
+    public var heartbeatTimeoutMs: UInt64
+    private var samplers: [String: SamplerInfo] = [:]
+    public private(set) var pending: [SampleRequest] = []
+    public private(set) var assigned: [String: (sampler: String, request: SampleRequest)] = [:]
+    private var sender: Sender
+    private let log: Log
+
+    public init(context: Context, endpoint: String, heartbeatTimeoutMs: UInt64, name: String, log: Log) throws {
+        socket = try Socket(context, .router)
+        try socket.setLinger(.zero)
+        try socket.bind(endpoint)
+        self.endpoint = endpoint
+        self.heartbeatTimeoutMs = heartbeatTimeoutMs
+        self.log = log
+        sender = Sender(name: name)
+    }
+
+    public var samplerCount: Int { samplers.count }
+
+    /// Whether `id` is queued or held by a sampler.
+    public func knows(_ id: String) -> Bool {
+        assigned[id] != nil || pending.contains { $0.requestID == id }
+    }
+
+    public func enqueue(_ request: SampleRequest, front: Bool = false) {
+        if front { pending.insert(request, at: 0) } else { pending.append(request) }
+    }
+
+    /// Counts every sampler as just heard from (after this process was busy elsewhere).
+    public func touchAll(nowMs now: UInt64) {
+        for name in samplers.keys { samplers[name]!.lastSeenMs = now }
+    }
+
+    /// Handles every message waiting on the socket.
+    public func receive() throws -> [Event] {
+        var events: [Event] = []
+        while let incoming = try socket.receiveMessage(router: true) {
+            if let e = try handle(incoming) { events.append(e) }
+        }
+        return events
+    }
+
+    /// Re-queues the requests of silent samplers and hands queued requests to idle ones;
+    /// `prepare` may adjust a request just before it is sent (the learner sets the policy
+    /// version of train requests).
+    public func maintain(nowMs now: UInt64, prepare: (inout SampleRequest) -> Void = { _ in }) throws {
+        for (name, info) in samplers where now > info.lastSeenMs + heartbeatTimeoutMs {
+            log("sampler \(name) fell silent; its request goes to another")
+            if let id = info.request, let a = assigned.removeValue(forKey: id) { pending.insert(a.request, at: 0) }
+            samplers[name] = nil
+        }
+        for (name, info) in samplers.sorted(by: { $0.key < $1.key }) where info.idle && !pending.isEmpty {
+            var request = pending.removeFirst()
+            prepare(&request)
+            try sender.send(socket, .sampleRequest(request), to: Array(name.utf8))
+            samplers[name]!.idle = false
+            samplers[name]!.request = request.requestID
+            assigned[request.requestID] = (name, request)
+        }
+    }
+
+    private func handle(_ incoming: Incoming) throws -> Event? {
+        guard case .message(let peer, let message) = incoming else {
+            if case .rejected(_, let reason) = incoming { log("bad message from a sampler: \(reason)") }
+            return nil
+        }
+        let name = String(decoding: peer ?? [], as: UTF8.self)
+        let now = nowMs()
+        samplers[name, default: SamplerInfo(lastSeenMs: now)].lastSeenMs = now
+        switch message.body {
+        case .workRequest:
+            if let id = samplers[name]!.request, let a = assigned[id], a.sampler == name {
+                // It asks for work while we think it holds a request: it restarted.
+                assigned[id] = nil
+                pending.insert(a.request, at: 0)
+            }
+            samplers[name]!.idle = true
+            samplers[name]!.request = nil
+        case .heartbeat(let beat):
+            for id in beat.jobIds where assigned[id] == nil {
+                // A request from before a restart of ours, still being worked on: adopt it.
+                if let i = pending.firstIndex(where: { $0.requestID == id }) {
+                    assigned[id] = (name, pending.remove(at: i))
+                }
+                samplers[name]!.request = id
+                samplers[name]!.idle = false
+            }
+        case .rollouts(let batch):
+            // Acknowledged even when already settled: the first acknowledgement may have been lost.
+            try sender.send(socket, .ack(Ack.with { $0.messageID = message.envelope.messageID }), to: peer)
+            // A late answer from a sampler thought silent is as good as the re-issued one.
+            let queued = pending.firstIndex { $0.requestID == batch.requestID }
+            if let queued { pending.remove(at: queued) }
+            if assigned.removeValue(forKey: batch.requestID) != nil || queued != nil {
+                if samplers[name]!.request == batch.requestID { samplers[name]!.request = nil }
+                return .batch(batch, sampler: name)
+            }
+        case .ack(let ack):
+            if samplers[name]!.request == ack.messageID { samplers[name]!.request = nil }
+            if assigned.removeValue(forKey: ack.messageID) != nil { return .done(requestID: ack.messageID, sampler: name) }
+        case .error(let reply):
+            guard reply.code != "busy", let a = assigned.removeValue(forKey: reply.messageID) else { return nil }
+            log("sampler \(name) could not do \(reply.messageID): \(reply.code): \(reply.detail)")
+            samplers[name]!.request = nil
+            pending.append(a.request)
+            return .refused(a.request, sampler: name, code: reply.code, detail: reply.detail)
+        default:
+            log("sampler \(name) sent \(WireCodec.bodyName(message.body)); ignored")
+        }
+        return nil
+    }
+}

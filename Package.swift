@@ -34,6 +34,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // System libraries: a module map and a one-line shim header each (STYLE.md, habit 4).
@@ -58,7 +61,7 @@ let package = Package(
         .target(name: "Ledger", dependencies: ["LMDB", "Schema", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // The executor: sandboxed slots running the embedded Python harness (harness.py).
         .target(name: "Execution", dependencies: ["Datasets", "Schema"], resources: [.embedInCode("harness.py")]),
-        .target(name: "ExecutorService", dependencies: ["Execution", "Ledger", "Schema", "Wire", "ZeroMQ"]),
+        .target(name: "ExecutorService", dependencies: ["Execution", "Ledger", "Runtime", "Schema", "Wire", "ZeroMQ"]),
         .target(name: "SandboxOptions", dependencies: ["Execution", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "executor", dependencies: [
             "Execution", "ExecutorService", "SandboxOptions", "ZeroMQ", "Runtime",
@@ -71,14 +74,19 @@ let package = Package(
         .target(name: "Training", dependencies: ["Llama", "Optim", "ModelIO", "Schema", "Tensor"]),
         // CodeRL's method: rewards, returns, prompts, the package's own problems.
         .target(name: "CodeRL", dependencies: ["Schema", "ModelIO", "Datasets"], resources: [.copy("Resources/basic-problems.jsonl")]),
-        // Configuration files (YAML) and process supervision.
-        .target(name: "Runtime", dependencies: [.product(name: "Yams", package: "Yams"), .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // Configuration files (YAML), process supervision, logs (swift-log) and metrics
+        // (swift-metrics with the Prometheus exporter).
+        .target(name: "Runtime", dependencies: [
+            .product(name: "Yams", package: "Yams"), .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"), .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
         // The pipeline roles as services: param-store, sampler, critic-labeler, learner.
         .target(name: "Pipeline", dependencies: [
             "CodeRL", "Runtime", "Llama", "ModelIO", "Training", "Optim", "Tensor", "Datasets", "Execution", "Ledger", "Schema", "Wire", "ZeroMQ",
         ]),
         // coderl eval: pass@k, n@k and critical sampling.
-        .target(name: "Evaluation", dependencies: ["CodeRL", "Llama", "ModelIO", "Optim", "Tensor", "Training", "Execution", "Ledger", "Schema", "Pipeline", "Wire", "ZeroMQ"]),
+        .target(name: "Evaluation", dependencies: ["CodeRL", "Runtime", "Llama", "ModelIO", "Optim", "Tensor", "Training", "Execution", "Ledger", "Schema", "Pipeline", "Wire", "ZeroMQ"]),
         .executableTarget(name: "param-store", dependencies: ["Pipeline", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "sampler", dependencies: ["Pipeline", "Runtime", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "critic-labeler", dependencies: ["Pipeline", "Runtime", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),

@@ -80,3 +80,28 @@ public enum Rewards {
         return scored
     }
 }
+
+/// How well a classifier's confidence matches its accuracy.
+public enum Calibration {
+    /// Expected calibration error: predictions binned by confidence (the top class's
+    /// probability) into `bins` equal-width bins; the sum over bins of (bin size / all) x
+    /// |accuracy in the bin - mean confidence in the bin|. 0 is perfectly calibrated.
+    public static func expectedError(probabilities: [[Float]], labels: [Int], bins: Int = 10) -> Double {
+        precondition(probabilities.count == labels.count && bins > 0)
+        guard !labels.isEmpty else { return 0 }
+        var count = [Int](repeating: 0, count: bins), right = [Double](repeating: 0, count: bins), confidence = [Double](repeating: 0, count: bins)
+        for (p, y) in zip(probabilities, labels) {
+            guard let top = p.indices.max(by: { p[$0] < p[$1] }) else { continue }
+            let c = Double(p[top])
+            let b = min(bins - 1, max(0, Int(c * Double(bins))))
+            count[b] += 1
+            confidence[b] += c
+            if top == y { right[b] += 1 }
+        }
+        var error = 0.0
+        for b in 0..<bins where count[b] > 0 {
+            error += abs(right[b] - confidence[b]) / Double(labels.count)
+        }
+        return error
+    }
+}

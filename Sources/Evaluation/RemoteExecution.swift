@@ -5,6 +5,7 @@ import Pipeline
 import Schema
 import Wire
 import ZeroMQ
+import Runtime
 
 /// Programs judged by executor processes (`executor --connect ENDPOINT`, on this machine or
 /// others) through the same dispatcher the pipeline's critic-labeler uses: credit-based

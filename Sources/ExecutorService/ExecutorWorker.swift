@@ -1,5 +1,6 @@
 import Execution
 import Foundation
+import Runtime
 import Ledger
 import Schema
 import Synchronization
@@ -233,7 +234,15 @@ public final class ExecutorWorker: @unchecked Sendable {
 
     private func finish(_ done: Finished, _ dealer: Socket) throws {
         running.remove(done.jobID)
+        Telemetry.gauge("coderl_executor_slots_busy", Double(running.count))
         if let result = done.result {
+            if result.infrastructureError.isEmpty {
+                let outcome = result.verdict.outcome.metricName
+                Telemetry.count("coderl_executor_jobs_total", [("outcome", outcome)])
+                Telemetry.seconds("coderl_executor_job_seconds", result.verdict.seconds, [("outcome", outcome)])
+            } else {
+                Telemetry.count("coderl_executor_infrastructure_errors_total")
+            }
             finished[done.jobID] = result
             try send(dealer, .result(result))
         } else {

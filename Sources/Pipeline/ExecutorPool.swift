@@ -2,6 +2,7 @@ import Foundation
 import Schema
 import Wire
 import ZeroMQ
+import Runtime
 
 /// The head's side of the executors: the ROUTER socket they connect to (CURVE optional), the
 /// `Dispatcher` deciding who runs what, and which test suites each executor already holds (a
@@ -37,14 +38,35 @@ public final class ExecutorPool {
     public func receive() throws -> [Dispatcher.Outcome] {
         var outcomes: [Dispatcher.Outcome] = []
         while let incoming = try socket.receiveMessage(router: true) { outcomes += try handle(incoming) }
+        Self.record(outcomes, dispatcher)
         return outcomes
+    }
+
+    /// Verdicts by outcome with their execution time, parked jobs, and the queue's gauges.
+    static func record(_ outcomes: [Dispatcher.Outcome], _ dispatcher: Dispatcher) {
+        for o in outcomes {
+            switch o {
+            case .verdict(_, let verdict):
+                let outcome = verdict.outcome.metricName
+                Telemetry.count("coderl_executions_total", [("outcome", outcome)])
+                Telemetry.seconds("coderl_execution_seconds", verdict.seconds, [("outcome", outcome)])
+            case .parked:
+                Telemetry.count("coderl_execution_parked_total")
+            }
+        }
+        Telemetry.gauge("coderl_execution_queue_depth", Double(dispatcher.queue.count))
+        Telemetry.gauge("coderl_execution_jobs_in_flight", Double(dispatcher.inFlight))
+        Telemetry.gauge("coderl_executors_connected", Double(dispatcher.workers.count))
     }
 
     /// Expires the leases of silent executors (at most every 250 ms) and hands queued jobs to
     /// executors with free slots.
     public func maintain(nowMs now: UInt64) -> [Dispatcher.Outcome] {
         var outcomes: [Dispatcher.Outcome] = []
+        defer { Self.record(outcomes, dispatcher) }
         if now - lastExpire > 250 {
+            let reissuedBefore = dispatcher.reissued
+            defer { Telemetry.count("coderl_execution_leases_expired_total", by: dispatcher.reissued - reissuedBefore) }
             let (expired, lost) = dispatcher.expire(nowMs: now)
             for name in lost {
                 log("executor \(name) fell silent; its jobs go to others")
@@ -86,6 +108,7 @@ public final class ExecutorPool {
                     }), to: peer)
                 }
             case .result(let result):
+                if !result.infrastructureError.isEmpty { Telemetry.count("coderl_execution_infrastructure_errors_total") }
                 if let outcome = dispatcher.result(result, from: worker, nowMs: now) {
                     return [outcome]
                 } else if !result.infrastructureError.isEmpty {

@@ -155,6 +155,7 @@ public final class LabelerService {
             try ledger.cacheVerdict(verdict, program: r.program, suite: [UInt8](r.testSuite))
         }
         executed += 1
+        if cached { Telemetry.count("coderl_verdict_cache_hits_total") }
         try labelIfComplete(GroupKey(request: r.requestID, problem: r.problemID))
     }
 
@@ -185,6 +186,7 @@ public final class LabelerService {
         for m in members { rollouts[m] = nil }
         groups[key] = nil
         labeled += members.count
+        Telemetry.count("coderl_rollouts_labeled_total", by: members.count)
     }
 
     /// Sets each scored, sampled program's critic weights: the critic's probability of the
@@ -219,6 +221,8 @@ public final class LabelerService {
     }
 
     // MARK: Event loop
+
+    private var lastLedgerGauge: UInt64 = 0
 
     public func run() throws {
         let context = try Context()
@@ -262,6 +266,12 @@ public final class LabelerService {
                 for o in try pool.receive() { try apply(o) }
             }
             for o in pool.maintain(nowMs: nowMs()) { try apply(o) }
+            if nowMs() - lastLedgerGauge > 5000 {
+                let size = (try? FileManager.default.attributesOfItem(atPath: ledger.path + "/data.mdb")[.size] as? UInt64) ?? nil
+                Telemetry.gauge("coderl_ledger_bytes", Double(size ?? 0))
+                Telemetry.gauge("coderl_rollouts_unlabeled", Double(rollouts.count))
+                lastLedgerGauge = nowMs()
+            }
         }
         log("stopped: \(executed) executed, \(labeled) labeled; \(rollouts.count) unlabeled rollouts stay in the ledger for the next start")
     }
@@ -289,6 +299,7 @@ public final class LabelerService {
                     records[i].requestID = batch.requestID
                 }
                 if let sequences = try ledger.append(records, request: batch.requestID) {
+                    Telemetry.count("coderl_rollouts_received_total", by: sequences.count)
                     for (i, seq) in sequences.enumerated() {
                         var r = records[i]
                         r.sequence = seq

@@ -45,6 +45,9 @@ public struct StepReport: Codable, Sendable {
     public var crossEntropy: Double
     public var policyLoss: Double
     public var criticLoss: Double
+    /// Expected calibration error of the critic on this step's outcomes (absent in reports
+    /// written before it was measured).
+    public var criticCalibrationError: Double? = nil
 
     public var line: String {
         let total = max(1, outcomes.reduce(0, +))
@@ -52,6 +55,26 @@ public struct StepReport: Codable, Sendable {
         return String(format: "step %d v%llu | %.1fs | rollouts/s %.2f | exec/s %.2f | reward %+.3f | pass %.1f%% | %@ | critic acc %.0f%% | lag %.2f | stale %d | ce %.3f pg %+.4f critic %.3f",
                       step, version, seconds, rolloutsPerSecond, executionsPerSecond, meanReward, passRate * 100, mix,
                       criticAccuracy * 100, policyLag, stale, crossEntropy, policyLoss, criticLoss)
+    }
+}
+
+extension StepReport {
+    /// The step's figures as Prometheus gauges (names in the README).
+    public func record() {
+        Telemetry.gauge("coderl_learner_step", Double(step))
+        Telemetry.gauge("coderl_reward_mean", meanReward)
+        Telemetry.gauge("coderl_pass_rate", passRate)
+        Telemetry.gauge("coderl_policy_lag_mean", policyLag)
+        Telemetry.gauge("coderl_rollouts_per_second", rolloutsPerSecond)
+        Telemetry.gauge("coderl_executions_per_second", executionsPerSecond)
+        Telemetry.gauge("coderl_critic_accuracy", criticAccuracy)
+        if let criticCalibrationError { Telemetry.gauge("coderl_critic_calibration_error", criticCalibrationError) }
+        for (term, value) in [("cross_entropy", crossEntropy), ("policy_gradient", policyLoss), ("critic", criticLoss)] {
+            Telemetry.gauge("coderl_loss", value, [("term", term)])
+        }
+        for (name, n) in zip(["compile_error", "runtime_error", "failed_test", "passed"], outcomes) {
+            Telemetry.count("coderl_outcomes_total", [("outcome", name)], by: n)
+        }
     }
 }
 
@@ -186,12 +209,17 @@ public final class LearnerService {
     /// Writes the current actor and critic as `version` and has the param-store take them.
     private func publish(version: UInt64, models: [String] = ["critic", "actor"]) throws {
         for model in models {
+            let started = nowMs()
             let dir = config.weightsPath + "/" + model + "/incoming"
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let path = dir + String(format: "/v%06llu.safetensors", version)
             if model == "actor" { try actor.saveWeights(to: path) } else { try critic.saveWeights(to: path) }
             try announce(model: model, version: version)
-            if model == "actor" { servedVersion = version }
+            if model == "actor" {
+                servedVersion = version
+                Telemetry.gauge("coderl_actor_version", Double(version))
+            }
+            Telemetry.seconds("coderl_weight_publish_seconds", Double(nowMs() - started) / 1000, [("model", model)])
         }
     }
 
@@ -282,6 +310,7 @@ public final class LearnerService {
     }
 
     /// Answers samplers: work requests, heartbeats, completions, refusals; hands out requests.
+    /// Records the request queue's gauges.
     func serviceSamplers(timeoutMs: Int) {
         guard samplers != nil else { return }   // replay: no samplers
         do {
@@ -292,6 +321,9 @@ public final class LearnerService {
             try samplers.maintain(nowMs: nowMs()) { request in
                 if request.purpose == "train" { request.policyVersion = version }
             }
+            Telemetry.gauge("coderl_sample_requests", Double(samplers.pending.count), [("state", "queued")])
+            Telemetry.gauge("coderl_sample_requests", Double(samplers.assigned.count), [("state", "assigned")])
+            Telemetry.gauge("coderl_samplers_connected", Double(samplers.samplerCount))
         } catch {
             log("sampler socket: \(error)")
         }
@@ -342,6 +374,7 @@ public final class LearnerService {
         // The critic learns every scored outcome (stale ones included).
         let classes = critic.critic.classes
         var criticLoss = 0.0, accuracy = 0.0
+        var calibration: Double? = nil
         let criticBatches = try builder.criticBatches(scored, classes: classes)
         if !criticBatches.isEmpty {
             let result = try critic.step(criticBatches, examples: scored.count, rng: critic.state.rng)
@@ -349,6 +382,7 @@ public final class LearnerService {
             let labels = criticBatches.flatMap { $0.labels ?? [] }
             let right = zip(result.probabilities, labels).filter { p, y in p.indices.max(by: { p[$0] < p[$1] }) == y }.count
             accuracy = Double(right) / Double(max(1, labels.count))
+            calibration = Calibration.expectedError(probabilities: result.probabilities, labels: labels)
         }
         state.step += 1
         state.position = data.lastSequence
@@ -367,7 +401,14 @@ public final class LearnerService {
             passRate: Double(counts.passed) / Double(max(1, counts.rollouts - counts.unscored)),
             outcomes: counts.outcomes, criticAccuracy: accuracy,
             policyLag: counts.lagSum / Double(max(1, counts.rollouts - counts.unscored)), stale: counts.stale, unscored: counts.unscored,
-            crossEntropy: ceLoss, policyLoss: pgLoss, criticLoss: criticLoss)
+            crossEntropy: ceLoss, policyLoss: pgLoss, criticLoss: criticLoss, criticCalibrationError: calibration)
+        report.record()
+        Telemetry.seconds("coderl_learner_step_seconds", report.seconds)
+        Telemetry.count("coderl_rollouts_consumed_total", by: data.rollouts.count)
+        Telemetry.count("coderl_rollouts_stale_total", by: counts.stale)
+        for r in scored where !r.baseline {
+            Telemetry.observe("coderl_policy_lag", Double(state.version - min(state.version, r.policyVersion)))
+        }
         lastReportMs = now
         lastReportSequence = last
         lastReportExecuted = executedTotal

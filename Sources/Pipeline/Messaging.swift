@@ -3,21 +3,6 @@ import Schema
 import Wire
 import ZeroMQ
 
-/// One line per event on standard error, with the role and instance, as every pipeline
-/// process logs.
-public struct Log: Sendable {
-    public let role: String
-    public let instance: String
-    public init(role: String, instance: String) {
-        self.role = role
-        self.instance = instance
-    }
-    public func callAsFunction(_ line: String) {
-        let stamp = ISO8601DateFormatter.string(from: Date(), timeZone: .current, formatOptions: [.withTime, .withColonSeparatorInTime])
-        FileHandle.standardError.write(Data("\(stamp) [\(role) \(instance)] \(line)\n".utf8))
-    }
-}
-
 /// Sends envelopes with ids `<sender>-<n>` on one socket (ROUTER replies name their peer).
 public struct Sender {
     public let name: String

@@ -3,6 +3,7 @@ import ModelIO
 import Schema
 import Wire
 import ZeroMQ
+import Runtime
 
 /// The param-store: immutable, versioned weight files for each model (`actor`, `critic`,
 /// `tokenizer`), served in checksummed chunks, with new versions announced.
@@ -115,6 +116,7 @@ public final class ParamStore {
         }
         try AtomicFile.write(Data(try manifest.serializedBytes() as [UInt8]), to: dir + "/" + String(format: "v%06llu.manifest", version))
         manifests[model, default: [:]][version] = manifest
+        Telemetry.gauge("coderl_weight_newest_version", Double(manifests[model]!.keys.max()!), [("model", model)])
         prune(model)
         return manifest
     }
@@ -270,6 +272,8 @@ public final class ParamStore {
                 $0.index = UInt32(index)
                 $0.xxh64 = sum
             }), payload: bytes)
+            Telemetry.count("coderl_weight_chunks_served_total", [("model", request.model)])
+            Telemetry.count("coderl_weight_bytes_served_total", [("model", request.model)], by: bytes.count)
         case .announcement(let announcement):
             // A publication: the file waits in <model>/incoming/.
             let dir = settings.directory + "/" + announcement.model + "/incoming"
@@ -284,7 +288,9 @@ public final class ParamStore {
                 return
             }
             do {
+                let started = nowMs()
                 let manifest = try register(model: announcement.model, version: announcement.version, file: dir + "/" + name)
+                Telemetry.seconds("coderl_weight_register_seconds", Double(nowMs() - started) / 1000, [("model", announcement.model)])
                 log("published \(announcement.model) v\(manifest.version) (step \(announcement.step), \(manifest.totalBytes >> 20) MiB)")
                 try reply(router, peer, .ack(Ack.with { $0.messageID = id }))
                 try sender.send(publisher, .announcement(announcement))

@@ -7,6 +7,7 @@ import Synchronization
 import Training
 import Wire
 import ZeroMQ
+import Runtime
 
 /// The sampler role: asks the learner for work, generates K programs per problem plus the
 /// greedy baseline from one prompt prefill, and hands them to the critic-labeler, which
@@ -247,6 +248,10 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
             }
         }
         let seconds = (ContinuousClock.now - started).seconds
+        Telemetry.count("coderl_sampler_programs_total", by: batch.rollouts.count)
+        Telemetry.count("coderl_sampler_tokens_total", by: tokens)
+        Telemetry.seconds("coderl_sampler_request_seconds", seconds)
+        Telemetry.gauge("coderl_sampler_tokens_per_second", Double(tokens) / max(seconds, 1e-9))
         log(String(format: "%@: %d programs, %d tokens in %.1f s (%.1f tokens/s) with actor v%llu",
                    request.requestID, batch.rollouts.count, tokens, seconds, Double(tokens) / max(seconds, 1e-9), request.policyVersion))
         return batch

@@ -2,6 +2,7 @@ import Foundation
 import Schema
 import Wire
 import ZeroMQ
+import Runtime
 
 /// The requester's side of the samplers: the ROUTER socket they connect to, the queue of
 /// sample requests, which sampler holds which request, and their liveness. The learner and

@@ -2,6 +2,7 @@ import Foundation
 import Schema
 import Wire
 import ZeroMQ
+import Runtime
 
 /// Fetches weight versions from the param-store into a local cache directory, checking every
 /// chunk's XXH64 on arrival and the whole file's SHA-256 at the end. Never waits forever:
@@ -93,6 +94,8 @@ public final class WeightClient {
         let started = ContinuousClock.now
         try download(manifest, to: path)
         let seconds = (ContinuousClock.now - started).seconds
+        Telemetry.seconds("coderl_weight_fetch_seconds", seconds, [("model", model)])
+        Telemetry.count("coderl_weight_fetch_bytes_total", [("model", model)], by: Int(manifest.totalBytes))
         log(String(format: "fetched %@ v%llu: %.0f MiB in %.2f s", model, manifest.version, Double(manifest.totalBytes) / 1048576, seconds))
         // Older cached versions of the model are not needed any more.
         let prefix = model + "-v"

@@ -94,6 +94,27 @@ public struct PipelineConfig: Sendable {
         public var sandbox: SandboxChoice
     }
 
+    public enum LevelChoice: String, Sendable, CaseIterable { case trace, debug, info, notice, warning, error, critical }
+
+    public struct Logging: Sendable {
+        public var level: LevelChoice
+        public var format: LogFormat
+        /// Per role (param-store, critic-labeler, learner, sampler, executor); absent = `level`.
+        public var roles: [String: LevelChoice]
+
+        /// The level of `role`'s logs.
+        public func level(of role: String) -> LevelChoice { roles[role] ?? level }
+    }
+
+    public struct Metrics: Sendable {
+        /// First port of the processes `coderl run` starts (0: no metrics).
+        public var port: Int
+        public var host: String
+    }
+
+    /// The roles whose log level can be set one by one, with their config key.
+    public static let loggedRoles = ["param-store", "critic-labeler", "learner", "sampler", "executor"]
+
     public var run: Run
     public var roles: Roles
     public var endpoints: Endpoints
@@ -102,6 +123,8 @@ public struct PipelineConfig: Sendable {
     public var sampling: Sampling
     public var training: Training
     public var execution: Execution
+    public var logging: Logging
+    public var metrics: Metrics
 
     /// Reads every key (recording it in `reader.known`) and checks combinations; call
     /// `reader.finish()` afterwards to report unknown keys and every problem at once.
@@ -174,6 +197,20 @@ public struct PipelineConfig: Sendable {
             maxAttempts: r.int("execution.max_attempts", 8, "Infrastructure failures of one job before it is parked (logged, never scored).", min: 1),
             stopAtFirstFailure: r.bool("execution.stop_at_first_failure", true, "Stop a program at its first failing test."),
             sandbox: r.choice("execution.sandbox", SandboxChoice.strict, "Sandbox of local executors: strict refuses to run without bubblewrap and user namespaces; relaxed runs with what the machine offers and says so in every verdict"))
+        let level = r.choice("logging.level", LevelChoice.info, "Log level of every role: trace, debug, info, notice, warning, error or critical.")
+        var levels: [String: LevelChoice] = [:]
+        for role in Self.loggedRoles {
+            let key = "logging." + role.replacingOccurrences(of: "-", with: "_")
+            let text = r.string(key, "", "Log level of the \(role) (empty: logging.level).")
+            if text.isEmpty { continue }
+            if let l = LevelChoice(rawValue: text) { levels[role] = l } else {
+                r.problem(key, "'\(text)' is not one of \(LevelChoice.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
+        logging = Logging(level: level, format: r.choice("logging.format", LogFormat.text, "Log lines: text (time level [role instance] message) or json (one object per line)."), roles: levels)
+        metrics = Metrics(
+            port: r.int("metrics.port", 9464, "Prometheus metrics: coderl run gives its processes this port and the next ones (param-store, critic-labeler, learner, samplers, executors; listed in RUN/metrics-targets.json); 0 turns metrics off.", min: 0, max: 65000),
+            host: r.string("metrics.host", "0.0.0.0", "Address the metrics servers listen on (IPv4)."))
         check(r)
     }
 

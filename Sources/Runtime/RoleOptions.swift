@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 
 /// Options every pipeline role takes: the configuration layers and an instance number.
 public struct RoleOptions: ParsableArguments {
@@ -12,6 +13,9 @@ public struct RoleOptions: ParsableArguments {
     @Option(help: "Instance number of this role (names it in logs and on the wire).")
     public var instance: Int = 0
 
+    @Option(help: "Serve Prometheus metrics on this port (0: none; default: from metrics.port, see the README).")
+    public var metricsPort: Int?
+
     public init() {}
 
     public func load() throws -> PipelineConfig {
@@ -19,6 +23,49 @@ public struct RoleOptions: ParsableArguments {
             return try PipelineConfig.load(files: configFiles, assignments: assignments).0
         } catch {
             throw ValidationError("\(error)")
+        }
+    }
+}
+
+extension RoleOptions {
+    /// Configures this process's logs for `role` (level and format from the config) and starts
+    /// its metrics server; returns the role's logger and the server (nil when off or the port
+    /// is taken, which is logged and not fatal).
+    public func observe(_ config: PipelineConfig, role: String) -> (Log, MetricsServer?) {
+        let port = metricsPort ?? Observability.defaultPort(config, role: role, instance: instance)
+        return Observability.start(role: role, instance: "\(instance)", level: config.logging.level(of: role),
+                                   format: config.logging.format, metricsPort: port, host: config.metrics.host)
+    }
+}
+
+/// Logs and metrics of a process, set up once at its start.
+public enum Observability {
+    /// The metrics port of a role started by hand: `metrics.port` plus the role's place in the
+    /// order `coderl run` uses (param-store, critic-labeler, learner, samplers, executors).
+    public static func defaultPort(_ config: PipelineConfig, role: String, instance: Int) -> Int {
+        guard config.metrics.port > 0 else { return 0 }
+        switch role {
+        case "param-store": return config.metrics.port
+        case "critic-labeler": return config.metrics.port + 1
+        case "learner": return config.metrics.port + 2
+        case "sampler": return config.metrics.port + 3 + instance
+        default: return config.metrics.port + 3 + config.roles.samplers + instance
+        }
+    }
+
+    public static func start(role: String, instance: String, level: PipelineConfig.LevelChoice, format: LogFormat,
+                             metricsPort: Int, host: String = "0.0.0.0") -> (Log, MetricsServer?) {
+        Log.configure(level: Logger.Level(rawValue: level.rawValue) ?? .info, format: format)
+        let log = Log(role: role, instance: instance)
+        Telemetry.start()
+        guard metricsPort > 0 else { return (log, nil) }
+        do {
+            let server = try MetricsServer(host: host, port: metricsPort)
+            log.debug("metrics on http://\(host):\(server.port)/metrics")
+            return (log, server)
+        } catch {
+            log.warning("\(error); this process serves no metrics")
+            return (log, nil)
         }
     }
 }

@@ -107,8 +107,32 @@ struct Run: ParsableCommand {
         lines.append("steps per epoch: \(stepsPerEpoch); \(config.run.steps) steps = \(String(format: "%.2f", Double(config.run.steps) / Double(max(1, stepsPerEpoch)))) epochs, \(perStep * config.run.steps) programs to run")
         lines.append("versions: published every \(config.training.publishEvery) steps (\(config.run.steps / config.training.publishEvery) in all); rollouts at most \(config.training.maxPolicyLag) versions old train the actor")
         lines.append("processes: param-store, critic-labeler, learner, \(config.roles.samplers) sampler(s), \(config.roles.executors) executor(s) x \(config.roles.executorSlots) slot(s)")
+        if config.metrics.port > 0 {
+            let last = Observability.defaultPort(config, role: "executor", instance: max(0, config.roles.executors - 1)) - (config.roles.executors == 0 ? 1 : 0)
+            lines.append("metrics: http://\(config.metrics.host):\(config.metrics.port)-\(last)/metrics (targets in RUN/metrics-targets.json)")
+        }
         lines.append("run directory: \(config.run.directory)")
         return lines
+    }
+
+    /// RUN/metrics-targets.json: the metrics endpoints of this run's processes, in Prometheus'
+    /// file-based service discovery format (`file_sd_configs`).
+    static func writeMetricsTargets(_ config: PipelineConfig) throws {
+        let path = config.run.directory + "/metrics-targets.json"
+        guard config.metrics.port > 0 else {
+            try? FileManager.default.removeItem(atPath: path)
+            return
+        }
+        var places: [(String, Int)] = [("param-store", 0), ("critic-labeler", 0), ("learner", 0)]
+        places += (0..<config.roles.samplers).map { ("sampler", $0) }
+        places += (0..<config.roles.executors).map { ("executor", $0) }
+        let host = config.metrics.host == "0.0.0.0" ? "127.0.0.1" : config.metrics.host
+        let targets: [[String: Any]] = places.map { role, instance in
+            ["targets": ["\(host):\(Observability.defaultPort(config, role: role, instance: instance))"],
+             "labels": ["role": role, "instance": "\(role)-\(instance)"]]
+        }
+        try JSONSerialization.data(withJSONObject: targets, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            .write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 
     func launch(_ config: PipelineConfig, _ values: ConfigValues, _ derived: [String]) throws {
@@ -170,9 +194,12 @@ struct Run: ParsableCommand {
             }
             executorArgs += ["--server-key", server.publicKey, "--key-file", clientFile]
         }
+        executorArgs += ["--log-level", config.logging.level(of: "executor").rawValue, "--log-format", config.logging.format.rawValue]
         for i in 0..<config.roles.executors {
-            roles.append(role("executor-\(i)", "executor", executorArgs + ["--name", "executor-\(i)"]))
+            let port = Observability.defaultPort(config, role: "executor", instance: i)
+            roles.append(role("executor-\(i)", "executor", executorArgs + ["--name", "executor-\(i)", "--metrics-port", "\(port)"]))
         }
+        try Self.writeMetricsTargets(config)
         let supervisor = Supervisor(roles: roles, restartLimit: config.roles.restartLimit, backoffMs: config.roles.restartBackoffMs,
                                     pidDirectory: config.run.directory + "/pids",
                                     note: { line in print("[run] " + line); fflush(nil) },

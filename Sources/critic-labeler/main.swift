@@ -25,7 +25,8 @@ struct CriticLabelerCommand: ParsableCommand {
 
     func run() throws {
         let config = try role.load()
-        let log = Log(role: "critic-labeler", instance: "\(role.instance)")
+        let (log, metrics) = role.observe(config, role: "critic-labeler")
+        defer { metrics?.stop() }
         var settings = LabelerService.Settings(config: config)
         if !config.endpoints.executorKeyFile.isEmpty {
             settings.curveKeys = try CurveKeyPair.loadOrCreate(file: config.endpoints.executorKeyFile)

@@ -20,6 +20,7 @@ struct ExecutorCommand: ParsableCommand {
 
             Examples:
               executor --connect tcp://head:5557 --slots 2
+              executor --connect tcp://head:5557 --metrics-port 9470 --log-level debug
               executor --connect tcp://head:5557 --server-key 'rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7' --sandbox strict
             """)
 
@@ -29,6 +30,9 @@ struct ExecutorCommand: ParsableCommand {
     @Option(help: "Heartbeat interval in milliseconds.") var heartbeatMs: Int = 1000
     @Option(help: "CURVE: the dispatcher's public key (Z85). Without it the link is not encrypted.") var serverKey: String?
     @Option(help: "CURVE: a file with this executor's key pair (two lines: public, secret). Generated when absent.") var keyFile: String?
+    @Option(help: "Serve Prometheus metrics on this port (0: none).") var metricsPort = 0
+    @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.") var logLevel: PipelineConfig.LevelChoice = .info
+    @Option(help: "Log lines: text or json.") var logFormat: LogFormat = .text
     @OptionGroup var sandbox: SandboxOptionsGroup
 
     func validate() throws {
@@ -39,9 +43,9 @@ struct ExecutorCommand: ParsableCommand {
 
     func run() throws {
         let instance = name ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
-        let log: @Sendable (String) -> Void = { line in
-            FileHandle.standardError.write(Data("[executor \(instance)] \(line)\n".utf8))
-        }
+        let (logger, metrics) = Observability.start(role: "executor", instance: instance, level: logLevel, format: logFormat, metricsPort: metricsPort)
+        defer { metrics?.stop() }
+        let log: @Sendable (String) -> Void = { line in logger(line) }
         let executor = try Executor(slots: slots, configuration: sandbox.configuration, name: instance)
         log("\(slots) slots, isolation: \(executor.isolation); connecting to \(connect)")
         var settings = ExecutorWorker.Settings(endpoint: connect, name: instance)
@@ -55,3 +59,6 @@ struct ExecutorCommand: ParsableCommand {
         log("stopped")
     }
 }
+
+extension PipelineConfig.LevelChoice: ExpressibleByArgument {}
+extension LogFormat: ExpressibleByArgument {}

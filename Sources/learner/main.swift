@@ -21,7 +21,8 @@ struct LearnerCommand: ParsableCommand {
 
     func run() throws {
         let config = try role.load()
-        let log = Log(role: "learner", instance: "\(role.instance)")
+        let (log, metrics) = role.observe(config, role: "learner")
+        defer { metrics?.stop() }
         let service = try LearnerService(config: config, log: log) { line in
             print(line)
             fflush(nil)

@@ -21,7 +21,8 @@ struct ParamStoreCommand: ParsableCommand {
 
     func run() throws {
         let config = try role.load()
-        let log = Log(role: "param-store", instance: "\(role.instance)")
+        let (log, metrics) = role.observe(config, role: "param-store")
+        defer { metrics?.stop() }
         var settings = ParamStore.Settings(directory: config.weightsPath, endpoint: config.endpoints.params,
                                            announceEndpoint: config.endpoints.announcements)
         settings.keepVersions = config.training.keepVersions

@@ -37,7 +37,8 @@ struct SamplerCommand: ParsableCommand {
     func run() throws {
         let config = try role.load()
         let name = "sampler-\(role.instance)-\(ProcessInfo.processInfo.hostName)-\(getpid())"
-        let log = Log(role: "sampler", instance: "\(role.instance)")
+        let (log, metrics) = role.observe(config, role: "sampler")
+        defer { metrics?.stop() }
         let settings = SamplerService.Settings(
             name: name, learnerEndpoint: connect ?? config.endpoints.samples, labelerEndpoint: config.endpoints.rollouts,
             paramsEndpoint: params ?? config.endpoints.params, cacheDirectory: cache ?? config.run.directory + "/cache/sampler-\(role.instance)")

@@ -14,6 +14,7 @@ import Tensor
 import Training
 import XCTest
 import ZeroMQ
+import Runtime
 
 /// Programs given per problem id, in turn (sample i gets programs[i % count]). With
 /// `continuing`, every call after a problem's first is a refinement whose prompt ends with a

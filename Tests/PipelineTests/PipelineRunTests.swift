@@ -26,6 +26,7 @@ final class PipelineRunTests: XCTestCase {
         guard DefaultModel.isPresent else {
             throw XCTSkip("SmolLM2 GGUF not found at \(DefaultModel.path) (make model): these tests need its tokenizer")
         }
+        Telemetry.start()
         dir = NSTemporaryDirectory() + "coderl-pipeline-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     }
@@ -141,6 +142,26 @@ final class PipelineRunTests: XCTestCase {
         let position = learner.state.position
         XCTAssertEqual(consumed.map(\.sequence).max(), position - UInt64(all.filter { $0.sequence <= position && $0.purpose == "eval" && $0.sequence > consumed.map(\.sequence).max()! }.count))
         XCTAssertEqual(try ledger.runMetadata()?.learnerStep, 2)
+
+        // Every role's metrics, as a Prometheus scrape of this process shows them (the
+        // registry is per process: other tests may have added to the counters).
+        let server = try MetricsServer(host: "127.0.0.1", port: 0)
+        defer { server.stop() }
+        let scrape = try httpGet(port: server.port, raw: "GET /metrics HTTP/1.1\r\n\r\n").body
+        XCTAssertGreaterThanOrEqual(metricValue(scrape, "coderl_rollouts_labeled_total") ?? 0, Double(labeled.count), scrape)
+        XCTAssertGreaterThanOrEqual(metricValue(scrape, "coderl_executions_total") ?? 0, Double(labeled.count))
+        XCTAssertGreaterThanOrEqual(metricValue(scrape, "coderl_execution_seconds_count") ?? 0, Double(labeled.count))
+        XCTAssertGreaterThanOrEqual(metricValue(scrape, "coderl_executor_jobs_total") ?? 0, Double(labeled.count))
+        XCTAssertGreaterThanOrEqual(metricValue(scrape, "coderl_sampler_programs_total") ?? 0, Double(all.count))
+        XCTAssertGreaterThanOrEqual(metricValue(scrape, "coderl_weight_fetch_seconds_count", ["model": "actor"]) ?? 0, 1)
+        XCTAssertGreaterThanOrEqual(metricValue(scrape, "coderl_weight_chunks_served_total") ?? 0, 1)
+        XCTAssertGreaterThanOrEqual(metricValue(scrape, "coderl_learner_step_seconds_count") ?? 0, 2)
+        XCTAssertGreaterThanOrEqual(metricValue(scrape, "coderl_outcomes_total") ?? 0, Double(2 * 2 * 3))
+        XCTAssertNotNil(metricValue(scrape, "coderl_loss", ["term": "critic"]))
+        XCTAssertNotNil(metricValue(scrape, "coderl_critic_calibration_error"))
+        XCTAssertNotNil(metricValue(scrape, "coderl_pass_rate"))
+        XCTAssertNotNil(metricValue(scrape, "coderl_execution_queue_depth"))
+        XCTAssertGreaterThanOrEqual(metricValue(scrape, "coderl_policy_lag_count") ?? 0, 1)
 
         // Versions 0..2 of actor and critic were published (version files kept by the store).
         for model in ["actor", "critic"] {

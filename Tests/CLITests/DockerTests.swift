@@ -1,0 +1,76 @@
+import Foundation
+import XCTest
+
+/// The container files agree with the package and with the pipeline they start.
+final class DockerTests: XCTestCase {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL.path
+
+    func read(_ path: String) throws -> String { try String(contentsOfFile: root + "/" + path, encoding: .utf8) }
+
+    func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: root)
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// Every executable the package builds (but the test helper) is copied into the image.
+    func testTheImageCarriesEveryExecutable() throws {
+        let manifest = try read("Package.swift")
+        let names = try NSRegularExpression(pattern: #"\.executableTarget\(\s*name: "([^"]+)""#)
+            .matches(in: manifest, range: NSRange(manifest.startIndex..., in: manifest))
+            .map { String(manifest[Range($0.range(at: 1), in: manifest)!]) }
+            .filter { $0 != "LedgerStress" }
+        XCTAssertEqual(names.count, 6, "\(names)")
+        let dockerfile = try read("Docker/Dockerfile")
+        guard let line = dockerfile.split(separator: "\n").first(where: { $0.contains("for tool in") }) else {
+            return XCTFail("Docker/Dockerfile copies no executables")
+        }
+        let copied = line.components(separatedBy: "for tool in ")[1].components(separatedBy: ";")[0].split(separator: " ").map(String.init)
+        XCTAssertEqual(Set(copied), Set(names))
+        // Sources, tests (the manifest names them) and the model script reach the build context.
+        let ignore = try read("Docker/Dockerfile.dockerignore")
+        for path in ["Package.swift", "Sources", "Tests", "scripts/fetch-model.sh", "Pipelines", "Configs"] {
+            XCTAssertTrue(ignore.contains("!" + path), "Docker/Dockerfile.dockerignore keeps \(path) out of the build")
+        }
+    }
+
+    /// The compose file is valid for Docker's own client, and its executors connect where the
+    /// head's pipeline binds them, with no executor inside the head.
+    func testTheComposeFileIsValidAndMatchesTheHeadsPipeline() throws {
+        let candidates: [(String, [String])] = [("/usr/bin/docker", ["compose"]), ("/usr/local/bin/docker", ["compose"]),
+                                                ("/usr/bin/docker-compose", []), ("/usr/local/bin/docker-compose", [])]
+        var validated = ""
+        for (tool, prefix) in candidates where FileManager.default.isExecutableFile(atPath: tool) {
+            if prefix == ["compose"], try run(tool, ["compose", "version"]).status != 0 { continue }   // a client without the plugin
+            let result = try run(tool, prefix + ["-f", "Docker/compose.yaml", "config"])
+            XCTAssertEqual(result.status, 0, result.output)
+            XCTAssertTrue(result.output.contains("tcp://head:5705"), result.output)
+            XCTAssertTrue(result.output.contains("target: head") && result.output.contains("target: executor"), result.output)
+            validated = tool
+            break
+        }
+        if validated.isEmpty {
+            print("DockerTests: no `docker compose` or `docker-compose` here; the compose file was checked by text only")
+        }
+        let compose = try read("Docker/compose.yaml")
+        XCTAssertTrue(compose.contains("\"--connect\", \"tcp://head:5705\""))
+        XCTAssertTrue(compose.contains("/opt/coderl/Pipelines/compose.yaml"))
+        let pipeline = try read("Pipelines/compose.yaml")
+        XCTAssertTrue(pipeline.contains("executors: tcp://*:5705"), pipeline)
+        XCTAssertTrue(pipeline.contains("executors: 0"), pipeline)
+        // The head's pipeline file is a valid configuration.
+        var products = Bundle.main.bundleURL
+        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") { products = bundle.bundleURL.deletingLastPathComponent() }
+        let dry = try run(products.appendingPathComponent("coderl").path, ["run", "Pipelines/compose.yaml", "--dry-run"])
+        XCTAssertEqual(dry.status, 0, dry.output)
+        XCTAssertTrue(dry.output.contains("1 sampler(s), 0 executor(s)"), dry.output)
+    }
+}

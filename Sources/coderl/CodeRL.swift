@@ -7,7 +7,7 @@ struct CodeRL: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "coderl",
         abstract: "CodeRL in Swift: reinforcement learning of code models from unit tests.",
-        subcommands: [Run.self, Eval.self, Evals.self, TrainCritic.self, Replay.self, Relabel.self, Generate.self, Import.self, Exec.self, SFT.self, Export.self, Rollouts.self, Bench.self])
+        subcommands: [Run.self, Eval.self, Evals.self, TrainCritic.self, Replay.self, Relabel.self, Generate.self, Import.self, Exec.self, SFT.self, Export.self, Rollouts.self, Report.self, Bench.self])
 
     static func main() {
         BLASCoreType.reexecIfNeeded()

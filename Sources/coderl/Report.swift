@@ -1,0 +1,349 @@
+import ArgumentParser
+import Foundation
+import Ledger
+import Pipeline
+import Runtime
+import Schema
+
+/// `coderl report`: one self-contained HTML page about a run.
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write one self-contained HTML page about a run: training curves, critic, throughput, evaluations and rollouts.",
+        discussion: """
+            Reads the ledger (read-only: a running pipeline is not disturbed) and the learner's \
+            progress file (RUN/learner/progress.jsonl beside RUN/ledger, or --progress), and \
+            writes a page that needs no network to view: plots drawn as SVG (mean reward, pass \
+            rate and outcome mix per learner step; losses; critic accuracy and calibration; \
+            rollouts/s and executions/s; policy lag; evaluation results per model version) and a \
+            browsable table of the newest rollouts (problem, version, verdict, failing test, \
+            program) with a filter. Without a progress file (a ledger alone), the training \
+            figures are computed per policy version from the stored rollouts.
+
+            Examples:
+              coderl report --ledger runs/demo/ledger --out runs/demo/report.html
+              coderl report --ledger runs/eval/ledger --out eval.html --rollouts 0
+            """)
+
+    @Option(help: "Ledger directory (RUN/ledger).") var ledger: String
+    @Option(help: "Where to write the page.") var out = "report.html"
+    @Option(help: "The learner's progress file (default: LEDGER/../learner/progress.jsonl).") var progress: String?
+    @Option(help: "Newest rollouts listed in the table (0: no table).") var rollouts = 500
+    @Option(help: "Page title (default: the run directory's name).") var title: String?
+
+    func validate() throws {
+        if rollouts < 0 { throw ValidationError("--rollouts must be 0 or more") }
+    }
+
+    func run() throws {
+        let store = try Ledger.openForReading(path: ledger)
+        let progressPath = progress ?? ((ledger as NSString).deletingLastPathComponent + "/learner/progress.jsonl")
+        var notes: [String] = []
+        let steps = try ReportData.readProgress(progressPath, explicit: progress != nil, notes: &notes)
+        let data = try ReportData.collect(store, newest: rollouts)
+        let name = title ?? ((((ledger as NSString).standardizingPath as NSString).deletingLastPathComponent as NSString).lastPathComponent)
+        let html = ReportPage(title: name.isEmpty ? "CodeRL run" : name, steps: steps, data: data, notes: notes,
+                              progressPath: progressPath, ledgerPath: ledger).html()
+        try Data(html.utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
+        for note in notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
+        print("wrote \(out): \(steps.count) learner steps, \(data.totalRollouts) rollouts (\(data.newest.count) listed), \(data.evals.count) evaluations, \(html.utf8.count / 1024) KiB")
+    }
+}
+
+/// What the page shows, read from the ledger.
+struct ReportData {
+    struct VersionStats {
+        var programs = 0
+        var scored = 0
+        var rewardSum = 0.0
+        var outcomes = [0, 0, 0, 0]
+    }
+
+    struct Row {
+        var sequence: UInt64
+        var problem: String
+        var version: UInt64
+        var purpose: String
+        var baseline: Bool
+        var outcome: String
+        var reward: Float
+        var advantage: Float
+        var failing: String
+        var program: String
+    }
+
+    var totalRollouts = 0
+    var problems = 0
+    var byVersion: [UInt64: VersionStats] = [:]
+    /// Held-out greedy evaluations of the pipeline ("before", "after-vN"): passed and total.
+    var heldout: [(tag: String, passed: Int, total: Int)] = []
+    var evals: [EvalRun] = []
+    var newest: [Row] = []
+    var metadata: RunMetadata?
+
+    static func outcomeIndex(_ o: Outcome) -> Int? {
+        switch o {
+        case .compileError: 0
+        case .runtimeError: 1
+        case .failedTest: 2
+        case .passed: 3
+        default: nil
+        }
+    }
+
+    static func outcomeName(_ r: Rollout) -> String {
+        guard r.hasVerdict, r.verdict.outcome != .unspecified else { return r.state == .generated || r.state == .executing ? "pending" : "unscored" }
+        return r.verdict.outcome.metricName.replacingOccurrences(of: "_", with: " ")
+    }
+
+    /// The first failing test of a verdict, as one line.
+    static func failingTest(_ v: Verdict) -> String {
+        guard let t = v.tests.first(where: { $0.status != .passed && $0.status != .notRun && $0.status != .unspecified }) else {
+            return v.errorType.isEmpty ? "" : "\(v.errorType): \(v.errorMessage)"
+        }
+        let status = "\(t.status)".replacingOccurrences(of: "([a-z])([A-Z])", with: "$1 $2", options: .regularExpression).lowercased()
+        var s = "test \(t.index + 1): \(status)"
+        if !t.errorType.isEmpty { s += " \(t.errorType)" }
+        if !t.message.isEmpty { s += ": \(t.message)" }
+        return String(s.prefix(300))
+    }
+
+    static func collect(_ store: Ledger, newest limit: Int) throws -> ReportData {
+        var d = ReportData()
+        d.problems = try store.counts().problems
+        d.metadata = try store.runMetadata()
+        d.evals = try store.evals().sorted { $0.createdUnixMs < $1.createdUnixMs }
+        var ring: [Row] = []
+        ring.reserveCapacity(limit)
+        var heldout: [String: (Int, Int)] = [:]
+        var order: [String] = []
+        try store.scanRollouts { r in
+            d.totalRollouts += 1
+            if r.purpose == "eval" {
+                // eval-<tag>-v<version>-<index>: the learner's held-out greedy evaluation.
+                let parts = r.requestID.split(separator: "-")
+                if parts.count >= 4, let outcome = outcomeIndex(r.verdict.outcome) {
+                    let tag = parts[1] == "before" ? "before (v\(r.policyVersion))" : "after (v\(r.policyVersion))"
+                    if heldout[tag] == nil { order.append(tag) }
+                    heldout[tag, default: (0, 0)].0 += outcome == 3 ? 1 : 0
+                    heldout[tag, default: (0, 0)].1 += 1
+                }
+            } else if !r.baseline {
+                var s = d.byVersion[r.policyVersion, default: VersionStats()]
+                s.programs += 1
+                if let i = outcomeIndex(r.verdict.outcome) {
+                    s.scored += 1
+                    s.outcomes[i] += 1
+                    s.rewardSum += Double(r.reward)
+                }
+                d.byVersion[r.policyVersion] = s
+            }
+            if limit > 0 {
+                let row = Row(sequence: r.sequence, problem: r.problemID, version: r.policyVersion, purpose: r.purpose.isEmpty ? "train" : r.purpose,
+                              baseline: r.baseline, outcome: outcomeName(r), reward: r.reward, advantage: r.advantage,
+                              failing: failingTest(r.verdict), program: String(r.program.prefix(4000)))
+                if ring.count == limit { ring.removeFirst() }
+                ring.append(row)
+            }
+            return true
+        }
+        d.newest = ring.reversed()
+        d.heldout = order.map { ($0, heldout[$0]!.0, heldout[$0]!.1) }
+        return d
+    }
+
+    /// The learner's step reports; a malformed line is skipped with a note naming it.
+    static func readProgress(_ path: String, explicit: Bool, notes: inout [String]) throws -> [StepReport] {
+        guard FileManager.default.fileExists(atPath: path) else {
+            if explicit { throw CLIError("--progress \(path): no such file") }
+            notes.append("no learner progress file at \(path): training figures are per policy version, from the ledger")
+            return []
+        }
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        var steps: [StepReport] = []
+        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
+            do {
+                steps.append(try JSONDecoder().decode(StepReport.self, from: Data(line.utf8)))
+            } catch {
+                notes.append("\(path), line \(i + 1): not a learner step report (\(error)); skipped")
+            }
+        }
+        // A resumed learner may repeat steps: keep the last report of each.
+        var byStep: [Int: StepReport] = [:]
+        for s in steps { byStep[s.step] = s }
+        return byStep.keys.sorted().map { byStep[$0]! }
+    }
+}
+
+/// The HTML page.
+struct ReportPage {
+    let title: String
+    let steps: [StepReport]
+    let data: ReportData
+    let notes: [String]
+    let progressPath: String
+    let ledgerPath: String
+
+    typealias S = SVGChart.Series
+    func e(_ s: String) -> String { SVGChart.escape(s) }
+
+    func html() -> String {
+        var body = "<header><h1>\(e(title))</h1><p class=\"sub\">CodeRL report, written \(e(ISO8601DateFormatter().string(from: Date()))) from <code>\(e(ledgerPath))</code></p>\(summary())</header>"
+        for note in notes { body += "<p class=\"note\">\(e(note))</p>" }
+        if steps.isEmpty && data.byVersion.isEmpty {
+            body += "<section><h2>Training</h2><p class=\"note\">no training in this ledger (no learner steps, no train rollouts)</p></section>"
+        } else {
+            body += "<section><h2>Training</h2><div class=\"grid\">\(training())</div></section>"
+            body += "<section><h2>Critic</h2><div class=\"grid\">\(critic())</div></section>"
+            body += "<section><h2>Throughput and policy lag</h2><div class=\"grid\">\(throughput())</div></section>"
+        }
+        body += "<section><h2>Evaluations</h2>\(evaluations())</section>"
+        body += "<section><h2>Rollouts</h2>\(rolloutTable())</section>"
+        if let m = data.metadata, !m.config.isEmpty {
+            body += "<section><h2>Configuration</h2><details><summary>run \(e(m.runID))</summary><pre>\(e(m.config))</pre></details></section>"
+        }
+        return """
+            <!DOCTYPE html>
+            <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+            <title>\(e(title)) - CodeRL report</title>
+            <style>\(Self.css)</style></head>
+            <body>\(body)<script>\(Self.script)</script></body></html>
+
+            """
+    }
+
+    func summary() -> String {
+        var items: [(String, String)] = [("problems", "\(data.problems)"), ("rollouts", "\(data.totalRollouts)")]
+        if let last = steps.last {
+            items += [("learner steps", "\(last.step)"), ("actor version", "v\(last.version)"),
+                      ("pass rate (last step)", SVGChart.format(last.passRate, "%")),
+                      ("mean reward (last step)", String(format: "%+.3f", last.meanReward))]
+        } else if let newest = data.byVersion.keys.max() {
+            items.append(("newest policy version", "v\(newest)"))
+        }
+        if let before = data.heldout.first, let after = data.heldout.last, data.heldout.count > 1 {
+            items.append(("held-out greedy pass", "\(before.passed)/\(before.total) → \(after.passed)/\(after.total)"))
+        }
+        items.append(("evaluations", "\(data.evals.count)"))
+        return "<dl class=\"summary\">" + items.map { "<div><dt>\(e($0.0))</dt><dd>\(e($0.1))</dd></div>" }.joined() + "</dl>"
+    }
+
+    func training() -> String {
+        let outcomeNames = ["compile error", "runtime error", "failed test", "passed"]
+        if !steps.isEmpty {
+            let xs = steps.map { Double($0.step) }
+            func series(_ name: String, _ color: String, _ f: (StepReport) -> Double) -> S {
+                S(name: name, color: color, points: steps.map { (Double($0.step), f($0)) })
+            }
+            return SVGChart.lines("Mean reward per learner step", id: "reward", series: [series("mean reward", SVGChart.palette[0]) { $0.meanReward }], xLabel: "learner step")
+                + SVGChart.lines("Pass rate per learner step", id: "pass-rate", series: [series("pass rate", SVGChart.palette[2]) { $0.passRate }], xLabel: "learner step", yStyle: "%", yRange: (0, 1))
+                + SVGChart.stackedShares("Outcome mix per learner step", id: "outcomes", xs: xs,
+                                         stacks: (0..<4).map { i in (outcomeNames[i], SVGChart.outcomeColors[i], steps.map { Double($0.outcomes.count > i ? $0.outcomes[i] : 0) }) },
+                                         xLabel: "learner step")
+                + SVGChart.lines("Losses per learner step", id: "losses", series: [
+                    series("cross-entropy", SVGChart.palette[0]) { $0.crossEntropy },
+                    series("policy gradient", SVGChart.palette[1]) { $0.policyLoss },
+                    series("critic", SVGChart.palette[4]) { $0.criticLoss },
+                ], xLabel: "learner step")
+        }
+        let versions = data.byVersion.keys.sorted()
+        let stats = versions.map { data.byVersion[$0]! }
+        let xs = versions.map(Double.init)
+        return SVGChart.lines("Mean reward per policy version (from the ledger)", id: "reward",
+                              series: [S(name: "mean reward", color: SVGChart.palette[0], points: zip(xs, stats).filter { $0.1.scored > 0 }.map { ($0.0, $0.1.rewardSum / Double($0.1.scored)) })],
+                              xLabel: "policy version")
+            + SVGChart.lines("Pass rate per policy version (from the ledger)", id: "pass-rate",
+                             series: [S(name: "pass rate", color: SVGChart.palette[2], points: zip(xs, stats).filter { $0.1.scored > 0 }.map { ($0.0, Double($0.1.outcomes[3]) / Double($0.1.scored)) })],
+                             xLabel: "policy version", yStyle: "%", yRange: (0, 1))
+            + SVGChart.stackedShares("Outcome mix per policy version (from the ledger)", id: "outcomes", xs: xs,
+                                     stacks: (0..<4).map { i in (outcomeNames[i], SVGChart.outcomeColors[i], stats.map { Double($0.outcomes[i]) }) },
+                                     xLabel: "policy version")
+    }
+
+    func critic() -> String {
+        let trained = steps.filter { $0.criticLoss != 0 || $0.criticAccuracy != 0 }
+        return SVGChart.lines("Critic accuracy on each step's outcomes", id: "critic-accuracy",
+                              series: [S(name: "accuracy", color: SVGChart.palette[4], points: trained.map { (Double($0.step), $0.criticAccuracy) })],
+                              xLabel: "learner step", yStyle: "%", yRange: (0, 1))
+            + SVGChart.lines("Critic calibration (expected calibration error)", id: "critic-calibration",
+                             series: [S(name: "ECE", color: SVGChart.palette[5], points: trained.compactMap { s in s.criticCalibrationError.map { (Double(s.step), $0) } })],
+                             xLabel: "learner step", yRange: (0, 1))
+    }
+
+    func throughput() -> String {
+        SVGChart.lines("Rollouts and executions per second", id: "throughput", series: [
+            S(name: "rollouts/s", color: SVGChart.palette[0], points: steps.map { (Double($0.step), $0.rolloutsPerSecond) }),
+            S(name: "executions/s", color: SVGChart.palette[3], points: steps.map { (Double($0.step), $0.executionsPerSecond) }),
+        ], xLabel: "learner step")
+            + SVGChart.lines("Policy lag of consumed rollouts (versions)", id: "policy-lag", series: [
+                S(name: "mean lag", color: SVGChart.palette[1], points: steps.map { (Double($0.step), $0.policyLag) }),
+                S(name: "stale rollouts", color: SVGChart.palette[5], points: steps.map { (Double($0.step), Double($0.stale)) }),
+            ], xLabel: "learner step")
+            + SVGChart.lines("Seconds per learner step", id: "step-seconds",
+                             series: [S(name: "seconds", color: SVGChart.palette[0], points: steps.map { (Double($0.step), $0.seconds) })],
+                             xLabel: "learner step")
+    }
+
+    func evaluations() -> String {
+        func metric(_ run: EvalRun, _ name: String) -> Double? { run.metrics.first { $0.name == name && $0.group == "all" }?.value }
+        var html = "<div class=\"grid\">"
+        html += SVGChart.bars("pass@1 by evaluation (coderl eval)", id: "evals",
+                              items: data.evals.compactMap { run in metric(run, "pass@1").map { ("\(run.id) [\(run.model)]", $0) } })
+        html += SVGChart.bars("Held-out greedy pass rate (the pipeline's own evaluation)", id: "heldout",
+                              items: data.heldout.map { ($0.tag, Double($0.passed) / Double(max(1, $0.total))) })
+        html += "</div>"
+        guard !data.evals.isEmpty else { return html }
+        let names = Array(Set(data.evals.flatMap { $0.metrics.filter { $0.group == "all" }.map(\.name) })).sorted {
+            ($0.hasPrefix("pass@") ? 0 : 1, Int($0.split(separator: "@").last ?? "") ?? 0, $0) < ($1.hasPrefix("pass@") ? 0 : 1, Int($1.split(separator: "@").last ?? "") ?? 0, $1)
+        }
+        html += "<table class=\"evals\"><thead><tr><th>evaluation</th><th>model</th><th>dataset</th><th>mode</th><th>problems</th><th>programs</th>"
+        html += names.map { "<th>\(e($0))</th>" }.joined() + "</tr></thead><tbody>"
+        for run in data.evals {
+            html += "<tr><td>\(e(run.id))\(run.finishedUnixMs == 0 ? " <em>(unfinished)</em>" : "")</td><td>\(e(run.model))</td><td>\(e(run.dataset))</td><td>\(e(run.mode))</td><td>\(run.problems)</td><td>\(run.programsGenerated)</td>"
+            html += names.map { n in "<td>\(metric(run, n).map { SVGChart.format($0, "%") } ?? "")</td>" }.joined() + "</tr>"
+        }
+        return html + "</tbody></table>"
+    }
+
+    func rolloutTable() -> String {
+        guard !data.newest.isEmpty else { return "<p class=\"note\">no rollouts listed (the ledger has none, or --rollouts 0)</p>" }
+        var html = "<p>The newest \(data.newest.count) of \(data.totalRollouts) rollouts, newest first. "
+        html += "<label>Filter <input id=\"filter\" type=\"search\" placeholder=\"problem, verdict, text of the program…\"></label> "
+        html += "<label>Outcome <select id=\"outcome\"><option value=\"\">any</option>"
+        html += ["passed", "failed test", "runtime error", "compile error", "pending", "unscored"].map { "<option>\($0)</option>" }.joined()
+        html += "</select></label> <span id=\"shown\"></span></p>"
+        html += "<table id=\"rollouts\"><thead><tr><th>#</th><th>problem</th><th>version</th><th>purpose</th><th>verdict</th><th>reward</th><th>return</th><th>failing test</th><th>program</th></tr></thead><tbody>"
+        for r in data.newest {
+            let firstLine = r.program.split(separator: "\n").first.map { String($0.prefix(60)) } ?? "(empty)"
+            let cls = r.outcome.replacingOccurrences(of: " ", with: "-")
+            html += "<tr data-outcome=\"\(e(r.outcome))\"><td>\(r.sequence)</td><td>\(e(r.problem))</td><td>v\(r.version)</td><td>\(e(r.purpose))\(r.baseline ? " (greedy)" : "")</td>"
+            html += "<td class=\"o \(e(cls))\">\(e(r.outcome))</td><td>\(String(format: "%+.2f", r.reward))</td><td>\(String(format: "%+.2f", r.advantage))</td>"
+            html += "<td class=\"fail\">\(e(r.failing))</td><td><details><summary>\(e(firstLine))</summary><pre>\(e(r.program))</pre></details></td></tr>"
+        }
+        return html + "</tbody></table>"
+    }
+
+    static let css = """
+        body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max-width:1200px;padding:0 16px 40px;color:#222}
+        h1{margin:16px 0 0}h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:28px}.sub{color:#666;margin:2px 0 8px}
+        .summary{display:flex;flex-wrap:wrap;gap:8px;margin:8px 0}.summary div{background:#f4f6f8;border-radius:6px;padding:6px 12px}
+        .summary dt{font-size:12px;color:#666}.summary dd{margin:0;font-size:18px;font-weight:600}
+        .note{color:#8a5a00;background:#fff7e0;padding:4px 8px;border-radius:4px}
+        .grid{display:flex;flex-wrap:wrap;gap:12px}.chart{margin:0;border:1px solid #e4e4e4;border-radius:6px;background:#fff}
+        svg .title{font-weight:600;font-size:13px}svg .tick,svg .legend{font-size:11px;fill:#444}svg .label{font-size:11px;fill:#666}
+        svg .note{font-size:13px;fill:#999}svg .grid{stroke:#eee}svg .axis{stroke:#888}
+        table{border-collapse:collapse;width:100%;margin-top:8px;font-size:13px}th,td{border-bottom:1px solid #eee;padding:3px 6px;text-align:left;vertical-align:top}
+        th{background:#f4f6f8;position:sticky;top:0}td.fail{max-width:320px;color:#a33;word-break:break-word}
+        td.o.passed{color:#197a19;font-weight:600}td.o.failed-test{color:#c46a00}td.o.runtime-error{color:#c22}td.o.compile-error{color:#666}
+        pre{white-space:pre-wrap;background:#f8f8f8;padding:6px;margin:4px 0;max-width:520px;font-size:12px}
+        summary{cursor:pointer;font-family:ui-monospace,monospace;font-size:12px}input,select{font:inherit}
+        """
+
+    static let script = """
+        (function(){var f=document.getElementById('filter'),o=document.getElementById('outcome'),s=document.getElementById('shown');
+        if(!f)return;var rows=Array.prototype.slice.call(document.querySelectorAll('#rollouts tbody tr'));
+        function apply(){var q=f.value.toLowerCase(),w=o.value,n=0;rows.forEach(function(r){
+        var ok=(!w||r.getAttribute('data-outcome')===w)&&(!q||r.textContent.toLowerCase().indexOf(q)>=0);
+        r.style.display=ok?'':'none';if(ok)n++;});s.textContent=n+' shown';}
+        f.addEventListener('input',apply);o.addEventListener('change',apply);apply();})();
+        """
+}

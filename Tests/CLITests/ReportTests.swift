@@ -1,0 +1,161 @@
+import Foundation
+import Ledger
+import Schema
+import XCTest
+
+/// `coderl report` on a ledger and progress file written here, read back as a browser would.
+final class ReportTests: XCTestCase {
+    var root = ""
+
+    override func setUp() {
+        root = NSTemporaryDirectory() + "coderl-report-\(UUID().uuidString.prefix(8))"
+        try? FileManager.default.createDirectory(atPath: root + "/run/learner", withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: root) }
+
+    func tool(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    func coderl(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        var products = Bundle.main.bundleURL
+        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") { products = bundle.bundleURL.deletingLastPathComponent() }
+        return try tool(products.appendingPathComponent("coderl").path, arguments)
+    }
+
+    /// A run: 3 versions x 4 programs (one hostile text), held-out evaluations, one `coderl eval`.
+    func writeRun() throws {
+        let ledger = try Ledger(path: root + "/run/ledger")
+        var batch: [Rollout] = []
+        let outcomes: [Outcome] = [.compileError, .runtimeError, .failedTest, .passed]
+        for version in 0..<3 {
+            for i in 0..<4 {
+                var r = Rollout()
+                r.problemID = i == 0 ? "own/<b>bold</b>" : "own/p\(i)"
+                r.policyVersion = UInt64(version)
+                r.purpose = "train"
+                r.requestID = "train-\(version)"
+                r.sampleIndex = UInt32(i)
+                r.program = i == 1 ? "print('</script><script>alert(1)</script>')" : "def f():\n    return \(i)"
+                r.state = .labeled
+                r.verdict = Verdict.with {
+                    $0.outcome = outcomes[(i + version) % 4]
+                    if $0.outcome == .failedTest {
+                        $0.tests = [TestResult.with { $0.index = 0; $0.status = .passed },
+                                    TestResult.with { $0.index = 1; $0.status = .wrongAnswer; $0.errorType = "AssertionError"; $0.message = "expected 4" }]
+                    }
+                }
+                r.reward = [-1, -0.6, -0.3, 1][(i + version) % 4]
+                batch.append(r)
+            }
+        }
+        for (tag, version, passes) in [("before", 0, 1), ("after", 2, 2)] {
+            for i in 0..<2 {
+                var r = Rollout()
+                r.problemID = "own/h\(i)"
+                r.policyVersion = UInt64(version)
+                r.purpose = "eval"
+                r.baseline = true
+                r.requestID = "eval-\(tag)-v\(version)-\(i)"
+                r.state = .labeled
+                r.verdict = Verdict.with { $0.outcome = i < passes ? .passed : .failedTest }
+                batch.append(r)
+            }
+        }
+        _ = try ledger.append(batch)
+        try ledger.saveEval(EvalRun.with {
+            $0.id = "humaneval-plain"
+            $0.model = "SmolLM2"
+            $0.dataset = "humaneval"
+            $0.mode = "plain"
+            $0.problems = 164
+            $0.programsGenerated = 1640
+            $0.finishedUnixMs = 1
+            $0.metrics = [EvalMetric.with { $0.name = "pass@1"; $0.group = "all"; $0.value = 0.037 },
+                          EvalMetric.with { $0.name = "pass@10"; $0.group = "all"; $0.value = 0.12 }]
+        })
+        var lines: [String] = []
+        for step in 1...3 {
+            lines.append("""
+                {"step":\(step),"version":\(step),"seconds":\(10 + step),"rolloutsPerSecond":0.5,"executionsPerSecond":0.6,"meanReward":\(-0.5 + 0.2 * Double(step)),"passRate":\(0.1 * Double(step)),"outcomes":[1,2,3,\(step)],"criticAccuracy":0.7,"policyLag":0.5,"stale":0,"unscored":0,"crossEntropy":0.4,"policyLoss":-0.01,"criticLoss":0.6,"criticCalibrationError":0.1}
+                """)
+        }
+        lines.insert("{not json", at: 1)
+        try (lines.joined(separator: "\n") + "\n").write(toFile: root + "/run/learner/progress.jsonl", atomically: true, encoding: .utf8)
+    }
+
+    func testReportIsOneSelfContainedPageWithEveryPlotAndTheRollouts() throws {
+        try writeRun()
+        let out = root + "/report.html"
+        let result = try coderl(["report", "--ledger", root + "/run/ledger", "--out", out])
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("3 learner steps, 16 rollouts (16 listed), 1 evaluations"), result.output)
+        XCTAssertTrue(result.output.contains("progress.jsonl, line 2: not a learner step report"), result.output)
+        let html = try String(contentsOfFile: out, encoding: .utf8)
+
+        // Every plot, drawn as SVG; the line charts have one point per step.
+        for id in ["reward", "pass-rate", "outcomes", "losses", "critic-accuracy", "critic-calibration", "throughput", "policy-lag", "step-seconds", "evals", "heldout"] {
+            XCTAssertTrue(html.contains("<figure class=\"chart\" id=\"\(id)\"><svg"), "plot \(id) is missing")
+        }
+        let reward = try XCTUnwrap(html.components(separatedBy: "id=\"reward\"").dropFirst().first)
+        let points = try XCTUnwrap(reward.components(separatedBy: "<polyline points=\"").dropFirst().first?.components(separatedBy: "\"").first)
+        XCTAssertEqual(points.split(separator: " ").count, 3)
+        XCTAssertTrue(html.contains("before (v0)") && html.contains("after (v2)"))
+        XCTAssertTrue(html.contains("<td>humaneval-plain</td>") && html.contains("<td>4%</td><td>12%</td>"), "eval table")
+        // The rollout table: every rollout, newest first, with its first failing test.
+        XCTAssertEqual(html.components(separatedBy: "<tr data-outcome=").count - 1, 16)
+        XCTAssertTrue(html.contains("test 2: wrong answer AssertionError: expected 4"), "failing test")
+        // Hostile text is escaped, and nothing is loaded from elsewhere.
+        XCTAssertFalse(html.contains("<script>alert(1)"))
+        XCTAssertFalse(html.contains("<b>bold</b>"))
+        XCTAssertTrue(html.contains("&lt;/script&gt;&lt;script&gt;alert(1)"))
+        XCTAssertNil(html.range(of: #"(src|href)\s*="#, options: .regularExpression), "external resources")
+        XCTAssertNil(html.range(of: #"https?://(?!www\.w3\.org/2000/svg)"#, options: .regularExpression))
+
+        // Headless Chromium renders it: the filter script ran, and a screenshot is taken.
+        guard let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first(where: FileManager.default.isExecutableFile) else {
+            print("ReportTests: no Chromium here (Debian: apt install chromium); the page was checked as text only")
+            return
+        }
+        let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--user-data-dir=\(root)/chromium"]
+        let dom = try tool(chromium, flags + ["--dump-dom", "file://" + out])
+        XCTAssertTrue(dom.output.contains("<span id=\"shown\">16 shown</span>"), String(dom.output.suffix(2000)))
+        XCTAssertEqual(dom.output.components(separatedBy: "<svg").count - 1, 11)
+        let png = root + "/report.png"
+        let shot = try tool(chromium, flags + ["--window-size=1240,2400", "--screenshot=\(png)", "file://" + out])
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: png))
+        XCTAssertEqual(Array(bytes.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A], shot.output)
+        XCTAssertGreaterThan(bytes.count, 50_000, "a page of plots, not a blank one")
+    }
+
+    func testReportWithoutProgressUsesTheLedgerAndRefusesAMissingExplicitFile() throws {
+        try writeRun()
+        try FileManager.default.removeItem(atPath: root + "/run/learner/progress.jsonl")
+        let out = root + "/ledger-only.html"
+        let result = try coderl(["report", "--ledger", root + "/run/ledger", "--out", out])
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("training figures are per policy version, from the ledger"), result.output)
+        let html = try String(contentsOfFile: out, encoding: .utf8)
+        XCTAssertTrue(html.contains("Pass rate per policy version (from the ledger)"))
+        // Versions 0, 1, 2: one point each.
+        let pass = try XCTUnwrap(html.components(separatedBy: "id=\"pass-rate\"").dropFirst().first)
+        let points = try XCTUnwrap(pass.components(separatedBy: "<polyline points=\"").dropFirst().first?.components(separatedBy: "\"").first)
+        XCTAssertEqual(points.split(separator: " ").count, 3)
+
+        let missing = try coderl(["report", "--ledger", root + "/run/ledger", "--progress", root + "/nope.jsonl", "--out", out])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.output.contains("nope.jsonl: no such file"), missing.output)
+        let noLedger = try coderl(["report", "--ledger", root + "/absent", "--out", out])
+        XCTAssertNotEqual(noLedger.status, 0)
+    }
+}

@@ -7,6 +7,8 @@ public struct GGUFWriter {
     public var alignment: Int
     private var metadata: [(String, GGUFValue)] = []
     private var tensors: [(info: GGUFTensorInfo, data: [UInt8])] = []
+    /// Tensors added so far.
+    public var tensorCount: Int { tensors.count }
     private var dataSize = 0
 
     public init(version: UInt32 = 3, alignment: Int = 32) {

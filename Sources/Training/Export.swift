@@ -71,7 +71,9 @@ public enum ModelExport {
     /// GGUF for llama.cpp: Llama metadata, the tokenizer keys carried over, q/k rows permuted
     /// back to llama.cpp's adjacent-pair RoPE order, matrices in `type` (F32 or F16) and norms
     /// in F32 (as llama.cpp's converter does).
-    public static func gguf(_ weights: LlamaWeights, tokenizer: [(String, GGUFValue)], to path: String, type: GGMLType = .f32) throws {
+    /// `progress(done, total)` is called after each tensor is converted and once the file is written.
+    public static func gguf(_ weights: LlamaWeights, tokenizer: [(String, GGUFValue)], to path: String, type: GGMLType = .f32,
+                            progress: ((Int, Int) -> Void)? = nil) throws {
         guard type == .f32 || type == .f16 else {
             throw LlamaError.badParameter(name: "GGUF export type", value: "\(type)", expected: "F32 or F16")
         }
@@ -102,8 +104,10 @@ public enum ModelExport {
             }
             // GGUF lists dimensions fastest first: [in, out] for an [out, in] matrix.
             w.addTensor(name, shape: t.shape.reversed(), values: values, type: t.shape.count == 1 ? .f32 : type)
+            progress?(w.tensorCount, weights.namedTensors.count + 1)
         }
         try w.write(to: path)
+        progress?(weights.namedTensors.count + 1, weights.namedTensors.count + 1)
     }
 
     /// Hugging Face layout: `config.json` and `model.safetensors` in `directory`.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Runtime
 import Llama
 import ModelIO
 import Training
@@ -46,16 +47,25 @@ struct Export: ParsableCommand {
     }
 
     func run() throws {
+        let progress = ProgressLine(total: 0, plainInterval: 5)
+        progress.update(done: 0, unit: "tensors", detail: "loading \(checkpoint)")
         let model = try LoadedModel.load(checkpoint)
+        defer { progress.finish() }
         switch ModelExport.Format(rawValue: format)! {
         case .gguf:
             guard let tokenizerFile = tokenizer ?? model.tokenizerPath else {
                 throw CLIError("\(checkpoint) carries no tokenizer; pass --tokenizer with a GGUF file that has one (llama.cpp needs it)")
             }
             let metadata = LoadedModel.tokenizerMetadata(of: try GGUFFile(path: tokenizerFile))
-            try ModelExport.gguf(model.weights, tokenizer: metadata, to: out, type: type == "f16" ? .f16 : .f32)
+            let line = ProgressLine(total: model.weights.namedTensors.count + 1, plainInterval: 5)
+            try ModelExport.gguf(model.weights, tokenizer: metadata, to: out, type: type == "f16" ? .f16 : .f32) { done, _ in
+                line.update(done: done, unit: "tensors", detail: "writing \(out)")
+            }
+            line.finish()
         case .safetensors:
+            progress.update(done: 0, unit: "tensors", detail: "writing \(out)")
             try ModelExport.huggingFace(model.weights, to: out, dtype: SafetensorsWriter.DType(rawValue: dtype.uppercased())!)
+            progress.update(done: model.weights.namedTensors.count, unit: "tensors", detail: "written")
         }
         let c = model.weights.config
         print("wrote \(out) (\(format), \(c.layers) blocks, \(c.channels) channels, vocabulary \(c.vocabularySize), \(model.weights.parameterCount / 1_000_000)M parameters)")

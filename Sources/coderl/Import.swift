@@ -1,6 +1,7 @@
 import ArgumentParser
 import Datasets
 import Foundation
+import Runtime
 import Ledger
 
 struct ImportOptions: ParsableArguments {
@@ -115,10 +116,13 @@ func importContents(_ contents: DatasetContents, _ options: ImportOptions) throw
     }
     let ledger = try Ledger(path: options.ledger)
     var results: [Ledger.StoreResult] = []
+    let progress = ProgressLine(total: contents.problems.count, plainInterval: 10)
     for start in stride(from: 0, to: contents.problems.count, by: 500) {
         let batch = contents.problems[start..<min(start + 500, contents.problems.count)]
         results += try ledger.store(batch.map { ($0.problem, $0.exampleTests, $0.hiddenTests) })
+        progress.update(done: results.count, unit: "problems", detail: "stored in \(options.ledger)")
     }
+    progress.finish()
     var groups: [String: (count: Int, examples: Int, tests: Int)] = [:]
     for item in contents.problems {
         let key = "\(item.problem.source)\t\(item.problem.split)\t\(item.problem.difficulty.isEmpty ? "-" : item.problem.difficulty)"

@@ -35,11 +35,17 @@ struct Replay: ParsableCommand {
             throw CLIError("configuration errors:\n\(error)")
         }
         let store = try Ledger.openForReading(path: ledger)
+        let progress = ProgressLine(total: 0, plainInterval: 30)
+        var steps = 0
         let learner = try LearnerService(config: config, log: Log(role: "replay", instance: "0"), ledger: store) { line in
-            print(line)
-            fflush(nil)
+            progress.note(line)
+            if line.hasPrefix("step ") {
+                steps += 1
+                progress.update(done: steps, unit: "steps", detail: "replaying \(ledger)")
+            }
         }
         let result = try learner.replay(from: fromSeq, to: toSeq)
+        progress.finish()
         print("replayed \(result.steps) steps on rollouts \(result.firstSequence)...\(result.lastSequence)")
         print("actor  sha256 \(result.actorSHA256)")
         print("critic sha256 \(result.criticSHA256)")

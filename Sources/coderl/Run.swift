@@ -200,10 +200,18 @@ struct Run: ParsableCommand {
             roles.append(role("executor-\(i)", "executor", executorArgs + ["--name", "executor-\(i)", "--metrics-port", "\(port)"]))
         }
         try Self.writeMetricsTargets(config)
+        // The learner's step lines drive a progress line (steps, rate, ETA) under them.
+        let progress = ProgressLine(total: config.run.steps, plainInterval: 60)
         let supervisor = Supervisor(roles: roles, restartLimit: config.roles.restartLimit, backoffMs: config.roles.restartBackoffMs,
                                     pidDirectory: config.run.directory + "/pids",
-                                    note: { line in print("[run] " + line); fflush(nil) },
-                                    onOutput: { line in print(line); fflush(nil) })
+                                    note: { line in progress.note("[run] " + line) },
+                                    onOutput: { line in
+                                        progress.note(line)
+                                        if line.hasPrefix("step "), let step = Int(line.dropFirst(5).prefix { $0.isNumber }) {
+                                            progress.update(done: step, unit: "steps", detail: "learner")
+                                        }
+                                    })
+        defer { progress.finish() }
         Signals.onTerminate { supervisor.requestStop() }
         let finished = try supervisor.run()
         if finished {

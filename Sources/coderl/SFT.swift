@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Runtime
 import Llama
 import ModelIO
 import Optim
@@ -178,7 +179,9 @@ struct SFT: ParsableCommand {
         var order = DataOrder(count: encoded.count, seed: dataSeed)
         let steps = session.state.schedule.totalSteps
         let stop = min(stopAt ?? steps, steps)
-        let progress = Progress(total: stop - session.state.step)
+        let progress = ProgressLine(total: steps, plainInterval: 0)
+        let firstStep = session.state.step
+        var tokensDone = 0
         let pad = source.tokenizer.eosID ?? 0
         while session.state.step < stop {
             var micro: [TrainingBatch] = []
@@ -188,8 +191,12 @@ struct SFT: ParsableCommand {
                                                            vocabularySize: session.weights.config.vocabularySize))
             }
             let report = try session.step(micro, examples: B * K, rng: session.state.rng)
-            progress.update(step: session.state.step, of: steps, loss: report.losses.crossEntropy, tokens: report.tokens,
-                            learningRate: report.learningRate, gradientNorm: report.gradientNorm)
+            tokensDone += report.tokens
+            let seconds = Date().timeIntervalSince(progress.started)
+            progress.update(done: session.state.step, unit: "steps",
+                            detail: String(format: "loss %.4f | lr %.2e | |g| %.3f | %.0f tokens/s", report.losses.crossEntropy,
+                                           report.learningRate, report.gradientNorm, Double(tokensDone) / max(seconds, 1e-9)),
+                            rateDone: session.state.step - firstStep, rateSeconds: seconds)
             if session.state.step % saveEvery == 0 || session.state.step == stop {
                 try save(session, dir: dir)
             }
@@ -275,31 +282,3 @@ struct DataOrder {
     }
 }
 
-/// One status line per step: a rewritten line on a terminal, plain lines otherwise.
-final class Progress {
-    let total: Int
-    let start = DispatchTime.now().uptimeNanoseconds
-    let terminal = isatty(STDERR_FILENO) != 0
-    var done = 0
-    var tokens = 0
-
-    init(total: Int) { self.total = max(total, 1) }
-
-    func update(step: Int, of steps: Int, loss: Float, tokens n: Int, learningRate: Float, gradientNorm: Double) {
-        done += 1
-        tokens += n
-        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        let eta = elapsed / Double(done) * Double(max(total - done, 0))
-        let line = String(format: "step %d/%d  loss %.4f  lr %.2e  |g| %.3f  %.0f tokens/s  ETA %@",
-                          step, steps, loss, learningRate, gradientNorm, Double(tokens) / elapsed, Self.clock(eta))
-        fflush(nil)  // printed lines first, so logs keep their order
-        FileHandle.standardError.write(Data(((terminal ? "\r\u{1B}[K" : "") + line + (terminal ? "" : "\n")).utf8))
-    }
-
-    func finish() { if terminal { FileHandle.standardError.write(Data("\n".utf8)) } }
-
-    static func clock(_ seconds: Double) -> String {
-        let s = Int(seconds.rounded())
-        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
-    }
-}

@@ -16,6 +16,10 @@ struct BenchExec: ParsableCommand {
             built-in three-assert problem when the data is absent). Reference figures measured \
             on the 2-core development machine: a fresh `python3 -I -S` process about 2,400/s \
             (the floor), a bare warm fork server about 960/s.
+
+            Examples:
+              coderl bench exec
+              coderl bench exec --slots 4 --seconds 10
             """)
 
     @Option(help: "Slots (jobs at once).") var slots = 2

@@ -7,7 +7,12 @@ import Tensor
 struct BenchGenerate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "Prefill and decode speed and peak memory on the model, against llama.cpp's figures.")
+        abstract: "Prefill and decode speed and peak memory on the model, against llama.cpp's figures.",
+        discussion: """
+            Examples:
+              coderl bench generate
+              coderl bench generate --model model.gguf --threads 2 --batches 1,16
+            """)
 
     @OptionGroup var modelOptions: ModelOptions
 

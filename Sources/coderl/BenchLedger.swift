@@ -6,7 +6,12 @@ import Schema
 struct BenchLedger: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ledger",
-        abstract: "Rollout append and replay-read rates of the ledger, against the targets (50,000 appends/s, 200,000 reads/s).")
+        abstract: "Rollout append and replay-read rates of the ledger, against the targets (50,000 appends/s, 200,000 reads/s).",
+        discussion: """
+            Examples:
+              coderl bench ledger
+              coderl bench ledger --count 50000
+            """)
 
     @Option(help: "Rollouts to write.") var count = 200_000
     @Option(help: "Rollouts per write transaction.") var batch = 1_000

@@ -16,7 +16,9 @@ struct BenchTrain: ParsableCommand {
             tokens/s against PyTorch's figure on this machine (129 tokens/s, 15.9 s per step for 8 x 256) \
             and the target (300 tokens/s, peak RSS under 4 GiB).
 
-            Example: coderl bench train --batch 8 --length 256 --top 8 --steps 2
+            Examples:
+              coderl bench train --batch 8 --length 256 --top 8 --steps 2
+              coderl bench train --batch 4 --length 128 --top 0
             """)
 
     @OptionGroup var modelOptions: ModelOptions

@@ -7,7 +7,12 @@ import ZeroMQ
 struct BenchWire: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wire",
-        abstract: "Message latency and throughput over inproc:// and tcp://127.0.0.1, and a weight set moved between two processes (target: 540 MB in under 1 s).")
+        abstract: "Message latency and throughput over inproc:// and tcp://127.0.0.1, and a weight set moved between two processes (target: 540 MB in under 1 s).",
+        discussion: """
+            Examples:
+              coderl bench wire
+              coderl bench wire --round-trips 5000
+            """)
 
     @Option(help: "Round trips for the latency measurement.") var roundTrips = 20_000
     @Option(help: "Messages for the throughput measurement.") var messages = 200_000

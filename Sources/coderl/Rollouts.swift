@@ -64,7 +64,11 @@ struct RolloutFilter: ParsableArguments {
 }
 
 struct RolloutsList: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "One line per rollout.")
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "One line per rollout.", discussion: """
+        Examples:
+          coderl rollouts list --ledger runs/demo/ledger --outcome passed --limit 20
+          coderl rollouts list --ledger runs/demo/ledger --problem basic/12-add --version 3
+        """)
     @OptionGroup var filter: RolloutFilter
     @Option(help: "table or jsonl.") var format: OutputFormat = .table
 
@@ -88,7 +92,11 @@ func printRollouts(_ filter: RolloutFilter, format: OutputFormat) throws {
 }
 
 struct RolloutsShow: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "show", abstract: "Everything about one rollout: program, verdict, failing test.")
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Everything about one rollout: program, verdict, failing test.", discussion: """
+        Examples:
+          coderl rollouts show 42 --ledger runs/demo/ledger
+          coderl rollouts show 42 --ledger runs/demo/ledger --format jsonl
+        """)
     @Argument(help: "Sequence number.") var sequence: UInt64
     @Option(help: "Ledger directory.") var ledger: String
     @Option(help: "table (readable) or jsonl.") var format: OutputFormat = .table
@@ -127,7 +135,12 @@ struct RolloutsShow: ParsableCommand {
 
 struct RolloutsExport: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "export", abstract: "Write matching rollouts as JSON Lines (protobuf JSON mapping) or a table to stdout.")
+        commandName: "export", abstract: "Write matching rollouts as JSON Lines (protobuf JSON mapping) or a table to stdout.",
+        discussion: """
+            Examples:
+              coderl rollouts export --ledger runs/demo/ledger > rollouts.jsonl
+              coderl rollouts export --ledger runs/demo/ledger --version 3 --outcome failed > v3-failures.jsonl
+            """)
     @OptionGroup var filter: RolloutFilter
     @Option(help: "jsonl or table.") var format: OutputFormat = .jsonl
 

@@ -25,7 +25,7 @@ struct TrainCritic: ParsableCommand {
             printed after every epoch. The output loads with `coderl eval --critic` and as a \
             pipeline's starting critic.
 
-            Example:
+            Examples:
               coderl eval --dataset mbpp --split train --limit 100 --samples 8 --ledger L --id mbpp-train
               coderl train-critic --ledger L --eval mbpp-train --classes binary --out critic.safetensors
             """)

@@ -17,8 +17,12 @@ struct CriticLabelerCommand: ParsableCommand {
             endpoints.executor_key_file is set), fetches critic versions from the param-store, and \
             resumes unlabeled rollouts found in the ledger at start.
 
-            Example:
+            Logs: logging.level / logging.critic_labeler / logging.format in the config. Metrics: \
+            http://HOST:PORT/metrics, PORT from --metrics-port or metrics.port (see the README).
+
+            Examples:
               critic-labeler --config runs/demo/pipeline.yaml
+              critic-labeler --config runs/demo/pipeline.yaml --set logging.critic_labeler=debug --metrics-port 9500
             """)
 
     @OptionGroup var role: RoleOptions

@@ -13,8 +13,12 @@ struct LearnerCommand: ParsableCommand {
             Resumes from RUN/learner/latest when it exists. Prints one progress line per step on \
             standard output and the held-out summary at the end.
 
-            Example:
+            Logs: logging.level / logging.learner / logging.format in the config. Metrics: \
+            http://HOST:PORT/metrics, PORT from --metrics-port or metrics.port (see the README).
+
+            Examples:
               learner --config runs/demo/pipeline.yaml
+              learner --config runs/demo/pipeline.yaml --set logging.learner=debug --metrics-port 9500
             """)
 
     @OptionGroup var role: RoleOptions

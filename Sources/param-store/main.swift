@@ -13,8 +13,12 @@ struct ParamStoreCommand: ParsableCommand {
             version 0 and its tokenizer as tokenizer version 0, takes new versions from the learner \
             and announces them. Started by `coderl run`; run it by hand only for a custom layout.
 
-            Example:
+            Logs: logging.level / logging.param_store / logging.format in the config. Metrics: \
+            http://HOST:PORT/metrics, PORT from --metrics-port or metrics.port (see the README).
+
+            Examples:
               param-store --config runs/demo/pipeline.yaml
+              param-store --config runs/demo/pipeline.yaml --set logging.param_store=debug --metrics-port 9500
             """)
 
     @OptionGroup var role: RoleOptions

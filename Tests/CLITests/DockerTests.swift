@@ -74,3 +74,52 @@ final class DockerTests: XCTestCase {
         XCTAssertTrue(dry.output.contains("1 sampler(s), 0 executor(s)"), dry.output)
     }
 }
+
+/// Every executable and subcommand explains itself with examples.
+final class HelpTests: XCTestCase {
+    func testEveryCommandHasHelpWithExamples() throws {
+        var products = Bundle.main.bundleURL
+        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") { products = bundle.bundleURL.deletingLastPathComponent() }
+        func help(_ tool: String, _ arguments: [String]) throws -> String {
+            let process = Process()
+            process.executableURL = products.appendingPathComponent(tool)
+            process.arguments = arguments + ["--help"]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            try process.run()
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return String(decoding: data, as: UTF8.self)
+        }
+        // Subcommands as the root help lists them, one level down for groups.
+        func subcommands(_ text: String) -> [String] {
+            guard let part = text.components(separatedBy: "SUBCOMMANDS:").dropFirst().first else { return [] }
+            return part.split(separator: "\n").compactMap { line in
+                guard line.hasPrefix("  "), !line.hasPrefix("   ") else { return nil }
+                return line.split(separator: " ").first.map(String.init)
+            }.filter { $0 != "help" }
+        }
+        var checked = 0
+        for tool in ["executor", "sampler", "param-store", "critic-labeler", "learner"] {
+            let text = try help(tool, [])
+            XCTAssertTrue(text.contains("Examples:"), "\(tool) --help has no examples")
+            checked += 1
+        }
+        let root = try help("coderl", [])
+        XCTAssertTrue(root.contains("Examples:"))
+        let commands = subcommands(root)
+        XCTAssertGreaterThanOrEqual(commands.count, 14, root)
+        for command in commands {
+            let text = try help("coderl", [command])
+            XCTAssertTrue(text.contains("Examples:"), "coderl \(command) --help has no examples")
+            XCTAssertTrue(text.contains("OPTIONS:") || text.contains("SUBCOMMANDS:"), "coderl \(command) --help")
+            checked += 1
+            for sub in subcommands(text) {
+                XCTAssertTrue(try help("coderl", [command, sub]).contains("Examples:"), "coderl \(command) \(sub) --help has no examples")
+                checked += 1
+            }
+        }
+        XCTAssertGreaterThanOrEqual(checked, 30)
+    }
+}

@@ -155,6 +155,9 @@ struct Eval: ParsableCommand {
     @Flag(help: "Print the results as JSON on standard output.")
     var json = false
 
+    @Option(help: "Serve Prometheus metrics on this port while evaluating (0: none): problems, programs, executions, and the executor queue with --executors ENDPOINT.")
+    var metricsPort = 0
+
     @OptionGroup var sandbox: SandboxOptionsGroup
 
     func validate() throws {
@@ -176,6 +179,7 @@ struct Eval: ParsableCommand {
         } else if samplerParams != nil {
             throw ValidationError("--sampler-params needs --samplers")
         }
+        if metricsPort < 0 || metricsPort > 65535 { throw ValidationError("--metrics-port must be a port number (0: none), got \(metricsPort)") }
         if samplerChunk < 1 { throw ValidationError("--sampler-chunk must be at least 1, got \(samplerChunk)") }
     }
 
@@ -219,6 +223,9 @@ struct Eval: ParsableCommand {
         if let limit { selected = Array(selected.prefix(limit)) }
         guard !selected.isEmpty else { throw CLIError("\(datasetLabel): no problems to evaluate") }
 
+        var metrics: MetricsServer? = nil
+        if metricsPort > 0 { metrics = try MetricsServer(port: metricsPort) }
+        defer { metrics?.stop() }
         let scorer = try critic.map { try CriticScorer(critic: try Critic.load(checkpoint: $0)) }
         let (source, format, modelLabel) = try loadSource()
         let backend = try executionBackend()
@@ -235,6 +242,9 @@ struct Eval: ParsableCommand {
             let runID = suffix.isEmpty ? baseID : baseID + "-" + suffix
             let progress = ProgressLine(total: selected.count)
             evaluator.onProgress = { p in
+                Telemetry.gauge("coderl_eval_problems_done", Double(p.problemsDone))
+                Telemetry.gauge("coderl_eval_programs", Double(p.programs))
+                Telemetry.gauge("coderl_eval_executions", Double(p.executions))
                 progress.update(done: p.problemsDone, unit: "problems",
                                 detail: "\(p.programs) programs, \(p.executions) executions",
                                 rateDone: p.problemsThisRun, rateSeconds: p.seconds)

@@ -2,6 +2,7 @@ import ArgumentParser
 import CodeRL
 import Execution
 import Foundation
+import Runtime
 import Ledger
 import Llama
 import Pipeline
@@ -62,9 +63,11 @@ struct Relabel: ParsableCommand {
         }
         let store = try Ledger(path: ledger)
         let started = Date()
+        let progress = ProgressLine(total: 0, plainInterval: 10)
         let summary = try relabeler.run(ledger: store, range: fromSeq...toSeq) { done in
-            if done % 200 == 0 { print("\(done) rollouts relabeled"); fflush(nil) }
+            progress.update(done: done, unit: "rollouts", detail: reexecute ? "relabeled and re-executed" : "relabeled")
         }
+        progress.finish()
         print(String(format: "relabeled %d rollouts in %d groups in %.1f s; re-executed %d (%d verdicts changed, %d infrastructure errors kept the old verdict)",
                      summary.rollouts, summary.groups, Date().timeIntervalSince(started), summary.reexecuted, summary.changedVerdicts, summary.infrastructureErrors))
     }

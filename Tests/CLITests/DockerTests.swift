@@ -123,3 +123,48 @@ final class HelpTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(checked, 30)
     }
 }
+
+extension DockerTests {
+    /// Without an engine to build the image, the next best check: every shared library the
+    /// built executables load (besides the Swift runtime, which the Swift base image carries,
+    /// and the C library) comes from a Debian package the runtime stage installs.
+    func testTheRuntimeStageInstallsEveryLibraryTheExecutablesLoad() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/dpkg"), FileManager.default.isExecutableFile(atPath: "/usr/bin/ldd") else {
+            throw XCTSkip("no dpkg/ldd here: the runtime libraries cannot be traced to Debian packages")
+        }
+        let dockerfile = try read("Docker/Dockerfile")
+        guard let stage = dockerfile.components(separatedBy: "AS runtime").dropFirst().first?.components(separatedBy: "\nFROM ").first else {
+            return XCTFail("Docker/Dockerfile has no runtime stage")
+        }
+        let installed = Set(stage.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\\" }).map(String.init))
+        let base: Set<String> = ["libc6", "libstdc++6", "libgcc-s1"]
+        var products = Bundle.main.bundleURL
+        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") { products = bundle.bundleURL.deletingLastPathComponent() }
+        var traced = 0
+        for tool in ["coderl", "executor", "sampler", "learner", "critic-labeler", "param-store"] {
+            let binary = products.appendingPathComponent(tool).path
+            let needed = try run("/usr/bin/readelf", ["-d", binary]).output.split(separator: "\n")
+                .filter { $0.contains("(NEEDED)") }.compactMap { $0.split(separator: "[").last?.split(separator: "]").first.map(String.init) }
+            let resolved = try run("/usr/bin/ldd", [binary]).output.split(separator: "\n")
+            for library in needed where !library.hasPrefix("ld-linux") {   // the loader: part of libc6
+                guard let line = resolved.first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix(library + " ") }),
+                      let path = line.components(separatedBy: "=> ").dropFirst().first?.split(separator: " ").first.map(String.init) else {
+                    XCTFail("\(tool) needs \(library), which does not resolve here"); continue
+                }
+                if path.contains("/swift/") { continue }   // the Swift runtime: in the base image
+                // dpkg knows a file by the path its package installed (merged /usr: /lib/... or /usr/lib/...).
+                let real = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+                var owner = ""
+                for candidate in [path, real, real.hasPrefix("/usr/") ? String(real.dropFirst(4)) : "/usr" + real] {
+                    let answer = try run("/usr/bin/dpkg", ["-S", candidate])
+                    if answer.status == 0 { owner = answer.output.split(separator: ":").first.map(String.init) ?? ""; break }
+                }
+                XCTAssertFalse(owner.isEmpty, "\(real): no Debian package owns it")
+                XCTAssertTrue(base.contains(owner) || installed.contains(owner),
+                              "\(tool) loads \(library) from \(owner), which the runtime stage does not install")
+                traced += 1
+            }
+        }
+        XCTAssertGreaterThanOrEqual(traced, 12)
+    }
+}

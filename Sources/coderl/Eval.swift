@@ -249,7 +249,7 @@ struct Eval: ParsableCommand {
                                 detail: "\(p.programs) programs, \(p.executions) executions",
                                 rateDone: p.problemsThisRun, rateSeconds: p.seconds)
             }
-            FileHandle.standardError.write(Data("evaluation \(runID) (resume with --id \(runID)): \(selected.count) problems of \(datasetLabel), \(Self.describe(o)), executors: \(backend.description)\n".utf8))
+            FileHandle.standardError.write(Data("evaluation \(runID) (resume with --id \(ablations ? baseID + " --ablations" : runID)): \(selected.count) problems of \(datasetLabel), \(Self.describe(o)), executors: \(backend.description)\n".utf8))
             let started = Date()
             let (run, results) = try evaluator.run(id: runID, problems: selected, model: modelLabel, dataset: datasetLabel,
                                                    criticName: mode == .none ? "" : (critic ?? ""))

@@ -6,7 +6,12 @@ import Foundation
 // Numerics are compiled without bounds checks in every configuration (the hot loops index raw
 // buffers whose sizes are checked once, at the API boundary) and for the building machine's
 // vector unit, like -march=native: without FMA, SIMD `addProduct` becomes a libm call per lane.
+// CODERL_TARGET_CPU overrides the detection: a CPU name (haswell, skylake-avx512, ...) or
+// `generic` for none; images built for other machines set it (Docker/Dockerfile: haswell).
 let hostCPU: String? = {
+    if let chosen = ProcessInfo.processInfo.environment["CODERL_TARGET_CPU"], !chosen.isEmpty {
+        return chosen == "generic" ? nil : chosen
+    }
     #if arch(x86_64)
     let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
     let flags = Set(info.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])

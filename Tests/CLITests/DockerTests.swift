@@ -33,6 +33,9 @@ final class DockerTests: XCTestCase {
         guard let line = dockerfile.split(separator: "\n").first(where: { $0.contains("for tool in") }) else {
             return XCTFail("Docker/Dockerfile copies no executables")
         }
+        // The image is built for a CPU family, not for whatever machine happens to build it.
+        XCTAssertTrue(dockerfile.contains("ENV CODERL_TARGET_CPU="), "the build stage must pin CODERL_TARGET_CPU")
+        XCTAssertTrue(manifest.contains("environment[\"CODERL_TARGET_CPU\"]"))
         let copied = line.components(separatedBy: "for tool in ")[1].components(separatedBy: ";")[0].split(separator: " ").map(String.init)
         XCTAssertEqual(Set(copied), Set(names))
         // Sources, tests (the manifest names them) and the model script reach the build context.

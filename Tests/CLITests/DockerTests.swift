@@ -75,6 +75,20 @@ final class DockerTests: XCTestCase {
         let dry = try run(products.appendingPathComponent("coderl").path, ["run", "Pipelines/compose.yaml", "--dry-run"])
         XCTAssertEqual(dry.status, 0, dry.output)
         XCTAssertTrue(dry.output.contains("1 sampler(s), 0 executor(s)"), dry.output)
+        // bubblewrap in a container needs all three (Docker/check.sh found the last one: without
+        // it the container's masked /proc paths stop bubblewrap mounting its own /proc).
+        for option in ["seccomp=unconfined", "apparmor=unconfined", "systempaths=unconfined"] {
+            XCTAssertTrue(compose.contains("- " + option), "the executors need security_opt \(option)")
+        }
+        // The short run of Docker/check.sh sets keys the configuration knows, to values it accepts.
+        let check = try read("Docker/compose.check.yaml")
+        let settings = try NSRegularExpression(pattern: #""--set", "([^"]+)""#)
+            .matches(in: check, range: NSRange(check.startIndex..., in: check))
+            .flatMap { ["--set", String(check[Range($0.range(at: 1), in: check)!])] }
+        XCTAssertGreaterThanOrEqual(settings.count, 10, check)
+        let short = try run(products.appendingPathComponent("coderl").path, ["run", "Pipelines/compose.yaml", "--dry-run"] + settings)
+        XCTAssertEqual(short.status, 0, short.output)
+        XCTAssertTrue(short.output.contains("2 steps"), short.output)
     }
 }
 

@@ -21,12 +21,14 @@ public final class RemoteExecution: ExecutionBackend {
     var warnedMs: UInt64 = 0
 
     /// Binds `endpoint`; with `curveKeys`, executors must know our public key, and with
-    /// `allowedKeys` only those client keys are accepted.
+    /// `allowedKeys` or `allowListFile` (watched, see `ZAPAuthenticator`) only those client
+    /// keys are accepted.
     public init(endpoint: String, limits: Limits, curveKeys: CurveKeyPair? = nil, allowedKeys: [String]? = nil,
-                leaseMs: UInt64 = 60_000, heartbeatTimeoutMs: UInt64 = 5000, maxAttempts: UInt32 = 8, log: Log) throws {
+                allowListFile: String? = nil, leaseMs: UInt64 = 60_000, heartbeatTimeoutMs: UInt64 = 5000, maxAttempts: UInt32 = 8, log: Log) throws {
         context = try Context()
-        if let allowedKeys, curveKeys != nil {
-            authenticator = try ZAPAuthenticator(context: context, allowedClientKeys: allowedKeys) { line in log(line) }
+        if curveKeys != nil, allowedKeys != nil || allowListFile != nil {
+            authenticator = try ZAPAuthenticator(context: context, allowedClientKeys: allowedKeys ?? [],
+                                                 allowListFile: allowListFile) { line in log(line) }
         } else {
             authenticator = nil
         }

@@ -70,7 +70,8 @@ public final class ExecutorWorker: @unchecked Sendable {
     public func stop() { stopping.store(true, ordering: .relaxed) }
 
     /// Serves jobs until `stop()`.
-    public func run() throws {
+    /// The socket to the dispatcher, and the monitor that tells a refused handshake.
+    private func connectDealer(keys: CurveKeyPair?) throws -> (Socket, HandshakeMonitor) {
         let dealer = try Socket(context, .dealer)
         // Nothing unsent may hold up the exit (a dispatcher that refused our CURVE key never
         // takes the queued messages), and a send never blocks the loop for long.
@@ -78,10 +79,22 @@ public final class ExecutorWorker: @unchecked Sendable {
         try dealer.setSendTimeout(.seconds(1))
         try dealer.setRoutingID(Array(settings.name.utf8))
         try dealer.setHeartbeat(interval: .seconds(2), timeout: .seconds(10))
-        if let serverKey = settings.serverKey {
-            try dealer.makeCurveClient(keys: settings.keys ?? CurveKeyPair.generate(), serverKey: serverKey)
+        if let serverKey = settings.serverKey, let keys {
+            try dealer.makeCurveClient(keys: keys, serverKey: serverKey)
         }
+        let monitor = try HandshakeMonitor(watching: dealer)
         try dealer.connect(settings.endpoint)
+        return (dealer, monitor)
+    }
+
+    public func run() throws {
+        let keys = try settings.serverKey.map { _ in try settings.keys ?? CurveKeyPair.generate() }
+        var (dealer, monitor) = try connectDealer(keys: keys)
+        // libzmq gives up on a connection whose handshake was refused (our key not on the
+        // dispatcher's allow-list yet) or failed; we try again on a new socket, backing off.
+        var retryAt: ContinuousClock.Instant? = nil
+        var backoff: Duration = .seconds(2)
+        var refusals = 0
         let results = try Socket(context, .pull)
         try results.setLinger(.zero)
         let resultsEndpoint = "inproc://results-\(ObjectIdentifier(self).hashValue)"
@@ -108,7 +121,35 @@ public final class ExecutorWorker: @unchecked Sendable {
                 }))
                 nextHeartbeat = ContinuousClock.now + settings.heartbeatInterval
             }
-            let ready = try Poller.poll([dealer, results], timeout: .milliseconds(100))
+            if let due = retryAt, ContinuousClock.now >= due {
+                (dealer, monitor) = try connectDealer(keys: keys)
+                retryAt = nil
+                try send(dealer, .workRequest(WorkRequest.with { $0.worker = settings.name; $0.capacity = UInt32(max(0, executor.slots - running.count)) }))
+            }
+            let ready = try Poller.poll([dealer, results, monitor.pollable], timeout: .milliseconds(100))
+            if ready[2] {
+                for event in monitor.events() {
+                    switch event {
+                    case .succeeded:
+                        if refusals > 0 { log("the dispatcher accepted this executor after \(refusals) refused handshake(s)") }
+                        refusals = 0
+                        backoff = .seconds(2)
+                    case .refused, .failed:
+                        refusals += 1
+                        let why = if case .refused(let status) = event {
+                            "refused this executor (ZAP status \(status): is its public key \(keys?.publicKey ?? "") on the allow-list?)"
+                        } else {
+                            "did not complete the handshake (\(event)); is --server-key the dispatcher's public key?"
+                        }
+                        // Said at the first refusal and then at growing intervals, not every retry.
+                        if refusals == 1 || refusals.nonzeroBitCount == 1 {
+                            log("the dispatcher \(why); trying again in \(backoff.components.seconds) s (\(refusals) so far)")
+                        }
+                        if retryAt == nil { retryAt = ContinuousClock.now + backoff }
+                        backoff = min(backoff * 2, .seconds(30))
+                    }
+                }
+            }
             if ready[1] {
                 while (try? results.receive(dontWait: true)) != nil {}
                 for done in finishedJobs.withLock({ jobs in defer { jobs = [] }; return jobs }) {

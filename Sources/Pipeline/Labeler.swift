@@ -31,9 +31,11 @@ public final class LabelerService {
         public var returnMode: Rewards.ReturnMode = .relative
         public var baseline: Rewards.Baseline = .greedy
         public var criticWeights = true
-        /// CURVE on the executor socket: our key pair, and the accepted client keys (nil = any).
+        /// CURVE on the executor socket: our key pair, and the accepted client keys (both nil =
+        /// any): listed here, or in a file that is watched and re-read when it changes.
         public var curveKeys: CurveKeyPair?
         public var allowedExecutorKeys: [String]?
+        public var executorAllowListFile: String?
 
         /// The settings a pipeline configuration gives (CURVE keys are read by the caller).
         public init(config: PipelineConfig) {
@@ -228,8 +230,9 @@ public final class LabelerService {
         let context = try Context()
         defer { context.shutdown() }
         var authenticator: ZAPAuthenticator? = nil
-        if let allowed = settings.allowedExecutorKeys, settings.curveKeys != nil {
-            authenticator = try ZAPAuthenticator(context: context, allowedClientKeys: allowed) { [log] line in log(line) }
+        if settings.curveKeys != nil, settings.allowedExecutorKeys != nil || settings.executorAllowListFile != nil {
+            authenticator = try ZAPAuthenticator(context: context, allowedClientKeys: settings.allowedExecutorKeys ?? [],
+                                                 allowListFile: settings.executorAllowListFile) { [log] line in log(line) }
         }
         defer { authenticator?.stop() }
         let samplers = try Socket(context, .router)

@@ -33,6 +33,16 @@ public struct Log: Sendable {
         self.logger = logger
     }
 
+    /// A logger that hands each message to `sink` instead of standard error (for embedding
+    /// the services in another program, and for tests that read what a service said).
+    public init(role: String, instance: String, sink: @escaping @Sendable (String) -> Void) {
+        self.role = role
+        self.instance = instance
+        var logger = Logger(label: "coderl.\(role)") { _ in SinkLogHandler(sink: sink) }
+        logger.logLevel = Self.settings.withLock { $0.level }
+        self.logger = logger
+    }
+
     public func callAsFunction(_ line: String) { logger.info("\(line)") }
     public func debug(_ line: String) { logger.debug("\(line)") }
     public func warning(_ line: String) { logger.warning("\(line)") }
@@ -80,6 +90,20 @@ public struct RoleLogHandler: LogHandler {
             return String(decoding: data, as: UTF8.self)
         }
     }
+}
+
+/// Hands each record's message to a closure.
+struct SinkLogHandler: LogHandler {
+    let sink: @Sendable (String) -> Void
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .info
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) { sink("\(event.message)") }
 }
 
 extension Logger.Level {

@@ -149,7 +149,7 @@ public struct PipelineConfig: Sendable {
             rollouts: r.string("endpoints.rollouts", "tcp://127.0.0.1:5704", "critic-labeler: generated rollouts from samplers (ROUTER)."),
             executors: r.string("endpoints.executors", "tcp://127.0.0.1:5705", "critic-labeler: execution jobs for executors (ROUTER)."),
             executorKeyFile: r.string("endpoints.executor_key_file", "", "CURVE key pair of the labeler's executor socket (created when missing); empty = no CURVE."),
-            executorAllowList: r.string("endpoints.executor_allow", "", "File of accepted executor public keys, one per line; empty = any client key."))
+            executorAllowList: r.string("endpoints.executor_allow", "", "File of accepted executor public keys, one per line (coderl keys --allow); re-read when it changes; empty = any client key."))
         model = Model(
             actor: r.string("model.actor", "", "Starting actor: GGUF file, Hugging Face directory or checkpoint (empty = the cached SmolLM2-135M-Instruct)."),
             tokenizer: r.string("model.tokenizer", "", "GGUF file with the tokenizer when the actor carries none."),

@@ -9,6 +9,13 @@ import Synchronization
 /// It runs on its own thread with its own socket; `stop()` (or deinit) ends it within one
 /// poll interval. Start it before any CURVE server socket accepts connections: without a
 /// handler libzmq lets every client with a valid handshake in.
+///
+/// With an allow-list file, the file is watched: before each decision the handler compares
+/// the file's inode, size and modification time with what it last read, and re-reads it when
+/// they differ, so machines are added (or removed) while the server runs. A file that cannot
+/// be read or has a bad line leaves the previous list in force, and the log says why. Keys
+/// passed in `allowedClientKeys` or `allow(_:)` stay allowed whatever the file says. Removing
+/// a key refuses that client's next handshake; a connection already made stays up.
 public final class ZAPAuthenticator: Sendable {
     /// What the handler thread shares with the owner; the thread holds only this, so
     /// dropping the authenticator stops it.
@@ -19,28 +26,40 @@ public final class ZAPAuthenticator: Sendable {
         let finished = DispatchSemaphore(value: 0)
         let log: (@Sendable (String) -> Void)?
         let tally = Mutex<(accepted: Int, refused: Int)>((0, 0))
+        let file: WatchedAllowList?
 
-        init(domain: String, allowed: Set<String>, log: (@Sendable (String) -> Void)?) {
+        init(domain: String, allowed: Set<String>, file: WatchedAllowList?, log: (@Sendable (String) -> Void)?) {
             self.domain = domain
             self.allowed = Mutex(allowed)
+            self.file = file
             self.log = log
+        }
+
+        func isAllowed(_ key: String) -> Bool {
+            if allowed.withLock({ $0.contains(key) }) { return true }
+            guard let file else { return false }
+            file.refresh(log: log)
+            return file.contains(key)
         }
     }
 
     private let state: State
     public var domain: String { state.domain }
 
-    /// `allowedClientKeys` are Z85 public keys. `log` receives one line per refusal.
+    /// `allowedClientKeys` are Z85 public keys; `allowListFile` (one key per line, see
+    /// `CurveKeyPair.readAllowList`) is read now, where a bad file is an error, and watched
+    /// from then on. `log` receives one line per refusal and per reload of the file.
     public init(context: Context, domain: String = "coderl", allowedClientKeys: [String],
-                log: (@Sendable (String) -> Void)? = nil) throws {
+                allowListFile: String? = nil, log: (@Sendable (String) -> Void)? = nil) throws {
         for key in allowedClientKeys where !CurveKeyPair.isValidKey(key) {
             throw CurveError.badKey(name: "allowed client key", key: key)
         }
+        let file = try allowListFile.map { try WatchedAllowList(path: $0) }
         // The socket is made and bound here so a failure (a second handler on the context) is
         // reported to the caller before anything starts; the handler thread then owns it.
         let socket = try Socket(context, .rep)
         try socket.bind(ZAPAuthenticator.endpoint)
-        let state = State(domain: domain, allowed: Set(allowedClientKeys), log: log)
+        let state = State(domain: domain, allowed: Set(allowedClientKeys), file: file, log: log)
         self.state = state
         let box = SocketHandoff(socket)
         Thread.detachNewThread {
@@ -116,9 +135,54 @@ public final class ZAPAuthenticator: Sendable {
         guard mechanism == "CURVE", request.count >= 7, let key = CurveKeyPair.encode(request[6]) else {
             return refuse("only CURVE clients are accepted")
         }
-        guard state.allowed.withLock({ $0.contains(key) }) else { return refuse("client key \(key) is not on the allow-list") }
+        guard state.isAllowed(key) else { return refuse("client key \(key) is not on the allow-list") }
         state.tally.withLock { $0.accepted += 1 }
         return reply("200", "OK", user: key)
+    }
+}
+
+/// An allow-list file and the keys last read from it, re-read when the file changes (a new
+/// inode, size or modification time). Used by the handler thread only, but kept behind a lock
+/// so that tests and owners may ask too.
+final class WatchedAllowList: Sendable {
+    struct Stamp: Equatable { var inode: UInt64; var size: Int64; var modified: Int64 }
+    let path: String
+    private let current: Mutex<(stamp: Stamp?, keys: Set<String>)>
+
+    /// Reads the file; a missing file or a bad line is an error here (at start-up).
+    init(path: String) throws {
+        self.path = path
+        let stamp = WatchedAllowList.stamp(path)
+        current = Mutex((stamp, Set(try CurveKeyPair.readAllowList(file: path))))
+    }
+
+    static func stamp(_ path: String) -> Stamp? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return Stamp(inode: UInt64(info.st_ino), size: Int64(info.st_size),
+                     modified: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec))
+    }
+
+    func contains(_ key: String) -> Bool { current.withLock { $0.keys.contains(key) } }
+
+    /// Re-reads the file if it changed since the last look. A failure keeps the old keys and
+    /// is logged once per change of the file.
+    func refresh(log: (@Sendable (String) -> Void)?) {
+        let now = WatchedAllowList.stamp(path)
+        let message: String? = current.withLock { state in
+            guard now != state.stamp else { return nil }
+            state.stamp = now
+            guard now != nil else { return "allow-list \(path) is gone; keeping its last \(state.keys.count) key(s)" }
+            do {
+                let keys = Set(try CurveKeyPair.readAllowList(file: path))
+                let added = keys.subtracting(state.keys).count, removed = state.keys.subtracting(keys).count
+                state.keys = keys
+                return "allow-list \(path) re-read: \(keys.count) key(s), \(added) added, \(removed) removed"
+            } catch {
+                return "allow-list \(path) not re-read (\(error)); keeping its last \(state.keys.count) key(s)"
+            }
+        }
+        if let message { log?(message) }
     }
 }
 

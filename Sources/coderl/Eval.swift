@@ -143,7 +143,7 @@ struct Eval: ParsableCommand {
     @Option(help: "With --executors ENDPOINT: CURVE key-pair file of this side (created when absent); executors then need its public key (--server-key).")
     var curveKeys: String?
 
-    @Option(help: "With --curve-keys: file of executor public keys allowed to connect (one per line; default: any key).")
+    @Option(help: "With --curve-keys: file of executor public keys allowed to connect (one per line; default: any key). Re-read when it changes, so executors can be added while the evaluation runs.")
     var allowedKeys: String?
 
     @Option(help: "Sandbox slots running programs at once (--executors local).")
@@ -270,8 +270,7 @@ struct Eval: ParsableCommand {
         }
         let keys = try curveKeys.map { try CurveKeyPair.loadOrCreate(file: $0) }
         if let keys { FileHandle.standardError.write(Data("CURVE server key (give executors --server-key): \(keys.publicKey)\n".utf8)) }
-        let allowed = try allowedKeys.map { try CurveKeyPair.readAllowList(file: $0) }
-        return try RemoteExecution(endpoint: executors, limits: sandbox.limits, curveKeys: keys, allowedKeys: allowed,
+        return try RemoteExecution(endpoint: executors, limits: sandbox.limits, curveKeys: keys, allowListFile: allowedKeys,
                                    log: Log(role: "eval", instance: "\(getpid())"))
     }
 

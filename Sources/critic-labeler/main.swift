@@ -35,7 +35,7 @@ struct CriticLabelerCommand: ParsableCommand {
         if !config.endpoints.executorKeyFile.isEmpty {
             settings.curveKeys = try CurveKeyPair.loadOrCreate(file: config.endpoints.executorKeyFile)
             if !config.endpoints.executorAllowList.isEmpty {
-                settings.allowedExecutorKeys = try CurveKeyPair.readAllowList(file: config.endpoints.executorAllowList)
+                settings.executorAllowListFile = config.endpoints.executorAllowList   // read now and watched
             }
             log("CURVE server key: \(settings.curveKeys!.publicKey)")
         }

@@ -2,6 +2,7 @@ import Foundation
 import Ledger
 import Schema
 import XCTest
+import ZeroMQ
 
 /// `coderl import` and `coderl rollouts` run as a user runs them.
 final class CLITests: XCTestCase {
@@ -172,5 +173,31 @@ final class CLITests: XCTestCase {
         let badKey = try coderl(["--connect", "tcp://127.0.0.1:1", "--server-key", "short"], tool: "executor")
         XCTAssertNotEqual(badKey.status, 0)
         XCTAssertTrue(badKey.output.contains("not a 40-character Z85 CURVE key"), badKey.output)
+    }
+
+    /// `coderl keys` makes a key file once (mode 0600) and admits keys to an allow-list that
+    /// the head's ZAP handler reads.
+    func testKeysMakesAKeyFileOnceAndAdmitsItsKeyOnce() throws {
+        let keyFile = root + "/exec.key", allow = root + "/keys/allowed"
+        try FileManager.default.createDirectory(atPath: root + "/keys", withIntermediateDirectories: true)
+        let made = try coderl(["keys", keyFile, "--allow", allow, "--comment", "machine a"])
+        XCTAssertEqual(made.status, 0, made.output)
+        let lines = try String(contentsOfFile: keyFile, encoding: .utf8).split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 2)
+        XCTAssertTrue(made.output.contains("created \(keyFile)") && made.output.contains(lines[0]), made.output)
+        let mode = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: keyFile)[.posixPermissions] as? Int)
+        XCTAssertEqual(mode & 0o077, 0, "the secret key must not be readable by others")
+        let again = try coderl(["keys", keyFile, "--allow", allow])
+        XCTAssertEqual(again.status, 0, again.output)
+        XCTAssertTrue(again.output.contains("read \(keyFile)") && again.output.contains("already lists"), again.output)
+        XCTAssertEqual(try String(contentsOfFile: keyFile, encoding: .utf8).split(separator: "\n").map(String.init), lines, "never overwritten")
+        let other = try CurveKeyPair.generate()
+        XCTAssertEqual(try coderl(["keys", "--public-key", other.publicKey, "--allow", allow]).status, 0)
+        XCTAssertEqual(try CurveKeyPair.readAllowList(file: allow), [lines[0], other.publicKey])
+        XCTAssertTrue(try String(contentsOfFile: allow, encoding: .utf8).contains("# machine a"))
+        let bad = try coderl(["keys", "--public-key", "short", "--allow", allow])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.output.contains("'short' is not a 40-character Z85 key"), bad.output)
+        XCTAssertNotEqual(try coderl(["keys"]).status, 0, "a key file or --public-key is required")
     }
 }

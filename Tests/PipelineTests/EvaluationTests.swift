@@ -10,6 +10,7 @@ import ModelIO
 import Pipeline
 import Optim
 import Schema
+import Synchronization
 import Tensor
 import Training
 import XCTest
@@ -363,6 +364,56 @@ final class EvaluationTests: XCTestCase {
         XCTAssertEqual(results[1].samples[0].verdict.errorType, "ZeroDivisionError")
         XCTAssertTrue(results[2].samples[1].verdict.executor.contains("remote"), results[2].samples[1].verdict.executor)
         XCTAssertEqual(metric(run, "pass@1")!, (1 + 0 + 1.0 / 3) / 3, accuracy: 1e-9)
+    }
+
+    /// A remote executor whose CURVE key is not yet on the dispatcher's allow-list is refused,
+    /// keeps trying on a new connection (libzmq never retries a refused handshake), and joins
+    /// once the key is added to the watched allow-list file; then it judges programs.
+    func testARefusedExecutorJoinsOnceItsKeyIsAllowed() throws {
+        let ledger = try Ledger(path: dir + "/ledger")
+        let problems = try ownProblems(ledger)
+        let endpoint = "ipc://\(dir!)/executors", allowFile = dir + "/allowed"
+        let serverKeys = try CurveKeyPair.generate(), workerKeys = try CurveKeyPair.generate(), other = try CurveKeyPair.generate()
+        try "\(other.publicKey)\n".write(toFile: allowFile, atomically: true, encoding: .utf8)
+        let serverLines = Mutex<[String]>([]), workerLines = Mutex<[String]>([])
+        let remote = try RemoteExecution(endpoint: endpoint, limits: Limits(), curveKeys: serverKeys, allowListFile: allowFile,
+                                         heartbeatTimeoutMs: 3000, log: Log(role: "eval", instance: "t", sink: { line in serverLines.withLock { $0.append(line) } }))
+        var settings = ExecutorWorker.Settings(endpoint: endpoint, name: "executor-k")
+        settings.heartbeatInterval = .milliseconds(200)
+        settings.serverKey = serverKeys.publicKey
+        settings.keys = workerKeys
+        let worker = try ExecutorWorker(settings: settings, executor: try Executor(slots: 1, name: "remote-k")) { line in
+            workerLines.withLock { $0.append(line) }
+        }
+        let box = UncheckedBox(worker)
+        let thread = Thread { try? box.value.run() }
+        thread.start()
+        defer {
+            worker.stop()
+            while thread.isExecuting { Thread.sleep(forTimeInterval: 0.01) }
+        }
+        func waitFor(_ lines: borrowing Mutex<[String]>, _ text: String) -> Bool {
+            for _ in 0..<300 {
+                if lines.withLock({ $0.contains { $0.contains(text) } }) { return true }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            return false
+        }
+        XCTAssertTrue(waitFor(workerLines, "refused this executor"), "\(workerLines.withLock { $0 })")
+        XCTAssertTrue(waitFor(serverLines, "is not on the allow-list"), "\(serverLines.withLock { $0 })")
+        XCTAssertTrue(workerLines.withLock { $0 }.contains { $0.contains(workerKeys.publicKey) }, "the refusal names the key to add")
+
+        try "\(other.publicKey)\n\(workerKeys.publicKey)  # executor-k\n".write(toFile: allowFile, atomically: true, encoding: .utf8)
+        guard waitFor(workerLines, "the dispatcher accepted this executor") else {
+            return XCTFail("the executor never joined: \(workerLines.withLock { $0 })")
+        }
+        let programs = ["own/square": ["def square(x):\n    return x * x"], "own/add": ["def add(a, b):\n    return a - b"],
+                        "own/neg": ["def neg(x):\n    return -x"]]
+        let evaluator = try Evaluator(ledger: ledger, format: format, source: FixedPrograms(format: format, programs: programs),
+                                      backend: remote, critic: nil, options: options(samples: 1, ks: [1]))
+        let (_, results) = try evaluator.run(id: "keys", problems: problems, model: "fixed", dataset: "own")
+        XCTAssertEqual(results.map(\.correct), [0, 1, 1])   // add, neg, square
+        XCTAssertTrue(results[2].samples[0].verdict.executor.contains("remote-k"), results[2].samples[0].verdict.executor)
     }
 
     /// Generation on sampler processes' services (the pipeline's `SamplerService`): a

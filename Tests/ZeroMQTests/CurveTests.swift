@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import XCTest
 import ZeroMQ
 
@@ -54,6 +55,62 @@ final class CurveTests: XCTestCase {
         try authenticator.allow(stranger.publicKey)
         XCTAssertTrue(try exchange(context: context, server: server, endpoint: endpoint,
                                    clientKeys: stranger, serverKey: serverKeys.publicKey))
+    }
+
+    /// Machines join (and leave) a running server by editing its allow-list file; a bad edit
+    /// keeps the previous list and says why.
+    func testTheAllowListFileIsReReadWhenItChanges() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("allow-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = dir + "/allowed"
+        let context = try Context()
+        let serverKeys = try CurveKeyPair.generate()
+        let first = try CurveKeyPair.generate(), second = try CurveKeyPair.generate(), pinned = try CurveKeyPair.generate()
+        try "# head's list\n\(first.publicKey)  # machine a\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let lines = Mutex<[String]>([])
+        let authenticator = try ZAPAuthenticator(context: context, allowedClientKeys: [pinned.publicKey], allowListFile: file) { line in
+            lines.withLock { $0.append(line) }
+        }
+        defer { authenticator.stop() }
+        let server = try Socket(context, .router)
+        try server.makeCurveServer(keys: serverKeys)
+        try server.bind("tcp://127.0.0.1:*")
+        let endpoint = try XCTUnwrap(server.lastEndpoint)
+        func admitted(_ keys: CurveKeyPair) throws -> Bool {
+            try exchange(context: context, server: server, endpoint: endpoint, clientKeys: keys, serverKey: serverKeys.publicKey)
+        }
+        XCTAssertTrue(try admitted(first))
+        XCTAssertTrue(try admitted(pinned))
+        XCTAssertFalse(try admitted(second))
+
+        // Added while the server runs (written whole and renamed, as `coderl keys --allow` does).
+        try "\(first.publicKey)\n\(second.publicKey)  # machine b\n".write(toFile: file, atomically: true, encoding: .utf8)
+        XCTAssertTrue(try admitted(second), "a key added to the file is accepted without a restart")
+        XCTAssertTrue(lines.withLock { $0 }.contains { $0.contains("re-read: 2 key(s), 1 added, 0 removed") }, "\(lines.withLock { $0 })")
+
+        // A bad line: the previous list stays in force, and the log names the line.
+        try "\(first.publicKey)\nnot a key\n".write(toFile: file, atomically: true, encoding: .utf8)
+        XCTAssertTrue(try admitted(second), "a broken file must not lock out the machines already listed")
+        XCTAssertTrue(lines.withLock { $0 }.contains { $0.contains("not re-read") && $0.contains("line 2") }, "\(lines.withLock { $0 })")
+
+        // Removed: the next handshake is refused; keys given in code stay allowed.
+        try "\(first.publicKey)\n".write(toFile: file, atomically: true, encoding: .utf8)
+        XCTAssertFalse(try admitted(second), "a key removed from the file is refused")
+        XCTAssertTrue(try admitted(first))
+        XCTAssertTrue(try admitted(pinned))
+
+        // The file gone: the last list stays in force.
+        try FileManager.default.removeItem(atPath: file)
+        XCTAssertTrue(try admitted(first))
+        XCTAssertTrue(lines.withLock { $0 }.contains { $0.contains("is gone") }, "\(lines.withLock { $0 })")
+
+        // At start-up a bad file is an error naming the file and the line.
+        try "oops\n".write(toFile: file, atomically: true, encoding: .utf8)
+        authenticator.stop()
+        XCTAssertThrowsError(try ZAPAuthenticator(context: context, allowedClientKeys: [], allowListFile: file)) { error in
+            XCTAssertTrue("\(error)".contains(file) && "\(error)".contains("line 1"), "\(error)")
+        }
     }
 
     func testPlainClientsAreRefusedByACurveServer() throws {

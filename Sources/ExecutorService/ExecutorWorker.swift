@@ -56,6 +56,8 @@ public final class ExecutorWorker: @unchecked Sendable {
     private var suites: BoundedCache<[UInt8], TestSuite>
     private var finished: BoundedCache<String, ExecutionResult>
     private var counter = 0
+    /// Messages dropped since the dispatcher last took one (the current unreachable spell).
+    private var dropped = 0
 
     public init(settings: Settings, executor: Executor, log: @escaping @Sendable (String) -> Void) throws {
         self.settings = settings
@@ -316,8 +318,14 @@ public final class ExecutorWorker: @unchecked Sendable {
         counter += 1
         do {
             try socket.send(try WireCodec.encode(body, id: "\(settings.name)-\(counter)", sender: settings.name))
+            if dropped > 0 {
+                log("dispatcher reachable again (\(dropped) message(s) dropped meanwhile)")
+                dropped = 0
+            }
         } catch let error as ZMQError where error.kind == .wouldBlock {
-            log("dispatcher unreachable; dropped a \(WireCodec.bodyName(body))")
+            // Said once per spell, not at every heartbeat.
+            if dropped == 0 { log("dispatcher unreachable; dropping messages until it takes them (first: a \(WireCodec.bodyName(body)))") }
+            dropped += 1
         }
     }
 }

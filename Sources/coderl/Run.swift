@@ -185,7 +185,7 @@ struct Run: ParsableCommand {
             let server = try CurveKeyPair.loadOrCreate(file: config.endpoints.executorKeyFile)
             let clientFile = config.run.directory + "/keys/local-executor.key"
             let client = try CurveKeyPair.loadOrCreate(file: clientFile)
-            if !config.endpoints.executorAllowList.isEmpty {
+            if !config.endpoints.executorAllowList.isEmpty && config.roles.executors > 0 {
                 let allowed = (try? CurveKeyPair.readAllowList(file: config.endpoints.executorAllowList)) ?? []
                 if !allowed.contains(client.publicKey) {
                     try (((try? String(contentsOfFile: config.endpoints.executorAllowList, encoding: .utf8)) ?? "") + client.publicKey + "  # local executors\n")

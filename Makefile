@@ -12,7 +12,7 @@ ifneq ($(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo yes),)
 export OPENBLAS_CORETYPE ?= SkylakeX
 endif
 
-.PHONY: setup deps model build test bench demo install clean
+.PHONY: setup deps model build test bench demo docker-check install clean
 
 setup: deps model build
 
@@ -40,6 +40,15 @@ DEMO_DIR ?= runs/demo
 demo: setup
 	rm -rf $(DEMO_DIR)
 	.build/release/coderl run Pipelines/demo.yaml --set run.dir=$(DEMO_DIR)
+
+# Builds the Docker images with podman and runs a short compose pipeline (Docker/README.md).
+# Where Docker Hub is unreachable, Docker/local-bases.sh first builds stand-in base images.
+docker-check:
+	command -v podman >/dev/null && command -v docker-compose >/dev/null || $(SUDO) apt-get install -y podman runc docker-compose
+	podman image exists docker.io/library/swift:6.3-bookworm || \
+	  { podman pull docker.io/library/swift:6.3-bookworm && podman pull docker.io/library/swift:6.3-bookworm-slim; } || \
+	  { command -v debootstrap >/dev/null || $(SUDO) apt-get install -y debootstrap; Docker/local-bases.sh; }
+	Docker/check.sh
 
 install: build
 	for tool in coderl executor param-store sampler critic-labeler learner; do install -m 755 .build/release/$$tool $(PREFIX)/bin/$$tool; done

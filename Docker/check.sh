@@ -6,23 +6,12 @@
 #   Docker/check.sh                 (from anywhere; needs podman and docker-compose)
 #
 # Where Docker Hub is unreachable, build the base images first with Docker/local-bases.sh.
-# Podman's defaults ask for rlimits above what an unprivileged container host grants and
-# crun refuses hybrid cgroups; unless CONTAINERS_CONF is set, this script uses runc and
-# rlimits within the current hard limits.
+# Podman settings for hosts where its defaults fail: Docker/podman-env.sh.
 set -eu
 cd "$(dirname "$0")/.."
 work=${CHECK_DIR:-/var/tmp/coderl-docker-check}
 mkdir -p "$work"
-if [ -z "${CONTAINERS_CONF:-}" ]; then
-    nofile=$(ulimit -Hn)
-    cat > "$work/containers.conf" <<CONF
-[containers]
-default_ulimits = ["nofile=$nofile:$nofile", "nproc=10000:10000"]
-[engine]
-runtime = "runc"
-CONF
-    export CONTAINERS_CONF="$work/containers.conf"
-fi
+. Docker/podman-env.sh
 
 # A local mirror of the Swift packages (SWIFT_PACKAGES_MIRROR=DIR, default /opt/swift-packages
 # where it exists) is mounted into the build for machines that cannot reach GitHub.

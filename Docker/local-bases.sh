@@ -27,6 +27,7 @@ for tool in podman debootstrap; do
 done
 
 mkdir -p "$work"
+. "$(dirname "$0")/podman-env.sh"
 if ! podman image exists docker.io/library/debian:12; then
     rm -rf "$work/rootfs"
     debootstrap --variant=minbase bookworm "$work/rootfs" "$mirror"

@@ -113,6 +113,31 @@ final class CurveTests: XCTestCase {
         }
     }
 
+    /// The client side sees its handshake refused (libzmq then drops that connection for good)
+    /// or accepted, through the socket monitor.
+    func testAClientSeesItsHandshakeRefusedOrAccepted() throws {
+        let context = try Context()
+        let serverKeys = try CurveKeyPair.generate(), allowed = try CurveKeyPair.generate(), stranger = try CurveKeyPair.generate()
+        let authenticator = try ZAPAuthenticator(context: context, allowedClientKeys: [allowed.publicKey])
+        defer { authenticator.stop() }
+        let server = try Socket(context, .router)
+        try server.makeCurveServer(keys: serverKeys)
+        try server.bind("tcp://127.0.0.1:*")
+        let endpoint = try XCTUnwrap(server.lastEndpoint)
+        func firstEvent(_ keys: CurveKeyPair) throws -> HandshakeMonitor.Event? {
+            let client = try Socket(context, .dealer)
+            try client.makeCurveClient(keys: keys, serverKey: serverKeys.publicKey)
+            let monitor = try HandshakeMonitor(watching: client)
+            try client.connect(endpoint)
+            for _ in 0..<50 {
+                if try Poller.poll([monitor.pollable], timeout: .milliseconds(100))[0], let event = monitor.events().first { return event }
+            }
+            return nil
+        }
+        XCTAssertEqual(try firstEvent(stranger), .refused(status: 400))
+        XCTAssertEqual(try firstEvent(allowed), .succeeded)
+    }
+
     func testPlainClientsAreRefusedByACurveServer() throws {
         let context = try Context()
         let serverKeys = try CurveKeyPair.generate()

@@ -21,14 +21,12 @@ public final class RemoteExecution: ExecutionBackend {
     var warnedMs: UInt64 = 0
 
     /// Binds `endpoint`; with `curveKeys`, executors must know our public key, and with
-    /// `allowedKeys` or `allowListFile` (watched, see `ZAPAuthenticator`) only those client
-    /// keys are accepted.
-    public init(endpoint: String, limits: Limits, curveKeys: CurveKeyPair? = nil, allowedKeys: [String]? = nil,
+    /// `allowListFile` (watched, see `ZAPAuthenticator`) only the keys it lists are accepted.
+    public init(endpoint: String, limits: Limits, curveKeys: CurveKeyPair? = nil,
                 allowListFile: String? = nil, leaseMs: UInt64 = 60_000, heartbeatTimeoutMs: UInt64 = 5000, maxAttempts: UInt32 = 8, log: Log) throws {
         context = try Context()
-        if curveKeys != nil, allowedKeys != nil || allowListFile != nil {
-            authenticator = try ZAPAuthenticator(context: context, allowedClientKeys: allowedKeys ?? [],
-                                                 allowListFile: allowListFile) { line in log(line) }
+        if curveKeys != nil, let allowListFile {
+            authenticator = try ZAPAuthenticator(context: context, allowedClientKeys: [], allowListFile: allowListFile) { line in log(line) }
         } else {
             authenticator = nil
         }

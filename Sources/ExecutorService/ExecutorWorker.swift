@@ -92,11 +92,7 @@ public final class ExecutorWorker: @unchecked Sendable {
     public func run() throws {
         let keys = try settings.serverKey.map { _ in try settings.keys ?? CurveKeyPair.generate() }
         var (dealer, monitor) = try connectDealer(keys: keys)
-        // libzmq gives up on a connection whose handshake was refused (our key not on the
-        // dispatcher's allow-list yet) or failed; we try again on a new socket, backing off.
-        var retryAt: ContinuousClock.Instant? = nil
-        var backoff: Duration = .seconds(2)
-        var refusals = 0
+        var rejoin = Rejoin(publicKey: keys?.publicKey)
         let results = try Socket(context, .pull)
         try results.setLinger(.zero)
         let resultsEndpoint = "inproc://results-\(ObjectIdentifier(self).hashValue)"
@@ -111,7 +107,7 @@ public final class ExecutorWorker: @unchecked Sendable {
             context.shutdown()
         }
 
-        try send(dealer, .workRequest(WorkRequest.with { $0.worker = settings.name; $0.capacity = UInt32(executor.slots) }))
+        try offer(dealer, slots: executor.slots)
         var nextHeartbeat = ContinuousClock.now
         while !stopping.load(ordering: .relaxed) {
             if ContinuousClock.now >= nextHeartbeat {
@@ -123,33 +119,14 @@ public final class ExecutorWorker: @unchecked Sendable {
                 }))
                 nextHeartbeat = ContinuousClock.now + settings.heartbeatInterval
             }
-            if let due = retryAt, ContinuousClock.now >= due {
+            if rejoin.isDueNow() {
                 (dealer, monitor) = try connectDealer(keys: keys)
-                retryAt = nil
-                try send(dealer, .workRequest(WorkRequest.with { $0.worker = settings.name; $0.capacity = UInt32(max(0, executor.slots - running.count)) }))
+                try offer(dealer, slots: executor.slots - running.count)
             }
             let ready = try Poller.poll([dealer, results, monitor.pollable], timeout: .milliseconds(100))
             if ready[2] {
                 for event in monitor.events() {
-                    switch event {
-                    case .succeeded:
-                        if refusals > 0 { log("the dispatcher accepted this executor after \(refusals) refused handshake(s)") }
-                        refusals = 0
-                        backoff = .seconds(2)
-                    case .refused, .failed:
-                        refusals += 1
-                        let why = if case .refused(let status) = event {
-                            "refused this executor (ZAP status \(status): is its public key \(keys?.publicKey ?? "") on the allow-list?)"
-                        } else {
-                            "did not complete the handshake (\(event)); is --server-key the dispatcher's public key?"
-                        }
-                        // Said at the first refusal and then at growing intervals, not every retry.
-                        if refusals == 1 || refusals.nonzeroBitCount == 1 {
-                            log("the dispatcher \(why); trying again in \(backoff.components.seconds) s (\(refusals) so far)")
-                        }
-                        if retryAt == nil { retryAt = ContinuousClock.now + backoff }
-                        backoff = min(backoff * 2, .seconds(30))
-                    }
+                    if let line = rejoin.note(event) { log(line) }
                 }
             }
             if ready[1] {
@@ -191,9 +168,8 @@ public final class ExecutorWorker: @unchecked Sendable {
             break
         case .error(let reply) where reply.code == "unknown-worker":
             // The dispatcher forgot us (it restarted, or took us for dead): offer the free slots again.
-            let free = max(0, executor.slots - running.count)
-            log("the dispatcher does not know this executor; offering \(free) free slots again")
-            try send(dealer, .workRequest(WorkRequest.with { $0.worker = settings.name; $0.capacity = UInt32(free) }))
+            log("the dispatcher does not know this executor; offering \(max(0, executor.slots - running.count)) free slots again")
+            try offer(dealer, slots: executor.slots - running.count)
         case .error(let reply):
             log("dispatcher reported \(reply.code) for \(reply.messageID): \(reply.detail)")
         default:
@@ -299,8 +275,11 @@ public final class ExecutorWorker: @unchecked Sendable {
     }
 
     /// Every delivered job takes a credit; each one finished or turned away gives it back.
-    private func returnCredit(_ dealer: Socket) throws {
-        try send(dealer, .workRequest(WorkRequest.with { $0.worker = settings.name; $0.capacity = 1 }))
+    private func returnCredit(_ dealer: Socket) throws { try offer(dealer, slots: 1) }
+
+    /// Tells the dispatcher this executor takes `slots` more jobs.
+    private func offer(_ dealer: Socket, slots: Int) throws {
+        try send(dealer, .workRequest(WorkRequest.with { $0.worker = settings.name; $0.capacity = UInt32(max(0, slots)) }))
     }
 
     private func reject(_ dealer: Socket, messageID: String, _ reason: String) {
@@ -327,6 +306,46 @@ public final class ExecutorWorker: @unchecked Sendable {
             if dropped == 0 { log("dispatcher unreachable; dropping messages until it takes them (first: a \(WireCodec.bodyName(body)))") }
             dropped += 1
         }
+    }
+}
+
+/// When to connect again after a refused or failed handshake: libzmq gives up on such a
+/// connection for good (our key not on the dispatcher's allow-list yet, or the wrong server
+/// key), so the worker makes a new socket after a pause that grows from 2 s to 30 s.
+struct Rejoin {
+    let publicKey: String?
+    private var retryAt: ContinuousClock.Instant? = nil
+    private var backoff: Duration = .seconds(2)
+    private var refusals = 0
+
+    init(publicKey: String?) { self.publicKey = publicKey }
+
+    /// Whether the pause is over (then the caller reconnects; the next refusal starts another).
+    mutating func isDueNow(_ now: ContinuousClock.Instant = .now) -> Bool {
+        guard let due = retryAt, now >= due else { return false }
+        retryAt = nil
+        return true
+    }
+
+    /// Takes a handshake event; returns what to log, if anything: the first refusal and then
+    /// ones at growing intervals, not every retry.
+    mutating func note(_ event: HandshakeMonitor.Event, now: ContinuousClock.Instant = .now) -> String? {
+        guard event != .succeeded else {
+            defer { refusals = 0; backoff = .seconds(2) }
+            return refusals > 0 ? "the dispatcher accepted this executor after \(refusals) refused handshake(s)" : nil
+        }
+        refusals += 1
+        defer {
+            if retryAt == nil { retryAt = now + backoff }
+            backoff = min(backoff * 2, .seconds(30))
+        }
+        guard refusals.nonzeroBitCount == 1 else { return nil }
+        let why = if case .refused(let status) = event {
+            "refused this executor (ZAP status \(status): is its public key \(publicKey ?? "") on the allow-list?)"
+        } else {
+            "did not complete the handshake (\(event)); is --server-key the dispatcher's public key?"
+        }
+        return "the dispatcher \(why); trying again in \(backoff.components.seconds) s (\(refusals) so far)"
     }
 }
 

@@ -31,10 +31,9 @@ public final class LabelerService {
         public var returnMode: Rewards.ReturnMode = .relative
         public var baseline: Rewards.Baseline = .greedy
         public var criticWeights = true
-        /// CURVE on the executor socket: our key pair, and the accepted client keys (both nil =
-        /// any): listed here, or in a file that is watched and re-read when it changes.
+        /// CURVE on the executor socket: our key pair, and the file of accepted client keys
+        /// (nil = any), watched and re-read when it changes.
         public var curveKeys: CurveKeyPair?
-        public var allowedExecutorKeys: [String]?
         public var executorAllowListFile: String?
 
         /// The settings a pipeline configuration gives (CURVE keys are read by the caller).
@@ -230,9 +229,8 @@ public final class LabelerService {
         let context = try Context()
         defer { context.shutdown() }
         var authenticator: ZAPAuthenticator? = nil
-        if settings.curveKeys != nil, settings.allowedExecutorKeys != nil || settings.executorAllowListFile != nil {
-            authenticator = try ZAPAuthenticator(context: context, allowedClientKeys: settings.allowedExecutorKeys ?? [],
-                                                 allowListFile: settings.executorAllowListFile) { [log] line in log(line) }
+        if settings.curveKeys != nil, let file = settings.executorAllowListFile {
+            authenticator = try ZAPAuthenticator(context: context, allowedClientKeys: [], allowListFile: file) { [log] line in log(line) }
         }
         defer { authenticator?.stop() }
         let samplers = try Socket(context, .router)

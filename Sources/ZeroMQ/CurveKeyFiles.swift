@@ -23,7 +23,24 @@ extension CurveKeyPair {
 
     /// Public keys, one per line (blank lines and `#` comments ignored).
     public static func readAllowList(file path: String) throws -> [String] {
-        let text = try String(contentsOfFile: path, encoding: .utf8)
+        try parseAllowList(try String(contentsOfFile: path, encoding: .utf8), path: path)
+    }
+
+    /// Adds `key` to the allow-list at `path` (created when absent) unless it is listed; the
+    /// file is written whole and renamed, so a watching server never reads half a line.
+    /// Returns the number of keys listed, or nil when `key` was already there.
+    @discardableResult
+    public static func admit(_ key: String, toAllowList path: String, comment: String? = nil) throws -> Int? {
+        let text = FileManager.default.fileExists(atPath: path) ? try String(contentsOfFile: path, encoding: .utf8) : ""
+        let listed = try parseAllowList(text, path: path)
+        if listed.contains(key) { return nil }
+        let line = key + (comment.map { "  # \($0)" } ?? "") + "\n"
+        try (text + (text.isEmpty || text.hasSuffix("\n") ? "" : "\n") + line).write(toFile: path, atomically: true, encoding: .utf8)
+        return listed.count + 1
+    }
+
+    /// The keys of an allow-list's text; `path` names it in errors.
+    public static func parseAllowList(_ text: String, path: String) throws -> [String] {
         var keys: [String] = []
         for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespaces)

@@ -42,15 +42,10 @@ struct Keys: ParsableCommand {
             key = publicKey!
         }
         guard let allow else { return }
-        let listed = FileManager.default.fileExists(atPath: allow) ? try CurveKeyPair.readAllowList(file: allow) : []
-        if listed.contains(key) {
+        if let count = try CurveKeyPair.admit(key, toAllowList: allow, comment: comment) {
+            FileHandle.standardError.write(Data("added \(key) to \(allow) (\(count) key(s))\n".utf8))
+        } else {
             FileHandle.standardError.write(Data("\(allow) already lists \(key)\n".utf8))
-            return
         }
-        let text = FileManager.default.fileExists(atPath: allow) ? try String(contentsOfFile: allow, encoding: .utf8) : ""
-        let line = key + (comment.map { "  # \($0)" } ?? "") + "\n"
-        // Written whole to a temporary file and renamed, so a watching head never reads half a line.
-        try (text + (text.isEmpty || text.hasSuffix("\n") ? "" : "\n") + line).write(toFile: allow, atomically: true, encoding: .utf8)
-        FileHandle.standardError.write(Data("added \(key) to \(allow) (\(listed.count + 1) key(s))\n".utf8))
     }
 }

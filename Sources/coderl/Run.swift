@@ -186,11 +186,7 @@ struct Run: ParsableCommand {
             let clientFile = config.run.directory + "/keys/local-executor.key"
             let client = try CurveKeyPair.loadOrCreate(file: clientFile)
             if !config.endpoints.executorAllowList.isEmpty && config.roles.executors > 0 {
-                let allowed = (try? CurveKeyPair.readAllowList(file: config.endpoints.executorAllowList)) ?? []
-                if !allowed.contains(client.publicKey) {
-                    try (((try? String(contentsOfFile: config.endpoints.executorAllowList, encoding: .utf8)) ?? "") + client.publicKey + "  # local executors\n")
-                        .write(toFile: config.endpoints.executorAllowList, atomically: true, encoding: .utf8)
-                }
+                try CurveKeyPair.admit(client.publicKey, toAllowList: config.endpoints.executorAllowList, comment: "local executors")
             }
             executorArgs += ["--server-key", server.publicKey, "--key-file", clientFile]
         }

@@ -14,6 +14,14 @@ final class CurveTests: XCTestCase {
         }
     }
 
+    /// A CURVE ROUTER on a free loopback port, and its endpoint.
+    func curveServer(_ context: Context, _ keys: CurveKeyPair) throws -> (Socket, String) {
+        let server = try Socket(context, .router)
+        try server.makeCurveServer(keys: keys)
+        try server.bind("tcp://127.0.0.1:*")
+        return (server, try XCTUnwrap(server.lastEndpoint))
+    }
+
     /// Server with a ZAP allow-list on tcp; returns whether a client with `clientKeys`,
     /// trusting `serverKey`, gets an answer.
     func exchange(context: Context, server: Socket, endpoint: String,
@@ -35,10 +43,7 @@ final class CurveTests: XCTestCase {
         let allowed = try CurveKeyPair.generate(), stranger = try CurveKeyPair.generate()
         let authenticator = try ZAPAuthenticator(context: context, allowedClientKeys: [allowed.publicKey])
         defer { authenticator.stop() }
-        let server = try Socket(context, .router)
-        try server.makeCurveServer(keys: serverKeys)
-        try server.bind("tcp://127.0.0.1:*")
-        let endpoint = try XCTUnwrap(server.lastEndpoint)
+        let (server, endpoint) = try curveServer(context, serverKeys)
 
         XCTAssertTrue(try exchange(context: context, server: server, endpoint: endpoint,
                                    clientKeys: allowed, serverKey: serverKeys.publicKey))
@@ -73,10 +78,7 @@ final class CurveTests: XCTestCase {
             lines.withLock { $0.append(line) }
         }
         defer { authenticator.stop() }
-        let server = try Socket(context, .router)
-        try server.makeCurveServer(keys: serverKeys)
-        try server.bind("tcp://127.0.0.1:*")
-        let endpoint = try XCTUnwrap(server.lastEndpoint)
+        let (server, endpoint) = try curveServer(context, serverKeys)
         func admitted(_ keys: CurveKeyPair) throws -> Bool {
             try exchange(context: context, server: server, endpoint: endpoint, clientKeys: keys, serverKey: serverKeys.publicKey)
         }
@@ -120,10 +122,7 @@ final class CurveTests: XCTestCase {
         let serverKeys = try CurveKeyPair.generate(), allowed = try CurveKeyPair.generate(), stranger = try CurveKeyPair.generate()
         let authenticator = try ZAPAuthenticator(context: context, allowedClientKeys: [allowed.publicKey])
         defer { authenticator.stop() }
-        let server = try Socket(context, .router)
-        try server.makeCurveServer(keys: serverKeys)
-        try server.bind("tcp://127.0.0.1:*")
-        let endpoint = try XCTUnwrap(server.lastEndpoint)
+        let (server, endpoint) = try curveServer(context, serverKeys)
         func firstEvent(_ keys: CurveKeyPair) throws -> HandshakeMonitor.Event? {
             let client = try Socket(context, .dealer)
             try client.makeCurveClient(keys: keys, serverKey: serverKeys.publicKey)
@@ -134,8 +133,10 @@ final class CurveTests: XCTestCase {
             }
             return nil
         }
-        XCTAssertEqual(try firstEvent(stranger), .refused(status: 400))
-        XCTAssertEqual(try firstEvent(allowed), .succeeded)
+        try withExtendedLifetime(server) {
+            XCTAssertEqual(try firstEvent(stranger), .refused(status: 400))
+            XCTAssertEqual(try firstEvent(allowed), .succeeded)
+        }
     }
 
     func testPlainClientsAreRefusedByACurveServer() throws {
@@ -143,11 +144,9 @@ final class CurveTests: XCTestCase {
         let serverKeys = try CurveKeyPair.generate()
         let authenticator = try ZAPAuthenticator(context: context, allowedClientKeys: [])
         defer { authenticator.stop() }
-        let server = try Socket(context, .router)
-        try server.makeCurveServer(keys: serverKeys)
-        try server.bind("tcp://127.0.0.1:*")
+        let (server, endpoint) = try curveServer(context, serverKeys)
         let plain = try Socket(context, .dealer)
-        try plain.connect(try XCTUnwrap(server.lastEndpoint))
+        try plain.connect(endpoint)
         try plain.send([Array("let me in".utf8)])
         XCTAssertFalse(try server.waitForMessage(timeout: .milliseconds(500)))
     }

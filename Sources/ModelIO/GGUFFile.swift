@@ -81,6 +81,15 @@ public final class GGUFFile: @unchecked Sendable {  // immutable after init; the
                     }
                     shape.append(Int(v))
                 }
+                // Whatever its type, a tensor's element count must be a number we can allocate
+                // for (a corrupt shape must not overflow, or reach the allocator as 100 TB).
+                let count = shape.dropFirst().reduce((shape[0], false)) { acc, d in
+                    let (p, o) = acc.0.multipliedReportingOverflow(by: d)
+                    return (p, acc.1 || o)
+                }
+                guard !count.1, count.0 <= 1 << 40 else {
+                    throw GGUFError.malformed(path: path, reason: "tensor '\(name)' shape \(shape) has too many elements")
+                }
                 let type = try r.u32("type of '\(name)'")
                 let offset = try r.u64("offset of '\(name)'")
                 guard offset < UInt64(fileSize) else {
@@ -144,6 +153,7 @@ public final class GGUFFile: @unchecked Sendable {  // immutable after init; the
         if let shape, shape != info.shape {
             throw GGUFError.wrongShape(path: path, tensor: name, expected: shape, found: info.shape)
         }
+        _ = try rawData(info)   // an unsupported type is an error before anything is allocated
         let out = FloatBuffer(count: info.elementCount)
         try dequantize(name, into: out.pointer)
         return out

@@ -118,6 +118,26 @@ final class GGUFReaderTests: XCTestCase {
         }
     }
 
+    /// Found by the random-corruption test: a tensor of a type we cannot read with a huge
+    /// (corrupt) shape made `load` ask the allocator for 119 TB before noticing the type (here 256 GB); and
+    /// four large dimensions must not overflow the element count.
+    func testCorruptShapesAreErrorsNotAllocations() throws {
+        var w = GGUFWriter()
+        w.addRawTensor("huge", shape: [1 << 30, 1 << 6], typeID: 99, bytes: [UInt8](repeating: 0, count: 64))
+        let f = try GGUFFile(path: try TestFiles.write(w.serialized(), "huge.gguf"))
+        XCTAssertThrowsError(try f.load("huge")) { e in
+            XCTAssertEqual(e as? GGUFError, .unsupportedTensorType(path: f.path, tensor: "huge", type: 99))
+        }
+        var o = GGUFWriter()
+        o.addRawTensor("overflow", shape: [1 << 39, 1 << 39, 1 << 39], typeID: GGMLType.f32.rawValue, bytes: [UInt8](repeating: 0, count: 64))
+        let path = try TestFiles.write(o.serialized(), "overflow.gguf")
+        XCTAssertThrowsError(try GGUFFile(path: path)) { e in
+            guard case let .malformed(p, reason)? = e as? GGUFError else { return XCTFail("\(e)") }
+            XCTAssertEqual(p, path)
+            XCTAssertTrue(reason.contains("'overflow'") && reason.contains("too many elements"), reason)
+        }
+    }
+
     func testUnsupportedTensorTypeNamesTheTensorAndType() throws {
         var w = GGUFWriter()
         w.addRawTensor("blk.0.ffn_down.weight", shape: [256], typeID: GGMLType.q4_k.rawValue, bytes: [UInt8](repeating: 0, count: 144))

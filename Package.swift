@@ -50,7 +50,8 @@ let package = Package(
         .systemLibrary(name: "CLMDB", path: "Sources/CLMDB"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
 
-        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: fastMath),
+        .target(name: "CPrefetch", path: "Sources/CPrefetch"),
+        .target(name: "Tensor", dependencies: ["CBLAS", "CPrefetch"], swiftSettings: fastMath),
         .target(name: "LMDB", dependencies: ["CLMDB"]),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         // Generated from Sources/Schema/proto by scripts/generate-schema.sh; committed.

@@ -114,18 +114,21 @@ struct MachineCeiling {
         let a = FloatBuffer(count: n * n), b = FloatBuffer(count: n * n), out = FloatBuffer(count: n * n)
         for i in 0..<n * n { a[i] = Float(i % 7) * 0.01; b[i] = Float(i % 5) * 0.01 }
         BLAS.gemmNT(a.pointer, b.pointer, out.pointer, m: n, n: n, k: n)  // warm-up
-        var best = Double.infinity
-        for _ in 0..<3 {
+        // The best of at least 20 products and half a second: single products on this shared
+        // VM swung 2x (one quiet moment is the ceiling; the median is the neighbours).
+        var best = Double.infinity, spent = 0.0, runs = 0
+        while runs < 20 || spent < 0.5 {
             let t0 = DispatchTime.now().uptimeNanoseconds
             BLAS.gemmNT(a.pointer, b.pointer, out.pointer, m: n, n: n, k: n)
-            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            let t = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            best = min(best, t); spent += t; runs += 1
         }
         c.sgemmGFLOPS = 2 * Double(n * n * n) / best / 1e9
 
         let big = FloatBuffer(count: 128 << 20)  // 512 MiB
         for i in stride(from: 0, to: big.count, by: 1024) { big[i] = 1 }
         best = .infinity
-        for _ in 0..<3 {
+        for _ in 0..<5 {
             let t0 = DispatchTime.now().uptimeNanoseconds
             var sums = [Float](repeating: 0, count: ComputePool.shared.parts)
             sums.withUnsafeMutableBufferPointer { s in

@@ -36,10 +36,11 @@ struct Bench: ParsableCommand {
 
             Examples:
               coderl bench generate
+              coderl bench kernels --rows 1,16
               coderl bench train --batch 4 --length 256
               coderl bench ledger --count 100000
               coderl bench wire
               coderl bench exec --slots 2
             """,
-        subcommands: [BenchGenerate.self, BenchTrain.self, BenchLedger.self, BenchWire.self, BenchExec.self])
+        subcommands: [BenchGenerate.self, BenchKernels.self, BenchTrain.self, BenchLedger.self, BenchWire.self, BenchExec.self])
 }

@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import Llama
+import Tensor
+
+/// The decode matrix products alone: one pass over every weight matrix of the model (each
+/// layer's q|k|v, output, gate|up and down projections, then the vocabulary), with M input
+/// rows, by `SkinnyGemm` and by OpenBLAS, next to the machine's own ceilings.
+struct BenchKernels: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels",
+        abstract: "Decode matrix products (SkinnyGemm and OpenBLAS) on the model's shapes, against the machine's ceilings.",
+        discussion: """
+            M is the number of sequences decoded together. At M = 1 a pass is bound by memory \
+            bandwidth (it reads every weight once), at M = 64 by the multiply-add rate, so the \
+            figures are printed as both GB/s of weights read and GFLOP/s.
+
+            Examples:
+              coderl bench kernels
+              coderl bench kernels --rows 1,16 --repeats 5
+            """)
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "Input rows M to measure (comma separated).")
+    var rows: String = "1,16,64"
+
+    @Option(help: "Passes per measurement (the best is reported).")
+    var repeats: Int = 4
+
+    func validate() throws {
+        if repeats < 1 { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
+    }
+
+    func run() throws {
+        let rowCounts = try rows.split(separator: ",").map { s -> Int in
+            guard let m = Int(s.trimmingCharacters(in: .whitespaces)), m >= 1, m <= SkinnyGemm.maxRows else {
+                throw ValidationError("--rows must be integers in 1...\(SkinnyGemm.maxRows), got '\(s)'")
+            }
+            return m
+        }
+        let (model, _, _) = try modelOptions.load()
+        let c = model.config
+        // (N, K) of every product of one decode step, in the order the model runs them.
+        var shapes: [(n: Int, k: Int)] = []
+        for _ in 0..<c.layers {
+            shapes += [(c.qkvWidth, c.channels), (c.channels, c.heads * c.headSize),
+                       (2 * c.feedForward, c.channels), (c.channels, c.feedForward)]
+        }
+        shapes.append((c.vocabularySize, c.channels))
+        // Separate buffers like the model's (its own weights are one buffer in this order too).
+        let matrices = shapes.map { shape -> FloatBuffer in
+            let b = FloatBuffer(count: shape.n * shape.k)
+            for i in 0..<b.count { b[i] = Float(i % 13 - 6) * 1e-3 }
+            return b
+        }
+        let widest = shapes.map(\.k).max()!, tallest = shapes.map(\.n).max()!
+        let maxRows = rowCounts.max()!
+        let x = FloatBuffer(count: maxRows * widest), y = FloatBuffer(count: maxRows * tallest)
+        for i in 0..<x.count { x[i] = Float(i % 7) * 0.01 }
+        let weightCount = shapes.reduce(0) { $0 + $1.n * $1.k }
+
+        let ceiling = MachineCeiling.measure()
+        print("\(shapes.count) products per pass, \(weightCount / 1_000_000)M weights (\(weightCount * 4 / 1_000_000) MB fp32); our GEMM on \(ComputePool.shared.parts) threads, OpenBLAS \(BLAS.coreName) on \(BLAS.threads)")
+        print(String(format: "machine: OpenBLAS sgemm 1024^3 %.0f GFLOP/s, memory read %.1f GB/s", ceiling.sgemmGFLOPS, ceiling.readGBps))
+        for m in rowCounts {
+            for (name, product) in [("SkinnyGemm", Self.skinny), ("OpenBLAS", Self.openBLAS)] {
+                var best = Double.infinity
+                for _ in 0..<repeats {
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    for (i, shape) in shapes.enumerated() {
+                        product(x.pointer, matrices[i].pointer, y.pointer, m, shape.n, shape.k)
+                    }
+                    best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                }
+                let gflops = 2 * Double(weightCount * m) / best / 1e9
+                let gbps = Double(weightCount * 4) / best / 1e9
+                print(String(format: "M = %-3d %-11@ %7.2f ms per pass  %6.1f GFLOP/s (%3.0f%% of sgemm)  %5.1f GB/s (%3.0f%% of read)",
+                             m, name, best * 1e3, gflops, 100 * gflops / ceiling.sgemmGFLOPS, gbps, 100 * gbps / ceiling.readGBps))
+            }
+        }
+    }
+
+    typealias Product = @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void
+    static let skinny: Product = { x, w, y, m, n, k in SkinnyGemm.run(x, w, y, m: m, n: n, k: k) }
+    static let openBLAS: Product = { x, w, y, m, n, k in BLAS.gemmNT(x, w, y, m: m, n: n, k: k) }
+}

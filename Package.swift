@@ -50,8 +50,8 @@ let package = Package(
         .systemLibrary(name: "CLMDB", path: "Sources/CLMDB"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
 
-        .target(name: "CPrefetch", path: "Sources/CPrefetch"),
-        .target(name: "Tensor", dependencies: ["CBLAS", "CPrefetch"], swiftSettings: fastMath),
+        .target(name: "CIntrinsics", path: "Sources/CIntrinsics"),
+        .target(name: "Tensor", dependencies: ["CBLAS", "CIntrinsics"], swiftSettings: fastMath),
         .target(name: "LMDB", dependencies: ["CLMDB"]),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         // Generated from Sources/Schema/proto by scripts/generate-schema.sh; committed.
@@ -74,7 +74,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "ModelIO", dependencies: ["Tensor"], swiftSettings: fastMath),
-        .target(name: "Llama", dependencies: ["Tensor", "ModelIO"], swiftSettings: fastMath),
+        .target(name: "Llama", dependencies: ["Tensor", "ModelIO", "CIntrinsics"], swiftSettings: fastMath),
         .target(name: "Optim", dependencies: ["Tensor"], swiftSettings: fastMath),
         // Training sessions, checkpoints and model export (on Llama, Optim and ModelIO).
         .target(name: "Training", dependencies: ["Llama", "Optim", "ModelIO", "Schema", "Tensor"]),

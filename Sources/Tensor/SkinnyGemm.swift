@@ -1,4 +1,4 @@
-import CPrefetch
+import CIntrinsics
 
 /// Y[M,N] (+)= X[M,K] · W[N,K]^T for few rows (decode: M is the batch), on both cores.
 ///

@@ -13,8 +13,9 @@ final class ForwardConsistencyTests: XCTestCase {
     }
 
     func testDecodeEqualsPrefillForEveryBatchLayoutAndPrecision() throws {
-        for (tied, hs64) in [(true, false), (false, false), (true, true)] {
-            let model = try Shared.tiny(seed: tied ? 3 : 4, tied: tied, headSize64: hs64)
+        for (tied, hs64, groupSize) in [(true, false, 2), (false, false, 2), (true, true, 2), (false, true, 5)] {
+            let model = try Shared.tiny(seed: tied ? 3 : 4, tied: tied, headSize64: hs64,
+                                        kvHeads: groupSize == 5 ? 2 : 1, groupSize: groupSize)
             let V = model.config.vocabularySize
             let prompt = [5, 9, 2, 33, 17]
             // Three sequences continue the prompt with different tokens, decoded together.
@@ -33,7 +34,7 @@ final class ForwardConsistencyTests: XCTestCase {
                         let tolerance: Float = precision == .f32 ? 1e-4 : 2e-2
                         for v in 0..<V {
                             XCTAssertEqual(logits[row * V + v], expected[v], accuracy: tolerance,
-                                           "tied \(tied) HS64 \(hs64) \(precision) step \(step) slot \(s) token \(v)")
+                                           "tied \(tied) HS64 \(hs64) G \(groupSize) \(precision) step \(step) slot \(s) token \(v)")
                         }
                     }
                 }

@@ -24,10 +24,14 @@ enum Shared {
     }
 
     /// A tiny random Llama (V 64, C 32, L 2, NH 4, NKV 2, F 48) for tests that need no file;
-    /// `headSize64` makes it C 128, NH 2, NKV 1 so that HS = 64 takes the vectorised attention path.
-    static func tiny(seed: UInt64 = 1, tied: Bool = true, headSize64: Bool = false) throws -> LlamaModel {
-        let config = try LlamaConfig(vocabularySize: 64, channels: headSize64 ? 128 : 32, layers: 2,
-                                     heads: headSize64 ? 2 : 4, kvHeads: headSize64 ? 1 : 2,
+    /// `headSize64` makes its heads 64 wide (the vectorised attention path): `kvHeads` groups of
+    /// `groupSize` query heads (the default, 1 x 2, is C 128; 2 x 5 takes that path's loop over
+    /// heads twice, four heads and then one).
+    static func tiny(seed: UInt64 = 1, tied: Bool = true, headSize64: Bool = false,
+                     kvHeads: Int = 1, groupSize: Int = 2) throws -> LlamaModel {
+        let heads = headSize64 ? kvHeads * groupSize : 4
+        let config = try LlamaConfig(vocabularySize: 64, channels: headSize64 ? 64 * heads : 32, layers: 2,
+                                     heads: heads, kvHeads: headSize64 ? kvHeads : 2,
                                      feedForward: 48, ropeTheta: 10_000, contextLength: 128, tiedEmbeddings: tied)
         let w = LlamaWeights(config: config)
         var rng = Xoshiro256(seed: seed)

@@ -1,2 +1,0 @@
-// The target's code is the header's inline function; SwiftPM needs one source file.
-#include "CPrefetch.h"

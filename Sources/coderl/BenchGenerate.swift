@@ -28,6 +28,9 @@ struct BenchGenerate: ParsableCommand {
     @Option(help: "Repetitions of each measurement (the best is reported).")
     var repeats: Int = 2
 
+    @Flag(inversion: .prefixedNo, help: "Measure peak memory with 16 sequences of 1024 positions (about a minute).")
+    var memory = true
+
     func run() throws {
         let (model, tokenizer, _) = try modelOptions.load()
         let batchSizes = try batches.split(separator: ",").map { s -> Int in
@@ -81,6 +84,7 @@ struct BenchGenerate: ParsableCommand {
 
         // Memory: the fp32 model plus a batch-16 cache of 1024 positions per sequence. The peak
         // is reset first so the ceiling measurement's 512 MiB buffer does not count.
+        guard memory else { return }
         ProcessMemory.resetPeak()
         let memPrompt = Array(prompt.prefix(256))
         let params = SamplingParameters(temperature: 0.8, seed: 2, maxNewTokens: 1024 - memPrompt.count, stopTokens: [])

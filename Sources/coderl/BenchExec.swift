@@ -19,12 +19,18 @@ struct BenchExec: ParsableCommand {
 
             Examples:
               coderl bench exec
-              coderl bench exec --slots 4 --seconds 10
+              coderl bench exec --slots 4 --duration 10
             """)
 
     @Option(help: "Slots (jobs at once).") var slots = 2
-    @Option(help: "Seconds per workload.") var seconds = 5.0
+    // Not `--seconds`: that is the sandbox options' per-test limit (the two names clashed).
+    @Option(help: "Seconds per workload.") var duration = 5.0
     @OptionGroup var sandbox: SandboxOptionsGroup
+
+    func validate() throws {
+        guard duration > 0 else { throw ValidationError("--duration must be positive, got \(duration)") }
+        guard slots >= 1 else { throw ValidationError("--slots must be at least 1, got \(slots)") }
+    }
 
     func run() throws {
         let executor = try Executor(slots: slots, configuration: sandbox.configuration, name: "bench")
@@ -50,7 +56,7 @@ struct BenchExec: ParsableCommand {
         _ = try executor.run(program: program, suite: suite, limits: limits)   // warm
         let counts = Mutex<[String: Int]>([:])
         let latencies = Mutex<[Double]>([])
-        let duration = seconds
+        let duration = self.duration
         let slots = self.slots
         let start = DispatchTime.now().uptimeNanoseconds
         DispatchQueue.concurrentPerform(iterations: slots) { _ in

@@ -38,6 +38,42 @@ final class CLITests: XCTestCase {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
+    /// Every command's options have distinct names: an option group sharing a name with the
+    /// command's own option (`bench exec --seconds` was both the workload's duration and the
+    /// sandbox's per-test limit) leaves one of them unreachable, and ArgumentParser does not say.
+    func testNoCommandHasTwoOptionsOfTheSameName() throws {
+        func subcommands(of help: String) -> [String] {
+            guard let start = help.range(of: "SUBCOMMANDS:\n") else { return [] }
+            return help[start.upperBound...].split(separator: "\n", omittingEmptySubsequences: false)
+                .prefix { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+                .filter { $0.hasPrefix("  ") && !$0.hasPrefix("   ") }
+                .compactMap { $0.split(separator: " ").first.map(String.init) }
+                .filter { $0 != "help" }
+        }
+        var pending: [[String]] = [[]], visited = 0
+        while let path = pending.popLast() {
+            let (status, help) = try coderl(path + ["--help"])
+            XCTAssertEqual(status, 0, "coderl \(path.joined(separator: " ")) --help: \(help)")
+            visited += 1
+            var names: [String: Int] = [:]
+            if let options = help.range(of: "OPTIONS:\n") {
+                for line in help[options.upperBound...].split(separator: "\n") {
+                    let words = line.trimmingCharacters(in: .whitespaces).split(separator: " ")
+                    // Option lines start with `-x, --name` or `--name`; wrapped help text does not.
+                    guard line.hasPrefix("  "), !line.hasPrefix("    "), let first = words.first, first.hasPrefix("-") else { continue }
+                    for word in words.prefix(2) where word.hasPrefix("--") {
+                        names[word.trimmingCharacters(in: CharacterSet(charactersIn: ",")), default: 0] += 1
+                    }
+                }
+            }
+            for (name, count) in names where count > 1 {
+                XCTFail("coderl \(path.joined(separator: " ")) has \(count) options named \(name)")
+            }
+            pending += subcommands(of: help).map { path + [$0] }
+        }
+        XCTAssertGreaterThan(visited, 20, "the walk should reach every command and subcommand")
+    }
+
     func testImportIsIdempotentAndBadRecordsStopIt() throws {
         let file = root + "/mine.jsonl"
         try Data("""

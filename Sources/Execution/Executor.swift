@@ -73,6 +73,11 @@ public final class Executor: Sendable {
     /// falls back to running without namespaces and says so in every verdict.
     public init(slots: Int = 2, configuration: SandboxConfiguration = SandboxConfiguration(), name: String = "executor") throws {
         precondition(slots > 0, "an executor needs at least one slot")
+        // A harness can die at any moment (killed from outside, out of memory); writing the
+        // next job to its stdin must then fail with EPIPE, an infrastructure error the slot
+        // recovers from, not raise SIGPIPE, whose default action ends this whole process.
+        // (Process-wide; harness children get default dispositions back at spawn.)
+        signal(SIGPIPE, SIG_IGN)
         var plan = try SandboxPlan.make(configuration)
         var first: HarnessProcess
         do {

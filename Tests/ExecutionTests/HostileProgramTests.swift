@@ -290,6 +290,30 @@ final class HostileProgramTests: XCTestCase {
         XCTAssertTrue(reason.contains("job runner ended (signal 9)"), reason)
     }
 
+    /// A slot whose harness died between jobs (killed from outside): the next job is an
+    /// infrastructure error and the one after it runs on a restarted harness. Writing that
+    /// job to the dead harness's stdin raised SIGPIPE, which ended the whole process (CI saw
+    /// this test process die with signal 13).
+    func testASlotWhoseHarnessDiedBetweenJobsRecovers() throws {
+        func zygotes() -> Set<Int32> {
+            let harness = harnessProcesses()
+            return Set(harness.keys.filter { harness[harness[$0]!] == nil })
+        }
+        let before = zygotes()
+        let executor = try Executor(slots: 1, name: "dies")
+        let mine = zygotes().subtracting(before)
+        XCTAssertEqual(mine.count, 1, "one new zygote for one slot")
+        for pid in mine { kill(pid, SIGKILL) }
+        let deadline = Date().addingTimeInterval(5)
+        while !zygotes().isDisjoint(with: mine) && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        Thread.sleep(forTimeInterval: 0.2)   // bubblewrap follows its child out
+        let suite = stdioSuite([("21\n", "42\n")])
+        let first = try executor.run(program: "print(2 * int(input()))", suite: suite, limits: Shared.quick)
+        guard case .infrastructureError = first else { return XCTFail("expected an infrastructure error, got \(first)") }
+        let second = try executor.run(program: "print(2 * int(input()))", suite: suite, limits: Shared.quick)
+        XCTAssertEqual(second.verdict?.outcome, .passed, "\(second)")
+    }
+
     /// pid -> parent pid of the harness's Python processes on this machine (bubblewrap's
     /// command line holds the harness too: only processes named python3 count).
     func harnessProcesses() -> [Int32: Int32] {

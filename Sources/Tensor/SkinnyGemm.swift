@@ -5,8 +5,10 @@ import CIntrinsics
 /// OpenBLAS repacks W on every call, which dominates when M is small: at M = 16 it spent two
 /// thirds of decode time copying weights. This kernel reads W once, straight from its row-major
 /// layout: tiles of 8 W rows x 2 X rows accumulate 16 SIMD16 dot products over K, reduced at the
-/// end; the N range is split across `ComputePool.shared`. Requires K % 16 == 0 (all model
-/// widths); other shapes and large M go to OpenBLAS.
+/// end, prefetching the next tile from 8 rows of X on; for one to three rows of X, where only
+/// reading W matters, W is read row after row instead (`rowsKernel`). The N range is split
+/// across `ComputePool.shared`. Requires K % 16 == 0 (all model widths); other shapes and
+/// large M go to OpenBLAS. `coderl bench kernels` measures it.
 public enum SkinnyGemm {
     public static let maxRows = 96
 
@@ -31,41 +33,57 @@ public enum SkinnyGemm {
         pool.run { part, parts in
             let r = ComputePool.range(part, of: parts, count: n, align: 8)
             guard !r.isEmpty else { return }
-            if m == 1 {
-                rowKernel(x, w, y, n: r, k: k, accumulate: accumulate)
+            if m <= rowByRowLimit {
+                rowsKernel(x, w, y, m: m, n: r, k: k, ldy: ld, accumulate: accumulate)
             } else {
                 kernel(x, w, y, m: m, n: r, k: k, ldy: ld, accumulate: accumulate)
             }
         }
     }
 
-    /// One input row (batch-1 decode): W's rows one after another, so each thread reads one
-    /// sequential stream. The 8-row tile reads eight streams 4*K bytes apart, which measured
-    /// 30-40% slower here for one row (`coderl bench kernels`, M = 1: 19-20 ms per pass
-    /// against 13.5-15), where the weights are read once and memory is all that matters.
-    static func rowKernel(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                          n range: Range<Int>, k: Int, accumulate: Bool) {
-        @inline(__always) func row(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
-            var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
-            var i = 0
-            while i + 64 <= k {
-                a0.addProduct(load(x + i), load(p + i)); a1.addProduct(load(x + i + 16), load(p + i + 16))
-                a2.addProduct(load(x + i + 32), load(p + i + 32)); a3.addProduct(load(x + i + 48), load(p + i + 48))
-                i += 64
+    /// Up to this many input rows, W is read row after row (`rowsKernel`); from `prefetchFrom`
+    /// rows on, the tile kernel prefetches the next tile. Measured with interleaved runs on the
+    /// model's shapes: row after row took an M = 1 pass from 17-21 to 12-15.6 ms, M = 2 from
+    /// 19 to 12.7-12.9, M = 3 from 20.6 to 17.1, and lost at M = 4 and 8; prefetching cost
+    /// ~10% at M = 2-5, nothing at 8, and gained 20% at 16.
+    static let rowByRowLimit = 3, prefetchFrom = 8
+
+    /// Few input rows (decode of one to three sequences, bound by reading the weights): W's
+    /// rows one after another, so each thread reads one sequential stream; the tile kernel
+    /// reads eight streams 4*K bytes apart. Each W row meets the input rows (up to four at a
+    /// time; a missing row repeats the last and its sum is not stored).
+    static func rowsKernel(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                           m: Int, n range: Range<Int>, k: Int, ldy: Int, accumulate: Bool) {
+        for n in range {
+            let p = w + n * k
+            var r = 0
+            while r < m {
+                let h = min(4, m - r)
+                let x0 = x + r * k, x1 = x + (r + min(1, h - 1)) * k
+                let x2 = x + (r + min(2, h - 1)) * k, x3 = x + (r + min(3, h - 1)) * k
+                var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+                var b0 = SIMD16<Float>(), b1 = SIMD16<Float>(), b2 = SIMD16<Float>(), b3 = SIMD16<Float>()
+                var i = 0
+                while i + 32 <= k {
+                    let u = load(p + i), v = load(p + i + 16)
+                    a0.addProduct(load(x0 + i), u); a1.addProduct(load(x1 + i), u)
+                    a2.addProduct(load(x2 + i), u); a3.addProduct(load(x3 + i), u)
+                    b0.addProduct(load(x0 + i + 16), v); b1.addProduct(load(x1 + i + 16), v)
+                    b2.addProduct(load(x2 + i + 16), v); b3.addProduct(load(x3 + i + 16), v)
+                    i += 32
+                }
+                if i < k {  // K % 32 == 16
+                    let u = load(p + i)
+                    a0.addProduct(load(x0 + i), u); a1.addProduct(load(x1 + i), u)
+                    a2.addProduct(load(x2 + i), u); a3.addProduct(load(x3 + i), u)
+                }
+                let sums = sum4(a0 + b0, a1 + b1, a2 + b2, a3 + b3)
+                for j in 0..<h {
+                    let o = y + (r + j) * ldy + n
+                    o.pointee = accumulate ? o.pointee + sums[j] : sums[j]
+                }
+                r += 4
             }
-            while i < k { a0.addProduct(load(x + i), load(p + i)); i += 16 }
-            return (a0 + a1) + (a2 + a3)
-        }
-        var n = range.lowerBound
-        while n + 4 <= range.upperBound {
-            let r0 = row(w + n * k), r1 = row(w + (n + 1) * k), r2 = row(w + (n + 2) * k), r3 = row(w + (n + 3) * k)
-            put(sum4(r0, r1, r2, r3), y + n, accumulate)
-            n += 4
-        }
-        while n < range.upperBound {
-            let d = row(w + n * k).sum()
-            y[n] = accumulate ? y[n] + d : d
-            n += 1
         }
     }
 
@@ -99,11 +117,10 @@ public enum SkinnyGemm {
         let linesPerIteration = (tileLines + iterations - 1) / iterations
         while n + 8 <= range.upperBound {
             let w0 = w + n * k
-            // The next tile, when it is this call's: prefetched a few lines per iteration. Not
-            // for one row, a plain stream the hardware prefetcher follows (prefetching it there
-            // measured 0-15% slower).
+            // The next tile, when it is this call's: prefetched a few lines per iteration, for
+            // enough rows that the tile is reused (see `prefetchFrom`).
             let next = UnsafeRawPointer(w0 + 8 * k)
-            var line = m > 1 && n + 16 <= range.upperBound ? 0 : tileLines
+            var line = m >= prefetchFrom && n + 16 <= range.upperBound ? 0 : tileLines
             @inline(__always) func prefetchSome() {
                 var j = 0
                 while j < linesPerIteration && line < tileLines {

@@ -141,9 +141,10 @@ enum KVFloat16: KVElement {
         return f
     }
     @inline(__always) static func load8(_ p: UnsafeRawPointer, _ index: Int) -> SIMD8<Float> {
-        let h = p.loadUnaligned(fromByteOffset: 2 * index, as: SIMD8<Float16>.self)
         var f = SIMD8<Float>()
-        for i in 0..<8 { f[i] = Float(h[i]) }
+        withUnsafeMutableBytes(of: &f) {
+            coderl_half8_to_float(p + 2 * index, $0.baseAddress!.assumingMemoryBound(to: Float.self))
+        }
         return f
     }
 }

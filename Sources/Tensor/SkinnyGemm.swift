@@ -27,17 +27,23 @@ public enum SkinnyGemm {
         }
         // Small products are not worth waking the other thread for.
         if m * n * k < 1 << 15 {
-            kernel(x, w, y, m: m, n: 0..<n, k: k, ldy: ld, accumulate: accumulate)
+            product(x, w, y, m: m, n: 0..<n, k: k, ldy: ld, accumulate: accumulate)
             return
         }
         pool.run { part, parts in
             let r = ComputePool.range(part, of: parts, count: n, align: 8)
-            guard !r.isEmpty else { return }
-            if m <= rowByRowLimit {
-                rowsKernel(x, w, y, m: m, n: r, k: k, ldy: ld, accumulate: accumulate)
-            } else {
-                kernel(x, w, y, m: m, n: r, k: k, ldy: ld, accumulate: accumulate)
-            }
+            if !r.isEmpty { product(x, w, y, m: m, n: r, k: k, ldy: ld, accumulate: accumulate) }
+        }
+    }
+
+    /// Rows `range` of Y by the kernel for M rows.
+    @inline(__always)
+    static func product(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                        m: Int, n range: Range<Int>, k: Int, ldy: Int, accumulate: Bool) {
+        if m <= rowByRowLimit {
+            rowsKernel(x, w, y, m: m, n: range, k: k, ldy: ldy, accumulate: accumulate)
+        } else {
+            kernel(x, w, y, m: m, n: range, k: k, ldy: ldy, accumulate: accumulate)
         }
     }
 

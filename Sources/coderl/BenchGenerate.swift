@@ -33,12 +33,7 @@ struct BenchGenerate: ParsableCommand {
 
     func run() throws {
         let (model, tokenizer, _) = try modelOptions.load()
-        let batchSizes = try batches.split(separator: ",").map { s -> Int in
-            guard let b = Int(s.trimmingCharacters(in: .whitespaces)), b >= 1 else {
-                throw ValidationError("--batches must be positive integers, got '\(s)'")
-            }
-            return b
-        }
+        let batchSizes = try wholeNumbers(batches, option: "--batches")
         print("model \(modelOptions.resolvedPath) (\(model.weights.parameterCount / 1_000_000)M parameters, fp32)")
         print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) threads; our GEMM on \(ComputePool.shared.parts) threads; KV cache of generated tokens \(modelOptions.kv)")
         // This machine's ceilings, measured now: shared machines vary by 3x from day to day, so

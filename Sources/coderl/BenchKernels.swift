@@ -33,11 +33,9 @@ struct BenchKernels: ParsableCommand {
     }
 
     func run() throws {
-        let rowCounts = try rows.split(separator: ",").map { s -> Int in
-            guard let m = Int(s.trimmingCharacters(in: .whitespaces)), m >= 1, m <= SkinnyGemm.maxRows else {
-                throw ValidationError("--rows must be integers in 1...\(SkinnyGemm.maxRows), got '\(s)'")
-            }
-            return m
+        let rowCounts = try wholeNumbers(rows, option: "--rows")
+        if let m = rowCounts.first(where: { $0 > SkinnyGemm.maxRows }) {
+            throw ValidationError("--rows: \(m) is more than SkinnyGemm takes (\(SkinnyGemm.maxRows))")
         }
         let (model, _, _) = try modelOptions.load()
         let c = model.config
@@ -64,12 +62,16 @@ struct BenchKernels: ParsableCommand {
         print("\(shapes.count) products per pass, \(weightCount / 1_000_000)M weights (\(weightCount * 4 / 1_000_000) MB fp32); our GEMM on \(ComputePool.shared.parts) threads, OpenBLAS \(BLAS.coreName) on \(BLAS.threads)")
         print(String(format: "machine: OpenBLAS sgemm 1024^3 %.0f GFLOP/s, memory read %.1f GB/s", ceiling.sgemmGFLOPS, ceiling.readGBps))
         for m in rowCounts {
-            for (name, product) in [("SkinnyGemm", Self.skinny), ("OpenBLAS", Self.openBLAS)] {
+            let products: [(String, (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int) -> Void)] = [
+                ("SkinnyGemm", { x, w, y, n, k in SkinnyGemm.run(x, w, y, m: m, n: n, k: k) }),
+                ("OpenBLAS", { x, w, y, n, k in BLAS.gemmNT(x, w, y, m: m, n: n, k: k) }),
+            ]
+            for (name, product) in products {
                 var best = Double.infinity
                 for _ in 0..<repeats {
                     let t0 = DispatchTime.now().uptimeNanoseconds
                     for (i, shape) in shapes.enumerated() {
-                        product(x.pointer, matrices[i].pointer, y.pointer, m, shape.n, shape.k)
+                        product(x.pointer, matrices[i].pointer, y.pointer, shape.n, shape.k)
                     }
                     best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
                 }
@@ -80,8 +82,4 @@ struct BenchKernels: ParsableCommand {
             }
         }
     }
-
-    typealias Product = @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void
-    static let skinny: Product = { x, w, y, m, n, k in SkinnyGemm.run(x, w, y, m: m, n: n, k: k) }
-    static let openBLAS: Product = { x, w, y, m, n, k in BLAS.gemmNT(x, w, y, m: m, n: n, k: k) }
 }

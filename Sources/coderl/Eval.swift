@@ -186,8 +186,8 @@ struct Eval: ParsableCommand {
     func options(mode: CriticalMode) throws -> EvalOptions {
         var o = EvalOptions()
         o.samples = samples
-        o.ks = try Self.numbers(ks, "--k")
-        o.submissions = try Self.numbers(submissions, "--n")
+        o.ks = try wholeNumbers(ks, option: "--k")
+        o.submissions = try wholeNumbers(submissions, option: "--n")
         o.temperature = temperature
         o.topP = topP
         o.topK = topK
@@ -197,15 +197,6 @@ struct Eval: ParsableCommand {
         o.budget = CriticalBudget(repairCandidates: repairCandidates, rounds: rounds)
         try o.validate()
         return o
-    }
-
-    static func numbers(_ text: String, _ option: String) throws -> [Int] {
-        let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        let values = parts.compactMap { Int($0) }
-        guard !parts.isEmpty, values.count == parts.count, values.allSatisfy({ $0 >= 1 }) else {
-            throw EvalError("\(option) must be comma-separated whole numbers of at least 1, got '\(text)'")
-        }
-        return values
     }
 
     func run() throws {

@@ -42,6 +42,16 @@ struct CLIError: Error, CustomStringConvertible {
     init(_ message: String) { description = message }
 }
 
+/// A comma-separated list of whole numbers of at least 1 (`--k 1,10`, `--batches 1,16,64`).
+func wholeNumbers(_ text: String, option: String) throws -> [Int] {
+    let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    let values = parts.compactMap { Int($0) }
+    guard !parts.isEmpty, values.count == parts.count, values.allSatisfy({ $0 >= 1 }) else {
+        throw CLIError("\(option) must be comma-separated whole numbers of at least 1, got '\(text)'")
+    }
+    return values
+}
+
 /// Peak resident set size, from /proc/self/status (bytes).
 enum ProcessMemory {
     static func read(_ key: String) -> Int {

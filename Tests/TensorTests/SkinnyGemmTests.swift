@@ -6,10 +6,11 @@ final class SkinnyGemmTests: XCTestCase {
     /// accumulate, row strides, and the OpenBLAS fallback (K % 16 != 0), against naive sums.
     func testMatchesNaiveProductForAllRemainders() {
         let pool = ComputePool(threads: 2)
-        // (1|2|3, 603|401, 96|48) are large enough for the pool and its row-after-row kernel
-        // (K with and without a 16-wide tail); (16, 600, 96) for the tile kernel with prefetch.
+        // M 1-3 take the row-after-row kernel ((1|2|3, 603|401, 96|48) on the pool, K with and
+        // without a 16-wide tail), M 4+ the tile kernel: (5, ...) leaves it one row over,
+        // (16, 600, 96) prefetches.
         for (m, n, k) in [(1, 8, 16), (1, 13, 64), (1, 603, 96), (2, 401, 48), (3, 401, 96), (2, 40, 32), (3, 77, 48),
-                          (16, 600, 96), (5, 9, 20), (97, 24, 32)] {
+                          (5, 40, 32), (5, 203, 48), (16, 600, 96), (5, 9, 20), (97, 24, 32)] {
             let x = random(m * k, seed: UInt64(m * 1000 + n)), w = random(n * k, seed: UInt64(k))
             for accumulate in [false, true] {
                 let ldy = n + 3

@@ -7,6 +7,8 @@ static inline void coderl_prefetch(const void *address) { __builtin_prefetch(add
 
 typedef _Float16 coderl_half16 __attribute__((ext_vector_type(16)));
 typedef float coderl_float16 __attribute__((ext_vector_type(16)));
+typedef _Float16 coderl_half8 __attribute__((ext_vector_type(8)));
+typedef float coderl_float8 __attribute__((ext_vector_type(8)));
 
 /// Sixteen IEEE halves at `source` to floats at `destination` (one vcvtph2ps where F16C is
 /// available). Swift's own conversions compile to that too in small functions, but inside the
@@ -15,5 +17,13 @@ static inline void coderl_half16_to_float(const void *source, float *destination
     coderl_half16 h;
     memcpy(&h, source, sizeof h);
     coderl_float16 f = __builtin_convertvector(h, coderl_float16);
+    memcpy(destination, &f, sizeof f);
+}
+
+/// Eight halves to floats, the same way (the attention path for head sizes other than 64).
+static inline void coderl_half8_to_float(const void *source, float *destination) {
+    coderl_half8 h;
+    memcpy(&h, source, sizeof h);
+    coderl_float8 f = __builtin_convertvector(h, coderl_float8);
     memcpy(destination, &f, sizeof f);
 }

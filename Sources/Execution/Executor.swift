@@ -128,21 +128,13 @@ public final class Executor: Sendable {
         let deadline = started.addingTimeInterval(request.deadlineSeconds)
         do {
             let harness = try box.harness()
-            var results: [JSON] = []
-            var offset = 0
-            while true {
-                try harness.send(request.json(from: offset), secrets: request.secrets(from: offset), deadline: deadline)
-                let answer = try harness.receive(deadline: deadline)
-                if let failure = answer["infrastructure"]?.stringValue {
-                    box.discard()   // restarted before its next job: nothing of this job can linger
-                    return .infrastructureError(failure)
-                }
-                let (tests, resumeAt) = try JobAnswer.tests(of: answer)
-                results += tests
-                guard let next = resumeAt else { break }
-                guard next > offset, next < request.tests.count else { throw HarnessFailure("the sandbox asked to resume at test \(next)") }
-                offset = next
+            try harness.send(request.json, secrets: request.secrets, deadline: deadline)
+            let answer = try harness.receive(deadline: deadline)
+            if let failure = answer["infrastructure"]?.stringValue {
+                box.discard()   // restarted before its next job: nothing of this job can linger
+                return .infrastructureError(failure)
             }
+            let results = try JobAnswer.tests(of: answer)
             return try JobAnswer.verdict(from: results, suite: suite, limits: limits, isolation: isolation, executor: name)
         } catch {
             box.discard()       // restarted before the next job

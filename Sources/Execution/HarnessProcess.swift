@@ -1,12 +1,12 @@
 import Foundation
 import Datasets
 
-/// One slot: a long-lived harness process (the zygote, inside bubblewrap) that runs one job
-/// at a time. Jobs and answers cross its stdin and stdout as length-prefixed JSON.
+/// One slot: a long-lived harness process (the evaluator, inside bubblewrap, with its sandbox
+/// init) that runs one job at a time. Jobs and answers cross its stdin and stdout as length-prefixed JSON.
 final class HarnessProcess {
     private(set) var pid: pid_t = 0
     private var toHarness: Int32 = -1
-    /// The harness's fd 3: each job's answers, read by the job runner only.
+    /// The harness's fd 3: each job's answers, read by the evaluator only.
     private var secretsToHarness: Int32 = -1
     private var fromHarness: Int32 = -1
     private var errorLog: Int32 = -1
@@ -48,7 +48,7 @@ final class HarnessProcess {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        // Its own process group, so a stuck slot is killed whole (bwrap, zygote, jobs).
+        // Its own process group, so a stuck slot is killed whole (bwrap, evaluator, sandbox init).
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         posix_spawnattr_setpgroup(&attributes, 0)
         var empty = sigset_t()
@@ -72,7 +72,7 @@ final class HarnessProcess {
         toHarness = input[1]
         secretsToHarness = answers[1]
         fromHarness = output[0]
-        // Written with a deadline: a job runner that died before reading must not hang us.
+        // Written with a deadline: a harness that stopped reading must not hang us.
         for fd in [toHarness, secretsToHarness] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
         errorLog = errors[0]
         _ = fcntl(errorLog, F_SETFL, fcntl(errorLog, F_GETFL) | O_NONBLOCK)

@@ -2,26 +2,21 @@ import Foundation
 import Datasets
 import Schema
 
-/// A job as the harness reads it, in two parts. The public part (program, stdin, call
-/// arguments, limits) is what the program's processes may see. The answers (expected
-/// outputs, assert and check code) travel separately and are read by the trusted job runner
-/// only after those processes exist, so no program finds them in its inherited memory.
+/// A job as the harness reads it, in two parts: the public part (program, stdin, call
+/// arguments, limits), which the program's processes may see, and the answers (expected
+/// outputs, assert and check code), which only the trusted evaluator reads, on a descriptor
+/// of its own.
 struct JobRequest: Sendable {
     let fields: [(String, JSON)]
     let tests: [JSON]
     let answers: [JSON]
     let deadlineSeconds: Double
 
-    /// The public part for tests `offset...` (a job runner that needed a second sandbox hands
-    /// the rest of its job to a fresh one: the harness answers with `resume_at`).
-    func json(from offset: Int = 0) -> JSON {
-        .object(fields + [("tests", .array(Array(tests[offset...]))), ("offset", .number(String(offset)))])
-    }
+    /// The public part.
+    var json: JSON { .object(fields + [("tests", .array(tests))]) }
 
-    /// The answers for tests `offset...`.
-    func secrets(from offset: Int = 0) -> JSON {
-        .object([("tests", .array(Array(answers[offset...])))])
-    }
+    /// The answers, one per test.
+    var secrets: JSON { .object([("tests", .array(answers))]) }
 
     static func make(id: String, program: String, suite: TestSuite, limits: Limits) throws(InvalidJob) -> JobRequest {
         guard !suite.cases.isEmpty else { throw InvalidJob(reason: "the test suite has no tests") }
@@ -96,10 +91,10 @@ struct JobRequest: Sendable {
 /// harness): a compile error anywhere wins, then any runtime error (timeouts, memory and
 /// output limits included), then any failed test; passed means every test passed.
 enum JobAnswer {
-    /// The test results of one answer, and where a continuation must start (if it must).
-    static func tests(of answer: JSON) throws(HarnessFailure) -> (tests: [JSON], resumeAt: Int?) {
+    /// The test results of an answer.
+    static func tests(of answer: JSON) throws(HarnessFailure) -> [JSON] {
         guard let tests = answer["tests"]?.arrayValue else { throw HarnessFailure("the sandbox's answer has no test results: \(answer.text.prefix(200))") }
-        return (tests, answer["resume_at"]?.intValue)
+        return tests
     }
 
     static func verdict(from tests: [JSON], suite: TestSuite, limits: Limits, isolation: String, executor: String) throws(HarnessFailure) -> ExecutionReport {

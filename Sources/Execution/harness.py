@@ -1,18 +1,21 @@
 # CodeRL executor harness. Embedded in the Swift executor and started once per slot inside
-# bubblewrap as `python3 -I -S -c <this file> MODE`. Three roles, by process:
+# bubblewrap as `python3 -I -S -c <this file> SETTINGS`. Three roles, by process:
 #
-#   zygote (trusted, one per slot)  reads jobs from fd 0, forks one job runner per job, stays
-#                                   small so fork is cheap. Writes nothing itself.
-#   job runner (trusted, per job)   builds the job's sandbox, drives the tests, writes the
-#                                   job's answer to fd 1. For call and assert tests it is the
-#                                   evaluator: it runs the dataset's test code and compares
-#                                   values; the program only ever sees arguments.
-#   sandbox init (trusted, pid 1)   first process of the job's own user, pid, mount and IPC
-#                                   namespaces; mounts a fresh /proc, /tmp and /dev/shm, forks
-#                                   the program process for each run and, after each run,
-#                                   kills everything else in the namespace.
-#   program process (untrusted)     no capabilities, no new privileges, resource limits; runs
-#                                   the program (stdin tests) or serves calls on two pipes.
+#   evaluator (trusted, one per slot)  reads jobs from fd 0 and their answers from fd 3, runs
+#                                      each test through the sandbox, compares results, writes
+#                                      the job's answer to fd 1. For call and assert tests it
+#                                      runs the dataset's test code; the program only ever
+#                                      sees arguments. It never forks a program itself.
+#   sandbox init (trusted, pid 1)      forked once per slot, before any job is read, into the
+#                                      slot's own user, pid, mount and IPC namespaces. For each
+#                                      run it forks the program process; after the run it kills
+#                                      everything else in the namespaces and, before the next
+#                                      run, mounts a fresh /tmp and /dev/shm and removes every
+#                                      System V IPC object, so no run leaves anything for the
+#                                      next (files, processes, shared memory, semaphores).
+#   program process (untrusted)        no capabilities, no new privileges, resource limits, a
+#                                      seccomp filter; runs the program (stdin tests) or serves
+#                                      calls on two pipes.
 #
 # Nothing untrusted can reach a trusted process: it cannot see them (pid namespace, fresh
 # /proc), signal them (init ignores signals from its own namespace), or read their memory
@@ -20,12 +23,15 @@
 # program are decoded as plain data (no pickle, no eval) and compared here, never there.
 #
 # Nor can a program find answers in its own memory, which it inherits from the processes it
-# was forked from: the zygote never reads a job (the job runner, forked first, reads it from
-# fd 0), and the answers (expected outputs, assert and check code) come on fd 3 and are read
-# by the job runner only after the job's sandbox processes have been forked.
+# was forked from: programs are forked by the init, and the init was forked from the
+# evaluator before the evaluator read any job, so no answer (expected output, assert or check
+# code) of this job or an earlier one was ever in its memory.
+#
+# One set of namespaces serves the slot's runs one after another (creating user, pid, mount
+# and IPC namespaces for every run cost about as much CPU as running a trivial program).
 #
 # Messages on every pipe: 4-byte little-endian length, then UTF-8 JSON.
-import os, sys, json, struct, time, select, signal, resource, ctypes, fcntl, builtins
+import os, sys, json, struct, time, select, signal, resource, ctypes, fcntl, builtins, socket
 
 SETTINGS = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
 MODE = SETTINGS.get("mode", "namespaces")          # namespaces | relaxed
@@ -35,7 +41,7 @@ SECCOMP = bool(SETTINGS.get("seccomp", True)) and os.uname().machine == "x86_64"
 sys.path.extend(p for p in SETTINGS.get("paths", []) if os.path.isdir(p))
 libc = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID = 0x20000, 0x8000000, 0x10000000, 0x20000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MNT_DETACH = 2, 4, 8, 2
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 36, 38
 MAX_REPLY = 64 << 20
 if hasattr(sys, "set_int_max_str_digits"):
@@ -48,12 +54,10 @@ class InfrastructureError(Exception):
 
 SECRETS_FD = 3
 _secrets = None
-ANSWERED_FD = None     # job runner: tells the zygote the answer is out
 
 
 def secrets():
-    """The job's answers, one entry per test (expected output, or test code). Read once, and
-    only after the sandbox processes exist, so none of them holds a copy."""
+    """The job's answers, one entry per test (expected output, or test code), read once."""
     global _secrets
     if _secrets is None:
         message = receive(SECRETS_FD)
@@ -224,7 +228,8 @@ def drop_privileges():
         install_seccomp()
 
 
-# System calls a test program has no use for and that widen the kernel's attack surface
+# System calls a test program has no use for and that widen the kernel's attack surface,
+# or that would leave something for the slot's next run (keys, POSIX message queues)
 # (x86-64 numbers): they fail with EPERM. Namespace-creating clone flags are refused too;
 # clone3 reports ENOSYS so libc falls back to clone, whose flags the filter can see.
 DENIED_SYSCALLS = {
@@ -235,7 +240,8 @@ DENIED_SYSCALLS = {
     310: "process_vm_readv", 311: "process_vm_writev", 425: "io_uring_setup", 426: "io_uring_enter",
     427: "io_uring_register", 303: "name_to_handle_at", 304: "open_by_handle_at", 212: "lookup_dcookie",
     179: "quotactl", 164: "settimeofday", 227: "clock_settime", 159: "adjtimex", 312: "kcmp",
-    300: "fanotify_init", 279: "move_pages",
+    300: "fanotify_init", 279: "move_pages", 240: "mq_open", 241: "mq_unlink", 242: "mq_timedsend",
+    243: "mq_timedreceive", 244: "mq_notify", 245: "mq_getsetattr",
 }
 NAMESPACE_FLAGS = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
 
@@ -291,6 +297,12 @@ def program_process(fds, command, limits):
         pass
     os.environ.clear()
     os.environ.update(CLEAN_ENV)
+    if NS and not SECCOMP:
+        # Runs share the slot's namespaces one after another. The seccomp filter refuses the
+        # two things that outlive every process and the init cannot list: keys in the user
+        # keyring and POSIX message queues. Without it, each run gets user and IPC namespaces
+        # of its own (about half a millisecond more per run).
+        enter_namespaces(os.getuid(), os.getgid(), CLONE_NEWUSER | CLONE_NEWIPC)
     set_limits(limits)
     drop_privileges()
     source = command["program"]
@@ -414,33 +426,113 @@ def perform(request, namespace, handles):
     raise ValueError("unknown operation")
 
 
-def sandbox_init(control, results, fds, limits, job_dir):
-    """Pid 1 of the job's namespaces (or, relaxed, a subreaper): runs each command in a fresh
-    program process and cleans up everything that process left behind."""
+def sandbox_init(control, results):
+    """Pid 1 of the slot's namespaces (or, relaxed, a subreaper): runs each command in a fresh
+    program process, then kills everything that process left behind. `control` (a socket)
+    brings commands with the program's descriptors, and "k" to kill the current run;
+    `results` (a pipe) takes one {"done": ...} per command."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-    if not NS:
+    if NS:
+        mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+    else:
         libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    prepare_filesystem(limits, job_dir)
     send(results, {"ready": True})
+    scratch = Scratch()
     while True:
         try:
-            command = receive(control)
-        except EOFError:
-            os._exit(0)
-        stdin = os.memfd_create("stdin")
-        write_all(stdin, command.get("stdin", "").encode("utf-8", "surrogateescape"))
-        os.lseek(stdin, 0, 0)
+            message, fds, _, _ = socket.recv_fds(control, 1, 8)
+            if message == b"k":
+                continue                          # a kill that came after its run had ended
+            if message != b"c":
+                os._exit(0)                       # the evaluator is gone
+            command = receive(control.fileno())
+            scratch.renew(command["limits"])
+        except BaseException as e:
+            report(results, {"infrastructure": "sandbox init: %s: %s" % (type(e).__name__, e)})
+            os._exit(1)
         child = os.fork()
         if child == 0:
             try:
-                program_process(dict(fds, stdin=stdin), command, limits)
+                control.close()
+                os.close(results)
+                if scratch.job_dir:
+                    os.chdir(scratch.job_dir)
+                program_process(dict(zip(command["fds"], fds)), command, command["limits"])
             finally:
                 os._exit(120)
-        os.close(stdin)
+        for fd in fds:
+            os.close(fd)
+        pidfd = os.pidfd_open(child)
+        ended = False
+        while not ended:
+            for ready in select.select([control, pidfd], [], [])[0]:
+                if ready == pidfd:
+                    ended = True
+                elif control.recv(1) in (b"k", b""):
+                    os.kill(child, signal.SIGKILL)
+                    ended = True
+        os.close(pidfd)
         _, status, usage = os.wait4(child, 0)
         kill_leftovers()
         send(results, {"done": True, "status": status, "cpu": usage.ru_utime + usage.ru_stime, "maxrss_kb": usage.ru_maxrss})
+
+
+class Scratch:
+    """What one run may change and the next must not see: with namespaces, /tmp and /dev/shm
+    (fresh tmpfs mounts, sized by the run's limits) and System V IPC objects (removed); in
+    relaxed mode, a fresh job directory under SCRATCH."""
+
+    def __init__(self):
+        self.mounted, self.job_dir = [], None
+
+    def renew(self, limits):
+        if not NS:
+            if self.job_dir:
+                import shutil
+                shutil.rmtree(self.job_dir, ignore_errors=True)
+            import tempfile
+            self.job_dir = tempfile.mkdtemp(prefix="job-", dir=SCRATCH)
+            os.chmod(self.job_dir, 0o777)
+            return
+        for target in self.mounted:
+            if libc.umount2(target, MNT_DETACH) != 0:
+                raise InfrastructureError("unmounting %s failed: %s" % (target.decode(), os.strerror(ctypes.get_errno())))
+        self.mounted = []
+        size = ("size=%d,mode=1777" % limits["scratch"]).encode()
+        for target in (b"/tmp", b"/dev/shm"):
+            if target == b"/tmp" or os.path.isdir(target):
+                mount(b"tmpfs", target, b"tmpfs", MS_NOSUID | MS_NODEV, size)
+                self.mounted.append(target)
+        remove_ipc_objects()
+        os.chdir("/tmp")
+
+
+# shmctl SHM_INFO, semctl SEM_INFO, msgctl MSG_INFO: the first int each fills in counts the
+# objects in use (shm_info.used_ids, seminfo.semusz is the 8th, msginfo.msgpool the first).
+IPC_RMID, SHM_INFO, SEM_INFO, MSG_INFO = 0, 14, 19, 12
+_ipc_info = (ctypes.c_int * 64)()
+
+
+def remove_ipc_objects():
+    """Removes every System V shared memory segment, semaphore set and message queue of the
+    namespace (the init owns the namespace, so it may). Three cheap queries first: runs
+    rarely leave any."""
+    counts = []
+    for query, index in ((lambda: libc.shmctl(0, SHM_INFO, _ipc_info), 0),
+                         (lambda: libc.semctl(0, 0, SEM_INFO, _ipc_info), 7),
+                         (lambda: libc.msgctl(0, MSG_INFO, _ipc_info), 0)):
+        ctypes.memset(_ipc_info, 0, ctypes.sizeof(_ipc_info))
+        counts.append(-1 if query() < 0 else _ipc_info[index])
+    for (kind, remove), count in zip((("shm", lambda i: libc.shmctl(i, IPC_RMID, None)),
+                                      ("sem", lambda i: libc.semctl(i, 0, IPC_RMID)),
+                                      ("msg", lambda i: libc.msgctl(i, IPC_RMID, None))), counts):
+        if count == 0:
+            continue
+        with open("/proc/sysvipc/" + kind) as f:
+            for line in f.read().splitlines()[1:]:
+                if remove(int(line.split()[1])) != 0:
+                    raise InfrastructureError("removing %s %s failed: %s" % (kind, line.split()[1], os.strerror(ctypes.get_errno())))
 
 
 def mount(source, target, fstype, flags, data):
@@ -501,19 +593,10 @@ def reap(block=False):
             return
 
 
-# ---------------------------------------------------------------- the job runner (trusted)
-UNSHARED = False    # this process already made namespaces (a process makes one pid namespace)
-
-
-class NeedFreshRunner(Exception):
-    """This job runner already used its one pid namespace: the rest of the job goes to a new
-    runner (the executor sends the remaining tests again, as a continuation)."""
-
-
-def enter_namespaces(uid, gid):
-    """New user, pid (for the next child), mount and IPC namespaces, this process's uid and
-    gid mapped (uid 1000 inside)."""
-    if libc.unshare(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC) != 0:
+def enter_namespaces(uid, gid, flags=CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC):
+    """New namespaces (by default user, pid (for the next child), mount and IPC), this
+    process's uid and gid mapped (uid 1000 inside)."""
+    if libc.unshare(flags) != 0:
         raise InfrastructureError("unshare failed: %s" % os.strerror(ctypes.get_errno()))
     libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)   # /proc/self belongs to root otherwise
     for path, text in (("setgroups", "deny"), ("uid_map", "1000 %d 1" % uid), ("gid_map", "1000 %d 1" % gid)):
@@ -522,94 +605,42 @@ def enter_namespaces(uid, gid):
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
-def prepare_filesystem(limits, job_dir):
-    """In the sandbox's first process: a fresh /proc, /tmp and /dev/shm of its own."""
-    if NS:
-        mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
-        size = ("size=%d,mode=1777" % limits["scratch"]).encode()
-        mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, size)
-        if os.path.isdir("/dev/shm"):
-            mount(b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, size)
-        os.chdir("/tmp")
-    else:
-        os.chdir(job_dir)
-
-
+# ---------------------------------------------------------------- the sandbox, seen from the evaluator
 class Sandbox:
-    """One namespace set. With an init (pid 1, trusted) it runs commands until killed; in
-    direct mode (`single` given) the program itself is pid 1 and runs that one command: one
-    fork less, for the common one-test job. Either way the kernel kills everything in the
-    namespace when its pid 1 ends."""
+    """The slot's namespaces and their init, started before the evaluator reads any job. A
+    short-lived holder process enters the namespaces and forks the init (the next child of a
+    process that made a pid namespace is that namespace's pid 1), then waits for it."""
 
-    def __init__(self, job, kind, single=None):
-        global UNSHARED
-        self.job, self.limits = job, job["limits"]
-        self.closed = False
-        self.job_dir = None
-        self.kind = kind
-        self.direct = single is not None
+    def __init__(self):
         uid, gid = os.getuid(), os.getgid()
-        control_r, control_w = os.pipe()
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         results_r, results_w = os.pipe()
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        report_r, report_w = os.pipe()
-        fds = {"stdout": out_w, "stderr": err_w, "report": report_w}
-        mine = [control_w, results_r, out_r, err_r, report_r]
-        if kind == "calls":
-            calls_in_r, calls_in_w = os.pipe()
-            calls_out_r, calls_out_w = os.pipe()
-            fds.update(calls_in=calls_in_r, calls_out=calls_out_w)
-            mine += [calls_in_w, calls_out_r]
-            self.calls_in, self.calls_out = calls_in_w, calls_out_r
-        if not NS:
-            import tempfile
-            self.job_dir = tempfile.mkdtemp(prefix="job-", dir=SCRATCH)
-            os.chmod(self.job_dir, 0o777)
-        if self.direct:
-            stdin = os.memfd_create("stdin")
-            write_all(stdin, single.get("stdin", "").encode("utf-8", "surrogateescape"))
-            os.lseek(stdin, 0, 0)
-            fds["stdin"] = stdin
-
-        def first_process():
-            """Body of the sandbox's pid 1."""
-            for fd in mine + ([ANSWERED_FD] if ANSWERED_FD is not None else []):
-                os.close(fd)
+        holder = os.fork()
+        if holder == 0:
             try:
-                if self.direct:
-                    os.close(control_r)
-                    prepare_filesystem(self.limits, self.job_dir)
-                    send(results_w, {"ready": True})
-                    os.close(results_w)
-                    program_process(fds, single, self.limits)
-                else:
-                    sandbox_init(control_r, results_w, fds, self.limits, self.job_dir)
+                mine.close()
+                os.close(results_r)
+                for fd in (0, 1, 3):
+                    os.close(fd)                  # jobs, answers and replies are the evaluator's
+                if NS:
+                    enter_namespaces(uid, gid)
+                init = os.fork()
+                if init == 0:
+                    try:
+                        sandbox_init(theirs, results_w)
+                    except BaseException as e:
+                        report(results_w, {"infrastructure": "sandbox init: %s: %s" % (type(e).__name__, e)})
+                    os._exit(1)
+                theirs.close()
+                os.close(results_w)
+                os.waitpid(init, 0)
             except BaseException as e:
                 report(results_w, {"infrastructure": "%s: %s" % (type(e).__name__, e)})
             os._exit(0)
-
-        # The job runner is disposable: it enters the namespaces itself and its next child is
-        # pid 1 of the new pid namespace. Once that pid 1 is gone the runner cannot fork again
-        # (the kernel refuses), so a job needing a second sandbox (after a crash or a timeout)
-        # is continued by a fresh runner: see NeedFreshRunner.
-        if NS:
-            if UNSHARED:
-                raise NeedFreshRunner()
-            UNSHARED = True
-            enter_namespaces(uid, gid)
-        init = os.fork()
-        if init == 0:
-            first_process()
-        self.init = init
-        for fd in (control_r, results_w) + tuple(fds.values()):
-            os.close(fd)
-        self.control, self.results = control_w, results_r
-        self.out, self.err, self.report = out_r, err_r, report_r
-        # The end of pid 1, seen from here (it is our child, or our orphan as subreaper).
-        self.pidfd = os.pidfd_open(init)
-        self.reaped = False
-        # Set-up failures (a mount refused) are the sandbox's, never the program's result.
+        theirs.close()
+        os.close(results_w)
+        self.holder, self.control, self.results = holder, mine, results_r
+        self.gone = False
         try:
             ready = receive(self.results, time.monotonic() + 10)
         except (EOFError, TimeoutError, ValueError) as e:
@@ -617,80 +648,132 @@ class Sandbox:
         if "infrastructure" in ready:
             raise InfrastructureError(ready["infrastructure"])
 
-    def ended(self):
-        """Direct mode: how pid 1 (the program) ended, from the kernel (never its own say)."""
-        _, status, usage = os.wait4(self.init, 0)
-        self.reaped = True
-        return {"status": status, "cpu": usage.ru_utime + usage.ru_stime, "maxrss_kb": usage.ru_maxrss}
+    def start(self, command, fds):
+        """Sends a command with the program's ends of its descriptors (closed here after)."""
+        names = sorted(fds)
+        try:
+            socket.send_fds(self.control, [b"c"], [fds[n] for n in names])
+            send(self.control.fileno(), dict(command, fds=names))
+        except OSError as e:
+            raise InfrastructureError("the sandbox init is gone: %s" % e)
+        finally:
+            for fd in fds.values():
+                os.close(fd)
+
+    def done(self, deadline):
+        """The end of the current run, as the init reports it (never the program's say)."""
+        try:
+            message = receive(self.results, deadline)
+        except EOFError:
+            self.gone = True
+            raise InfrastructureError("the sandbox init ended (killed from outside?) before reporting the end of a run")
+        except (TimeoutError, ValueError, UnicodeDecodeError, struct.error) as e:
+            raise InfrastructureError("the sandbox init did not report the end of a run: %r" % e)
+        if "infrastructure" in message:
+            raise InfrastructureError(message["infrastructure"])
+        return message
 
     def kill(self):
-        if self.closed:
-            return
-        self.closed = True
-        if not self.reaped:
-            try:
-                os.kill(self.init, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        fds = [self.control, self.results, self.out, self.err, self.report, self.pidfd]
-        if self.kind == "calls":
-            fds += [self.calls_in, self.calls_out]
-        for fd in fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        if self.job_dir:
-            import shutil
-            kill_descendants()
-            shutil.rmtree(self.job_dir, ignore_errors=True)
+        """Asks the init to kill the current run; returns how it ended."""
+        if self.gone:
+            raise InfrastructureError("the sandbox init is gone")
+        try:
+            self.control.send(b"k")
+        except OSError as e:
+            raise InfrastructureError("the sandbox init is gone: %s" % e)
+        return self.done(time.monotonic() + 10)
 
-    def start(self, command):
-        send(self.control, command)
 
-    def collect(self, deadline, stream_output):
-        """Reads stdout, stderr and the program's report until the run is done or the deadline
-        passes. Returns (done message or None, stdout, stderr tail, report, limit hit)."""
-        out = Stream(self.limits["output"] + 1 if stream_output else 0, keep="head")
-        streams = {self.out: out, self.err: Stream(4096, keep="tail"), self.report: Stream(65536, keep="head")}
-        waiting = [self.out, self.err, self.report, self.pidfd if self.direct else self.results]
-        done, over = None, None
-        while done is None and over is None:
+SANDBOX = None      # the evaluator's Sandbox, started in main()
+
+
+class Run:
+    """One program process in the slot's sandbox: stdio (stdin, stdout, stderr, report) or
+    calls (report and the two call pipes; its stdout and stderr go to /dev/null)."""
+
+    def __init__(self, job, kind, command):
+        self.limits, self.kind, self.ended = job["limits"], kind, None
+        report_r, report_w = os.pipe()
+        theirs, self.streams = {"report": report_w}, {report_r: Stream(65536, keep="head")}
+        self.report = report_r
+        if kind == "stdio":
+            stdin = os.memfd_create("stdin")
+            write_all(stdin, command.get("stdin", "").encode("utf-8", "surrogateescape"))
+            os.lseek(stdin, 0, 0)
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            theirs.update(stdin=stdin, stdout=out_w, stderr=err_w)
+            self.out, self.err = out_r, err_r
+            self.streams[out_r] = Stream(self.limits["output"] + 1, keep="head")
+            self.streams[err_r] = Stream(4096, keep="tail")
+            command = dict(command, stdin="")
+        else:
+            calls_in_r, calls_in_w = os.pipe()
+            calls_out_r, calls_out_w = os.pipe()
+            theirs.update(calls_in=calls_in_r, calls_out=calls_out_w)
+            self.calls_in, self.calls_out = calls_in_w, calls_out_r
+        self.mine = list(self.streams) + ([self.calls_in, self.calls_out] if kind == "calls" else [])
+        try:
+            SANDBOX.start(dict(command, limits=self.limits), theirs)
+        except BaseException:
+            self.close()
+            raise
+
+    def collect(self, deadline):
+        """Reads the program's streams until the run ends or the deadline passes. Returns
+        (done message or None, stdout, stderr tail, report, limit hit)."""
+        waiting = list(self.streams) + [SANDBOX.results]
+        over = None
+        while self.ended is None and over is None:
             left = deadline - time.monotonic()
             if left <= 0:
                 over = "timeout"
                 break
             for fd in select.select(waiting, [], [], left)[0]:
-                if fd == self.pidfd:
-                    done = self.ended()
-                elif fd == self.results:
-                    try:
-                        done = receive(self.results, time.monotonic() + 5)
-                    except (EOFError, TimeoutError, ValueError):
-                        done = {"died": True}
-                elif not streams[fd].read(fd):
+                if fd == SANDBOX.results:
+                    self.ended = SANDBOX.done(time.monotonic() + 10)
+                elif not self.streams[fd].read(fd):
                     waiting.remove(fd)
-            if stream_output and out.size > self.limits["output"]:
+            if self.kind == "stdio" and self.streams[self.out].size > self.limits["output"]:
                 over = "output"
-        if done is not None:
-            # Everything the run wrote is in the pipes now: its init reports only after the
+        if self.ended is not None:
+            # Everything the run wrote is in the pipes now: the init reports only after the
             # program and every process it left behind are dead.
-            for fd, stream in streams.items():
+            for fd, stream in self.streams.items():
                 while fd in waiting and select.select([fd], [], [], 0)[0] and stream.read(fd):
                     pass
-            if stream_output and out.size > self.limits["output"]:
+            if self.kind == "stdio" and self.streams[self.out].size > self.limits["output"]:
                 over = "output"
-        return done, out.bytes(), streams[self.err].bytes(), streams[self.report].bytes(), over
+        else:
+            self.kill()
+        stdout = self.streams[self.out].bytes() if self.kind == "stdio" else b""
+        stderr = self.streams[self.err].bytes() if self.kind == "stdio" else b""
+        return self.ended, stdout, stderr, self.streams[self.report].bytes(), over
+
+    def kill(self):
+        """Ends the run now if it has not ended, and closes our descriptors."""
+        try:
+            if self.ended is None and not SANDBOX.gone:
+                self.ended = SANDBOX.kill()
+        finally:
+            self.close()
+
+    def close(self):
+        for fd in self.mine:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.mine = []
 
     def finish(self):
-        """Ends a call-serving program (always pid 1 itself) normally, for its memory use."""
+        """Ends a call-serving program normally (its input closes), for its memory use."""
         try:
             os.close(self.calls_in)
-            if not select.select([self.pidfd], [], [], 1)[0]:
-                return 0
-            return self.ended()["maxrss_kb"]
-        except OSError:
-            return 0
+            self.mine.remove(self.calls_in)
+            if self.ended is None and select.select([SANDBOX.results], [], [], 1)[0]:
+                self.ended = SANDBOX.done(time.monotonic() + 10)
+            return self.ended["maxrss_kb"] if self.ended else 0
         finally:
             self.kill()
 
@@ -733,10 +816,6 @@ def program_report(raw):
 def status_of_exit(done, stderr, rep, limits):
     """Turns how a run ended into (status, error type, message) for one test."""
     rep = program_report(rep) or {}
-    if "infrastructure" in done:
-        raise InfrastructureError(done["infrastructure"])
-    if done.get("died"):
-        return "error", "SandboxInitDied", "the sandbox init ended unexpectedly"
     status = done["status"]
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
@@ -797,47 +876,34 @@ def outputs_match(output, expected):
 
 def run_stdio(job):
     tests, limits = job["tests"], job["limits"]
-    results, box = [], None
-    try:
-        for index, test in enumerate(tests):
-            command = {"kind": "stdio", "program": job["program"], "prelude": job.get("prelude", ""), "stdin": test["input"]}
-            try:
-                if len(tests) == 1:
-                    box = Sandbox(job, "stdio", single=command)
-                else:
-                    if box is None:
-                        box = Sandbox(job, "stdio")
-                    box.start(command)
-            except NeedFreshRunner:
-                return results, index
-            started = time.monotonic()
-            secrets()                     # the sandbox exists now: safe to read the answers
-            done, out, err, rep, over = box.collect(started + limits["seconds"], True)
-            result = {"index": index, "seconds": time.monotonic() - started}
-            if over == "timeout":
-                result.update(status="timeout", type="TimeLimitExceeded", message="wall-clock limit of %gs exceeded" % limits["seconds"])
-            elif over == "output":
-                result.update(status="output", type="OutputLimitExceeded", message="output exceeded %d bytes" % limits["output"])
+    results = []
+    for index, test in enumerate(tests):
+        command = {"kind": "stdio", "program": job["program"], "prelude": job.get("prelude", ""), "stdin": test["input"]}
+        started = time.monotonic()
+        run = Run(job, "stdio", command)
+        try:
+            done, out, err, rep, over = run.collect(started + limits["seconds"])
+        finally:
+            run.kill()
+        result = {"index": index, "seconds": time.monotonic() - started}
+        if over == "timeout":
+            result.update(status="timeout", type="TimeLimitExceeded", message="wall-clock limit of %gs exceeded" % limits["seconds"])
+        elif over == "output":
+            result.update(status="output", type="OutputLimitExceeded", message="output exceeded %d bytes" % limits["output"])
+        else:
+            result["maxrss_kb"] = done.get("maxrss_kb", 0)
+            result["cpu"] = done.get("cpu", 0)
+            failure = status_of_exit(done, err, rep, limits)
+            if failure:
+                result.update(status=failure[0], type=failure[1], message=failure[2])
+            elif outputs_match(out, secrets()[index]["expected"]):
+                result["status"] = "passed"
             else:
-                result["maxrss_kb"] = done.get("maxrss_kb", 0)
-                result["cpu"] = done.get("cpu", 0)
-                failure = status_of_exit(done, err, rep, limits)
-                if failure:
-                    result.update(status=failure[0], type=failure[1], message=failure[2])
-                elif outputs_match(out, secrets()[index]["expected"]):
-                    result["status"] = "passed"
-                else:
-                    result.update(status="wrong", type="WrongAnswer", message=wrong_answer(out, secrets()[index]["expected"]))
-            if over or box.direct:
-                box.kill()
-                box = None
-            results.append(result)
-            if result["status"] == "compile" or (job["stop_at_first_failure"] and result["status"] != "passed"):
-                break
-    finally:
-        if box:
-            box.kill()
-    return results, None
+                result.update(status="wrong", type="WrongAnswer", message=wrong_answer(out, secrets()[index]["expected"]))
+        results.append(result)
+        if result["status"] == "compile" or (job["stop_at_first_failure"] and result["status"] != "passed"):
+            break
+    return results
 
 
 def wrong_answer(output, expected):
@@ -864,7 +930,7 @@ class Remote:
         if self.box is not None:
             return
         command = {"kind": "calls", "program": self.job["program"], "prelude": self.job.get("prelude", ""), "setup": self.job.get("setup", "")}
-        self.box = Sandbox(self.job, "calls", single=command)
+        self.box = Run(self.job, "calls", command)
         reply = self.receive()
         if "failed" in reply:
             self.load_failure = failure = reply["failed"]
@@ -874,8 +940,8 @@ class Remote:
     def receive(self):
         try:
             left = self.deadline - time.monotonic()
-            ready = select.select([self.box.calls_out, self.box.pidfd], [], [], max(0, left))[0]
-            if self.box.calls_out not in ready and self.box.pidfd in ready:
+            ready = select.select([self.box.calls_out, SANDBOX.results], [], [], max(0, left))[0]
+            if self.box.calls_out not in ready and SANDBOX.results in ready:
                 raise EOFError            # the program process ended without replying
             return receive(self.box.calls_out, self.deadline)
         except TimeoutError:
@@ -886,12 +952,11 @@ class Remote:
 
     def died(self, cause):
         """The program process ended (or broke the protocol) in the middle of a call."""
-        box = self.box
-        done, _, err, rep, _ = box.collect(time.monotonic() + 2, False)
+        done, _, err, rep, _ = self.box.collect(time.monotonic() + 2)
         self.reset()
         if isinstance(cause, ValueError):
             return RemoteError("error", "ProtocolViolation", "the program wrote something that is not a reply: %s" % trim(str(cause)))
-        if done is None or done.get("died"):
+        if done is None:
             return RemoteError("error", "ProcessDied", "the program process ended during a call")
         failure = status_of_exit(done, err, rep, self.limits)
         if failure:
@@ -1006,14 +1071,14 @@ def apps_equal(output, expected):
 def run_calls(job):
     tests, limits, fmt = job["tests"], job["limits"], job["format"]
     remote = Remote(job)
-    results, namespace, maxrss, resume = [], None, 0, None
+    results, namespace, maxrss = [], None, 0
     try:
         for index, test in enumerate(tests):
             started = time.monotonic()
             remote.deadline = started + limits["seconds"]
             result = {"index": index}
             try:
-                remote.ensure()           # the program process first, then the answers
+                remote.ensure()
                 if fmt == "call":
                     passed = run_apps_call(remote, job, test, secrets()[index])
                 else:
@@ -1025,9 +1090,6 @@ def run_calls(job):
                     result.update(type="WrongAnswer", message="the result differs from the expected value")
             except RemoteError as e:
                 result.update(status=e.kind, type=e.type_name, message=e.message)
-            except NeedFreshRunner:
-                resume = index
-                break
             except AssertionError as e:
                 result.update(status="wrong", type="AssertionError", message=trim(str(e)) or "assertion failed")
             except InfrastructureError:
@@ -1050,7 +1112,7 @@ def run_calls(job):
             remote.box = None
     if results and maxrss:
         results[-1]["maxrss_kb"] = maxrss
-    return results, resume
+    return results
 
 
 def run_apps_call(remote, job, test, secret):
@@ -1079,20 +1141,13 @@ def run_test_code(namespace, job, test, fmt):
     return True
 
 
-# ---------------------------------------------------------------- zygote
+# ---------------------------------------------------------------- the evaluator's loop
 def run_job(job):
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    global _secrets
+    _secrets = None
     try:
-        if job["format"] == "stdio":
-            tests, resume = run_stdio(job)
-        else:
-            tests, resume = run_calls(job)
-        offset = job.get("offset", 0)
-        for test in tests:
-            test["index"] += offset
+        tests = run_stdio(job) if job["format"] == "stdio" else run_calls(job)
         answer = {"id": job["id"], "tests": tests}
-        if resume is not None:
-            answer["resume_at"] = offset + resume
     except InfrastructureError as e:
         answer = {"id": job["id"], "infrastructure": str(e)}
     except BaseException as e:
@@ -1102,55 +1157,33 @@ def run_job(job):
         secrets()                         # consumed in every case, so the next job reads its own
     except BaseException as e:
         answer = {"id": job["id"], "infrastructure": "the job's answers did not arrive: %s" % e}
-    send(1, answer, errors="replace")      # the executor reads strict UTF-8
-    if ANSWERED_FD is not None:
-        write_all(ANSWERED_FD, b"d")
-        os.close(ANSWERED_FD)
+    return answer
+
+
+PROBE = {"id": "probe", "format": "stdio", "program": "print(6*7)", "tests": [{"input": ""}],
+         "stop_at_first_failure": False,
+         "limits": {"seconds": 10, "cpu_seconds": 10, "memory": 1 << 30, "output": 1 << 20,
+                    "file_size": 1 << 20, "processes": 16, "scratch": 1 << 20}}
 
 
 def probe():
     """Runs one trivial program the way jobs run, so a broken sandbox is found at start-up."""
     global _secrets
     _secrets = [{"expected": "42"}]
-    job = {"id": "probe", "format": "stdio", "program": "print(6*7)", "tests": [{"input": ""}],
-           "stop_at_first_failure": False,
-           "limits": {"seconds": 10, "cpu_seconds": 10, "memory": 1 << 30, "output": 1 << 20,
-                      "file_size": 1 << 20, "processes": 16, "scratch": 1 << 20}}
-    tests, _ = run_stdio(job)
+    tests = run_stdio(PROBE)
     if [t["status"] for t in tests] != ["passed"]:
         raise InfrastructureError("a trivial program did not run in the sandbox: %r" % (tests,))
 
 
 def main():
+    global SANDBOX
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    reason_r, reason_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(reason_r)
-        try:
-            libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-            probe()
-        except BaseException as e:
-            write_all(reason_w, ("%s" % e).encode())
-        os._exit(0)
-    os.close(reason_w)
-    reason = b""
-    while True:
-        chunk = os.read(reason_r, 4096)
-        if not chunk:
-            break
-        reason += chunk
-    os.close(reason_r)
-    os.waitpid(pid, 0)
-    if reason:
-        send(1, {"ready": False, "reason": reason.decode(errors="replace")})
-        return
-    send(1, {"ready": True, "mode": MODE, "seccomp": SECCOMP, "python": sys.version.split()[0]})
-    # Warm the compiler, then move every object out of the collector's sight: forked job
-    # processes then copy fewer pages (reference counts and GC headers stay untouched).
+    # Warm the compiler and load the modules most programs (and APPS's prelude) import, then
+    # move every object out of the collector's sight: all before the sandbox init is forked,
+    # so programs (forked from it) start warm and copy fewer pages (reference counts and GC
+    # headers stay untouched).
     exec(compile("def _warm(x):\n    return [str(i) for i in x]\n_warm(range(3))", "warm", "exec"), {})
-    # Modules most programs (and APPS's prelude) import: loaded once here, not per job.
     for name in ("math", "itertools", "collections", "functools", "heapq", "bisect", "re", "string", "copy", "operator"):
         try:
             __import__(name)
@@ -1158,39 +1191,22 @@ def main():
             pass
     import gc
     gc.freeze()
-    # The zygote never reads a job: a job runner is forked first, reads the job itself, and
-    # says so (or that stdin ended) before the zygote waits for the next one.
+    try:
+        SANDBOX = Sandbox()
+        probe()
+    except BaseException as e:
+        send(1, {"ready": False, "reason": "%s" % e})
+        return
+    send(1, {"ready": True, "mode": MODE, "seccomp": SECCOMP, "python": sys.version.split()[0]})
     while True:
-        select.select([0], [], [])
-        reap()
-        taken_r, taken_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(taken_r)
-            try:
-                try:
-                    job = receive(0)
-                except EOFError:
-                    write_all(taken_w, b"e")
-                    os._exit(0)
-                write_all(taken_w, b"t")
-                global ANSWERED_FD
-                ANSWERED_FD = taken_w
-                os.close(0)
-                run_job(job)
-            finally:
-                os._exit(0)
-        os.close(taken_w)
-        taken = os.read(taken_r, 1)
-        if taken != b"t":
-            return                        # stdin ended (or the runner died reading it)
-        # Wait for "answered": if the runner dies first (killed from outside), say so now
-        # rather than leave the executor waiting for the job's deadline.
-        if os.read(taken_r, 1) != b"d":
-            _, status = os.waitpid(pid, 0)
-            how = ("signal %d" % os.WTERMSIG(status)) if os.WIFSIGNALED(status) else ("exit status %d" % os.WEXITSTATUS(status))
-            send(1, {"infrastructure": "the job runner ended (%s) before answering" % how})
-        os.close(taken_r)
+        try:
+            job = receive(0)
+        except EOFError:
+            return                        # the executor is gone: the init ends with our socket
+        answer = run_job(job)
+        send(1, answer, errors="replace")  # the executor reads strict UTF-8
+        if "infrastructure" in answer:
+            return                        # the executor restarts the slot from scratch
 
 
 main()

@@ -445,6 +445,7 @@ def sandbox_init(control, results):
             if message == b"k":
                 continue                          # a kill that came after its run had ended
             if message != b"c":
+                scratch.remove()
                 os._exit(0)                       # the evaluator is gone
             command = receive(control.fileno())
             scratch.renew(command["limits"])
@@ -486,11 +487,15 @@ class Scratch:
     def __init__(self):
         self.mounted, self.job_dir = [], None
 
+    def remove(self):
+        if self.job_dir:
+            import shutil
+            shutil.rmtree(self.job_dir, ignore_errors=True)
+            self.job_dir = None
+
     def renew(self, limits):
         if not NS:
-            if self.job_dir:
-                import shutil
-                shutil.rmtree(self.job_dir, ignore_errors=True)
+            self.remove()
             import tempfile
             self.job_dir = tempfile.mkdtemp(prefix="job-", dir=SCRATCH)
             os.chmod(self.job_dir, 0o777)

@@ -55,5 +55,16 @@ final class SandboxModeTests: XCTestCase {
         Thread.sleep(forTimeInterval: 1.5)
         XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "the subreaper kills orphaned daemons")
         unlink(marker)
+        // Each run has a fresh job directory, removed before the next run.
+        let cwdFile = "/tmp/coderl-relaxed-cwd-\(getpid())"
+        defer { unlink(cwdFile) }
+        let note = "import os\nopen('left-behind', 'w').write('x')\nopen('\(cwdFile)', 'w').write(os.getcwd())\nprint('ok')"
+        XCTAssertEqual(try executor.run(program: note, suite: stdioSuite([("", "ok")]), limits: limits).verdict?.outcome, .passed)
+        let first = try String(contentsOfFile: cwdFile, encoding: .utf8)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: first + "/left-behind"), first)
+        XCTAssertEqual(try executor.run(program: note, suite: stdioSuite([("", "ok")]), limits: limits).verdict?.outcome, .passed)
+        let second = try String(contentsOfFile: cwdFile, encoding: .utf8)
+        XCTAssertNotEqual(first, second)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: first), "the first run's directory is gone")
     }
 }

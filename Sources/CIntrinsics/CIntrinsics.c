@@ -1,2 +1,2 @@
-// The target's code is the header's inline functions; SwiftPM needs one source file.
+// The header's inline functions are the target's code, with GemmBF16.c.
 #include "CIntrinsics.h"

@@ -1,0 +1,145 @@
+// A bfloat16 GEMM for AVX512-BF16 CPUs (see CIntrinsics.h). GotoBLAS-style: op(B) is packed in
+// blocks of KC x NC (L2), op(A) in blocks of MC x KC, and a 6 x 32 register tile accumulates
+// vdpbf16ps products, which take two k-steps at once: packed words hold a bf16 pair
+// (k, k + 1), low half first.
+#include "CIntrinsics.h"
+#include <immintrin.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+enum { MR = 6, NR = 32, KC = 256, MC = 96, NC = 1024 };
+
+int coderl_bf16_supported(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512f");
+}
+
+static inline uint32_t bf16(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    if ((u & 0x7F800000u) == 0x7F800000u) return (u >> 16) | ((u & 0xFFFFu) ? 0x40u : 0);   // inf, nan
+    return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+}
+
+static inline uint32_t pair(float lo, float hi) { return bf16(lo) | (bf16(hi) << 16); }
+
+// op(A)[i][k]
+static inline float elementA(int trans, const float *A, long lda, long i, long k) {
+    return trans ? A[k * lda + i] : A[i * lda + k];
+}
+
+// Rows i0..<i0+mc, k p0..<p0+kc of op(A), as panels of MR rows: [panel][k pair][row].
+static void packA(int trans, const float *A, long lda, long M, long K, long i0, long mc, long p0, long kc, uint32_t *out) {
+    long pairs = (kc + 1) / 2;
+    for (long r = 0; r < mc; r += MR) {
+        for (long q = 0; q < pairs; q++) {
+            long k = p0 + 2 * q;
+            for (long row = 0; row < MR; row++) {
+                long i = i0 + r + row;
+                float lo = 0, hi = 0;
+                if (i < M) {
+                    lo = elementA(trans, A, lda, i, k);
+                    if (k + 1 < p0 + kc) hi = elementA(trans, A, lda, i, k + 1);
+                }
+                *out++ = pair(lo, hi);
+            }
+        }
+    }
+    (void)K;
+}
+
+// k p0..<p0+kc, columns j0..<j0+nc of op(B), as panels of NR columns: [panel][k pair][column].
+static void packB(int trans, const float *B, long ldb, long N, long p0, long kc, long j0, long nc, long nEnd, uint32_t *out) {
+    long pairs = (kc + 1) / 2;
+    for (long c0 = 0; c0 < nc; c0 += NR) {
+        for (long q = 0; q < pairs; q++) {
+            long k = p0 + 2 * q;
+            int second = k + 1 < p0 + kc;
+            for (long c = 0; c < NR; c++) {
+                long j = j0 + c0 + c;
+                float lo = 0, hi = 0;
+                if (j < nEnd) {
+                    if (trans) {
+                        lo = B[j * ldb + k];
+                        if (second) hi = B[j * ldb + k + 1];
+                    } else {
+                        lo = B[k * ldb + j];
+                        if (second) hi = B[(k + 1) * ldb + j];
+                    }
+                }
+                *out++ = pair(lo, hi);
+            }
+        }
+    }
+    (void)N;
+}
+
+__attribute__((target("avx512f,avx512bf16")))
+static void tile(long pairs, const uint32_t *a, const uint32_t *b, float *C, long ldc, long rows, long cols, float alpha) {
+    __m512 c[MR][2];
+    for (int i = 0; i < MR; i++) { c[i][0] = _mm512_setzero_ps(); c[i][1] = _mm512_setzero_ps(); }
+    for (long q = 0; q < pairs; q++) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + q * NR);
+        __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + q * NR + 16);
+        for (int i = 0; i < MR; i++) {
+            __m512bh x = (__m512bh)_mm512_set1_epi32((int)a[q * MR + i]);
+            c[i][0] = _mm512_dpbf16_ps(c[i][0], x, b0);
+            c[i][1] = _mm512_dpbf16_ps(c[i][1], x, b1);
+        }
+    }
+    __m512 scale = _mm512_set1_ps(alpha);
+    if (rows == MR && cols == NR) {
+        for (int i = 0; i < MR; i++) {
+            float *row = C + i * ldc;
+            _mm512_storeu_ps(row, _mm512_fmadd_ps(c[i][0], scale, _mm512_loadu_ps(row)));
+            _mm512_storeu_ps(row + 16, _mm512_fmadd_ps(c[i][1], scale, _mm512_loadu_ps(row + 16)));
+        }
+        return;
+    }
+    float partial[MR][NR];
+    for (int i = 0; i < MR; i++) {
+        _mm512_storeu_ps(partial[i], c[i][0]);
+        _mm512_storeu_ps(partial[i] + 16, c[i][1]);
+    }
+    for (long i = 0; i < rows; i++)
+        for (long j = 0; j < cols; j++) C[i * ldc + j] += alpha * partial[i][j];
+}
+
+static _Thread_local uint32_t *buffer;
+
+void coderl_gemm_bf16(int transA, int transB, long M, long N, long K, float alpha,
+                      const float *A, long lda, const float *B, long ldb,
+                      float beta, float *C, long ldc, long n0, long n1) {
+    if (n1 > N) n1 = N;
+    if (n0 >= n1 || M <= 0) return;
+    for (long i = 0; i < M; i++) {
+        float *row = C + i * ldc;
+        if (beta == 0) for (long j = n0; j < n1; j++) row[j] = 0;
+        else if (beta != 1) for (long j = n0; j < n1; j++) row[j] *= beta;
+    }
+    if (K <= 0 || alpha == 0) return;
+    if (!buffer) {
+        buffer = aligned_alloc(64, (size_t)(KC / 2) * (MC + NC) * sizeof(uint32_t));
+        if (!buffer) abort();
+    }
+    uint32_t *packedB = buffer, *packedA = buffer + (size_t)(KC / 2) * NC;
+    for (long jc = n0; jc < n1; jc += NC) {
+        long nc = n1 - jc < NC ? n1 - jc : NC;
+        for (long pc = 0; pc < K; pc += KC) {
+            long kc = K - pc < KC ? K - pc : KC, pairs = (kc + 1) / 2;
+            packB(transB, B, ldb, N, pc, kc, jc, nc, n1, packedB);
+            for (long ic = 0; ic < M; ic += MC) {
+                long mc = M - ic < MC ? M - ic : MC;
+                packA(transA, A, lda, M, K, ic, mc, pc, kc, packedA);
+                for (long jr = 0; jr < nc; jr += NR) {
+                    long cols = nc - jr < NR ? nc - jr : NR;
+                    const uint32_t *b = packedB + (jr / NR) * pairs * NR;
+                    for (long ir = 0; ir < mc; ir += MR) {
+                        long rows = mc - ir < MR ? mc - ir : MR;
+                        tile(pairs, packedA + (ir / MR) * pairs * MR, b, C + (ic + ir) * ldc + jc + jr, ldc, rows, cols, alpha);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import Tensor
+import XCTest
+
+final class BF16GemmTests: XCTestCase {
+    override func setUpWithError() throws {
+        guard BF16Gemm.available else {
+            print("this CPU has no AVX512-BF16: skipping the bfloat16 GEMM tests")
+            throw XCTSkip("no AVX512-BF16")
+        }
+    }
+
+    /// Rounded to the nearest bfloat16, ties to even.
+    func bf16(_ x: Float) -> Float {
+        let u = x.bitPattern
+        return Float(bitPattern: (u &+ 0x7FFF &+ ((u >> 16) & 1)) & 0xFFFF_0000)
+    }
+
+    /// All four transpositions, remainders of the 6 x 32 tile, odd K, K and M beyond one packed
+    /// block (256 and 96), columns beyond one block (1024) split over two threads, leading
+    /// dimensions wider than the matrices, alpha and beta: against Double sums of the rounded
+    /// inputs.
+    func testMatchesSumsOfRoundedInputs() {
+        let pool = ComputePool(threads: 2)
+        for (m, n, k) in [(1, 1, 1), (7, 33, 5), (13, 70, 301), (100, 2100, 300)] {
+            for transA in [false, true] {
+                for transB in [false, true] {
+                    let lda = (transA ? m : k) + 2, ldb = (transB ? k : n) + 3, ldc = n + 1
+                    let a = random((transA ? k : m) * lda, seed: UInt64(m * 7 + k)), b = random((transB ? n : k) * ldb, seed: UInt64(n * 3 + k))
+                    var c = [Float](repeating: 0.5, count: m * ldc)
+                    BF16Gemm.product(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.75, a, lda: lda, b, ldb: ldb,
+                                     beta: 2, &c, ldc: ldc, pool: pool)
+                    var worst = 0.0
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var s = 0.0
+                            for p in 0..<k {
+                                let x = transA ? a[p * lda + i] : a[i * lda + p]
+                                let y = transB ? b[j * ldb + p] : b[p * ldb + j]
+                                s += Double(bf16(x)) * Double(bf16(y))
+                            }
+                            worst = max(worst, abs(Double(c[i * ldc + j]) - (0.75 * s + 1)))
+                        }
+                        XCTAssertEqual(c[i * ldc + n], 0.5, "column \(n) beyond the matrix was written")
+                    }
+                    XCTAssertLessThan(worst, 1e-5 * Double(k), "m \(m) n \(n) k \(k) transA \(transA) transB \(transB)")
+                }
+            }
+        }
+    }
+
+    /// Inputs are rounded to nearest, not truncated: 1 + 2^-8 + 2^-10 becomes 1 + 2^-7.
+    func testRoundsToNearest() {
+        let a: [Float] = [1 + 0x1p-8 + 0x1p-10], b: [Float] = [1]
+        var c: [Float] = [0]
+        BF16Gemm.product(transA: false, transB: false, m: 1, n: 1, k: 1, a, lda: 1, b, ldb: 1, &c, ldc: 1)
+        XCTAssertEqual(c[0], 1 + 0x1p-7)
+    }
+}

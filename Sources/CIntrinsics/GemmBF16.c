@@ -3,9 +3,15 @@
 // vdpbf16ps products, which take two k-steps at once: packed words hold a bf16 pair
 // (k, k + 1), low half first.
 #include "CIntrinsics.h"
-#include <immintrin.h>
 #include <stdint.h>
 #include <stdlib.h>
+
+#if !defined(__x86_64__)
+int coderl_bf16_supported(void) { return 0; }
+void coderl_gemm_bf16(int transA, int transB, long M, long N, long K, float alpha, const float *A, long lda,
+                      const float *B, long ldb, float beta, float *C, long ldc, long n0, long n1) { abort(); }
+#else
+#include <immintrin.h>
 
 enum { MR = 6, NR = 32, KC = 256, MC = 96, NC = 1024 };
 
@@ -143,3 +149,4 @@ void coderl_gemm_bf16(int transA, int transB, long M, long N, long K, float alph
         }
     }
 }
+#endif

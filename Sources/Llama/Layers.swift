@@ -35,17 +35,27 @@ public enum Layers {
 
     /// y[N,out] = x[N,in] · W[out,in]^T (+ y when `accumulate`).
     public static func linearForward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-                                     rows N: Int, in k: Int, out n: Int, accumulate: Bool = false) {
-        BLAS.gemmNT(x, w, y, m: N, n: n, k: k, ldc: n, beta: accumulate ? 1 : 0)
+                                     rows N: Int, in k: Int, out n: Int, accumulate: Bool = false, precision: MatrixPrecision = .fp32) {
+        switch precision {
+        case .fp32: BLAS.gemmNT(x, w, y, m: N, n: n, k: k, ldc: n, beta: accumulate ? 1 : 0)
+        case .bf16: BF16Gemm.product(transA: false, transB: true, m: N, n: n, k: k, x, lda: k, w, ldb: k, beta: accumulate ? 1 : 0, y, ldc: n)
+        }
     }
 
     /// dx[N,in] (=|+=) dy[N,out] · W[out,in]; dW[out,in] += dy^T · x. `dx` nil skips the input
     /// gradient (the lowest trained layer), `dw` nil skips the weight gradient (frozen weights).
     public static func linearBackward(dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?,
                                       dy: UnsafePointer<Float>, x: UnsafePointer<Float>, w: UnsafePointer<Float>,
-                                      rows N: Int, in k: Int, out n: Int, accumulateInput: Bool = false) {
-        if let dx { BLAS.gemmNN(dy, w, dx, m: N, n: k, k: n, beta: accumulateInput ? 1 : 0) }
-        if let dw { BLAS.gemmTN(dy, x, dw, m: n, n: k, k: N, beta: 1) }
+                                      rows N: Int, in k: Int, out n: Int, accumulateInput: Bool = false,
+                                      precision: MatrixPrecision = .fp32) {
+        switch precision {
+        case .fp32:
+            if let dx { BLAS.gemmNN(dy, w, dx, m: N, n: k, k: n, beta: accumulateInput ? 1 : 0) }
+            if let dw { BLAS.gemmTN(dy, x, dw, m: n, n: k, k: N, beta: 1) }
+        case .bf16:
+            if let dx { BF16Gemm.product(transA: false, transB: false, m: N, n: k, k: n, dy, lda: n, w, ldb: k, beta: accumulateInput ? 1 : 0, dx, ldc: k) }
+            if let dw { BF16Gemm.product(transA: true, transB: false, m: n, n: k, k: N, dy, lda: n, x, ldb: k, beta: 1, dw, ldc: k) }
+        }
     }
 
     // MARK: RMSNorm

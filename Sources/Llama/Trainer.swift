@@ -69,6 +69,9 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
     /// When set, wall time per phase accumulates in `timings` (seconds), for `coderl bench train`.
     public var profiling = false
     public var timings: [String: Double] = [:]
+    /// Arithmetic of the linear layers' products (the output layer included): fp32, or bf16
+    /// inputs with fp32 sums (mixed precision; check `unavailableReason` before choosing it).
+    public var precision: MatrixPrecision = .fp32
 
     @inline(__always) func timed<R>(_ phase: String, _ body: () throws -> R) rethrows -> R {
         guard profiling else { return try body() }
@@ -141,7 +144,7 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
         let s = try normalizedHidden(batch, keep: false)
         var out = [Float](repeating: 0, count: N * V)
         out.withUnsafeMutableBufferPointer {
-            Layers.linearForward($0.baseAddress!, s.xn.pointer, weights.output, rows: N, in: C, out: V)
+            Layers.linearForward($0.baseAddress!, s.xn.pointer, weights.output, rows: N, in: C, out: V, precision: precision)
         }
         return out
     }
@@ -221,7 +224,7 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
         let C = config.channels, F = config.feedForward, QKV = config.qkvWidth
         let NH = config.heads, NKV = config.kvHeads, HS = config.headSize, eps = config.rmsEpsilon
         timed("forward elementwise") { Layers.rmsNormForward(s.xn.pointer, rstd: a.rstd1.pointer, a.x.pointer, weights.attnNorm(l), rows: N, channels: C, eps: eps) }
-        timed("forward matmul") { Layers.linearForward(a.qkv.pointer, s.xn.pointer, weights.wqkv(l), rows: N, in: C, out: QKV) }
+        timed("forward matmul") { Layers.linearForward(a.qkv.pointer, s.xn.pointer, weights.wqkv(l), rows: N, in: C, out: QKV, precision: precision) }
         // Attention per (sequence, kv group), spread over the compute parts with OpenBLAS on one
         // thread: these are many small products.
         let qkv = a.qkv.pointer, att = a.att.pointer, rope = rope
@@ -236,12 +239,12 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
             }
         } }
         a.xMid.pointer.update(from: a.x.pointer, count: N * C)
-        timed("forward matmul") { Layers.linearForward(a.xMid.pointer, a.att.pointer, weights.wo(l), rows: N, in: C, out: C, accumulate: true) }
+        timed("forward matmul") { Layers.linearForward(a.xMid.pointer, a.att.pointer, weights.wo(l), rows: N, in: C, out: C, accumulate: true, precision: precision) }
         timed("forward elementwise") { Layers.rmsNormForward(s.xn.pointer, rstd: a.rstd2.pointer, a.xMid.pointer, weights.ffnNorm(l), rows: N, channels: C, eps: eps) }
-        timed("forward matmul") { Layers.linearForward(a.gateUp.pointer, s.xn.pointer, weights.wGateUp(l), rows: N, in: C, out: 2 * F) }
+        timed("forward matmul") { Layers.linearForward(a.gateUp.pointer, s.xn.pointer, weights.wGateUp(l), rows: N, in: C, out: 2 * F, precision: precision) }
         timed("forward elementwise") { Layers.swigluForward(s.h.pointer, a.gateUp.pointer, rows: N, hidden: F) }
         out.update(from: a.xMid.pointer, count: N * C)
-        timed("forward matmul") { Layers.linearForward(out, s.h.pointer, weights.wDown(l), rows: N, in: F, out: C, accumulate: true) }
+        timed("forward matmul") { Layers.linearForward(out, s.h.pointer, weights.wDown(l), rows: N, in: F, out: C, accumulate: true, precision: precision) }
     }
 
     /// Given dx_{l+1} in `s.dx`, accumulates block l's weight gradients and (when `propagate`)
@@ -255,13 +258,13 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
         timed("backward elementwise") { Layers.swigluForward(s.h.pointer, a.gateUp.pointer, rows: N, hidden: F) }
         timed("backward matmul") {
         Layers.linearBackward(dx: s.dh.pointer, dw: g.wDown(l), dy: s.dx.pointer, x: s.h.pointer, w: weights.wDown(l),
-                              rows: N, in: F, out: C)
+                              rows: N, in: F, out: C, precision: precision)
         }
         timed("backward elementwise") { Layers.swigluBackward(s.dgateUp.pointer, dh: s.dh.pointer, gateUp: a.gateUp.pointer, rows: N, hidden: F) }
         timed("backward elementwise") { Layers.rmsNormForward(s.xn.pointer, rstd: a.rstd2.pointer, a.xMid.pointer, weights.ffnNorm(l), rows: N, channels: C, eps: eps) }
         timed("backward matmul") {
         Layers.linearBackward(dx: s.dxn.pointer, dw: g.wGateUp(l), dy: s.dgateUp.pointer, x: s.xn.pointer, w: weights.wGateUp(l),
-                              rows: N, in: C, out: 2 * F)
+                              rows: N, in: C, out: 2 * F, precision: precision)
         }
         // s.dx becomes d xMid: the residual path plus the norm's input gradient.
         timed("backward elementwise") { Layers.rmsNormBackward(dx: s.dx.pointer, dw: g.ffnNorm(l), dout: s.dxn.pointer, x: a.xMid.pointer, rstd: a.rstd2.pointer,
@@ -269,7 +272,7 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
         // Attention: xMid = x + Wo · attention(rope(Wqkv · norm(x))).
         timed("backward matmul") {
         Layers.linearBackward(dx: s.datt.pointer, dw: g.wo(l), dy: s.dx.pointer, x: a.att.pointer, w: weights.wo(l),
-                              rows: N, in: C, out: C)
+                              rows: N, in: C, out: C, precision: precision)
         }
         let qkv = a.qkv.pointer, rope = rope
         timed("backward attention") {
@@ -288,7 +291,7 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
         timed("backward elementwise") { Layers.rmsNormForward(s.xn.pointer, rstd: a.rstd1.pointer, a.x.pointer, weights.attnNorm(l), rows: N, channels: C, eps: eps) }
         timed("backward matmul") {
         Layers.linearBackward(dx: s.dxn.pointer, dw: g.wqkv(l), dy: s.dqkv.pointer, x: s.xn.pointer, w: weights.wqkv(l),
-                              rows: N, in: C, out: QKV)
+                              rows: N, in: C, out: QKV, precision: precision)
         }
         timed("backward elementwise") { Layers.rmsNormBackward(dx: propagate ? s.dx.pointer : nil, dw: g.attnNorm(l), dout: s.dxn.pointer, x: a.x.pointer,
                                rstd: a.rstd1.pointer, w: weights.attnNorm(l), rows: N, channels: C, accumulate: true) }
@@ -325,7 +328,7 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
         while start < rows.count {
             let n = min(R, rows.count - start)
             for i in 0..<n { (chunkX.pointer + i * C).update(from: s.xn.pointer + rows[start + i] * C, count: C) }
-            timed("output matmul") { Layers.linearForward(logits.pointer, chunkX.pointer, weights.output, rows: n, in: C, out: V) }
+            timed("output matmul") { Layers.linearForward(logits.pointer, chunkX.pointer, weights.output, rows: n, in: C, out: V, precision: precision) }
             timed("output softmax") { targets.withUnsafeBufferPointer { tp in
                 coefficients.withUnsafeBufferPointer { cp in
                     logp.withUnsafeMutableBufferPointer { lp in
@@ -337,7 +340,7 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
             if backward {
                 timed("output matmul") {
                     Layers.linearBackward(dx: chunkD.pointer, dw: gradients.output, dy: logits.pointer, x: chunkX.pointer, w: weights.output,
-                                          rows: n, in: C, out: V)
+                                          rows: n, in: C, out: V, precision: precision)
                 }
                 for i in 0..<n { Kernels.axpy(1, chunkD.pointer + i * C, s.dxn.pointer + rows[start + i] * C, C) }
             }

@@ -26,16 +26,25 @@ public enum BF16Gemm {
         precondition(lda >= (transA ? m : k) && ldb >= (transB ? k : n) && ldc >= n, "leading dimension too small")
         guard m > 0, n > 0 else { return }
         let a = UnsafeSendable(a), b = UnsafeSendable(b), c = UnsafeSendable(c)
-        let work = { (columns: Range<Int>) in
-            coderl_gemm_bf16(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a.pointer, lda, b.pointer, ldb,
-                             beta, c.pointer, ldc, columns.lowerBound, columns.upperBound)
+        let work = { (rows: Range<Int>, columns: Range<Int>) in
+            guard !rows.isEmpty else { return }
+            // Rows i0..<i1 of op(a) start at row i0 of a, or at its column i0 when transposed.
+            let first = a.pointer + (transA ? rows.lowerBound : rows.lowerBound * lda)
+            coderl_gemm_bf16(transA ? 1 : 0, transB ? 1 : 0, rows.count, n, k, alpha, first, lda, b.pointer, ldb,
+                             beta, c.pointer + rows.lowerBound * ldc, ldc, columns.lowerBound, columns.upperBound)
         }
         // One thread for products too small to split (the packing would dominate).
-        if n < 64 || m * n * k < 1 << 20 {
-            work(0..<n)
+        if m * n * k < 1 << 20 {
+            work(0..<m, 0..<n)
             return
         }
-        pool.run { part, parts in work(ComputePool.range(part, of: parts, count: n, align: 32)) }
+        // Each thread packs all of the operand it shares: split the longer side, so that the
+        // shared operand is the smaller one.
+        if m >= n {
+            pool.run { part, parts in work(ComputePool.range(part, of: parts, count: m, align: 6), 0..<n) }
+        } else {
+            pool.run { part, parts in work(0..<m, ComputePool.range(part, of: parts, count: n, align: 32)) }
+        }
     }
 }
 
@@ -43,4 +52,15 @@ public enum BF16Gemm {
 private struct UnsafeSendable<Pointer>: @unchecked Sendable {
     let pointer: Pointer
     init(_ pointer: Pointer) { self.pointer = pointer }
+}
+
+/// The arithmetic of a model's matrix products: fp32 throughout, or bfloat16 inputs with fp32
+/// sums (`BF16Gemm`; mixed precision: weights, gradients and everything else stay fp32).
+public enum MatrixPrecision: String, Sendable, CaseIterable {
+    case fp32, bf16
+
+    /// Why this precision cannot be used on this CPU, or nil when it can.
+    public var unavailableReason: String? {
+        self == .bf16 && !BF16Gemm.available ? "bf16 matrix products need a CPU with AVX512-BF16 (this one has none)" : nil
+    }
 }

@@ -38,14 +38,18 @@ struct BenchTrain: ParsableCommand {
     @Flag(help: "Print where the time goes (matrix products, attention, softmax, ...).")
     var profile = false
 
+    @Option(help: "Arithmetic of the matrix products: fp32, or bf16 (bfloat16 inputs with fp32 sums; needs AVX512-BF16).")
+    var precision: MatrixPrecision = .fp32
+
     func run() throws {
         guard batch >= 1, length >= 2, steps >= 1 else { throw ValidationError("--batch, --steps must be >= 1 and --length >= 2") }
+        if let reason = precision.unavailableReason { throw ValidationError(reason) }
         ProcessMemory.resetPeak()
         let (model, tokenizer, _) = try modelOptions.load()
         let weights = model.weights
         let c = weights.config
         guard top <= c.layers else { throw ValidationError("--top \(top) exceeds the model's \(c.layers) blocks") }
-        print("model \(modelOptions.resolvedPath) (\(weights.parameterCount / 1_000_000)M parameters, fp32), batch \(batch) x \(length) tokens")
+        print("model \(modelOptions.resolvedPath) (\(weights.parameterCount / 1_000_000)M parameters, fp32; products in \(precision.rawValue)), batch \(batch) x \(length) tokens")
         print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) threads")
         // Real text as data: Python source, tokenized and cut into sequences.
         let text = String(repeating: """
@@ -87,6 +91,7 @@ struct BenchTrain: ParsableCommand {
                                       schedule: LearningRateSchedule(peak: 1e-5), rng: Xoshiro256(seed: 1))
             let session = try ActorSession(weights: weights, state: state)
             session.trainer.profiling = profile
+            session.trainer.precision = precision
             var times: [Double] = []
             var loss: Float = 0
             for i in 0...steps {

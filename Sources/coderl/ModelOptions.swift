@@ -36,6 +36,7 @@ struct ModelOptions: ParsableArguments {
 }
 
 extension KVPrecision: ExpressibleByArgument {}
+extension MatrixPrecision: ExpressibleByArgument {}
 
 struct CLIError: Error, CustomStringConvertible {
     let description: String

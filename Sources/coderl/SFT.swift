@@ -118,6 +118,9 @@ struct SFT: ParsableCommand {
     @Option(help: "OpenBLAS threads (default: all cores).")
     var threads: Int?
 
+    @Option(help: "Arithmetic of the matrix products: fp32, or bf16 (bfloat16 inputs with fp32 sums; weights, gradients and optimizer stay fp32; needs AVX512-BF16). Recorded with the run.")
+    var precision: MatrixPrecision = .fp32
+
     func validate() throws {
         guard (resume == nil) != (out == nil) else { throw ValidationError("give --out DIR for a new run or --resume DIR to continue one") }
         if resume == nil && data == nil { throw ValidationError("--data FILE is required for a new run") }
@@ -148,7 +151,7 @@ struct SFT: ParsableCommand {
             source = try ModelSource.load(model, tokenizerPath: tokenizer)
             let trained = trainLayers ?? source.weights.config.layers
             settings = ["data": data!, "batch": "\(batch)", "accumulate": "\(accumulate)", "max_length": "\(maxLength)",
-                        "chat": "\(chat)", "seed": "\(seed)", "model": model ?? DefaultModel.path]
+                        "chat": "\(chat)", "seed": "\(seed)", "model": model ?? DefaultModel.path, "precision": precision.rawValue]
             settings["data_xxh64"] = try Self.fileDigest(data!)
             let state = TrainingState(
                 kind: .actor, trainedLayers: trained,
@@ -160,6 +163,10 @@ struct SFT: ParsableCommand {
             try LoadedModel.writeTokenizer(source.tokenizerMetadata, to: dir + "/" + LoadedModel.tokenizerFileName)
         }
         let dataPath = settings["data"]!
+        // A resumed run keeps the arithmetic it started with (runs from before this setting: fp32).
+        let arithmetic = MatrixPrecision(rawValue: settings["precision"] ?? "fp32") ?? .fp32
+        if let reason = arithmetic.unavailableReason { throw CLIError(reason) }
+        session.trainer.precision = arithmetic
         if resume != nil, let recorded = settings["data_xxh64"], try Self.fileDigest(dataPath) != recorded {
             throw CLIError("\(dataPath) changed since the run started (checksum differs); resuming would not continue the same run")
         }

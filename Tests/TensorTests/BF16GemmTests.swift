@@ -16,12 +16,12 @@ final class BF16GemmTests: XCTestCase {
     }
 
     /// All four transpositions, remainders of the 6 x 32 tile, odd K, K and M beyond one packed
-    /// block (256 and 96), columns beyond one block (1024) split over two threads, leading
-    /// dimensions wider than the matrices, alpha and beta: against Double sums of the rounded
-    /// inputs.
+    /// block (640 and 96), columns beyond one block (512) split over two threads, leading
+    /// dimensions wider than the matrices, rows split over two threads (700 x 40), alpha and
+    /// beta: against Double sums of the rounded inputs.
     func testMatchesSumsOfRoundedInputs() {
         let pool = ComputePool(threads: 2)
-        for (m, n, k) in [(1, 1, 1), (7, 33, 5), (13, 70, 301), (100, 2100, 300)] {
+        for (m, n, k) in [(1, 1, 1), (7, 33, 5), (13, 70, 301), (9, 40, 1301), (100, 1100, 300), (700, 40, 64)] {
             for transA in [false, true] {
                 for transB in [false, true] {
                     let lda = (transA ? m : k) + 2, ldb = (transB ? k : n) + 3, ldc = n + 1

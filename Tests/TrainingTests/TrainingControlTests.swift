@@ -73,6 +73,50 @@ final class TrainingControlTests: XCTestCase {
         XCTAssertEqual(losses, try run(), "same seed and data, same losses bit for bit")
     }
 
+    /// Mixed precision (bf16 inputs to the linear layers' products, fp32 sums and everything
+    /// else fp32): the loss and every gradient stay within bfloat16's rounding of the fp32 run,
+    /// they are not the fp32 values (the products really ran in bf16), and training with it
+    /// lowers the loss like fp32 does.
+    func testBF16ProductsStayCloseToFP32() throws {
+        guard MatrixPrecision.bf16.unavailableReason == nil else {
+            print("this CPU has no AVX512-BF16: skipping the bf16 training check")
+            throw XCTSkip("no AVX512-BF16")
+        }
+        let config = try tinyConfig()
+        let weights = randomWeights(config, seed: 21)
+        let b = try batch(config)
+        var losses: [Float] = [], gradients: [[Float]] = []
+        for precision in [MatrixPrecision.fp32, .bf16] {
+            let trainer = try LlamaTrainer(weights: weights)
+            trainer.precision = precision
+            trainer.zeroGradients()
+            losses.append(try trainer.forwardBackward(b).crossEntropy)
+            gradients.append(Array(UnsafeBufferPointer(start: trainer.gradients.buffer.pointer, count: trainer.gradients.buffer.count)))
+        }
+        XCTAssertEqual(losses[1], losses[0], accuracy: 1e-2 * losses[0])
+        XCTAssertNotEqual(losses[1], losses[0])
+        for t in weights.namedTensors {
+            let error = gradients[0].withUnsafeBufferPointer { f in gradients[1].withUnsafeBufferPointer { h in
+                relativeError(h.baseAddress! + t.offset, f.baseAddress! + t.offset, count: t.count) } }
+            XCTAssertLessThan(error, 3e-2, t.name)
+        }
+        // Training in bf16 lowers the loss as the fp32 test above does.
+        let trainer = try LlamaTrainer(weights: randomWeights(try tinyConfig(layers: 2), seed: 4, scale: 0.2))
+        trainer.precision = .bf16
+        let ranges = trainer.trainedTensors.map { ParameterRange(offset: $0.offset, count: $0.count, decays: $0.decays) }
+        let opt = AdamW(ranges: ranges, settings: AdamWSettings(weightDecay: 0.01))
+        let schedule = LearningRateSchedule(peak: 3e-3, warmupSteps: 5, decay: .cosine, totalSteps: 60)
+        let small = try batch(trainer.config)
+        var curve: [Float] = []
+        for step in 0..<60 {
+            trainer.zeroGradients()
+            curve.append(try trainer.forwardBackward(small).crossEntropy)
+            clipGradients(trainer.gradients.buffer.pointer, ranges: ranges, maxNorm: 1)
+            opt.update(parameters: trainer.weights.buffer.pointer, gradients: trainer.gradients.buffer.pointer, learningRate: schedule.rate(at: step))
+        }
+        XCTAssertLessThan(curve[59], curve[0] * 0.3, "bf16 loss: \(curve[0]) -> \(curve[59])")
+    }
+
     /// Two micro-batches at scale 1/2 accumulate the gradient of their mean loss.
     func testGradientAccumulation() throws {
         let config = try tinyConfig(layers: 2)

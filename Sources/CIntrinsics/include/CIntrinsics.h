@@ -36,7 +36,7 @@ int coderl_bf16_supported(void);
 /// likewise op(B)[K, N]. The inputs are rounded to bfloat16 (nearest even) as they are packed;
 /// products and sums are fp32 (vdpbf16ps), so the result is exactly what fp32 arithmetic gives
 /// on the rounded inputs, up to summation order. Call only when `coderl_bf16_supported()`.
-/// Each calling thread keeps a 600 KB packing buffer.
+/// Each calling thread keeps an 800 KB packing buffer.
 void coderl_gemm_bf16(int transA, int transB, long M, long N, long K, float alpha,
                       const float *A, long lda, const float *B, long ldb,
                       float beta, float *C, long ldc, long n0, long n1);

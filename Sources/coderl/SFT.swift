@@ -181,7 +181,8 @@ struct SFT: ParsableCommand {
         let trainedTensors = session.trainer.trainedTensors.reduce(0) { $0 + $1.count }
         print("\(encoded.count) examples from \(dataPath)\(cut > 0 ? " (\(cut) cut to \(limit) tokens)" : ""); " +
               "\(trainedTensors / 1_000_000)M of \(session.weights.parameterCount / 1_000_000)M parameters trained " +
-              "(top \(session.state.trainedLayers) of \(session.weights.config.layers) blocks); batch \(B) x \(K) accumulated")
+              "(top \(session.state.trainedLayers) of \(session.weights.config.layers) blocks); batch \(B) x \(K) accumulated; " +
+              "matrix products in \(arithmetic.rawValue)")
 
         var order = DataOrder(count: encoded.count, seed: dataSeed)
         let steps = session.state.schedule.totalSteps

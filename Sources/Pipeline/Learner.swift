@@ -155,6 +155,7 @@ public final class LearnerService {
             state = try JSONDecoder().decode(LearnerState.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/learner.json")))
             log("resumed from \(dir): step \(state.step), version \(state.version), ledger position \(state.position)")
             actor.setTotalSteps(config.run.steps)
+            try setPrecision()
             return false
         }
         let loaded = try LoadedModel.load(try Setup.actorPath(config))
@@ -178,8 +179,18 @@ public final class LearnerService {
             schedule: LearningRateSchedule(peak: Float(config.training.criticLearningRate), totalSteps: config.run.steps),
             clipNorm: 1, rng: Xoshiro256(seed: config.run.seed &+ 1), criticClasses: classes))
         state = LearnerState()
+        try setPrecision()
         log("fresh start: actor \(layers) blocks (top \(trained) trained), critic \(criticLayers) blocks (\(classes.rawValue))")
         return true
+    }
+
+    /// The configured arithmetic for both trainers' matrix products (a runtime choice: the
+    /// checkpoints are the same either way).
+    private func setPrecision() throws {
+        let precision = MatrixPrecision(rawValue: config.training.precision.rawValue) ?? .fp32
+        if let reason = precision.unavailableReason { throw PipelineError("training.precision is bf16, but \(reason)") }
+        actor.trainer.precision = precision
+        critic.trainer.backbone.precision = precision
     }
 
     private func saveCheckpoint() throws {

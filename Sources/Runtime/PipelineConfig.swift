@@ -8,6 +8,7 @@ public struct PipelineConfig: Sendable {
     public enum ReturnMode: String, Sendable, CaseIterable { case relative, absolute }
     public enum CriticClassesChoice: String, Sendable, CaseIterable { case outcomes, binary }
     public enum SandboxChoice: String, Sendable, CaseIterable { case strict, relaxed }
+    public enum PrecisionChoice: String, Sendable, CaseIterable { case fp32, bf16 }
 
     public struct Run: Sendable {
         public var directory: String
@@ -82,6 +83,7 @@ public struct PipelineConfig: Sendable {
         public var warmStartSteps: Int
         public var criticWarmupSteps: Int
         public var keepVersions: Int
+        public var precision: PrecisionChoice
     }
 
     public struct Execution: Sendable {
@@ -188,7 +190,8 @@ public struct PipelineConfig: Sendable {
             microBatch: r.int("training.micro_batch", 4, "Sequences per forward/backward (gradients are accumulated).", min: 1),
             warmStartSteps: r.int("training.warm_start_steps", 0, "Cross-entropy steps on reference solutions before RL starts.", min: 0),
             criticWarmupSteps: r.int("training.critic_warmup_steps", 0, "Learner steps before critic weights are used (the untrained critic's weights are replaced by 1).", min: 0),
-            keepVersions: r.int("training.keep_versions", 3, "Weight versions the param-store keeps per model (besides version 0); older ones are deleted.", min: 1))
+            keepVersions: r.int("training.keep_versions", 3, "Weight versions the param-store keeps per model (besides version 0); older ones are deleted.", min: 1),
+            precision: r.choice("training.precision", PrecisionChoice.fp32, "Arithmetic of the actor's and critic's matrix products: fp32, or bf16 (bfloat16 inputs with fp32 sums, mixed precision; needs AVX512-BF16)"))
         execution = Execution(
             secondsPerTest: r.double("execution.seconds_per_test", 4, "Wall-clock limit per test.", min: 0.05),
             memoryMB: r.int("execution.memory_mb", 512, "Memory limit of a program.", min: 16),

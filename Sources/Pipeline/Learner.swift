@@ -180,7 +180,7 @@ public final class LearnerService {
             clipNorm: 1, rng: Xoshiro256(seed: config.run.seed &+ 1), criticClasses: classes))
         state = LearnerState()
         try setPrecision()
-        log("fresh start: actor \(layers) blocks (top \(trained) trained), critic \(criticLayers) blocks (\(classes.rawValue))")
+        log("fresh start: actor \(layers) blocks (top \(trained) trained), critic \(criticLayers) blocks (\(classes.rawValue)); matrix products in \(config.training.precision.rawValue)")
         return true
     }
 

@@ -27,7 +27,7 @@ final class HarnessProcess {
         try start()
     }
 
-    deinit { stop() }
+    deinit { stop(grace: 1) }
 
     /// Spawns the harness and waits for its probe (a trivial program run the way jobs run).
     func start() throws {
@@ -93,15 +93,33 @@ final class HarnessProcess {
         }
     }
 
-    /// Kills the whole slot (process group) and reaps it.
-    func stop() {
-        if pid > 0 {
-            kill(-pid, SIGKILL)
-            kill(pid, SIGKILL)
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-            pid = 0
+    /// Kills the whole slot (process group) and reaps it. With `grace`, first ends the
+    /// harness's input and waits up to that many seconds for it to finish cleanly (its sandbox
+    /// init then removes what it made: relaxed mode's job directory).
+    func stop(grace: Double = 0) {
+        guard pid > 0 else { return closeDescriptors() }
+        if grace > 0, toHarness >= 0 {
+            close(toHarness)
+            toHarness = -1
+            let deadline = Date().addingTimeInterval(grace)
+            var info = siginfo_t()
+            // WNOWAIT: the ended harness stays a zombie, so its pid (the group's id) cannot be
+            // reused before the group is killed below.
+            while Date() < deadline {
+                info = siginfo_t()
+                if waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_signo != 0 { break }
+                usleep(2000)
+            }
         }
+        kill(-pid, SIGKILL)       // the whole slot: bubblewrap, harness, whatever is left
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        pid = 0
+        closeDescriptors()
+    }
+
+    private func closeDescriptors() {
         for fd in [toHarness, secretsToHarness, fromHarness, errorLog] where fd >= 0 { close(fd) }
         toHarness = -1; secretsToHarness = -1; fromHarness = -1; errorLog = -1
     }

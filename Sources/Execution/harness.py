@@ -678,6 +678,16 @@ class Sandbox:
             raise InfrastructureError(message["infrastructure"])
         return message
 
+    def close(self):
+        """Ends the init (end of its input) and waits a little for it and the holder, so that
+        it finishes its own clean-up (relaxed mode: the last job directory)."""
+        self.control.close()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if os.waitpid(self.holder, os.WNOHANG)[0] != 0:
+                return
+            time.sleep(0.005)
+
     def kill(self):
         """Asks the init to kill the current run; returns how it ended."""
         if self.gone:
@@ -1207,7 +1217,8 @@ def main():
         try:
             job = receive(0)
         except EOFError:
-            return                        # the executor is gone: the init ends with our socket
+            SANDBOX.close()               # the executor is done with this slot
+            return
         answer = run_job(job)
         send(1, answer, errors="replace")  # the executor reads strict UTF-8
         if "infrastructure" in answer:

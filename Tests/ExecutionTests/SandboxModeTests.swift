@@ -66,5 +66,16 @@ final class SandboxModeTests: XCTestCase {
         let second = try String(contentsOfFile: cwdFile, encoding: .utf8)
         XCTAssertNotEqual(first, second)
         XCTAssertFalse(FileManager.default.fileExists(atPath: first), "the first run's directory is gone")
+        // The slot's last job directory goes when its executor does.
+        var last = ""
+        do {
+            setenv("PATH", "/nonexistent", 1)
+            let shortLived = try Executor(slots: 1, configuration: configuration)
+            setenv("PATH", "/usr/local/bin:/usr/bin:/bin", 1)
+            XCTAssertEqual(try shortLived.run(program: note, suite: stdioSuite([("", "ok")]), limits: limits).verdict?.outcome, .passed)
+            last = try String(contentsOfFile: cwdFile, encoding: .utf8)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: last + "/left-behind"), last)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: last), "the last job directory is removed with its executor")
     }
 }

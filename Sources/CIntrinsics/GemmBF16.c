@@ -9,7 +9,7 @@
 #if !defined(__x86_64__)
 int coderl_bf16_supported(void) { return 0; }
 void coderl_gemm_bf16(int transA, int transB, long M, long N, long K, float alpha, const float *A, long lda,
-                      const float *B, long ldb, float beta, float *C, long ldc, long n0, long n1) { abort(); }
+                      const float *B, long ldb, float beta, float *C, long ldc) { abort(); }
 #else
 #include <immintrin.h>
 
@@ -173,12 +173,11 @@ static _Thread_local uint32_t *buffer;
 
 void coderl_gemm_bf16(int transA, int transB, long M, long N, long K, float alpha,
                       const float *A, long lda, const float *B, long ldb,
-                      float beta, float *C, long ldc, long n0, long n1) {
-    if (n1 > N) n1 = N;
-    if (n0 >= n1 || M <= 0) return;
+                      float beta, float *C, long ldc) {
+    if (N <= 0 || M <= 0) return;
     if (K <= 0 || alpha == 0) {
         for (long i = 0; i < M; i++)
-            for (long j = n0; j < n1; j++) C[i * ldc + j] = beta == 0 ? 0 : beta * C[i * ldc + j];
+            for (long j = 0; j < N; j++) C[i * ldc + j] = beta == 0 ? 0 : beta * C[i * ldc + j];
         return;
     }
     // Blocks of k as even as possible, at most KC each (K = 576 is one block, 2048 four).
@@ -188,12 +187,12 @@ void coderl_gemm_bf16(int transA, int transB, long M, long N, long K, float alph
         if (!buffer) abort();
     }
     uint32_t *packedB = buffer, *packedA = buffer + (size_t)(KC / 2) * NC;
-    for (long jc = n0; jc < n1; jc += NC) {
-        long nc = n1 - jc < NC ? n1 - jc : NC;
+    for (long jc = 0; jc < N; jc += NC) {
+        long nc = N - jc < NC ? N - jc : NC;
         for (long pc = 0; pc < K; pc += kcMax) {
             long kc = K - pc < kcMax ? K - pc : kcMax, pairs = (kc + 1) / 2;
             float blockBeta = pc == 0 ? beta : 1;
-            packB(transB, B, ldb, pc, kc, jc, nc, n1, packedB);
+            packB(transB, B, ldb, pc, kc, jc, nc, N, packedB);
             for (long ic = 0; ic < M; ic += MC) {
                 long mc = M - ic < MC ? M - ic : MC;
                 packA(transA, A, lda, M, ic, mc, pc, kc, packedA);

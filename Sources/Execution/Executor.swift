@@ -128,7 +128,7 @@ public final class Executor: Sendable {
         let deadline = started.addingTimeInterval(request.deadlineSeconds)
         do {
             let harness = try box.harness()
-            try harness.send(request.json, secrets: request.secrets, deadline: deadline)
+            try harness.send(request.json, deadline: deadline)
             let answer = try harness.receive(deadline: deadline)
             if let failure = answer["infrastructure"]?.stringValue {
                 box.discard()   // restarted before its next job: nothing of this job can linger

@@ -2,12 +2,11 @@ import Foundation
 import Datasets
 
 /// One slot: a long-lived harness process (the evaluator, inside bubblewrap, with its sandbox
-/// init) that runs one job at a time. Jobs and answers cross its stdin and stdout as length-prefixed JSON.
+/// init) that runs one job at a time. Jobs and answers cross its stdin and stdout as
+/// length-prefixed JSON.
 final class HarnessProcess {
     private(set) var pid: pid_t = 0
     private var toHarness: Int32 = -1
-    /// The harness's fd 3: each job's answers, read by the evaluator only.
-    private var secretsToHarness: Int32 = -1
     private var fromHarness: Int32 = -1
     private var errorLog: Int32 = -1
     let plan: SandboxPlan
@@ -33,18 +32,17 @@ final class HarnessProcess {
     func start() throws {
         let harness = String(decoding: PackageResources.harness_py, as: UTF8.self)
         let argv = plan.command + [harness, settings]
-        var input: [Int32] = [0, 0], output: [Int32] = [0, 0], errors: [Int32] = [0, 0], answers: [Int32] = [0, 0]
-        guard pipe(&input) == 0, pipe(&output) == 0, pipe(&errors) == 0, pipe(&answers) == 0 else {
+        var input: [Int32] = [0, 0], output: [Int32] = [0, 0], errors: [Int32] = [0, 0]
+        guard pipe(&input) == 0, pipe(&output) == 0, pipe(&errors) == 0 else {
             throw SandboxUnavailable(reason: "cannot create pipes: \(String(cString: strerror(errno)))")
         }
-        for fd in input + output + errors + answers { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        for fd in input + output + errors { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, input[0], 0)
         posix_spawn_file_actions_adddup2(&actions, output[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
-        posix_spawn_file_actions_adddup2(&actions, answers[0], 3)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -63,17 +61,16 @@ final class HarnessProcess {
         let status = withCStrings(argv) { cargv in
             withCStrings(environment) { cenv in posix_spawn(&child, argv[0], &actions, &attributes, cargv, cenv) }
         }
-        close(input[0]); close(output[1]); close(errors[1]); close(answers[0])
+        close(input[0]); close(output[1]); close(errors[1])
         guard status == 0 else {
-            close(input[1]); close(output[0]); close(errors[0]); close(answers[1])
+            close(input[1]); close(output[0]); close(errors[0])
             throw SandboxUnavailable(reason: "cannot start \(argv[0]): \(String(cString: strerror(status)))")
         }
         pid = child
         toHarness = input[1]
-        secretsToHarness = answers[1]
         fromHarness = output[0]
         // Written with a deadline: a harness that stopped reading must not hang us.
-        for fd in [toHarness, secretsToHarness] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        _ = fcntl(toHarness, F_SETFL, fcntl(toHarness, F_GETFL) | O_NONBLOCK)
         errorLog = errors[0]
         _ = fcntl(errorLog, F_SETFL, fcntl(errorLog, F_GETFL) | O_NONBLOCK)
         let hello: JSON
@@ -120,14 +117,13 @@ final class HarnessProcess {
     }
 
     private func closeDescriptors() {
-        for fd in [toHarness, secretsToHarness, fromHarness, errorLog] where fd >= 0 { close(fd) }
-        toHarness = -1; secretsToHarness = -1; fromHarness = -1; errorLog = -1
+        for fd in [toHarness, fromHarness, errorLog] where fd >= 0 { close(fd) }
+        toHarness = -1; fromHarness = -1; errorLog = -1
     }
 
-    /// Sends a job: its public part on stdin, its answers on fd 3.
-    func send(_ message: JSON, secrets: JSON, deadline: Date) throws(HarnessFailure) {
+    /// Sends a job on the harness's stdin.
+    func send(_ message: JSON, deadline: Date) throws(HarnessFailure) {
         try write(frame(message), to: toHarness, deadline: deadline)
-        try write(frame(secrets), to: secretsToHarness, deadline: deadline)
     }
 
     private func frame(_ message: JSON) -> [UInt8] {

@@ -2,21 +2,15 @@ import Foundation
 import Datasets
 import Schema
 
-/// A job as the harness reads it, in two parts: the public part (program, stdin, call
-/// arguments, limits), which the program's processes may see, and the answers (expected
-/// outputs, assert and check code), which only the trusted evaluator reads, on a descriptor
-/// of its own.
+/// A job as the harness reads it: program, limits and per test its input and answer (expected
+/// output, or assert or check code). Only the trusted evaluator reads it; programs get their
+/// source and stdin from the sandbox init, which never sees a job.
 struct JobRequest: Sendable {
     let fields: [(String, JSON)]
     let tests: [JSON]
-    let answers: [JSON]
     let deadlineSeconds: Double
 
-    /// The public part.
     var json: JSON { .object(fields + [("tests", .array(tests))]) }
-
-    /// The answers, one per test.
-    var secrets: JSON { .object([("tests", .array(answers))]) }
 
     static func make(id: String, program: String, suite: TestSuite, limits: Limits) throws(InvalidJob) -> JobRequest {
         guard !suite.cases.isEmpty else { throw InvalidJob(reason: "the test suite has no tests") }
@@ -29,12 +23,10 @@ struct JobRequest: Sendable {
         guard limits.fileSizeBytes >= 1 << 20 else { throw InvalidJob(reason: "file size limit \(limits.fileSizeBytes) bytes is below 1 MiB") }
         let format: String
         var tests: [JSON] = []
-        var answers: [JSON] = []
         switch suite.format {
         case .stdio:
             format = "stdio"
-            tests = suite.cases.map { .object([("input", .string($0.input))]) }
-            answers = suite.cases.map { .object([("expected", .string($0.expected))]) }
+            tests = suite.cases.map { .object([("input", .string($0.input)), ("expected", .string($0.expected))]) }
         case .call:
             format = "call"
             guard !suite.entryPoint.isEmpty else { throw InvalidJob(reason: "a call-based suite needs the function name (entry_point)") }
@@ -45,8 +37,7 @@ struct JobRequest: Sendable {
                 guard (try? JSON.parse(test.expected)) != nil else {
                     throw InvalidJob(reason: "test \(i): expected must be a JSON value, found '\(test.expected.prefix(60))'")
                 }
-                tests.append(.object([("input", .string(test.input))]))
-                answers.append(.object([("expected", .string(test.expected))]))
+                tests.append(.object([("input", .string(test.input)), ("expected", .string(test.expected))]))
             }
         case .assert, .humanevalCheck:
             format = suite.format == .assert ? "assert" : "check"
@@ -56,8 +47,7 @@ struct JobRequest: Sendable {
             for (i, test) in suite.cases.enumerated() where test.code.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
                 throw InvalidJob(reason: "test \(i) has no code")
             }
-            tests = suite.cases.map { _ in .object([]) }
-            answers = suite.cases.map { .object([("code", .string($0.code))]) }
+            tests = suite.cases.map { .object([("code", .string($0.code))]) }
         case .unspecified, .UNRECOGNIZED:
             throw InvalidJob(reason: "the test suite has no format")
         }
@@ -83,7 +73,7 @@ struct JobRequest: Sendable {
         ]
         // Each test may take its limit plus sandbox set-up; the slot is declared stuck after.
         let deadline = 30 + Double(suite.cases.count) * (limits.secondsPerTest + 2)
-        return JobRequest(fields: fields, tests: tests, answers: answers, deadlineSeconds: deadline)
+        return JobRequest(fields: fields, tests: tests, deadlineSeconds: deadline)
     }
 }
 

@@ -1,7 +1,7 @@
 # CodeRL executor harness. Embedded in the Swift executor and started once per slot inside
 # bubblewrap as `python3 -I -S -c <this file> SETTINGS`. Three roles, by process:
 #
-#   evaluator (trusted, one per slot)  reads jobs from fd 0 and their answers from fd 3, runs
+#   evaluator (trusted, one per slot)  reads jobs (with their answers) from fd 0, runs
 #                                      each test through the sandbox, compares results, writes
 #                                      the job's answer to fd 1. For call and assert tests it
 #                                      runs the dataset's test code; the program only ever
@@ -50,19 +50,6 @@ if hasattr(sys, "set_int_max_str_digits"):
 
 class InfrastructureError(Exception):
     """The sandbox itself failed: never the program's fault."""
-
-
-SECRETS_FD = 3
-_secrets = None
-
-
-def secrets():
-    """The job's answers, one entry per test (expected output, or test code), read once."""
-    global _secrets
-    if _secrets is None:
-        message = receive(SECRETS_FD)
-        _secrets = message["tests"]
-    return _secrets
 
 
 def write_all(fd, data):
@@ -457,8 +444,6 @@ def sandbox_init(control, results):
             try:
                 control.close()
                 os.close(results)
-                if scratch.job_dir:
-                    os.chdir(scratch.job_dir)
                 program_process(dict(zip(command["fds"], fds)), command, command["limits"])
             finally:
                 os._exit(120)
@@ -499,6 +484,7 @@ class Scratch:
             import tempfile
             self.job_dir = tempfile.mkdtemp(prefix="job-", dir=SCRATCH)
             os.chmod(self.job_dir, 0o777)
+            os.chdir(self.job_dir)                # the program process starts here
             return
         for target in self.mounted:
             if libc.umount2(target, MNT_DETACH) != 0:
@@ -510,34 +496,33 @@ class Scratch:
                 mount(b"tmpfs", target, b"tmpfs", MS_NOSUID | MS_NODEV, size)
                 self.mounted.append(target)
         remove_ipc_objects()
-        os.chdir("/tmp")
+        os.chdir("/tmp")                          # the program process starts here
 
 
-# shmctl SHM_INFO, semctl SEM_INFO, msgctl MSG_INFO: the first int each fills in counts the
-# objects in use (shm_info.used_ids, seminfo.semusz is the 8th, msginfo.msgpool the first).
 IPC_RMID, SHM_INFO, SEM_INFO, MSG_INFO = 0, 14, 19, 12
 _ipc_info = (ctypes.c_int * 64)()
+# Per kind of System V object: how many exist (the *_INFO query and which int of its answer
+# counts them: shm_info.used_ids, seminfo.semusz, msginfo.msgpool) and how one is removed.
+IPC_KINDS = (
+    ("shm", lambda: libc.shmctl(0, SHM_INFO, _ipc_info), 0, lambda i: libc.shmctl(i, IPC_RMID, None)),
+    ("sem", lambda: libc.semctl(0, 0, SEM_INFO, _ipc_info), 7, lambda i: libc.semctl(i, 0, IPC_RMID)),
+    ("msg", lambda: libc.msgctl(0, MSG_INFO, _ipc_info), 0, lambda i: libc.msgctl(i, IPC_RMID, None)),
+)
 
 
 def remove_ipc_objects():
     """Removes every System V shared memory segment, semaphore set and message queue of the
-    namespace (the init owns the namespace, so it may). Three cheap queries first: runs
-    rarely leave any."""
-    counts = []
-    for query, index in ((lambda: libc.shmctl(0, SHM_INFO, _ipc_info), 0),
-                         (lambda: libc.semctl(0, 0, SEM_INFO, _ipc_info), 7),
-                         (lambda: libc.msgctl(0, MSG_INFO, _ipc_info), 0)):
+    namespace (the init owns the namespace, so it may). A cheap count first: runs rarely
+    leave any."""
+    for kind, count, index, remove in IPC_KINDS:
         ctypes.memset(_ipc_info, 0, ctypes.sizeof(_ipc_info))
-        counts.append(-1 if query() < 0 else _ipc_info[index])
-    for (kind, remove), count in zip((("shm", lambda i: libc.shmctl(i, IPC_RMID, None)),
-                                      ("sem", lambda i: libc.semctl(i, 0, IPC_RMID)),
-                                      ("msg", lambda i: libc.msgctl(i, IPC_RMID, None))), counts):
-        if count == 0:
+        if count() >= 0 and _ipc_info[index] == 0:
             continue
         with open("/proc/sysvipc/" + kind) as f:
             for line in f.read().splitlines()[1:]:
-                if remove(int(line.split()[1])) != 0:
-                    raise InfrastructureError("removing %s %s failed: %s" % (kind, line.split()[1], os.strerror(ctypes.get_errno())))
+                ident = line.split()[1]
+                if remove(int(ident)) != 0:
+                    raise InfrastructureError("removing %s %s failed: %s" % (kind, ident, os.strerror(ctypes.get_errno())))
 
 
 def mount(source, target, fstype, flags, data):
@@ -625,8 +610,8 @@ class Sandbox:
             try:
                 mine.close()
                 os.close(results_r)
-                for fd in (0, 1, 3):
-                    os.close(fd)                  # jobs, answers and replies are the evaluator's
+                for fd in (0, 1):
+                    os.close(fd)                  # jobs and replies are the evaluator's
                 if NS:
                     enter_namespaces(uid, gid)
                 init = os.fork()
@@ -706,22 +691,21 @@ class Run:
     """One program process in the slot's sandbox: stdio (stdin, stdout, stderr, report) or
     calls (report and the two call pipes; its stdout and stderr go to /dev/null)."""
 
-    def __init__(self, job, kind, command):
+    def __init__(self, job, kind, command, stdin=""):
         self.limits, self.kind, self.ended = job["limits"], kind, None
         report_r, report_w = os.pipe()
         theirs, self.streams = {"report": report_w}, {report_r: Stream(65536, keep="head")}
         self.report = report_r
         if kind == "stdio":
-            stdin = os.memfd_create("stdin")
-            write_all(stdin, command.get("stdin", "").encode("utf-8", "surrogateescape"))
-            os.lseek(stdin, 0, 0)
+            stdin_file = os.memfd_create("stdin")
+            write_all(stdin_file, stdin.encode("utf-8", "surrogateescape"))
+            os.lseek(stdin_file, 0, 0)
             out_r, out_w = os.pipe()
             err_r, err_w = os.pipe()
-            theirs.update(stdin=stdin, stdout=out_w, stderr=err_w)
+            theirs.update(stdin=stdin_file, stdout=out_w, stderr=err_w)
             self.out, self.err = out_r, err_r
             self.streams[out_r] = Stream(self.limits["output"] + 1, keep="head")
             self.streams[err_r] = Stream(4096, keep="tail")
-            command = dict(command, stdin="")
         else:
             calls_in_r, calls_in_w = os.pipe()
             calls_out_r, calls_out_w = os.pipe()
@@ -749,7 +733,7 @@ class Run:
                     self.ended = SANDBOX.done(time.monotonic() + 10)
                 elif not self.streams[fd].read(fd):
                     waiting.remove(fd)
-            if self.kind == "stdio" and self.streams[self.out].size > self.limits["output"]:
+            if self.output_exceeded():
                 over = "output"
         if self.ended is not None:
             # Everything the run wrote is in the pipes now: the init reports only after the
@@ -757,13 +741,16 @@ class Run:
             for fd, stream in self.streams.items():
                 while fd in waiting and select.select([fd], [], [], 0)[0] and stream.read(fd):
                     pass
-            if self.kind == "stdio" and self.streams[self.out].size > self.limits["output"]:
+            if self.output_exceeded():
                 over = "output"
         else:
             self.kill()
         stdout = self.streams[self.out].bytes() if self.kind == "stdio" else b""
         stderr = self.streams[self.err].bytes() if self.kind == "stdio" else b""
         return self.ended, stdout, stderr, self.streams[self.report].bytes(), over
+
+    def output_exceeded(self):
+        return self.kind == "stdio" and self.streams[self.out].size > self.limits["output"]
 
     def kill(self):
         """Ends the run now if it has not ended, and closes our descriptors."""
@@ -893,9 +880,9 @@ def run_stdio(job):
     tests, limits = job["tests"], job["limits"]
     results = []
     for index, test in enumerate(tests):
-        command = {"kind": "stdio", "program": job["program"], "prelude": job.get("prelude", ""), "stdin": test["input"]}
+        command = {"kind": "stdio", "program": job["program"], "prelude": job.get("prelude", "")}
         started = time.monotonic()
-        run = Run(job, "stdio", command)
+        run = Run(job, "stdio", command, stdin=test["input"])
         try:
             done, out, err, rep, over = run.collect(started + limits["seconds"])
         finally:
@@ -911,10 +898,10 @@ def run_stdio(job):
             failure = status_of_exit(done, err, rep, limits)
             if failure:
                 result.update(status=failure[0], type=failure[1], message=failure[2])
-            elif outputs_match(out, secrets()[index]["expected"]):
+            elif outputs_match(out, test["expected"]):
                 result["status"] = "passed"
             else:
-                result.update(status="wrong", type="WrongAnswer", message=wrong_answer(out, secrets()[index]["expected"]))
+                result.update(status="wrong", type="WrongAnswer", message=wrong_answer(out, test["expected"]))
         results.append(result)
         if result["status"] == "compile" or (job["stop_at_first_failure"] and result["status"] != "passed"):
             break
@@ -1095,11 +1082,11 @@ def run_calls(job):
             try:
                 remote.ensure()
                 if fmt == "call":
-                    passed = run_apps_call(remote, job, test, secrets()[index])
+                    passed = run_apps_call(remote, job, test)
                 else:
                     if namespace is None or remote.box is None:
-                        namespace = trusted_namespace(job, remote, [t["code"] for t in secrets()])
-                    passed = run_test_code(namespace, job, secrets()[index], fmt)
+                        namespace = trusted_namespace(job, remote, [t["code"] for t in tests])
+                    passed = run_test_code(namespace, job, test, fmt)
                 result["status"] = "passed" if passed else "wrong"
                 if not passed:
                     result.update(type="WrongAnswer", message="the result differs from the expected value")
@@ -1130,9 +1117,9 @@ def run_calls(job):
     return results
 
 
-def run_apps_call(remote, job, test, secret):
+def run_apps_call(remote, job, test):
     args = json.loads(test["input"])
-    expected = json.loads(secret["expected"])
+    expected = json.loads(test["expected"])
     remote.ensure()
     entry = job["entry"]
     if "Solution" in remote.names:
@@ -1158,8 +1145,6 @@ def run_test_code(namespace, job, test, fmt):
 
 # ---------------------------------------------------------------- the evaluator's loop
 def run_job(job):
-    global _secrets
-    _secrets = None
     try:
         tests = run_stdio(job) if job["format"] == "stdio" else run_calls(job)
         answer = {"id": job["id"], "tests": tests}
@@ -1168,14 +1153,10 @@ def run_job(job):
     except BaseException as e:
         import traceback
         answer = {"id": job["id"], "infrastructure": "harness failure: " + "".join(traceback.format_exception(e))[-2000:]}
-    try:
-        secrets()                         # consumed in every case, so the next job reads its own
-    except BaseException as e:
-        answer = {"id": job["id"], "infrastructure": "the job's answers did not arrive: %s" % e}
     return answer
 
 
-PROBE = {"id": "probe", "format": "stdio", "program": "print(6*7)", "tests": [{"input": ""}],
+PROBE = {"id": "probe", "format": "stdio", "program": "print(6*7)", "tests": [{"input": "", "expected": "42"}],
          "stop_at_first_failure": False,
          "limits": {"seconds": 10, "cpu_seconds": 10, "memory": 1 << 30, "output": 1 << 20,
                     "file_size": 1 << 20, "processes": 16, "scratch": 1 << 20}}
@@ -1183,8 +1164,6 @@ PROBE = {"id": "probe", "format": "stdio", "program": "print(6*7)", "tests": [{"
 
 def probe():
     """Runs one trivial program the way jobs run, so a broken sandbox is found at start-up."""
-    global _secrets
-    _secrets = [{"expected": "42"}]
     tests = run_stdio(PROBE)
     if [t["status"] for t in tests] != ["passed"]:
         raise InfrastructureError("a trivial program did not run in the sandbox: %r" % (tests,))

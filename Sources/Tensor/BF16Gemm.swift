@@ -25,12 +25,14 @@ public enum BF16Gemm {
         precondition(lda >= (transA ? m : k) && ldb >= (transB ? k : n) && ldc >= n, "leading dimension too small")
         guard m > 0, n > 0 else { return }
         let a = UnsafeSendable(a), b = UnsafeSendable(b), c = UnsafeSendable(c)
+        // A block of c is a product of its own: rows i0... of op(a) start at row i0 of a (its
+        // column i0 when transposed), columns j0... of op(b) at column j0 of b (its row j0).
         let work = { (rows: Range<Int>, columns: Range<Int>) in
-            guard !rows.isEmpty else { return }
-            // Rows i0..<i1 of op(a) start at row i0 of a, or at its column i0 when transposed.
-            let first = a.pointer + (transA ? rows.lowerBound : rows.lowerBound * lda)
-            coderl_gemm_bf16(transA ? 1 : 0, transB ? 1 : 0, rows.count, n, k, alpha, first, lda, b.pointer, ldb,
-                             beta, c.pointer + rows.lowerBound * ldc, ldc, columns.lowerBound, columns.upperBound)
+            guard !rows.isEmpty, !columns.isEmpty else { return }
+            let i0 = rows.lowerBound, j0 = columns.lowerBound
+            coderl_gemm_bf16(transA ? 1 : 0, transB ? 1 : 0, rows.count, columns.count, k, alpha,
+                             a.pointer + (transA ? i0 : i0 * lda), lda, b.pointer + (transB ? j0 * ldb : j0), ldb,
+                             beta, c.pointer + i0 * ldc + j0, ldc)
         }
         // One thread for products too small to split (the packing would dominate).
         if m * n * k < 1 << 20 {
@@ -47,7 +49,7 @@ public enum BF16Gemm {
     }
 }
 
-/// A pointer handed to pool threads (each writes its own columns).
+/// A pointer handed to pool threads (each writes its own block of c).
 private struct UnsafeSendable<Pointer>: @unchecked Sendable {
     let pointer: Pointer
     init(_ pointer: Pointer) { self.pointer = pointer }

@@ -90,8 +90,8 @@ struct BenchKernels: ParsableCommand {
     /// One block's linear layers and the output layer as a training step of 8 x 256 tokens
     /// runs them: y = x W^T, dx = dy W, dW += dy^T x.
     func trainingProducts(_ c: LlamaConfig, ceiling: MachineCeiling) throws {
-        guard BF16Gemm.available else {
-            print("training products: this CPU has no AVX512-BF16; nothing to compare")
+        if let reason = MatrixPrecision.bf16.unavailableReason {
+            print("training products: \(reason); nothing to compare")
             return
         }
         let rows = 2048
@@ -104,29 +104,19 @@ struct BenchKernels: ParsableCommand {
         for i in 0..<x.count { x[i] = Float(i % 7) * 0.01 }
         let flops = linears.reduce(0.0) { $0 + 6 * Double(rows * $1.0 * $1.1) }
         print(String(format: "training products (%d rows; one block's 4 linear layers and the output layer, forward and backward): %.0f GFLOP per pass", rows, flops / 1e9))
-        let kinds: [(String, (Bool, Bool, Int, Int, Int, UnsafePointer<Float>, Int, UnsafePointer<Float>, Int, Float, UnsafeMutablePointer<Float>, Int) -> Void)] = [
-            ("OpenBLAS fp32", { ta, tb, m, n, k, a, lda, b, ldb, beta, out, ldc in
-                switch (ta, tb) {
-                case (false, true): BLAS.gemmNT(a, b, out, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, beta: beta)
-                case (false, false): BLAS.gemmNN(a, b, out, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, beta: beta)
-                default: BLAS.gemmTN(a, b, out, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, beta: beta)
-                }
-            }),
-            ("BF16Gemm bf16", { ta, tb, m, n, k, a, lda, b, ldb, beta, out, ldc in
-                BF16Gemm.product(transA: ta, transB: tb, m: m, n: n, k: k, a, lda: lda, b, ldb: ldb, beta: beta, out, ldc: ldc)
-            }),
-        ]
-        for (name, product) in kinds {
+        // The products as training runs them (Layers' linear layer), in each arithmetic.
+        for precision in MatrixPrecision.allCases {
             var best = Double.infinity
             for _ in 0..<max(1, repeats / 2) {
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 for (out, inner) in linears {
-                    product(false, true, rows, out, inner, x.pointer, inner, w.pointer, inner, 0, y.pointer, out)      // y = x W^T
-                    product(false, false, rows, inner, out, y.pointer, out, w.pointer, inner, 0, dx.pointer, inner)    // dx = dy W
-                    product(true, false, out, inner, rows, y.pointer, out, x.pointer, inner, 1, dw.pointer, inner)     // dW += dy^T x
+                    Layers.linearForward(y.pointer, x.pointer, w.pointer, rows: rows, in: inner, out: out, precision: precision)
+                    Layers.linearBackward(dx: dx.pointer, dw: dw.pointer, dy: y.pointer, x: x.pointer, w: w.pointer,
+                                          rows: rows, in: inner, out: out, precision: precision)
                 }
                 best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
             }
+            let name = precision == .fp32 ? "OpenBLAS fp32" : "BF16Gemm bf16"
             print(String(format: "  %-14@ %7.1f ms per pass  %6.1f GFLOP/s (%3.0f%% of the sgemm ceiling)", name, best * 1e3, flops / best / 1e9,
                          100 * flops / best / 1e9 / ceiling.sgemmGFLOPS))
         }

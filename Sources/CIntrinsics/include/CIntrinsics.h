@@ -31,12 +31,11 @@ static inline void coderl_half8_to_float(const void *source, float *destination)
 /// Whether this CPU has AVX512-BF16 (vdpbf16ps), which `coderl_gemm_bf16` needs.
 int coderl_bf16_supported(void);
 
-/// C = alpha * op(A) · op(B) + beta * C for columns n0..<n1 of C[M, N] (row-major, leading
-/// dimension ldc), where op(A)[M, K] is A or, with transA, A's transpose (A read as K x M), and
-/// likewise op(B)[K, N]. The inputs are rounded to bfloat16 (nearest even) as they are packed;
+/// C[M, N] = alpha * op(A) · op(B) + beta * C (row-major, leading dimension ldc), where
+/// op(A)[M, K] is A or, with transA, A's transpose (A read as K x M), and likewise op(B)[K, N]. The inputs are rounded to bfloat16 (nearest even) as they are packed;
 /// products and sums are fp32 (vdpbf16ps), so the result is exactly what fp32 arithmetic gives
 /// on the rounded inputs, up to summation order. Call only when `coderl_bf16_supported()`.
 /// Each calling thread keeps an 800 KB packing buffer.
 void coderl_gemm_bf16(int transA, int transB, long M, long N, long K, float alpha,
                       const float *A, long lda, const float *B, long ldb,
-                      float beta, float *C, long ldc, long n0, long n1);
+                      float beta, float *C, long ldc);

@@ -5,11 +5,16 @@
 #include "CIntrinsics.h"
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #if !defined(__x86_64__)
 int coderl_bf16_supported(void) { return 0; }
 void coderl_gemm_bf16(int transA, int transB, long M, long N, long K, float alpha, const float *A, long lda,
                       const float *B, long ldb, float beta, float *C, long ldc) { abort(); }
+size_t coderl_bf16_packed_words(long N, long K) { return 0; }
+void coderl_bf16_pack_rows(const float *W, long N, long K, uint32_t *out) { abort(); }
+void coderl_gemm_bf16_packed(long M, long N, long K, const float *A, long lda, const uint32_t *W,
+                             float *C, long ldc, int accumulate) { abort(); }
 #else
 #include <immintrin.h>
 
@@ -48,29 +53,28 @@ static inline float elementA(int trans, const float *A, long lda, long i, long k
     return trans ? A[k * lda + i] : A[i * lda + k];
 }
 
-// Rows i0..<i0+mc, k p0..<p0+kc of op(A), as panels of MR rows: [panel][k pair][row]. Whole
-// panels of real rows go 16 pairs (or, transposed, one pair) at a time through the vector
-// conversions; the rest element by element.
+// Rows i0..<i0+mc, k p0..<p0+kc of op(A), as panels of MR rows: [panel][k pair][row]. Untransposed
+// rows go 16 pairs at a time through the vector conversions (rows past M as zeros), transposed
+// whole panels one pair at a time; the rest element by element.
 VECTOR static void packA(int trans, const float *A, long lda, long M, long i0, long mc, long p0, long kc, uint32_t *out) {
     long pairs = (kc + 1) / 2, whole = kc / 2;   // pairs with both k in range
     for (long r = 0; r < mc; r += MR, out += pairs * MR) {
-        long q = 0;
-        if (i0 + r + MR <= M) {
-            if (!trans) {
-                uint32_t words[16];
-                for (; q + 16 <= whole; q += 16)
-                    for (long row = 0; row < MR; row++) {
-                        neighbours16(A + (i0 + r + row) * lda + p0 + 2 * q, words);
-                        for (int t = 0; t < 16; t++) out[(q + t) * MR + row] = words[t];
-                    }
-            } else {
-                for (; q < whole; q++) {
-                    const float *lo = A + (p0 + 2 * q) * lda + i0 + r;
-                    __m128i a = (__m128i)_mm256_cvtneps_pbh(_mm256_maskz_loadu_ps(0x3F, lo));
-                    __m128i b = (__m128i)_mm256_cvtneps_pbh(_mm256_maskz_loadu_ps(0x3F, lo + lda));
-                    __m256i w = _mm256_or_si256(_mm256_cvtepu16_epi32(a), _mm256_slli_epi32(_mm256_cvtepu16_epi32(b), 16));
-                    _mm256_mask_storeu_epi32(out + q * MR, 0x3F, w);
+        long q = 0, real = M - (i0 + r) < MR ? M - (i0 + r) : MR;
+        if (!trans) {   // rows past M are zero words
+            uint32_t words[16];
+            for (; q + 16 <= whole; q += 16)
+                for (long row = 0; row < MR; row++) {
+                    if (row < real) neighbours16(A + (i0 + r + row) * lda + p0 + 2 * q, words);
+                    else memset(words, 0, sizeof words);
+                    for (int t = 0; t < 16; t++) out[(q + t) * MR + row] = words[t];
                 }
+        } else if (real == MR) {
+            for (; q < whole; q++) {
+                const float *lo = A + (p0 + 2 * q) * lda + i0 + r;
+                __m128i a = (__m128i)_mm256_cvtneps_pbh(_mm256_maskz_loadu_ps(0x3F, lo));
+                __m128i b = (__m128i)_mm256_cvtneps_pbh(_mm256_maskz_loadu_ps(0x3F, lo + lda));
+                __m256i w = _mm256_or_si256(_mm256_cvtepu16_epi32(a), _mm256_slli_epi32(_mm256_cvtepu16_epi32(b), 16));
+                _mm256_mask_storeu_epi32(out + q * MR, 0x3F, w);
             }
         }
         for (; q < pairs; q++) {
@@ -204,6 +208,110 @@ void coderl_gemm_bf16(int transA, int transB, long M, long N, long K, float alph
                         tile(pairs, packedA + (ir / MR) * pairs * MR, b, C + (ic + ir) * ldc + jc + jr, ldc, rows, cols, alpha, blockBeta);
                     }
                 }
+            }
+        }
+    }
+}
+// --- Weights packed once (inference) ---
+//
+// A weight matrix W[N, K] (rows are output features, y = W x) packed as op(B) = W^T is exactly
+// what packB writes for one block of all K: panels of NR rows of W, [panel][k pair][row]. Packed
+// once per weight version, the products of a decode step read bf16 panels straight from memory:
+// half the bytes of the fp32 weights and no packing per call.
+
+size_t coderl_bf16_packed_words(long N, long K) { return (size_t)((N + NR - 1) / NR) * (size_t)((K + 1) / 2) * NR; }
+
+void coderl_bf16_pack_rows(const float *W, long N, long K, uint32_t *out) {
+    if (N > 0 && K > 0) packB(1, W, K, 0, K, 0, N, N, out);
+}
+
+// A tile of R rows (1...MR) x NR columns over `pairs` k pairs; C = sum + beta * C on the first
+// `cols` columns. Few rows are bound by reading B, and one accumulator chain per column half
+// would wait on vdpbf16ps's latency, so R <= 3 takes two k pairs per step into two sets.
+VECTOR static inline __attribute__((always_inline))
+void rowsTile(const int R, long pairs, const uint32_t *a, const uint32_t *b, float *C, long ldc, long cols, float beta) {
+    __m512 c[MR][2], d[MR][2];
+    for (int i = 0; i < R; i++) {
+        c[i][0] = c[i][1] = _mm512_setzero_ps();
+        d[i][0] = d[i][1] = _mm512_setzero_ps();
+    }
+    long q = 0;
+    if (R <= 3)
+        for (; q + 2 <= pairs; q += 2) {
+            __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + q * NR), b1 = (__m512bh)_mm512_loadu_si512(b + q * NR + 16);
+            __m512bh b2 = (__m512bh)_mm512_loadu_si512(b + q * NR + NR), b3 = (__m512bh)_mm512_loadu_si512(b + q * NR + NR + 16);
+            for (int i = 0; i < R; i++) {
+                __m512bh x = (__m512bh)_mm512_set1_epi32((int)a[q * MR + i]);
+                __m512bh y = (__m512bh)_mm512_set1_epi32((int)a[q * MR + MR + i]);
+                c[i][0] = _mm512_dpbf16_ps(c[i][0], x, b0);
+                c[i][1] = _mm512_dpbf16_ps(c[i][1], x, b1);
+                d[i][0] = _mm512_dpbf16_ps(d[i][0], y, b2);
+                d[i][1] = _mm512_dpbf16_ps(d[i][1], y, b3);
+            }
+        }
+    for (; q < pairs; q++) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + q * NR), b1 = (__m512bh)_mm512_loadu_si512(b + q * NR + 16);
+        for (int i = 0; i < R; i++) {
+            __m512bh x = (__m512bh)_mm512_set1_epi32((int)a[q * MR + i]);
+            c[i][0] = _mm512_dpbf16_ps(c[i][0], x, b0);
+            c[i][1] = _mm512_dpbf16_ps(c[i][1], x, b1);
+        }
+    }
+    __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
+    __mmask16 m1 = cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1);
+    for (int i = 0; i < R; i++) {
+        float *row = C + i * ldc;
+        __m512 s0 = _mm512_add_ps(c[i][0], d[i][0]), s1 = _mm512_add_ps(c[i][1], d[i][1]);
+        if (beta != 0) {
+            __m512 keep = _mm512_set1_ps(beta);
+            s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m0, row), keep, s0);
+            s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m1, row + 16), keep, s1);
+        }
+        _mm512_mask_storeu_ps(row, m0, s0);
+        _mm512_mask_storeu_ps(row + 16, m1, s1);
+    }
+}
+
+VECTOR static void packedTile(long rows, long pairs, const uint32_t *a, const uint32_t *b, float *C, long ldc, long cols, float beta) {
+    switch (rows) {
+    case 1: rowsTile(1, pairs, a, b, C, ldc, cols, beta); break;
+    case 2: rowsTile(2, pairs, a, b, C, ldc, cols, beta); break;
+    case 3: rowsTile(3, pairs, a, b, C, ldc, cols, beta); break;
+    case 4: rowsTile(4, pairs, a, b, C, ldc, cols, beta); break;
+    case 5: rowsTile(5, pairs, a, b, C, ldc, cols, beta); break;
+    default: rowsTile(6, pairs, a, b, C, ldc, cols, beta); break;
+    }
+}
+
+void coderl_gemm_bf16_packed(long M, long N, long K, const float *A, long lda, const uint32_t *W,
+                             float *C, long ldc, int accumulate) {
+    if (N <= 0 || M <= 0) return;
+    if (K <= 0) {
+        if (!accumulate)
+            for (long i = 0; i < M; i++) memset(C + i * ldc, 0, (size_t)N * sizeof(float));
+        return;
+    }
+    // All of the shared buffer holds packed rows of A: up to MCP rows of one k block.
+    enum { MCP = (MC + NC) / MR * MR };
+    long pairsK = (K + 1) / 2;
+    long blocks = (K + KC - 1) / KC, kcMax = ((K + blocks - 1) / blocks + 1) & ~1L;
+    if (!buffer) {
+        buffer = aligned_alloc(64, (size_t)(KC / 2) * (MC + NC) * sizeof(uint32_t));
+        if (!buffer) abort();
+    }
+    for (long pc = 0; pc < K; pc += kcMax) {
+        long kc = K - pc < kcMax ? K - pc : kcMax, pairs = (kc + 1) / 2;
+        float beta = pc > 0 || accumulate ? 1 : 0;
+        for (long ic = 0; ic < M; ic += MCP) {
+            long mc = M - ic < MCP ? M - ic : MCP;
+            packA(0, A, lda, M, ic, mc, pc, kc, buffer);
+            // One panel of W (at most KC/2 x NR words) meets every tile of A's block.
+            for (long jr = 0; jr < N; jr += NR) {
+                long cols = N - jr < NR ? N - jr : NR;
+                const uint32_t *b = W + (jr / NR) * pairsK * NR + (pc / 2) * NR;
+                for (long ir = 0; ir < mc; ir += MR)
+                    packedTile(mc - ir < MR ? mc - ir : MR, pairs, buffer + (ir / MR) * pairs * MR, b,
+                               C + (ic + ir) * ldc + jr, ldc, cols, beta);
             }
         }
     }

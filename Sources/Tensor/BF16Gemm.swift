@@ -65,3 +65,57 @@ public enum MatrixPrecision: String, Sendable, CaseIterable {
         self == .bf16 && !BF16Gemm.available ? "bf16 matrix products need a CPU with AVX512-BF16 (this one has none)" : nil
     }
 }
+
+/// A weight matrix W[rows, columns] (rows are output features, y = W x) rounded to bfloat16 and
+/// packed once for `BF16Gemm`'s kernel, for inference: each product then reads half the bytes
+/// of the fp32 weights and packs only its input. Holds a copy: later changes to the fp32
+/// weights are not seen (pack again).
+public final class BF16PackedMatrix: @unchecked Sendable {  // immutable after init
+    public let rows: Int, columns: Int
+    let words: UnsafeMutablePointer<UInt32>
+    let panelWords: Int  // words of one panel of 32 rows
+
+    public var bytes: Int { coderl_bf16_packed_words(rows, columns) * 4 }
+
+    public init(_ w: UnsafePointer<Float>, rows: Int, columns: Int, pool: ComputePool = .shared) {
+        precondition(BF16Gemm.available, "BF16PackedMatrix needs a CPU with AVX512-BF16")
+        precondition(rows > 0 && columns > 0, "empty matrix")
+        self.rows = rows
+        self.columns = columns
+        panelWords = coderl_bf16_packed_words(32, columns)
+        words = .allocate(capacity: coderl_bf16_packed_words(rows, columns))
+        let w = UnsafeSendable(w), out = UnsafeSendable(words)
+        let panels = (rows + 31) / 32, panelWords = panelWords
+        pool.run { part, parts in
+            let r = ComputePool.range(part, of: parts, count: panels)
+            guard !r.isEmpty else { return }
+            let first = r.lowerBound * 32, count = min(rows, r.upperBound * 32) - first
+            coderl_bf16_pack_rows(w.pointer + first * columns, count, columns, out.pointer + r.lowerBound * panelWords)
+        }
+    }
+
+    deinit { words.deallocate() }
+
+    /// y[m, rows] = x[m, columns] · W^T (or y += with `accumulate`); `ldx` and `ldy` are row
+    /// strides. Panels of W are split across the pool's threads.
+    public func product(_ x: UnsafePointer<Float>, m: Int, ldx: Int? = nil, _ y: UnsafeMutablePointer<Float>, ldy: Int? = nil,
+                        accumulate: Bool = false, pool: ComputePool = .shared) {
+        let ldx = ldx ?? columns, ldy = ldy ?? rows
+        precondition(m >= 0 && ldx >= columns && ldy >= rows, "BF16PackedMatrix.product: bad shape")
+        guard m > 0 else { return }
+        let x = UnsafeSendable(x), y = UnsafeSendable(y), words = UnsafeSendable(UnsafePointer(words))
+        let rows = rows, columns = columns, panelWords = panelWords
+        let work = { (panels: Range<Int>) in
+            guard !panels.isEmpty else { return }
+            let first = panels.lowerBound * 32, count = min(rows, panels.upperBound * 32) - first
+            coderl_gemm_bf16_packed(m, count, columns, x.pointer, ldx, words.pointer + panels.lowerBound * panelWords,
+                                    y.pointer + first, ldy, accumulate ? 1 : 0)
+        }
+        let panels = (rows + 31) / 32
+        if m * rows * columns < 1 << 15 {
+            work(0..<panels)
+            return
+        }
+        pool.run { part, parts in work(ComputePool.range(part, of: parts, count: panels)) }
+    }
+}

@@ -34,12 +34,13 @@ struct BenchGenerate: ParsableCommand {
     func run() throws {
         let (model, tokenizer, _) = try modelOptions.load()
         let batchSizes = try wholeNumbers(batches, option: "--batches")
-        print("model \(modelOptions.resolvedPath) (\(model.weights.parameterCount / 1_000_000)M parameters, fp32)")
+        let arithmetic = model.precision == .fp32 ? "fp32" : "fp32, matrix products from bf16 weights packed once (--precision bf16)"
+        print("model \(modelOptions.resolvedPath) (\(model.weights.parameterCount / 1_000_000)M parameters, \(arithmetic))")
         print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) threads; our GEMM on \(ComputePool.shared.parts) threads; KV cache of generated tokens \(modelOptions.kv)")
         // This machine's ceilings, measured now: shared machines vary by 3x from day to day, so
         // the figures below only mean something next to these.
         let ceiling = MachineCeiling.measure()
-        let weightBytes = Double(model.weights.parameterCount * 4)
+        let weightBytes = Double(model.weights.parameterCount * (model.precision == .bf16 ? 2 : 4))
         let flopsPerToken = 2 * Double(model.weights.parameterCount - model.config.vocabularySize * model.config.channels)
         print(String(format: "machine: OpenBLAS sgemm 1024^3 %.0f GFLOP/s (the reference figures' machine: 390), memory read %.1f GB/s",
                      ceiling.sgemmGFLOPS, ceiling.readGBps))
@@ -77,8 +78,9 @@ struct BenchGenerate: ParsableCommand {
             report("decode batch \(b) (\(newTokens) new tokens)", bestRate, reference: ref?.0 ?? 0, target: ref?.1 ?? 0)
         }
 
-        // Memory: the fp32 model plus a batch-16 cache of 1024 positions per sequence. The peak
-        // is reset first so the ceiling measurement's 512 MiB buffer does not count.
+        // Memory: the fp32 model (and under bf16 its packed copy) plus a batch-16 cache of 1024
+        // positions per sequence. The peak is reset first so the ceiling measurement's 512 MiB
+        // buffer does not count.
         guard memory else { return }
         ProcessMemory.resetPeak()
         let memPrompt = Array(prompt.prefix(256))

@@ -5,11 +5,12 @@ import Tensor
 
 /// The decode matrix products alone: one pass over every weight matrix of the model (each
 /// layer's q|k|v, output, gate|up and down projections, then the vocabulary), with M input
-/// rows, by `SkinnyGemm` and by OpenBLAS, next to the machine's own ceilings.
+/// rows, by `SkinnyGemm`, by OpenBLAS and (on AVX512-BF16 CPUs) from bf16 weights packed once
+/// (`BF16PackedMatrix`, what `--precision bf16` decodes with), next to the machine's own ceilings.
 struct BenchKernels: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kernels",
-        abstract: "Decode matrix products (SkinnyGemm and OpenBLAS) on the model's shapes, against the machine's ceilings.",
+        abstract: "Decode matrix products (SkinnyGemm, OpenBLAS, bf16 packed weights) on the model's shapes, against the machine's ceilings.",
         discussion: """
             M is the number of sequences decoded together. At M = 1 a pass is bound by memory \
             bandwidth (it reads every weight once), at M = 64 by the multiply-add rate, so the \
@@ -40,7 +41,7 @@ struct BenchKernels: ParsableCommand {
         if let m = rowCounts.first(where: { $0 > SkinnyGemm.maxRows }) {
             throw ValidationError("--rows: \(m) is more than SkinnyGemm takes (\(SkinnyGemm.maxRows))")
         }
-        let (model, _, _) = try modelOptions.load()
+        let (model, _, _) = try modelOptions.load(precision: .fp32)
         let c = model.config
         // (N, K) of every product of one decode step, in the order the model runs them.
         var shapes: [(n: Int, k: Int)] = []
@@ -64,24 +65,32 @@ struct BenchKernels: ParsableCommand {
         let ceiling = MachineCeiling.measure()
         print("\(shapes.count) products per pass, \(weightCount / 1_000_000)M weights (\(weightCount * 4 / 1_000_000) MB fp32); our GEMM on \(ComputePool.shared.parts) threads, OpenBLAS \(BLAS.coreName) on \(BLAS.threads)")
         print(String(format: "machine: OpenBLAS sgemm 1024^3 %.0f GFLOP/s, memory read %.1f GB/s", ceiling.sgemmGFLOPS, ceiling.readGBps))
+        let packed = BF16Gemm.available ? matrices.enumerated().map { i, b in
+            BF16PackedMatrix(b.pointer, rows: shapes[i].n, columns: shapes[i].k)
+        } : []
+        if packed.isEmpty { print("bf16 packed weights: \(MatrixPrecision.bf16.unavailableReason ?? "")") }
         for m in rowCounts {
-            let products: [(String, (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int) -> Void)] = [
-                ("SkinnyGemm", { x, w, y, n, k in SkinnyGemm.run(x, w, y, m: m, n: n, k: k) }),
-                ("OpenBLAS", { x, w, y, n, k in BLAS.gemmNT(x, w, y, m: m, n: n, k: k) }),
+            // name, bytes per weight read, product of matrix i
+            var products: [(String, Int, (Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int) -> Void)] = [
+                ("SkinnyGemm", 4, { i, x, y, n, k in SkinnyGemm.run(x, matrices[i].pointer, y, m: m, n: n, k: k) }),
+                ("OpenBLAS", 4, { i, x, y, n, k in BLAS.gemmNT(x, matrices[i].pointer, y, m: m, n: n, k: k) }),
             ]
-            for (name, product) in products {
+            if !packed.isEmpty {
+                products.append(("bf16 packed", 2, { i, x, y, _, _ in packed[i].product(x, m: m, y) }))
+            }
+            for (name, bytesPerWeight, product) in products {
                 var best = Double.infinity
                 for _ in 0..<repeats {
                     let t0 = DispatchTime.now().uptimeNanoseconds
                     for (i, shape) in shapes.enumerated() {
-                        product(x.pointer, matrices[i].pointer, y.pointer, shape.n, shape.k)
+                        product(i, x.pointer, y.pointer, shape.n, shape.k)
                     }
                     best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
                 }
                 let gflops = 2 * Double(weightCount * m) / best / 1e9
-                let gbps = Double(weightCount * 4) / best / 1e9
-                print(String(format: "M = %-3d %-11@ %7.2f ms per pass  %6.1f GFLOP/s (%3.0f%% of sgemm)  %5.1f GB/s (%3.0f%% of read)",
-                             m, name, best * 1e3, gflops, 100 * gflops / ceiling.sgemmGFLOPS, gbps, 100 * gbps / ceiling.readGBps))
+                let gbps = Double(weightCount * bytesPerWeight) / best / 1e9
+                print(String(format: "M = %-3d %@ %7.2f ms per pass  %6.1f GFLOP/s (%3.0f%% of sgemm)  %5.1f GB/s (%3.0f%% of read)",
+                             m, name.padding(toLength: 11, withPad: " ", startingAt: 0), best * 1e3, gflops, 100 * gflops / ceiling.sgemmGFLOPS, gbps, 100 * gbps / ceiling.readGBps))
             }
         }
         if training { try trainingProducts(c, ceiling: ceiling) }

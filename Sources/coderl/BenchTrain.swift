@@ -38,14 +38,13 @@ struct BenchTrain: ParsableCommand {
     @Flag(help: "Print where the time goes (matrix products, attention, softmax, ...).")
     var profile = false
 
-    @Option(help: "Arithmetic of the matrix products: fp32, or bf16 (bfloat16 inputs with fp32 sums; needs AVX512-BF16).")
-    var precision: MatrixPrecision = .fp32
+    /// The trainer's products (`--precision`, one of the model options).
+    var precision: MatrixPrecision { modelOptions.precision }
 
     func run() throws {
         guard batch >= 1, length >= 2, steps >= 1 else { throw ValidationError("--batch, --steps must be >= 1 and --length >= 2") }
-        if let reason = precision.unavailableReason { throw ValidationError(reason) }
         ProcessMemory.resetPeak()
-        let (model, tokenizer, _) = try modelOptions.load()
+        let (model, tokenizer, _) = try modelOptions.load(precision: .fp32)
         let weights = model.weights
         let c = weights.config
         guard top <= c.layers else { throw ValidationError("--top \(top) exceeds the model's \(c.layers) blocks") }

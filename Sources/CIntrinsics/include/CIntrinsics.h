@@ -1,5 +1,7 @@
 // Two instructions Swift cannot ask for directly, as static inline functions that are inlined
 // into the Swift callers (Tensor/SkinnyGemm.swift, Llama/KVCache.swift).
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 /// Software prefetch of one cache line: Swift has no prefetch intrinsic.
@@ -39,3 +41,18 @@ int coderl_bf16_supported(void);
 void coderl_gemm_bf16(int transA, int transB, long M, long N, long K, float alpha,
                       const float *A, long lda, const float *B, long ldb,
                       float beta, float *C, long ldc);
+
+/// Words (uint32, a bf16 pair each) that `coderl_bf16_pack_rows` writes for W[N, K].
+size_t coderl_bf16_packed_words(long N, long K);
+
+/// Packs W[N, K] (row-major; rows are output features) rounded to bfloat16 into panels of 32
+/// rows, [panel][k pair][row], for `coderl_gemm_bf16_packed`. Rows r0... of W (r0 a multiple
+/// of 32) are packed at `out + (r0 / 32) * coderl_bf16_packed_words(32, K)`, so callers may
+/// pack row ranges separately. Call only when `coderl_bf16_supported()`.
+void coderl_bf16_pack_rows(const float *W, long N, long K, uint32_t *out);
+
+/// C[M, N] (+)= A[M, K] · W^T for W packed by `coderl_bf16_pack_rows` (W may point at any
+/// panel, N counting rows from there); A rounded to bfloat16 as it is packed, fp32 sums. With
+/// `accumulate` the product is added to C. Call only when `coderl_bf16_supported()`.
+void coderl_gemm_bf16_packed(long M, long N, long K, const float *A, long lda, const uint32_t *W,
+                             float *C, long ldc, int accumulate);

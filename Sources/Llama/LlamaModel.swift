@@ -67,7 +67,8 @@ public final class LlamaModel: @unchecked Sendable {  // see above: confined to 
         let HS = config.headSize, NH = config.heads, NKV = config.kvHeads
         let G = config.groupSize, QKV = config.qkvWidth
         let ctx = start + T
-        work.reserve(rows: T, config: config, scoreColumns: ctx, scoreRows: T)
+        let parts = ComputePool.shared.parts
+        work.reserve(rows: T, config: config, scoreColumns: ctx, scoreRows: packed == nil ? T : min(T, Self.attentionRows) * parts)
         let qkv = work.qkv.pointer, att = work.att.pointer, scores = work.scores.pointer
         let scale = 1 / Float(HS).squareRoot()
         embed(tokens)
@@ -80,6 +81,11 @@ public final class LlamaModel: @unchecked Sendable {  // see above: confined to 
                     (cache.k(l, g) + (start + t) * HS).update(from: row + (NH + g) * HS, count: HS)
                     (cache.v(l, g) + (start + t) * HS).update(from: row + (NH + NKV + g) * HS, count: HS)
                 }
+            }
+            if packed != nil {
+                attendBF16(l, rows: T, start: start, cache: cache)
+                finishLayer(l, rows: T)
+                continue
             }
             for head in 0..<NH {
                 let g = head / G
@@ -99,6 +105,39 @@ public final class LlamaModel: @unchecked Sendable {  // see above: confined to 
         }
         cache.length = ctx
         if let logits { outputLogits(fromRow: T - 1, rows: 1, into: logits) }
+    }
+
+    /// Rows of one head's prompt attention per piece of work under bf16.
+    static let attentionRows = 64
+
+    /// Prefill attention under bf16: scores and outputs as bf16 products (`BF16Gemm` on one
+    /// thread each), the work split into (rows, head) pieces over the pool's threads; a piece of
+    /// rows t0..<t1 reads only the positions they can see (causal), up to start + t1.
+    private func attendBF16(_ l: Int, rows T: Int, start: Int, cache: PrefixCache) {
+        let HS = config.headSize, NH = config.heads, G = config.groupSize, QKV = config.qkvWidth
+        let qkv = work.qkv.pointer, att = work.att.pointer, scores = work.scores.pointer
+        let scale = 1 / Float(HS).squareRoot(), chunk = Self.attentionRows
+        let chunks = (T + chunk - 1) / chunk
+        ComputePool.shared.run { part, parts in
+            let s = scores + part * min(T, chunk) * (start + T)
+            var piece = part
+            while piece < chunks * NH {
+                let head = piece % NH, t0 = piece / NH * chunk, t1 = min(T, t0 + chunk)
+                let g = head / G, rows = t1 - t0, seen = start + t1
+                // s[rows, seen] = q_h · K_g^T / sqrt(HS)
+                BF16Gemm.product(transA: false, transB: true, m: rows, n: seen, k: HS, alpha: scale,
+                                 qkv + t0 * QKV + head * HS, lda: QKV, cache.k(l, g), ldb: HS, s, ldc: seen, pool: nil)
+                for t in t0..<t1 {
+                    let row = s + (t - t0) * seen, visible = start + t + 1
+                    Kernels.softmax(row, visible)
+                    if visible < seen { (row + visible).update(repeating: 0, count: seen - visible) }
+                }
+                // att[rows, head] = s · V_g
+                BF16Gemm.product(transA: false, transB: false, m: rows, n: HS, k: seen,
+                                 s, lda: seen, cache.v(l, g), ldb: HS, att + t0 * NH * HS + head * HS, ldc: NH * HS, pool: nil)
+                piece += parts
+            }
+        }
     }
 
     // MARK: decode

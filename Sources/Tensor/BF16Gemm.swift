@@ -15,11 +15,12 @@ public enum BF16Gemm {
 
     /// c[m, n] = alpha * op(a) · op(b) + beta * c, row-major; op(a) is a[m, k] or, with
     /// `transA`, the transpose of a[k, m]; op(b) is b[k, n] or, with `transB`, the transpose of
-    /// b[n, k]. Columns are split across the pool's threads. Requires `available`.
+    /// b[n, k]. Rows or columns are split across the pool's threads (nil: all on this thread).
+    /// Requires `available`.
     public static func product(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                                _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
                                beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int,
-                               pool: ComputePool = .shared) {
+                               pool: ComputePool? = .shared) {
         precondition(available, "BF16Gemm needs a CPU with AVX512-BF16")
         precondition(m >= 0 && n >= 0 && k >= 0, "negative matrix dimension")
         precondition(lda >= (transA ? m : k) && ldb >= (transB ? k : n) && ldc >= n, "leading dimension too small")
@@ -35,7 +36,7 @@ public enum BF16Gemm {
                              beta, c.pointer + i0 * ldc + j0, ldc)
         }
         // One thread for products too small to split (the packing would dominate).
-        if m * n * k < 1 << 20 {
+        guard let pool, m * n * k >= 1 << 20 else {
             work(0..<m, 0..<n)
             return
         }

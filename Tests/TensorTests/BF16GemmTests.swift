@@ -55,4 +55,34 @@ final class BF16GemmTests: XCTestCase {
         BF16Gemm.product(transA: false, transB: false, m: 1, n: 1, k: 1, a, lda: 1, b, ldb: 1, &c, ldc: 1)
         XCTAssertEqual(c[0], 1 + 0x1p-7)
     }
+
+    /// Weights packed once (inference): every row count of the 1...6-row tiles and their
+    /// remainders, rows beyond one packed block of A (606), N not a multiple of the 32-row
+    /// panels, odd K, K in several blocks (1300), strides wider than the matrices, panels split
+    /// over two threads (packing and product), overwrite and accumulate: against Double sums of
+    /// the rounded inputs.
+    func testPackedWeightsMatchSumsOfRoundedInputs() {
+        let pool = ComputePool(threads: 2)
+        for (m, n, k) in [(1, 45, 37), (2, 64, 576), (3, 70, 1300), (4, 33, 16), (5, 96, 64), (6, 100, 301),
+                          (13, 130, 96), (64, 96, 200), (700, 40, 64)] {
+            let w = random(n * k, seed: UInt64(n + k)), ldx = k + 3, ldy = n + 2
+            let x = random(m * ldx, seed: UInt64(m * 5 + k))
+            let packed = BF16PackedMatrix(w, rows: n, columns: k, pool: pool)
+            for accumulate in [false, true] {
+                var y = [Float](repeating: 0.5, count: m * ldy)
+                packed.product(x, m: m, ldx: ldx, &y, ldy: ldy, accumulate: accumulate, pool: pool)
+                var worst = 0.0
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var s = accumulate ? 0.5 : 0.0
+                        for p in 0..<k { s += Double(bf16(x[i * ldx + p])) * Double(bf16(w[j * k + p])) }
+                        worst = max(worst, abs(Double(y[i * ldy + j]) - s))
+                    }
+                    XCTAssertEqual(y[i * ldy + n], 0.5, "column \(n) beyond the matrix was written")
+                    XCTAssertEqual(y[i * ldy + n + 1], 0.5, "column \(n + 1) beyond the matrix was written")
+                }
+                XCTAssertLessThan(worst, 1e-5 * Double(k), "m \(m) n \(n) k \(k) accumulate \(accumulate)")
+            }
+        }
+    }
 }

@@ -33,6 +33,7 @@ test:
 
 bench: build
 	.build/release/coderl bench generate
+	if grep -qw avx512_bf16 /proc/cpuinfo; then .build/release/coderl bench generate --precision bf16; fi
 
 # A short real pipeline run on SmolLM2-135M-Instruct and the package's own problems; ends with
 # the held-out pass rate before and after. Starts afresh in $(DEMO_DIR) each time.

@@ -64,13 +64,12 @@ public final class LlamaModel: @unchecked Sendable {  // see above: confined to 
             throw LlamaError.contextOverflow(needed: start + T, capacity: min(cache.capacity, config.contextLength))
         }
         try checkTokens(tokens)
-        let HS = config.headSize, NH = config.heads, NKV = config.kvHeads
-        let G = config.groupSize, QKV = config.qkvWidth
+        let HS = config.headSize, NH = config.heads, NKV = config.kvHeads, QKV = config.qkvWidth
         let ctx = start + T
-        let parts = ComputePool.shared.parts
-        work.reserve(rows: T, config: config, scoreColumns: ctx, scoreRows: packed == nil ? T : min(T, Self.attentionRows) * parts)
-        let qkv = work.qkv.pointer, att = work.att.pointer, scores = work.scores.pointer
-        let scale = 1 / Float(HS).squareRoot()
+        // Score rows per thread: a piece of rows (bf16) or one row's G heads (fp32).
+        let pieceRows = packed != nil ? min(T, Self.attentionRows) : config.groupSize
+        work.reserve(rows: T, config: config, scoreColumns: ctx, scoreRows: pieceRows * ComputePool.shared.parts)
+        let qkv = work.qkv.pointer
         embed(tokens)
         for l in 0..<config.layers {
             projectQKV(l, rows: T)
@@ -82,29 +81,41 @@ public final class LlamaModel: @unchecked Sendable {  // see above: confined to 
                     (cache.v(l, g) + (start + t) * HS).update(from: row + (NH + NKV + g) * HS, count: HS)
                 }
             }
+            // Attention on our own threads (OpenBLAS's, spinning after a call, slowed the pool).
             if packed != nil {
                 attendBF16(l, rows: T, start: start, cache: cache)
-                finishLayer(l, rows: T)
-                continue
-            }
-            for head in 0..<NH {
-                let g = head / G
-                // scores[T, ctx] = q_h[T, HS] · K_g[ctx, HS]^T / sqrt(HS)
-                BLAS.gemmNT(qkv + head * HS, cache.k(l, g), scores, m: T, n: ctx, k: HS,
-                            lda: QKV, ldb: HS, ldc: ctx, alpha: scale)
-                for t in 0..<T {
-                    let row = scores + t * ctx, visible = start + t + 1
-                    Kernels.softmax(row, visible)
-                    if visible < ctx { (row + visible).update(repeating: 0, count: ctx - visible) }
-                }
-                // att[T, head] = scores[T, ctx] · V_g[ctx, HS]
-                BLAS.gemmNN(scores, cache.v(l, g), att + head * HS, m: T, n: HS, k: ctx,
-                            lda: ctx, ldb: HS, ldc: NH * HS)
+            } else {
+                attendPrompt(l, rows: T, start: start, cache: cache)
             }
             finishLayer(l, rows: T)
         }
         cache.length = ctx
         if let logits { outputLogits(fromRow: T - 1, rows: 1, into: logits) }
+    }
+
+    /// Prompt attention in fp32 on our own threads: each row's G query heads per kv head go
+    /// through the decode attention kernel (`attendOwnPositions`, each key loaded once for the
+    /// group), over the positions the row can see; rows are dealt to the threads in turn
+    /// (row t costs start + t + 1 positions).
+    private func attendPrompt(_ l: Int, rows T: Int, start: Int, cache: PrefixCache) {
+        let HS = config.headSize, NH = config.heads, NKV = config.kvHeads, G = config.groupSize, QKV = config.qkvWidth
+        let qkv = work.qkv.pointer, att = work.att.pointer, scores = work.scores.pointer, qg = work.groupQ.pointer
+        let scale = 1 / Float(HS).squareRoot(), ld = start + T
+        ComputePool.shared.run { part, parts in
+            let s = scores + part * G * ld, q = qg + part * G * HS
+            var t = part
+            while t < T {
+                for g in 0..<NKV {
+                    let src = qkv + t * QKV + g * G * HS
+                    for i in 0..<G * HS { q[i] = src[i] * scale }
+                    Self.attendOwnPositions(KVFloat32.self, q: q, scores: s, ld: ld, groupSize: G, headSize: HS,
+                                            prefixLength: 0, prefixV: cache.v(l, g), keys: UnsafeRawPointer(cache.k(l, g)),
+                                            values: UnsafeRawPointer(cache.v(l, g)), count: start + t + 1,
+                                            out: att + t * NH * HS + g * G * HS)
+                }
+                t += parts
+            }
+        }
     }
 
     /// Rows of one head's prompt attention per piece of work under bf16.

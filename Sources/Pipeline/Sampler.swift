@@ -4,6 +4,7 @@ import Llama
 import ModelIO
 import Schema
 import Synchronization
+import Tensor
 import Training
 import Wire
 import ZeroMQ
@@ -28,6 +29,8 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
         public var resendAfter: Duration = .seconds(5)
         /// ...and given up (the learner re-issues the request) after this long.
         public var giveUpAfter: Duration = .seconds(300)
+        /// The arithmetic of the model's matrix products (bf16: weights packed once per version).
+        public var precision: MatrixPrecision = .fp32
 
         public init(name: String, learnerEndpoint: String, labelerEndpoint: String, paramsEndpoint: String, cacheDirectory: String) {
             self.name = name
@@ -201,9 +204,9 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
         }
         let tokenizer = try Tokenizer(gguf: try GGUFFile(path: vocabulary.0))
         let model = try LoadedModel.load(actor.0)
-        let generator = Generator(model: LlamaModel(weights: model.weights), tokenizer: tokenizer)
+        let generator = Generator(model: LlamaModel(weights: model.weights, precision: settings.precision), tokenizer: tokenizer)
         loaded = (version, actor.1.sha256, vocabulary.1.sha256, generator)
-        log("loaded actor v\(version)")
+        log("loaded actor v\(version)\(settings.precision == .bf16 ? " (matrix products from bf16 weights)" : "")")
         return generator
     }
 

@@ -61,6 +61,7 @@ public struct PipelineConfig: Sendable {
         public var topK: Int
         public var maxNewTokens: Int
         public var baseline: Baseline
+        public var precision: PrecisionChoice
     }
 
     public struct Training: Sendable {
@@ -170,7 +171,8 @@ public struct PipelineConfig: Sendable {
             topP: r.double("sampling.top_p", 0.95, "Nucleus sampling mass.", min: 0.01, max: 1),
             topK: r.int("sampling.top_k", 0, "Sample among the k likeliest tokens (0 = all).", min: 0),
             maxNewTokens: r.int("sampling.max_new_tokens", 192, "Longest program, in tokens.", min: 1),
-            baseline: r.choice("sampling.baseline", Baseline.greedy, "Return baseline: the greedy program (CodeRL) or the mean reward of the K samples"))
+            baseline: r.choice("sampling.baseline", Baseline.greedy, "Return baseline: the greedy program (CodeRL) or the mean reward of the K samples"),
+            precision: r.choice("sampling.precision", PrecisionChoice.fp32, "Arithmetic of the samplers' matrix products: fp32, or bf16 (weights packed once per version as bfloat16, fp32 sums: about twice as fast; needs AVX512-BF16)"))
         training = Training(
             problemsPerStep: r.int("training.problems_per_step", 4, "Problems sampled for each learner step.", min: 1),
             learningRate: r.double("training.learning_rate", 2e-5, "Actor AdamW learning rate.", min: 0),

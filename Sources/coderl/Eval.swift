@@ -152,6 +152,9 @@ struct Eval: ParsableCommand {
     @Option(help: "OpenBLAS threads (default: all cores).")
     var threads: Int?
 
+    @Option(help: "Arithmetic of the model's matrix products when this process generates: fp32, or bf16 (bfloat16 weights and inputs with fp32 sums: about twice as fast; needs AVX512-BF16).")
+    var precision: MatrixPrecision = .fp32
+
     @Flag(help: "Print the results as JSON on standard output.")
     var json = false
 
@@ -164,6 +167,7 @@ struct Eval: ParsableCommand {
         do { _ = try options(mode: .none) } catch { throw ValidationError("\(error)") }
         if (criticalSampling || ablations) && critic == nil { throw ValidationError("--critical-sampling and --ablations need --critic") }
         if references && (criticalSampling || ablations) { throw ValidationError("--references evaluates fixed programs; it cannot be combined with critical sampling") }
+        if let reason = precision.unavailableReason { throw ValidationError(reason) }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1, got \(limit)") }
         if slots < 1 { throw ValidationError("--slots must be at least 1, got \(slots)") }
         if let id, id.isEmpty || id.contains("\0") { throw ValidationError("--id must be a non-empty name") }
@@ -313,7 +317,7 @@ struct Eval: ParsableCommand {
             throw CLIError("\(path) carries no tokenizer; give --tokenizer GGUF")
         }
         let format = try Self.promptFormat(tokenizerFile)
-        let generator = Generator(model: LlamaModel(weights: loaded.weights), tokenizer: format.tokenizer)
+        let generator = Generator(model: LlamaModel(weights: loaded.weights, precision: precision), tokenizer: format.tokenizer)
         return (ModelPrograms(generator: generator, parameters: try options(mode: .none).sampling), format, label)
     }
 

@@ -39,9 +39,13 @@ struct SamplerCommand: ParsableCommand {
         let name = "sampler-\(role.instance)-\(ProcessInfo.processInfo.hostName)-\(getpid())"
         let (log, metrics) = role.observe(config, role: "sampler")
         defer { metrics?.stop() }
-        let settings = SamplerService.Settings(
+        var settings = SamplerService.Settings(
             name: name, learnerEndpoint: connect ?? config.endpoints.samples, labelerEndpoint: config.endpoints.rollouts,
             paramsEndpoint: params ?? config.endpoints.params, cacheDirectory: cache ?? config.run.directory + "/cache/sampler-\(role.instance)")
+        settings.precision = MatrixPrecision(rawValue: config.sampling.precision.rawValue) ?? .fp32
+        if let reason = settings.precision.unavailableReason {
+            throw ValidationError("sampling.precision is bf16, but \(reason)")
+        }
         let service = SamplerService(settings: settings, log: log)
         let flag = service.stopFlag
         Signals.onTerminate { flag.set() }

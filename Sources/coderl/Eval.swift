@@ -318,7 +318,8 @@ struct Eval: ParsableCommand {
         }
         let format = try Self.promptFormat(tokenizerFile)
         let generator = Generator(model: LlamaModel(weights: loaded.weights, precision: precision), tokenizer: format.tokenizer)
-        return (ModelPrograms(generator: generator, parameters: try options(mode: .none).sampling), format, label)
+        return (ModelPrograms(generator: generator, parameters: try options(mode: .none).sampling), format,
+                label + (precision == .bf16 ? ", bf16 matrix products" : ""))
     }
 
     static func promptFormat(_ tokenizerFile: String) throws -> PromptFormat {

@@ -3,15 +3,16 @@ import ModelIO
 import Tensor
 
 /// A Llama-family decoder for inference: RMSNorm, rotary attention with grouped kv heads,
-/// SwiGLU, optionally tied embeddings, all fp32: OpenBLAS for products of many rows (prefill),
-/// `SkinnyGemm` on both cores for few rows (decode, short prompts).
+/// SwiGLU, optionally tied embeddings, all fp32: OpenBLAS for the linear layers' products of
+/// many rows (prefill), `SkinnyGemm` on both cores for few rows (decode, short prompts), and
+/// attention on our own threads.
 ///
 /// With `precision: .bf16` the linear layers' weights are also packed once, rounded to
 /// bfloat16 (`BF16PackedMatrix`), and every linear product (prefill and decode) takes bf16
 /// inputs with fp32 sums: half the weight bytes per decode step and twice the multiply rate
-/// on CPUs with AVX512-BF16. Everything else (norms, RoPE, attention, softmax, the KV cache
-/// policy) is unchanged. The packed copy is made at init: a model whose weights change must be
-/// created again (the sampler makes one per weight version).
+/// on CPUs with AVX512-BF16; the prompt's attention becomes bf16 products too. Norms, RoPE,
+/// softmax, decode attention and the KV cache are unchanged. The packed copy is made at init:
+/// a model whose weights change must be created again (the sampler makes one per version).
 ///
 /// Two entry points: `prefill` runs T prompt tokens of one sequence into a `PrefixCache`, and
 /// `decode` advances B sequences by one token each, sharing that prefix and keeping their own

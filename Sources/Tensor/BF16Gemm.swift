@@ -90,12 +90,19 @@ public final class BF16PackedMatrix: @unchecked Sendable {  // immutable after i
         pool.run { part, parts in
             let r = ComputePool.range(part, of: parts, count: panels)
             guard !r.isEmpty else { return }
-            let first = r.lowerBound * 32, count = min(rows, r.upperBound * 32) - first
+            let (first, count) = self.rowSpan(r)
             coderl_bf16_pack_rows(w.pointer + first * columns, count, columns, out.pointer + r.lowerBound * panelWords)
         }
     }
 
     deinit { words.deallocate() }
+
+    /// The first row of W in panels `panels` and how many rows they hold (the last panel may be
+    /// partial).
+    private func rowSpan(_ panels: Range<Int>) -> (first: Int, count: Int) {
+        let first = panels.lowerBound * 32
+        return (first, min(rows, panels.upperBound * 32) - first)
+    }
 
     /// y[m, rows] = x[m, columns] · W^T (or y += with `accumulate`); `ldx` and `ldy` are row
     /// strides. Panels of W are split across the pool's threads.
@@ -105,10 +112,10 @@ public final class BF16PackedMatrix: @unchecked Sendable {  // immutable after i
         precondition(m >= 0 && ldx >= columns && ldy >= rows, "BF16PackedMatrix.product: bad shape")
         guard m > 0 else { return }
         let x = UnsafeSendable(x), y = UnsafeSendable(y), words = UnsafeSendable(UnsafePointer(words))
-        let rows = rows, columns = columns, panelWords = panelWords
+        let columns = columns, panelWords = panelWords
         let work = { (panels: Range<Int>) in
             guard !panels.isEmpty else { return }
-            let first = panels.lowerBound * 32, count = min(rows, panels.upperBound * 32) - first
+            let (first, count) = self.rowSpan(panels)
             coderl_gemm_bf16_packed(m, count, columns, x.pointer, ldx, words.pointer + panels.lowerBound * panelWords,
                                     y.pointer + first, ldy, accumulate ? 1 : 0)
         }

@@ -137,8 +137,9 @@ public struct Dispatcher {
         return requeue(&job, avoiding: worker, reason: "infrastructure error on \(worker): \(result.infrastructureError)")
     }
 
-    /// The executor gave a job back unrun (lease expired in its queue, unknown suite...).
-    public mutating func returned(_ jobID: String, from worker: String, countAttempt: Bool) -> Outcome? {
+    /// The executor gave a job back unrun (lease expired in its queue, unknown suite, refused
+    /// as malformed: `reason`).
+    public mutating func returned(_ jobID: String, from worker: String, countAttempt: Bool, reason: String? = nil) -> Outcome? {
         workers[worker]?.jobs.remove(jobID)
         guard var job = jobs[jobID], job.holder == worker else { return nil }
         if !countAttempt {
@@ -147,7 +148,7 @@ public struct Dispatcher {
             queue.insert(jobID, at: 0)
             return nil
         }
-        return requeue(&job, avoiding: worker, reason: "given back by \(worker)")
+        return requeue(&job, avoiding: worker, reason: "given back by \(worker)" + (reason.map { ": " + $0 } ?? ""))
     }
 
     private mutating func requeue(_ job: inout Job, avoiding worker: String, reason: String) -> Outcome? {

@@ -115,8 +115,9 @@ public final class ExecutorPool {
                     log("job \(result.jobID): infrastructure error on \(worker), retrying: \(result.infrastructureError)")
                 }
             case .error(let reply):
-                // The executor refused or gave back a job: the reply names the job's message.
-                let jobID = reply.detail.split(separator: " ").dropFirst().first.map(String.init) ?? ""
+                // The executor refused or gave back a job: the detail starts "job ID".
+                let named = reply.detail.split(separator: " ").dropFirst().first ?? ""
+                let jobID = String(named.hasSuffix(":") ? named.dropLast() : named)
                 switch reply.code {
                 case "unknown-suite":
                     suitesSent[worker] = nil
@@ -125,6 +126,11 @@ public final class ExecutorPool {
                     }
                 case "lease-expired":
                     if let o = dispatcher.returned(jobID, from: worker, countAttempt: true) { return [o] }
+                case "bad-message" where dispatcher.jobs[jobID]?.holder == worker:
+                    // Refused as malformed: another executor gets it now (not after its lease),
+                    // and after max attempts it is parked with the reason.
+                    log("executor \(worker) refused job \(jobID): \(reply.detail)")
+                    if let o = dispatcher.returned(jobID, from: worker, countAttempt: true, reason: reply.detail) { return [o] }
                 default:
                     log("executor \(worker) reported \(reply.code): \(reply.detail)")
                 }

@@ -1,6 +1,10 @@
+import Foundation
 import Pipeline
 import Schema
+import Runtime
+import Wire
 import XCTest
+import ZeroMQ
 
 final class DispatcherTests: XCTestCase {
     func job(_ id: String) -> ExecutionJob {
@@ -104,5 +108,71 @@ final class DispatcherTests: XCTestCase {
         let again = d.assign(nowMs: 0)
         XCTAssertEqual(again.first?.job.jobID, "j1")
         XCTAssertEqual(again.first?.job.attempt, 0)
+    }
+}
+
+/// The pool's side of the wire, driven by test executors speaking the protocol on inproc.
+final class ExecutorPoolTests: XCTestCase {
+    struct NothingArrived: Error {}
+
+    /// An executor that refuses a job as malformed gives it back at once: the next executor
+    /// gets it without waiting for the lease (a minute by default), and a job every executor
+    /// refuses is parked with the executor's reason once its attempts are used up.
+    func testAJobRefusedAsMalformedGoesToAnotherExecutorAtOnce() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let dispatcher = Dispatcher(leaseMs: 600_000, heartbeatTimeoutMs: 600_000, maxAttempts: 2)
+        let pool = try ExecutorPool(context: context, endpoint: "inproc://pool-malformed", curveKeys: nil,
+                                    dispatcher: dispatcher, name: "test-pool", log: Log(role: "test", instance: "0"))
+        var executors: [Socket] = []
+        var sender = Sender(name: "test-executor")
+        for name in ["w1", "w2"] {
+            let dealer = try Socket(context, .dealer)
+            try dealer.setRoutingID(Array(name.utf8))
+            try dealer.setLinger(.zero)
+            try dealer.connect("inproc://pool-malformed")
+            executors.append(dealer)
+        }
+        /// The next message `dealer` receives, within 5 s.
+        func next(_ dealer: Socket) throws -> WireCodec.Message {
+            let deadline = Date().addingTimeInterval(5)
+            while Date() < deadline {
+                _ = try pool.receive()
+                _ = pool.maintain(nowMs: nowMs())
+                switch try dealer.receiveMessage(router: false) {
+                case .message(_, let m)?: return m
+                case .rejected(_, let reason)?: XCTFail("the pool sent a malformed message: \(reason)")
+                case nil: break
+                }
+                usleep(1000)
+            }
+            throw NothingArrived()
+        }
+        pool.add(ExecutionJob.with { $0.jobID = "j1"; $0.problemID = "p"; $0.program = "pass"; $0.suiteHash = Data(repeating: 7, count: 32) })
+        try sender.send(executors[0], .workRequest(WorkRequest.with { $0.worker = "w1"; $0.capacity = 1 }))
+        let first = try next(executors[0])
+        guard case .job(let job) = first.body else { return XCTFail("w1 got \(WireCodec.bodyName(first.body))") }
+        XCTAssertEqual(job.jobID, "j1")
+        try sender.send(executors[1], .workRequest(WorkRequest.with { $0.worker = "w2"; $0.capacity = 1 }))
+        try sender.send(executors[0], .error(ErrorReply.with {
+            $0.messageID = first.envelope.messageID; $0.code = "bad-message"; $0.detail = "job j1: the program is not UTF-8"
+        }))
+        let second = try next(executors[1])
+        guard case .job(let again) = second.body else { return XCTFail("w2 got \(WireCodec.bodyName(second.body))") }
+        XCTAssertEqual(again.jobID, "j1")
+        XCTAssertEqual(again.attempt, 1)
+        // w2 refuses it too: two attempts used, so it is parked, with the reason.
+        try sender.send(executors[1], .error(ErrorReply.with {
+            $0.messageID = second.envelope.messageID; $0.code = "bad-message"; $0.detail = "job j1: the program is not UTF-8"
+        }))
+        var outcomes: [Dispatcher.Outcome] = []
+        let deadline = Date().addingTimeInterval(5)
+        while outcomes.isEmpty && Date() < deadline {
+            outcomes = try pool.receive()
+            usleep(1000)
+        }
+        guard case .parked(let id, let reason)? = outcomes.first else { return XCTFail("not parked: \(outcomes)") }
+        XCTAssertEqual(id, "j1")
+        XCTAssertTrue(reason.contains("not UTF-8"), reason)
     }
 }

@@ -39,6 +39,13 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
             self.paramsEndpoint = paramsEndpoint
             self.cacheDirectory = cacheDirectory
         }
+
+        /// A pipeline's sampler: its endpoints and `sampling.precision` from the config.
+        public init(config: PipelineConfig, name: String, cacheDirectory: String) {
+            self.init(name: name, learnerEndpoint: config.endpoints.samples, labelerEndpoint: config.endpoints.rollouts,
+                      paramsEndpoint: config.endpoints.params, cacheDirectory: cacheDirectory)
+            precision = MatrixPrecision(rawValue: config.sampling.precision.rawValue) ?? .fp32
+        }
     }
 
     public let settings: Settings

@@ -39,10 +39,10 @@ struct SamplerCommand: ParsableCommand {
         let name = "sampler-\(role.instance)-\(ProcessInfo.processInfo.hostName)-\(getpid())"
         let (log, metrics) = role.observe(config, role: "sampler")
         defer { metrics?.stop() }
-        var settings = SamplerService.Settings(
-            name: name, learnerEndpoint: connect ?? config.endpoints.samples, labelerEndpoint: config.endpoints.rollouts,
-            paramsEndpoint: params ?? config.endpoints.params, cacheDirectory: cache ?? config.run.directory + "/cache/sampler-\(role.instance)")
-        settings.precision = MatrixPrecision(rawValue: config.sampling.precision.rawValue) ?? .fp32
+        var settings = SamplerService.Settings(config: config, name: name,
+                                               cacheDirectory: cache ?? config.run.directory + "/cache/sampler-\(role.instance)")
+        if let connect { settings.learnerEndpoint = connect }
+        if let params { settings.paramsEndpoint = params }
         if let reason = settings.precision.unavailableReason {
             throw ValidationError("sampling.precision is bf16, but \(reason)")
         }

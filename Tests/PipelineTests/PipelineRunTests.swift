@@ -8,6 +8,7 @@ import ModelIO
 import Pipeline
 import Runtime
 import Schema
+import Synchronization
 import Tensor
 import Training
 import Wire
@@ -61,8 +62,8 @@ final class PipelineRunTests: XCTestCase {
         threads.append(t)
     }
 
-    /// Starts every role but the learner.
-    func startRoles(_ config: PipelineConfig, ledger: Ledger) throws {
+    /// Starts every role but the learner; the sampler's log lines go to `samplerLog` too.
+    func startRoles(_ config: PipelineConfig, ledger: Ledger, samplerLog: (@Sendable (String) -> Void)? = nil) throws {
         var storeSettings = ParamStore.Settings(directory: config.weightsPath, endpoint: config.endpoints.params,
                                                 announceEndpoint: config.endpoints.announcements)
         storeSettings.keepVersions = 10
@@ -90,10 +91,9 @@ final class PipelineRunTests: XCTestCase {
         spawn("executor") { try workerBox.value.run() }
         stops.append { worker.stop() }
 
-        let sampler = SamplerService(settings: .init(name: "sampler-t", learnerEndpoint: config.endpoints.samples,
-                                                     labelerEndpoint: config.endpoints.rollouts, paramsEndpoint: config.endpoints.params,
-                                                     cacheDirectory: dir + "/cache/sampler"),
-                                     log: Log(role: "sampler", instance: "t"))
+        let sampler = SamplerService(settings: .init(config: config, name: "sampler-t", cacheDirectory: dir + "/cache/sampler"),
+                                     log: samplerLog.map { sink in Log(role: "sampler", instance: "t", sink: sink) }
+                                         ?? Log(role: "sampler", instance: "t"))
         let samplerBox = UncheckedBox(sampler)
         spawn("sampler") { try samplerBox.value.run() }
         stops.append { sampler.stop() }
@@ -316,5 +316,33 @@ extension PipelineRunTests {
             XCTAssertEqual(members.map(\.advantage).reduce(0, +), 0, accuracy: 1e-5, "returns relative to the group mean")
             XCTAssertTrue(members.allSatisfy { $0.criticWeights.isEmpty }, "critic weights are off")
         }
+    }
+
+    /// `sampling.precision: bf16` and `training.precision: bf16`: the sampler loads each actor
+    /// version with bf16 packed weights (its log says so), the learner trains in mixed
+    /// precision, and the run completes its steps with rollouts labeled.
+    func testAPipelineSamplesAndTrainsInBF16() throws {
+        if let reason = MatrixPrecision.bf16.unavailableReason { throw XCTSkip(reason) }
+        _ = try tinyModel()
+        let cfg = try config(steps: 2, extra: ["sampling.precision=bf16", "training.precision=bf16", "data.heldout_problems=0"])
+        let ledger = try Ledger(path: cfg.ledgerPath)
+        _ = try Setup.importData(cfg, into: ledger)
+        let samplerLines = Mutex<[String]>([])
+        try startRoles(cfg, ledger: ledger) { line in samplerLines.withLock { $0.append(line) } }
+        let learnerLines = Mutex<[String]>([])
+        let learnerLog = Log(role: "learner", instance: "t") { line in learnerLines.withLock { $0.append(line) } }
+        let learner = try LearnerService(config: cfg, log: learnerLog, ledger: ledger) { _ in }
+        _ = try learner.run()
+        XCTAssertEqual(learner.state.step, 2)
+        XCTAssertTrue(learnerLines.withLock { $0.contains { $0.contains("matrix products in bf16") } })
+        var labeled = 0
+        try ledger.scanRollouts { r in
+            if r.state == .labeled || r.state == .consumed { labeled += 1 }
+            return true
+        }
+        XCTAssertGreaterThanOrEqual(labeled, 4, "two steps of two problems, two samples and a greedy program each")
+        let loaded = samplerLines.withLock { $0.filter { $0.contains("loaded actor") } }
+        XCTAssertFalse(loaded.isEmpty)
+        XCTAssertTrue(loaded.allSatisfy { $0.contains("bf16") }, "\(loaded)")
     }
 }

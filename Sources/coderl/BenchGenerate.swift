@@ -92,8 +92,10 @@ struct BenchGenerate: ParsableCommand {
         let (_, stats) = try generator.generate(prompt: memPrompt, samples: 16, parameters: params)
         let peak = Double(ProcessMemory.peak) / 1048576
         let line = pad("memory, 16 sequences x 1024 positions") + String(format: "%8.0f MiB peak RSS", peak)
-        print(line + String(format: "   target < 1024 MiB: %@   (%d tokens generated at %.0f tok/s)",
-                            peak < 1024 ? "met" : "MISSED", stats.generatedTokens, stats.decodeTokensPerSecond))
+        // The target is stated for the fp32 model; bf16 keeps its packed copy beside it.
+        let target = model.precision == .bf16 ? "target < 1024 MiB for the fp32 model; with the packed bf16 copy" : "target < 1024 MiB"
+        print(line + String(format: "   %@: %@   (%d tokens generated at %.0f tok/s)",
+                            target, peak < 1024 ? "met" : "MISSED", stats.generatedTokens, stats.decodeTokensPerSecond))
     }
 
     func pad(_ s: String) -> String { s.padding(toLength: 40, withPad: " ", startingAt: 0) }

@@ -59,7 +59,10 @@ final class WorkerProtocolTests: XCTestCase {
         // A skip, not a failure, so far: CI once timed out here (2026-12-04, after the run
         // before it died of SIGPIPE in this test) and it did not reproduce locally. The
         // details below are for finding out why; a hang should become a failure.
-        let kinds = seen.map { "\($0.body)".prefix(40) }.joined(separator: "; ")
+        let kinds = seen.map { message -> String in
+            guard case .result(let r) = message.body else { return String("\(message.body)".prefix(40)) }
+            return "result \(r.jobID): \(r.verdict.outcome) in \(r.verdict.seconds) s\(r.infrastructureError.isEmpty ? "" : ", infrastructure error \(r.infrastructureError)")"
+        }.joined(separator: "; ")
         let lastBeat = heartbeats.last.map { "jobs \($0.jobIds)" } ?? "none"
         throw XCTSkip("no expected message within \(timeout)s (heartbeats \(heartbeats.count), last: \(lastBeat); credits \(credits); passed over: \(kinds))")
     }

@@ -135,101 +135,12 @@ VECTOR static void packB(int trans, const float *B, long ldb, long p0, long kc, 
     }
 }
 
-__attribute__((target("avx512f,avx512bf16")))
-static void tile(long pairs, const uint32_t *a, const uint32_t *b, float *C, long ldc, long rows, long cols, float alpha, float beta) {
-    __m512 c[MR][2];
-    for (int i = 0; i < MR; i++) { c[i][0] = _mm512_setzero_ps(); c[i][1] = _mm512_setzero_ps(); }
-    for (long q = 0; q < pairs; q++) {
-        __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + q * NR);
-        __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + q * NR + 16);
-        for (int i = 0; i < MR; i++) {
-            __m512bh x = (__m512bh)_mm512_set1_epi32((int)a[q * MR + i]);
-            c[i][0] = _mm512_dpbf16_ps(c[i][0], x, b0);
-            c[i][1] = _mm512_dpbf16_ps(c[i][1], x, b1);
-        }
-    }
-    // C = alpha * sum + beta * C (beta is 1 after the first block of k; 0 never reads C).
-    __m512 scale = _mm512_set1_ps(alpha), keep = _mm512_set1_ps(beta);
-    if (rows == MR && cols == NR) {
-        for (int i = 0; i < MR; i++) {
-            float *row = C + i * ldc;
-            if (beta == 0) {
-                _mm512_storeu_ps(row, _mm512_mul_ps(c[i][0], scale));
-                _mm512_storeu_ps(row + 16, _mm512_mul_ps(c[i][1], scale));
-            } else {
-                _mm512_storeu_ps(row, _mm512_fmadd_ps(c[i][0], scale, _mm512_mul_ps(_mm512_loadu_ps(row), keep)));
-                _mm512_storeu_ps(row + 16, _mm512_fmadd_ps(c[i][1], scale, _mm512_mul_ps(_mm512_loadu_ps(row + 16), keep)));
-            }
-        }
-        return;
-    }
-    float partial[MR][NR];
-    for (int i = 0; i < MR; i++) {
-        _mm512_storeu_ps(partial[i], c[i][0]);
-        _mm512_storeu_ps(partial[i] + 16, c[i][1]);
-    }
-    for (long i = 0; i < rows; i++)
-        for (long j = 0; j < cols; j++)
-            C[i * ldc + j] = alpha * partial[i][j] + (beta == 0 ? 0 : beta * C[i * ldc + j]);
-}
-
-static _Thread_local uint32_t *buffer;
-
-void coderl_gemm_bf16(int transA, int transB, long M, long N, long K, float alpha,
-                      const float *A, long lda, const float *B, long ldb,
-                      float beta, float *C, long ldc) {
-    if (N <= 0 || M <= 0) return;
-    if (K <= 0 || alpha == 0) {
-        for (long i = 0; i < M; i++)
-            for (long j = 0; j < N; j++) C[i * ldc + j] = beta == 0 ? 0 : beta * C[i * ldc + j];
-        return;
-    }
-    // Blocks of k as even as possible, at most KC each (K = 576 is one block, 2048 four).
-    long blocks = (K + KC - 1) / KC, kcMax = ((K + blocks - 1) / blocks + 1) & ~1L;
-    if (!buffer) {
-        buffer = aligned_alloc(64, (size_t)(KC / 2) * (MC + NC) * sizeof(uint32_t));
-        if (!buffer) abort();
-    }
-    uint32_t *packedB = buffer, *packedA = buffer + (size_t)(KC / 2) * NC;
-    for (long jc = 0; jc < N; jc += NC) {
-        long nc = N - jc < NC ? N - jc : NC;
-        for (long pc = 0; pc < K; pc += kcMax) {
-            long kc = K - pc < kcMax ? K - pc : kcMax, pairs = (kc + 1) / 2;
-            float blockBeta = pc == 0 ? beta : 1;
-            packB(transB, B, ldb, pc, kc, jc, nc, N, packedB);
-            for (long ic = 0; ic < M; ic += MC) {
-                long mc = M - ic < MC ? M - ic : MC;
-                packA(transA, A, lda, M, ic, mc, pc, kc, packedA);
-                for (long jr = 0; jr < nc; jr += NR) {
-                    long cols = nc - jr < NR ? nc - jr : NR;
-                    const uint32_t *b = packedB + (jr / NR) * pairs * NR;
-                    for (long ir = 0; ir < mc; ir += MR) {
-                        long rows = mc - ir < MR ? mc - ir : MR;
-                        tile(pairs, packedA + (ir / MR) * pairs * MR, b, C + (ic + ir) * ldc + jc + jr, ldc, rows, cols, alpha, blockBeta);
-                    }
-                }
-            }
-        }
-    }
-}
-// --- Weights packed once (inference) ---
-//
-// A weight matrix W[N, K] (rows are output features, y = W x) packed as op(B) = W^T is exactly
-// what packB writes for one block of all K: panels of NR rows of W, [panel][k pair][row]. Packed
-// once per weight version, the products of a decode step read bf16 panels straight from memory:
-// half the bytes of the fp32 weights and no packing per call.
-
-size_t coderl_bf16_packed_words(long N, long K) { return (size_t)((N + NR - 1) / NR) * (size_t)((K + 1) / 2) * NR; }
-
-void coderl_bf16_pack_rows(const float *W, long N, long K, uint32_t *out) {
-    if (N > 0 && K > 0) packB(1, W, K, 0, K, 0, N, N, out);
-}
-
-// A tile of R rows (1...MR) x NR columns over `pairs` k pairs; C = sum + beta * C on the first
-// `cols` columns. Few rows are bound by reading B, and one accumulator chain per column half
-// would wait on vdpbf16ps's latency, so R <= 3 takes two k pairs per step into two sets.
+// A tile of R rows (1...MR) x NR columns over `pairs` k pairs: C = alpha * sum + beta * C on
+// the first `cols` columns (beta is 1 after the first block of k; 0 never reads C). Few rows
+// are bound by reading B, and one accumulator chain per column half would wait on vdpbf16ps's
+// latency, so R <= 3 takes two k pairs per step into two sets.
 VECTOR static inline __attribute__((always_inline))
-void rowsTile(const int R, long pairs, const uint32_t *a, const uint32_t *b, float *C, long ldc, long cols, float beta) {
+void rowsTile(const int R, long pairs, const uint32_t *a, const uint32_t *b, float *C, long ldc, long cols, float alpha, float beta) {
     __m512 c[MR][2], d[MR][2];
     for (int i = 0; i < R; i++) {
         c[i][0] = c[i][1] = _mm512_setzero_ps();
@@ -261,7 +172,9 @@ void rowsTile(const int R, long pairs, const uint32_t *a, const uint32_t *b, flo
     __mmask16 m1 = cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1);
     for (int i = 0; i < R; i++) {
         float *row = C + i * ldc;
-        __m512 s0 = _mm512_add_ps(c[i][0], d[i][0]), s1 = _mm512_add_ps(c[i][1], d[i][1]);
+        __m512 s0 = c[i][0], s1 = c[i][1];
+        if (R <= 3) { s0 = _mm512_add_ps(s0, d[i][0]); s1 = _mm512_add_ps(s1, d[i][1]); }
+        if (alpha != 1) { s0 = _mm512_mul_ps(s0, _mm512_set1_ps(alpha)); s1 = _mm512_mul_ps(s1, _mm512_set1_ps(alpha)); }
         if (beta != 0) {
             __m512 keep = _mm512_set1_ps(beta);
             s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m0, row), keep, s0);
@@ -272,15 +185,79 @@ void rowsTile(const int R, long pairs, const uint32_t *a, const uint32_t *b, flo
     }
 }
 
-VECTOR static void packedTile(long rows, long pairs, const uint32_t *a, const uint32_t *b, float *C, long ldc, long cols, float beta) {
+// The tile for a panel's `rows` real rows of packed A, compiled for each count.
+VECTOR static void tile(long rows, long pairs, const uint32_t *a, const uint32_t *b, float *C, long ldc, long cols, float alpha, float beta) {
     switch (rows) {
-    case 1: rowsTile(1, pairs, a, b, C, ldc, cols, beta); break;
-    case 2: rowsTile(2, pairs, a, b, C, ldc, cols, beta); break;
-    case 3: rowsTile(3, pairs, a, b, C, ldc, cols, beta); break;
-    case 4: rowsTile(4, pairs, a, b, C, ldc, cols, beta); break;
-    case 5: rowsTile(5, pairs, a, b, C, ldc, cols, beta); break;
-    default: rowsTile(6, pairs, a, b, C, ldc, cols, beta); break;
+    case 1: rowsTile(1, pairs, a, b, C, ldc, cols, alpha, beta); break;
+    case 2: rowsTile(2, pairs, a, b, C, ldc, cols, alpha, beta); break;
+    case 3: rowsTile(3, pairs, a, b, C, ldc, cols, alpha, beta); break;
+    case 4: rowsTile(4, pairs, a, b, C, ldc, cols, alpha, beta); break;
+    case 5: rowsTile(5, pairs, a, b, C, ldc, cols, alpha, beta); break;
+    default: rowsTile(6, pairs, a, b, C, ldc, cols, alpha, beta); break;
     }
+}
+
+// Each calling thread's packing buffer: KC/2 pairs of (MC + NC) rows or columns.
+static _Thread_local uint32_t *buffer;
+
+static uint32_t *packingBuffer(void) {
+    if (!buffer) {
+        buffer = aligned_alloc(64, (size_t)(KC / 2) * (MC + NC) * sizeof(uint32_t));
+        if (!buffer) abort();
+    }
+    return buffer;
+}
+
+// The k block for K: blocks as even as possible, at most KC each, and even (K = 576 is one
+// block, 2048 four).
+static long kBlock(long K) {
+    long blocks = (K + KC - 1) / KC;
+    return ((K + blocks - 1) / blocks + 1) & ~1L;
+}
+
+void coderl_gemm_bf16(int transA, int transB, long M, long N, long K, float alpha,
+                      const float *A, long lda, const float *B, long ldb,
+                      float beta, float *C, long ldc) {
+    if (N <= 0 || M <= 0) return;
+    if (K <= 0 || alpha == 0) {
+        for (long i = 0; i < M; i++)
+            for (long j = 0; j < N; j++) C[i * ldc + j] = beta == 0 ? 0 : beta * C[i * ldc + j];
+        return;
+    }
+    long kcMax = kBlock(K);
+    uint32_t *packedB = packingBuffer(), *packedA = packedB + (size_t)(KC / 2) * NC;
+    for (long jc = 0; jc < N; jc += NC) {
+        long nc = N - jc < NC ? N - jc : NC;
+        for (long pc = 0; pc < K; pc += kcMax) {
+            long kc = K - pc < kcMax ? K - pc : kcMax, pairs = (kc + 1) / 2;
+            float blockBeta = pc == 0 ? beta : 1;
+            packB(transB, B, ldb, pc, kc, jc, nc, N, packedB);
+            for (long ic = 0; ic < M; ic += MC) {
+                long mc = M - ic < MC ? M - ic : MC;
+                packA(transA, A, lda, M, ic, mc, pc, kc, packedA);
+                for (long jr = 0; jr < nc; jr += NR) {
+                    long cols = nc - jr < NR ? nc - jr : NR;
+                    const uint32_t *b = packedB + (jr / NR) * pairs * NR;
+                    for (long ir = 0; ir < mc; ir += MR) {
+                        long rows = mc - ir < MR ? mc - ir : MR;
+                        tile(rows, pairs, packedA + (ir / MR) * pairs * MR, b, C + (ic + ir) * ldc + jc + jr, ldc, cols, alpha, blockBeta);
+                    }
+                }
+            }
+        }
+    }
+}
+// --- Weights packed once (inference) ---
+//
+// A weight matrix W[N, K] (rows are output features, y = W x) packed as op(B) = W^T is exactly
+// what packB writes for one block of all K: panels of NR rows of W, [panel][k pair][row]. Packed
+// once per weight version, the products of a decode step read bf16 panels straight from memory:
+// half the bytes of the fp32 weights and no packing per call.
+
+size_t coderl_bf16_packed_words(long N, long K) { return (size_t)((N + NR - 1) / NR) * (size_t)((K + 1) / 2) * NR; }
+
+void coderl_bf16_pack_rows(const float *W, long N, long K, uint32_t *out) {
+    if (N > 0 && K > 0) packB(1, W, K, 0, K, 0, N, N, out);
 }
 
 void coderl_gemm_bf16_packed(long M, long N, long K, const float *A, long lda, const uint32_t *W,
@@ -293,25 +270,21 @@ void coderl_gemm_bf16_packed(long M, long N, long K, const float *A, long lda, c
     }
     // All of the shared buffer holds packed rows of A: up to MCP rows of one k block.
     enum { MCP = (MC + NC) / MR * MR };
-    long pairsK = (K + 1) / 2;
-    long blocks = (K + KC - 1) / KC, kcMax = ((K + blocks - 1) / blocks + 1) & ~1L;
-    if (!buffer) {
-        buffer = aligned_alloc(64, (size_t)(KC / 2) * (MC + NC) * sizeof(uint32_t));
-        if (!buffer) abort();
-    }
+    long pairsK = (K + 1) / 2, kcMax = kBlock(K);
+    uint32_t *packedA = packingBuffer();
     for (long pc = 0; pc < K; pc += kcMax) {
         long kc = K - pc < kcMax ? K - pc : kcMax, pairs = (kc + 1) / 2;
         float beta = pc > 0 || accumulate ? 1 : 0;
         for (long ic = 0; ic < M; ic += MCP) {
             long mc = M - ic < MCP ? M - ic : MCP;
-            packA(0, A, lda, M, ic, mc, pc, kc, buffer);
+            packA(0, A, lda, M, ic, mc, pc, kc, packedA);
             // One panel of W (at most KC/2 x NR words) meets every tile of A's block.
             for (long jr = 0; jr < N; jr += NR) {
                 long cols = N - jr < NR ? N - jr : NR;
                 const uint32_t *b = W + (jr / NR) * pairsK * NR + (pc / 2) * NR;
                 for (long ir = 0; ir < mc; ir += MR)
-                    packedTile(mc - ir < MR ? mc - ir : MR, pairs, buffer + (ir / MR) * pairs * MR, b,
-                               C + (ic + ir) * ldc + jr, ldc, cols, beta);
+                    tile(mc - ir < MR ? mc - ir : MR, pairs, packedA + (ir / MR) * pairs * MR, b,
+                         C + (ic + ir) * ldc + jr, ldc, cols, 1, beta);
             }
         }
     }

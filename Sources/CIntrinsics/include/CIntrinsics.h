@@ -1,5 +1,6 @@
 // Two instructions Swift cannot ask for directly, as static inline functions that are inlined
-// into the Swift callers (Tensor/SkinnyGemm.swift, Llama/KVCache.swift).
+// into the Swift callers (Tensor/SkinnyGemm.swift, Llama/KVCache.swift); and the bfloat16 GEMMs
+// (GemmBF16.c, used through Tensor/BF16Gemm.swift).
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>

@@ -365,8 +365,6 @@ final class PackedWeights {
         }
         output = BF16PackedMatrix(w.output, rows: c.vocabularySize, columns: C)
     }
-
-    var bytes: Int { layers.reduce(output.bytes) { $0 + $1.qkv.bytes + $1.o.bytes + $1.gateUp.bytes + $1.down.bytes } }
 }
 
 /// Activation buffers reused across calls; grown on demand, never shrunk.

@@ -74,19 +74,20 @@ public enum MatrixPrecision: String, Sendable, CaseIterable {
 public final class BF16PackedMatrix: @unchecked Sendable {  // immutable after init
     public let rows: Int, columns: Int
     let words: UnsafeMutablePointer<UInt32>
-    let panelWords: Int  // words of one panel of 32 rows
-
-    public var bytes: Int { coderl_bf16_packed_words(rows, columns) * 4 }
+    /// Rows of W per panel (the kernel's NR), panels of W, and words of one panel.
+    static let panelRows = 32
+    let panels: Int, panelWords: Int
 
     public init(_ w: UnsafePointer<Float>, rows: Int, columns: Int, pool: ComputePool = .shared) {
         precondition(BF16Gemm.available, "BF16PackedMatrix needs a CPU with AVX512-BF16")
         precondition(rows > 0 && columns > 0, "empty matrix")
         self.rows = rows
         self.columns = columns
-        panelWords = coderl_bf16_packed_words(32, columns)
+        panels = (rows + Self.panelRows - 1) / Self.panelRows
+        panelWords = coderl_bf16_packed_words(Self.panelRows, columns)
         words = .allocate(capacity: coderl_bf16_packed_words(rows, columns))
         let w = UnsafeSendable(w), out = UnsafeSendable(words)
-        let panels = (rows + 31) / 32, panelWords = panelWords
+        let panels = panels, panelWords = panelWords
         pool.run { part, parts in
             let r = ComputePool.range(part, of: parts, count: panels)
             guard !r.isEmpty else { return }
@@ -100,8 +101,8 @@ public final class BF16PackedMatrix: @unchecked Sendable {  // immutable after i
     /// The first row of W in panels `panels` and how many rows they hold (the last panel may be
     /// partial).
     private func rowSpan(_ panels: Range<Int>) -> (first: Int, count: Int) {
-        let first = panels.lowerBound * 32
-        return (first, min(rows, panels.upperBound * 32) - first)
+        let first = panels.lowerBound * Self.panelRows
+        return (first, min(rows, panels.upperBound * Self.panelRows) - first)
     }
 
     /// y[m, rows] = x[m, columns] · W^T (or y += with `accumulate`); `ldx` and `ldy` are row
@@ -119,7 +120,6 @@ public final class BF16PackedMatrix: @unchecked Sendable {  // immutable after i
             coderl_gemm_bf16_packed(m, count, columns, x.pointer, ldx, words.pointer + panels.lowerBound * panelWords,
                                     y.pointer + first, ldy, accumulate ? 1 : 0)
         }
-        let panels = (rows + 31) / 32
         if m * rows * columns < 1 << 15 {
             work(0..<panels)
             return

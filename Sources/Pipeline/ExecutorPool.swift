@@ -80,7 +80,8 @@ public final class ExecutorPool {
             let hash = [UInt8](job.suiteHash)
             if suitesSent[worker, default: []].contains(hash) { j.clearSuite() } else { suitesSent[worker, default: []].insert(hash) }
             do {
-                try sender.send(socket, .job(j), to: Array(worker.utf8))
+                // The job's id is the message's: the executor's replies about it name it.
+                try sender.send(socket, .job(j), to: Array(worker.utf8), id: job.jobID)
             } catch {
                 log("cannot reach executor \(worker): \(error)")
                 if let o = dispatcher.returned(job.jobID, from: worker, countAttempt: false) { outcomes.append(o) }
@@ -115,9 +116,9 @@ public final class ExecutorPool {
                     log("job \(result.jobID): infrastructure error on \(worker), retrying: \(result.infrastructureError)")
                 }
             case .error(let reply):
-                // The executor refused or gave back a job: the detail starts "job ID".
-                let named = reply.detail.split(separator: " ").dropFirst().first ?? ""
-                let jobID = String(named.hasSuffix(":") ? named.dropLast() : named)
+                // The executor refused or gave back a job: the reply names the job's message,
+                // whose id is the job's.
+                let jobID = reply.messageID
                 switch reply.code {
                 case "unknown-suite":
                     suitesSent[worker] = nil

@@ -187,8 +187,7 @@ public final class LearnerService {
     /// The configured arithmetic for both trainers' matrix products (a runtime choice: the
     /// checkpoints are the same either way).
     private func setPrecision() throws {
-        let precision = MatrixPrecision(rawValue: config.training.precision.rawValue) ?? .fp32
-        if let reason = precision.unavailableReason { throw PipelineError("training.precision is bf16, but \(reason)") }
+        let precision = try MatrixPrecision(config.training.precision, key: "training.precision")
         actor.trainer.precision = precision
         critic.trainer.backbone.precision = precision
     }

@@ -40,11 +40,12 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
             self.cacheDirectory = cacheDirectory
         }
 
-        /// A pipeline's sampler: its endpoints and `sampling.precision` from the config.
-        public init(config: PipelineConfig, name: String, cacheDirectory: String) {
+        /// A pipeline's sampler: its endpoints and `sampling.precision` from the config (an
+        /// error when this CPU cannot run it).
+        public init(config: PipelineConfig, name: String, cacheDirectory: String) throws {
             self.init(name: name, learnerEndpoint: config.endpoints.samples, labelerEndpoint: config.endpoints.rollouts,
                       paramsEndpoint: config.endpoints.params, cacheDirectory: cacheDirectory)
-            precision = MatrixPrecision(rawValue: config.sampling.precision.rawValue) ?? .fp32
+            precision = try MatrixPrecision(config.sampling.precision, key: "sampling.precision")
         }
     }
 

@@ -5,6 +5,7 @@ import Ledger
 import ModelIO
 import Runtime
 import Schema
+import Tensor
 import Training
 
 /// What every role derives from the configuration the same way.
@@ -80,5 +81,17 @@ public enum Setup {
     /// The ledger's problems matching the selectors, by id.
     public static func problems(_ ledger: Ledger, selectors: [String]) throws -> [Problem] {
         try ledger.problems().filter { matches($0, selectors) }.sorted { $0.id < $1.id }
+    }
+}
+
+extension MatrixPrecision {
+    /// The arithmetic a config key chose (`sampling.precision`, `training.precision`), or an
+    /// error naming the key when this CPU cannot run it.
+    public init(_ choice: PipelineConfig.PrecisionChoice, key: String) throws {
+        switch choice {
+        case .fp32: self = .fp32
+        case .bf16: self = .bf16
+        }
+        if let reason = unavailableReason { throw PipelineError("\(key) is bf16, but \(reason)") }
     }
 }

@@ -39,13 +39,10 @@ struct SamplerCommand: ParsableCommand {
         let name = "sampler-\(role.instance)-\(ProcessInfo.processInfo.hostName)-\(getpid())"
         let (log, metrics) = role.observe(config, role: "sampler")
         defer { metrics?.stop() }
-        var settings = SamplerService.Settings(config: config, name: name,
-                                               cacheDirectory: cache ?? config.run.directory + "/cache/sampler-\(role.instance)")
+        var settings = try SamplerService.Settings(config: config, name: name,
+                                                   cacheDirectory: cache ?? config.run.directory + "/cache/sampler-\(role.instance)")
         if let connect { settings.learnerEndpoint = connect }
         if let params { settings.paramsEndpoint = params }
-        if let reason = settings.precision.unavailableReason {
-            throw ValidationError("sampling.precision is bf16, but \(reason)")
-        }
         let service = SamplerService(settings: settings, log: log)
         let flag = service.stopFlag
         Signals.onTerminate { flag.set() }

@@ -91,7 +91,7 @@ final class PipelineRunTests: XCTestCase {
         spawn("executor") { try workerBox.value.run() }
         stops.append { worker.stop() }
 
-        let sampler = SamplerService(settings: .init(config: config, name: "sampler-t", cacheDirectory: dir + "/cache/sampler"),
+        let sampler = SamplerService(settings: try .init(config: config, name: "sampler-t", cacheDirectory: dir + "/cache/sampler"),
                                      log: samplerLog.map { sink in Log(role: "sampler", instance: "t", sink: sink) }
                                          ?? Log(role: "sampler", instance: "t"))
         let samplerBox = UncheckedBox(sampler)

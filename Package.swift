@@ -66,7 +66,8 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["Schema", "CZlib"]),
         .target(name: "Ledger", dependencies: ["LMDB", "Schema", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // The executor: sandboxed slots running the embedded Python harness (harness.py).
-        .target(name: "Execution", dependencies: ["Datasets", "Schema"], resources: [.embedInCode("harness.py")]),
+        .target(name: "CSystem"),
+        .target(name: "Execution", dependencies: ["CSystem", "Datasets", "Schema"], resources: [.embedInCode("harness.py")]),
         .target(name: "ExecutorService", dependencies: ["Execution", "Ledger", "Runtime", "Schema", "Wire", "ZeroMQ"]),
         .target(name: "SandboxOptions", dependencies: ["Execution", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "executor", dependencies: [
@@ -116,7 +117,7 @@ let package = Package(
         .testTarget(name: "SchemaTests", dependencies: ["Schema"]),
         .testTarget(name: "CLITests", dependencies: ["Ledger", "ModelIO", "Schema", "ZeroMQ"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Schema"]),
-        .testTarget(name: "ExecutionTests", dependencies: ["Execution", "ExecutorService", "Datasets", "Ledger", "Schema", "Wire", "ZeroMQ"]),
+        .testTarget(name: "ExecutionTests", dependencies: ["Execution", "ExecutorService", "Datasets", "Ledger", "LMDB", "Schema", "Wire", "ZeroMQ"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "LMDB", "Schema"]),
         // Child process of the ledger crash-safety test (killed with SIGKILL).
         .executableTarget(name: "LedgerStress", dependencies: ["Ledger", "Schema"], path: "Tests/Helpers/LedgerStress"),

@@ -1,5 +1,6 @@
-import Foundation
+import CSystem
 import Datasets
+import Foundation
 
 /// One slot: a long-lived harness process (the evaluator, inside bubblewrap, with its sandbox
 /// init) that runs one job at a time. Jobs and answers cross its stdin and stdout as
@@ -43,6 +44,12 @@ final class HarnessProcess {
         posix_spawn_file_actions_adddup2(&actions, input[0], 0)
         posix_spawn_file_actions_adddup2(&actions, output[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
+        // The slot starts from exactly stdin, stdout and stderr: nothing else this process has
+        // open (a ledger, a socket, a model file) reaches the sandbox, close-on-exec or not.
+        guard coderl_spawn_close_from(&actions, 3) == 0 else {
+            for fd in input + output + errors { close(fd) }
+            throw SandboxUnavailable(reason: "cannot limit the sandbox's descriptors (glibc 2.34 or later is needed)")
+        }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }

@@ -98,6 +98,10 @@ struct SandboxPlan: Sendable {
         }
         for path in extra { command += ["--ro-bind", path, path] }
         command += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", "/dev/shm", "--chdir", "/tmp"]
+        // Everything but /tmp and /dev/shm (fresh, sized tmpfs mounts for every run) is
+        // read-only: bubblewrap's root and /dev are tmpfs mounts of half the machine's memory
+        // otherwise, and what a run left there the next would see.
+        command += ["--remount-ro", "/", "--remount-ro", "/dev"]
         command += [configuration.python, "-I", "-S", "-c"]
         return SandboxPlan(command: command, isolation: "namespaces", harnessMode: "namespaces")
     }

@@ -32,6 +32,7 @@
 #
 # Messages on every pipe: 4-byte little-endian length, then UTF-8 JSON.
 import os, sys, json, struct, time, select, signal, resource, ctypes, fcntl, builtins, socket
+from types import ModuleType
 
 SETTINGS = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
 MODE = SETTINGS.get("mode", "namespaces")          # namespaces | relaxed
@@ -43,7 +44,9 @@ libc = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID = 0x20000, 0x8000000, 0x10000000, 0x20000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MNT_DETACH = 2, 4, 8, 2
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 36, 38
-MAX_REPLY = 64 << 20
+MAX_REPLY = 64 << 20          # jobs, run reports
+MAX_PROGRAM_REPLY = 8 << 20   # one reply of a program serving calls
+MAX_VALUE_NODES = 1 << 20     # values in one such reply
 if hasattr(sys, "set_int_max_str_digits"):
     sys.set_int_max_str_digits(0)
 
@@ -130,6 +133,19 @@ def encode_value(x, handles, depth=0):
         raise TypeError("cannot pass a %s to the program" % t.__name__)
     handles.append(x)
     return {"h": len(handles) - 1, "type": t.__name__}
+
+
+def value_nodes(v):
+    """How many JSON values a decoded reply holds (counting stops past the limit)."""
+    count, stack = 0, [v]
+    while stack and count <= MAX_VALUE_NODES:
+        x = stack.pop()
+        count += 1
+        if isinstance(x, list):
+            stack.extend(x)
+        elif isinstance(x, dict):
+            stack.extend(x.values())
+    return count
 
 
 class Handle:
@@ -228,8 +244,13 @@ DENIED_SYSCALLS = {
     427: "io_uring_register", 303: "name_to_handle_at", 304: "open_by_handle_at", 212: "lookup_dcookie",
     179: "quotactl", 164: "settimeofday", 227: "clock_settime", 159: "adjtimex", 312: "kcmp",
     300: "fanotify_init", 279: "move_pages", 240: "mq_open", 241: "mq_unlink", 242: "mq_timedsend",
-    243: "mq_timedreceive", 244: "mq_notify", 245: "mq_getsetattr",
+    243: "mq_timedreceive", 244: "mq_notify", 245: "mq_getsetattr", 428: "open_tree", 429: "move_mount",
+    430: "fsopen", 431: "fsconfig", 432: "fsmount", 433: "fspick", 438: "pidfd_getfd", 440: "process_madvise",
+    442: "mount_setattr", 447: "memfd_secret",
 }
+# Socket families refused (socket(2) fails with EPERM): the kernel's netlink interfaces, VM
+# sockets and raw packets.
+DENIED_SOCKET_FAMILIES = {16: "AF_NETLINK", 40: "AF_VSOCK", 17: "AF_PACKET"}
 NAMESPACE_FLAGS = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
 
 
@@ -242,8 +263,12 @@ def install_seccomp():
                (LD, 0, 0, 0), (JGE, 0, 1, 0x40000000), (RET, 0, 0, ERRNO | EPERM)]   # no x32
     for number in sorted(DENIED_SYSCALLS):
         program += [(JEQ, 0, 1, number), (RET, 0, 0, ERRNO | EPERM)]
-    program += [(JEQ, 0, 1, 435), (RET, 0, 0, ERRNO | ENOSYS),                  # clone3
-                (JEQ, 1, 0, 56), (RET, 0, 0, ALLOW),                             # clone: check flags
+    program += [(JEQ, 0, 1, 435), (RET, 0, 0, ERRNO | ENOSYS)]                 # clone3
+    families = sorted(DENIED_SOCKET_FAMILIES)
+    program += [(JEQ, 0, len(families) + 3, 41), (LD, 0, 0, 16)]               # socket: its family
+    program += [(JEQ, len(families) - i, 0, f) for i, f in enumerate(families)]
+    program += [(RET, 0, 0, ALLOW), (RET, 0, 0, ERRNO | EPERM)]
+    program += [(JEQ, 1, 0, 56), (RET, 0, 0, ALLOW),                           # clone: check flags
                 (LD, 0, 0, 16), (JSET, 0, 1, NAMESPACE_FLAGS), (RET, 0, 0, ERRNO | EPERM),
                 (RET, 0, 0, ALLOW)]
 
@@ -273,6 +298,22 @@ def program_process(fds, command, limits):
     places = {"stdin": 0, "stdout": 1, "stderr": 2, "report": 3, "calls_in": 4, "calls_out": 5}
     for name, fd in moved.items():
         os.dup2(fd, places[name])
+    # The program starts from exactly these descriptors: a place it was not given is /dev/null
+    # (0-2) or closed (3-5), and everything above is closed, whatever the processes before it
+    # held open.
+    for name, place in places.items():
+        if name in moved:
+            continue
+        if place <= 2:
+            null = os.open("/dev/null", os.O_RDONLY if place == 0 else os.O_WRONLY)
+            if null != place:
+                os.dup2(null, place)
+                os.close(null)
+        else:
+            try:
+                os.close(place)
+            except OSError:
+                pass
     os.closerange(len(places), 65536)
     for s in (signal.SIGINT, signal.SIGPIPE, signal.SIGTERM, signal.SIGCHLD):
         signal.signal(s, signal.SIG_DFL)
@@ -295,8 +336,9 @@ def program_process(fds, command, limits):
     source = command["program"]
     if source.startswith("\ufeff"):
         source = source[1:]                  # a UTF-8 byte-order mark, as Python accepts in files
+    install_exit_builtins()
     try:
-        code = compile(source, "program.py", "exec", dont_inherit=True)
+        code = compile_program(source, command["kind"] == "stdio")
         prelude = compile(command["prelude"], "prelude.py", "exec", dont_inherit=True) if command.get("prelude") else None
     except BaseException as e:                       # SyntaxError, ValueError (null bytes), MemoryError, RecursionError
         report(3, {"phase": "compile", "type": type(e).__name__, "message": trim(str(e))})
@@ -305,6 +347,48 @@ def program_process(fds, command, limits):
         run_stdio_program(code, prelude)
     else:
         serve_calls(code, prelude, command)
+
+
+def install_exit_builtins():
+    """exit() and quit(), which Python's site module adds (the harness runs with -S): they
+    close stdin and raise SystemExit, as site's do."""
+    def leave(code=None):
+        try:
+            sys.stdin.close()
+        except BaseException:
+            pass
+        raise SystemExit(code)
+    builtins.exit = builtins.quit = leave
+
+
+# SyntaxError messages of statements that are valid only inside a function.
+FUNCTION_ONLY = ("'return' outside function", "nonlocal declaration not allowed at module level",
+                 "no binding for nonlocal", "'yield' outside function", "'await' outside function")
+
+
+def compile_program(source, stdin_program):
+    """Compiles a program as a module. A stdin program that uses a statement valid only in a
+    function (a top-level return or nonlocal) is compiled the way APPS's harness runs every
+    stdin program: its lines indented by a tab inside a function that is then called (import
+    lines stay at top level, as in APPS). Programs valid as modules run as modules."""
+    try:
+        return compile(source, "program.py", "exec", dont_inherit=True)
+    except SyntaxError as e:
+        if not stdin_program or not any(m in str(e.msg) for m in FUNCTION_ONLY):
+            raise
+        first = e
+    imports, body, started = [], [], False
+    for line in source.splitlines():
+        if not started and (line.startswith("import ") or line.startswith("from ")):
+            imports.append(line + "\n")
+            continue
+        started = started or bool(line.strip())
+        body.append("\t" + line + "\n")
+    lines = imports + ["def __program__():\n"] + body + ["\tpass\n__program__()\n"]
+    try:
+        return compile("".join(lines), "program.py", "exec", dont_inherit=True)
+    except SyntaxError:
+        raise first
 
 
 def report(fd, obj):
@@ -316,18 +400,49 @@ def report(fd, obj):
 
 def run_stdio_program(code, prelude):
     namespace = {"__name__": "__main__", "__builtins__": builtins}
+    status = 0
     try:
         if prelude:
             exec(prelude, namespace)
         exec(code, namespace)
     except SystemExit as e:
-        code = e.code
-        status = 0 if code is None else code if isinstance(code, int) else 1
-        flush_and_exit(status)
+        status = exit_status(e)
     except BaseException as e:
-        report(3, {"phase": "run", "type": type(e).__name__, "message": trim(str(e))})
-        flush_and_exit(1)
-    flush_and_exit(0)
+        report(3, {"phase": "run", "type": trim(type(e).__name__, 100), "message": trim(str(e))})
+        status = 1
+    flush_and_exit(shut_down(status))
+
+
+def exit_status(e):
+    code = e.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    try:
+        sys.stderr.write("%s\n" % (code,))
+    except BaseException:
+        pass
+    return 1
+
+
+def shut_down(status):
+    """What Python does after the main module ends, in its order: wait for the threads that
+    are not daemons, then run the atexit handlers. Output is flushed by the caller."""
+    threading = sys.modules.get("threading")
+    try:
+        if threading is not None:
+            threading._shutdown()
+    except SystemExit as e:
+        status = exit_status(e)
+    except BaseException:
+        pass
+    try:
+        import atexit
+        atexit._run_exitfuncs()       # prints and ignores what a handler raises, SystemExit too
+    except BaseException:
+        pass
+    return status
 
 
 def flush_and_exit(status):
@@ -358,9 +473,14 @@ def serve_calls(code, prelude, command):
         if command.get("setup"):
             exec(compile(command["setup"], "setup.py", "exec", dont_inherit=True), namespace)
         names = sorted(k for k in namespace if isinstance(k, str) and not k.startswith("__"))
-        send(5, {"loaded": names})
+        modules = {}
+        for k in names:
+            if type(namespace[k]) is ModuleType:
+                real = getattr(namespace[k], "__name__", "")
+                modules[k] = real if isinstance(real, str) else ""
+        send(5, {"loaded": names, "modules": modules})
     except BaseException as e:
-        send(5, {"failed": {"type": type(e).__name__, "message": trim(str(e))}})
+        send(5, {"failed": {"type": trim(type(e).__name__, 100), "message": trim(str(e))}})
         os._exit(1)
     while True:
         try:
@@ -373,7 +493,7 @@ def serve_calls(code, prelude, command):
         except BaseException as e:
             if isinstance(e, SystemExit):
                 os._exit(1)
-            reply = {"error": {"type": type(e).__name__, "message": trim(str(e))}}
+            reply = {"error": {"type": trim(type(e).__name__, 100), "message": trim(str(e))}}
         send(5, reply)
 
 
@@ -828,13 +948,15 @@ def status_of_exit(done, stderr, rep, limits):
         name = signal.Signals(sig).name if sig in signal.valid_signals() else str(sig)
         return "error", "Signal", "killed by %s" % name
     code = os.WEXITSTATUS(status)
+    # The report comes from the program's process, which the program controls: bounded here.
+    kind, message = trim(str(rep.get("type") or ""), 100), trim(str(rep.get("message") or ""))
     if rep.get("phase") == "compile" and code == 2:
-        return "compile", rep.get("type", "SyntaxError"), rep.get("message", "")
-    if rep.get("type") == "MemoryError":
+        return "compile", kind or "SyntaxError", message
+    if kind == "MemoryError":
         return "memory", "MemoryError", "memory limit of %d bytes exceeded" % limits["memory"]
     if code != 0:
-        if rep.get("type"):
-            return "error", rep["type"], rep.get("message", "")
+        if kind:
+            return "error", kind, message
         tail = stderr.decode("utf-8", "replace").strip().splitlines()
         return "error", "ExitStatus", "exit status %d%s" % (code, (": " + trim(tail[-1])) if tail else "")
     return None
@@ -925,7 +1047,7 @@ class Remote:
 
     def __init__(self, job):
         self.job, self.limits = job, job["limits"]
-        self.box, self.names, self.deadline = None, [], None
+        self.box, self.names, self.modules, self.deadline = None, [], {}, None
         self.load_failure = None
 
     def ensure(self):
@@ -936,8 +1058,10 @@ class Remote:
         reply = self.receive()
         if "failed" in reply:
             self.load_failure = failure = reply["failed"]
-            raise RemoteError("error", failure.get("type", "Exception"), failure.get("message", ""))
-        self.names = reply.get("loaded", [])
+            raise RemoteError("error", trim(str(failure.get("type", "Exception")), 100), trim(str(failure.get("message", ""))))
+        names, modules = reply.get("loaded", []), reply.get("modules", {})
+        self.names = [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+        self.modules = modules if isinstance(modules, dict) else {}
 
     def receive(self):
         try:
@@ -945,7 +1069,14 @@ class Remote:
             ready = select.select([self.box.calls_out, SANDBOX.results], [], [], max(0, left))[0]
             if self.box.calls_out not in ready and SANDBOX.results in ready:
                 raise EOFError            # the program process ended without replying
-            return receive(self.box.calls_out, self.deadline)
+            reply = receive(self.box.calls_out, self.deadline, MAX_PROGRAM_REPLY)
+            if not isinstance(reply, dict):
+                raise ValueError("a reply must be an object")
+            if value_nodes(reply) > MAX_VALUE_NODES:
+                raise ValueError("a reply of more than %d values" % MAX_VALUE_NODES)
+            return reply
+        except MemoryError:
+            raise self.died(ValueError("a reply too large to decode"))
         except TimeoutError:
             self.reset()
             raise RemoteError("timeout", "TimeLimitExceeded", "wall-clock limit of %gs exceeded" % self.limits["seconds"])
@@ -989,7 +1120,7 @@ class Remote:
             e = reply["error"]
             if e.get("type") == "MemoryError":
                 raise RemoteError("memory", "MemoryError", "memory limit of %d bytes exceeded" % self.limits["memory"])
-            raise RemoteError("error", str(e.get("type", "Exception")), trim(str(e.get("message", ""))))
+            raise RemoteError("error", trim(str(e.get("type", "Exception")), 100), trim(str(e.get("message", ""))))
         try:
             return decode_value(reply["value"], self)
         except (ValueError, KeyError, TypeError, RecursionError) as e:
@@ -1033,7 +1164,7 @@ def trusted_namespace(job, remote, test_sources):
     for source in test_sources:
         wanted |= referenced_names(compile(source, "tests.py", "exec", dont_inherit=True))
     remote.ensure()
-    defined = set(remote.names)
+    defined, modules = set(remote.names), remote.modules if isinstance(remote.modules, dict) else {}
     entry = job.get("entry")
     if entry:
         namespace[entry] = RemoteName(remote, entry)
@@ -1042,15 +1173,37 @@ def trusted_namespace(job, remote, test_sources):
             continue
         if hasattr(builtins, name):
             continue
-        if name in sys.stdlib_module_names and name not in defined:
-            try:
-                namespace[name] = __import__(name)
-            except ImportError:
-                pass
-            continue
-        if name in defined:
+        # A module the test code names is always the evaluator's own, never the program's
+        # (which the program may have changed: math.isclose = lambda *a: True).
+        if name not in defined:
+            module = trusted_module(name)
+        elif name in modules:
+            module = trusted_module(modules[name]) or trusted_module(name)
+        else:
+            module = None
+        if module is not None:
+            namespace[name] = module
+        elif name in defined:
             namespace[name] = RemoteName(remote, name)
     return namespace
+
+
+# Modules whose import prints or opens something (the evaluator's stdout is its channel).
+NOISY_MODULES = {"this", "antigravity", "__hello__", "__phello__", "idlelib", "turtledemo", "tkinter"}
+
+
+def trusted_module(name):
+    """The evaluator's copy of a standard module (or numpy), or None."""
+    if not isinstance(name, str) or not name:
+        return None
+    top = name.split(".")[0]
+    if top in NOISY_MODULES or (top not in sys.stdlib_module_names and top != "numpy"):
+        return None
+    try:
+        import importlib
+        return importlib.import_module(name)
+    except BaseException:
+        return None
 
 
 def apps_equal(output, expected):
@@ -1099,7 +1252,7 @@ def run_calls(job):
             except Exception as e:
                 # The trusted test code could not work with what the program returned (a
                 # handle, None, a wrong type): the program's answer is wrong.
-                result.update(status="wrong", type=type(e).__name__, message="the test could not use the program's result: %s" % trim(str(e)))
+                result.update(status="wrong", type=trim(type(e).__name__, 100), message="the test could not use the program's result: %s" % trim(str(e)))
             result["seconds"] = time.monotonic() - started
             results.append(result)
             if result["status"] == "compile" or remote.load_failure is not None:

@@ -73,11 +73,26 @@ public final class Environment: @unchecked Sendable {
             throw error
         }
         handle = env
+        Environment.closeOnExec(filesIn: path)
         // Another process may have grown the map beyond our request; the file decides.
         var info = MDB_envinfo()
         mdb_env_info(env, &info)
         currentMapSize = info.me_mapsize
         pthread_rwlock_init(gate, nil)
+    }
+
+    /// LMDB opens its data and lock files without close-on-exec, so every process this one
+    /// starts would inherit them read-write. Marks every descriptor open on a file in
+    /// `directory` close-on-exec.
+    static func closeOnExec(filesIn directory: String) {
+        let prefix = URL(fileURLWithPath: directory).resolvingSymlinksInPath().path + "/"
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return }
+        for entry in entries {
+            guard let fd = Int32(entry), fd > 2,
+                  let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(entry)"),
+                  target.hasPrefix(prefix) else { continue }
+            _ = fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC)
+        }
     }
 
     deinit {

@@ -87,6 +87,51 @@ final class HostileProgramTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: "/etc/passwd"))
     }
 
+    /// Only /tmp and /dev/shm take files (fresh, sized per run): the sandbox's root is
+    /// read-only, so nothing written outside them fills memory or reaches the next test.
+    func testOnlyTheRunsScratchIsWritable() throws {
+        let program = """
+            import os
+            denied = []
+            for path in ['/etc/filler', '/filler', '/usr/filler', '/dev/filler', '/proc/filler']:
+                try:
+                    with open(path, 'wb') as f:
+                        f.write(b'x' * 4096)
+                except OSError:
+                    denied.append(path)
+            with open('/tmp/mine', 'w') as f:
+                f.write('scratch works')
+            print(len(denied), open('/tmp/mine').read())
+            """
+        let v = try stdio(program, expected: "5 scratch works")
+        XCTAssertEqual(v.outcome, .passed, v.errorMessage)
+    }
+
+    /// What a program can make large (an exception's type name and message, a call's reply)
+    /// is bounded before it is stored or sent.
+    func testAProgramCannotMakeItsVerdictLarge() throws {
+        let longName = "E = type('X' * 12_000_000, (Exception,), {})\nraise E('y' * 12_000_000)\n"
+        let thrown = try stdio(longName)
+        XCTAssertEqual(thrown.outcome, .runtimeError)
+        XCTAssertLessThanOrEqual(thrown.errorType.utf8.count, 104, "type names are cut")
+        XCTAssertLessThanOrEqual(thrown.errorMessage.utf8.count, 404)
+        XCTAssertLessThan(try thrown.serializedData().count, 4096)
+        let inCall = try verdict("def f():\n    raise type('Z' * 12_000_000, (Exception,), {})('w' * 10**7)\n",
+                                 assertSuite("f", ["assert f() == 1"]))
+        XCTAssertEqual(inCall.outcome, .runtimeError)
+        XCTAssertLessThanOrEqual(inCall.errorType.utf8.count, 104)
+        XCTAssertLessThan(try inCall.serializedData().count, 4096)
+        // A reply of two million empty lists: refused as a protocol violation, not decoded.
+        let flood = try verdict("def f():\n    return [[] for _ in range(2 * 10**6)]\n", assertSuite("f", ["assert f() == 1"]))
+        XCTAssertEqual(flood.outcome, .runtimeError, "\(flood.tests)")
+        XCTAssertEqual(flood.errorType, "ProtocolViolation")
+        // A program that rewrites the harness's own code in its process changes nothing.
+        let rewrite = "import __main__\n__main__.trim = lambda text, limit=0: text\nraise type('Q' * 1_000_000, (Exception,), {})('v' * 10**6)\n"
+        let rewritten = try stdio(rewrite)
+        XCTAssertLessThanOrEqual(rewritten.errorType.utf8.count, 104)
+        XCTAssertLessThan(try rewritten.serializedData().count, 4096)
+    }
+
     func testSecretsAreOutOfReach() throws {
         let program = """
             import os, glob
@@ -346,8 +391,18 @@ final class HostileProgramTests: XCTestCase {
                                ('mount', lambda: libc.mount(b'none', b'/tmp', b'tmpfs', 0, None)),
                                ('keyctl', lambda: libc.syscall(250, 0, 0, 0, 0, 0)),
                                ('bpf', lambda: libc.syscall(321, 0, 0, 0)),
-                               ('clone-newuser', lambda: libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0))]:
+                               ('clone-newuser', lambda: libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0)),
+                               ('open_tree', lambda: libc.syscall(428, -100, b'/', 1)),
+                               ('mount_setattr', lambda: libc.syscall(442, -100, b'/', 0, None, 0)),
+                               ('memfd_secret', lambda: libc.syscall(447, 0)),
+                               ('fsopen', lambda: libc.syscall(430, b'tmpfs', 0)),
+                               ('netlink', lambda: libc.socket(16, 3, 0)),
+                               ('vsock', lambda: libc.socket(40, 1, 0))]:
                 results.append('%s:%s' % (name, 'denied' if call() == -1 and ctypes.get_errno() == 1 else 'ALLOWED'))
+            # Sockets of other families are still made (and find no network).
+            import socket
+            socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close()
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM).close()
             pid = os.fork()
             if pid == 0:
                 os._exit(7)
@@ -358,7 +413,7 @@ final class HostileProgramTests: XCTestCase {
             results.append('mode:' + [l.split()[1] for l in status.splitlines() if l.startswith('Seccomp:')][0])
             print(' '.join(results))
             """
-        let expected = "ptrace:denied unshare:denied mount:denied keyctl:denied bpf:denied clone-newuser:denied fork:7 thread:ok mode:2"
+        let expected = "ptrace:denied unshare:denied mount:denied keyctl:denied bpf:denied clone-newuser:denied open_tree:denied mount_setattr:denied memfd_secret:denied fsopen:denied netlink:denied vsock:denied fork:7 thread:ok mode:2"
         let v = try stdio(program, expected: expected)
         XCTAssertEqual(v.outcome, .passed, v.errorMessage)
     }

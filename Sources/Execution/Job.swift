@@ -102,8 +102,9 @@ enum JobAnswer {
             var result = TestResult()
             result.index = UInt32(index)
             result.status = try testStatus(status)
-            result.errorType = test["type"]?.stringValue ?? ""
-            result.message = test["message"]?.stringValue ?? ""
+            // Bounded again here: the evaluator bounds them, and a verdict is stored and sent.
+            result.errorType = String((test["type"]?.stringValue ?? "").prefix(120))
+            result.message = String((test["message"]?.stringValue ?? "").prefix(1000))
             result.seconds = test["seconds"]?.doubleValue ?? 0
             peakKB = max(peakKB, test["maxrss_kb"]?.doubleValue ?? 0)
             results[index] = result

@@ -81,6 +81,8 @@ public final class ExecutorWorker: @unchecked Sendable {
         try dealer.setSendTimeout(.seconds(1))
         try dealer.setRoutingID(Array(settings.name.utf8))
         try dealer.setHeartbeat(interval: .seconds(2), timeout: .seconds(10))
+        // Jobs carry whole test suites (some APPS suites are tens of MiB); nothing larger.
+        try dealer.setMaxMessageSize(300 << 20)
         if let serverKey = settings.serverKey, let keys {
             try dealer.makeCurveClient(keys: keys, serverKey: serverKey)
         }

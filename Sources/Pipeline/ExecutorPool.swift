@@ -17,11 +17,14 @@ public final class ExecutorPool {
     private let log: Log
     private var lastExpire: UInt64 = 0
 
-    public init(context: Context, endpoint: String, curveKeys: CurveKeyPair?, dispatcher: Dispatcher, name: String, log: Log) throws {
+    /// `domain`: the ZAP domain whose allow-list decides which executors get in.
+    public init(context: Context, endpoint: String, curveKeys: CurveKeyPair?, domain: String = "coderl",
+                dispatcher: Dispatcher, name: String, log: Log) throws {
         socket = try Socket(context, .router)
         try socket.setLinger(.zero)
         try socket.setRouterMandatory(true)
-        if let curveKeys { try socket.makeCurveServer(keys: curveKeys) }
+        try socket.setMaxMessageSize(MessageSizeLimit.requests)
+        if let curveKeys { try socket.makeCurveServer(keys: curveKeys, domain: domain) }
         try socket.bind(endpoint)
         self.endpoint = endpoint
         self.dispatcher = dispatcher

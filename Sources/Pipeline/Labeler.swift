@@ -31,10 +31,9 @@ public final class LabelerService {
         public var returnMode: Rewards.ReturnMode = .relative
         public var baseline: Rewards.Baseline = .greedy
         public var criticWeights = true
-        /// CURVE on the executor socket: our key pair, and the file of accepted client keys
-        /// (nil = any), watched and re-read when it changes.
-        public var curveKeys: CurveKeyPair?
-        public var executorAllowListFile: String?
+        /// CURVE on the rollouts and executor sockets (links `rollouts` and `executors`) and
+        /// toward the param-store.
+        public var security = LinkSecurity.plain
 
         /// The settings a pipeline configuration gives (CURVE keys are read by the caller).
         public init(config: PipelineConfig) {
@@ -208,7 +207,9 @@ public final class LabelerService {
         guard critic == nil || critic!.version < version else { return }
         do {
             if weights == nil {
-                weights = try WeightClient(settings: .init(endpoint: settings.paramsEndpoint, cacheDirectory: settings.cacheDirectory, name: settings.name + "-weights"), log: log)
+                var weightSettings = WeightClient.Settings(endpoint: settings.paramsEndpoint, cacheDirectory: settings.cacheDirectory, name: settings.name + "-weights")
+                weightSettings.security = settings.security
+                weights = try WeightClient(settings: weightSettings, log: log)
             }
             let (path, _) = try weights!.fetch(model: "critic", version: version)
             critic = (version, try CriticTrainer(critic: try Critic.load(checkpoint: path), trainedLayers: 1))
@@ -228,25 +229,33 @@ public final class LabelerService {
     public func run() throws {
         let context = try Context()
         defer { context.shutdown() }
-        var authenticator: ZAPAuthenticator? = nil
-        if settings.curveKeys != nil, let file = settings.executorAllowListFile {
-            authenticator = try ZAPAuthenticator(context: context, allowedClientKeys: [], allowListFile: file) { [log] line in log(line) }
-        }
+        let security = settings.security
+        let authenticator = try security.authenticator(context: context) { [log] line in log(line) }
         defer { authenticator?.stop() }
         let samplers = try Socket(context, .router)
         try samplers.setLinger(.zero)
         try samplers.setHighWaterMarks(send: 0, receive: 0)
+        try samplers.setMaxMessageSize(MessageSizeLimit.requests)
+        try security.serve(samplers, .rollouts)
         try samplers.bind(settings.rolloutsEndpoint)
-        pool = try ExecutorPool(context: context, endpoint: settings.executorsEndpoint, curveKeys: settings.curveKeys,
+        pool = try ExecutorPool(context: context, endpoint: settings.executorsEndpoint,
+                                curveKeys: security.executorServerKeys ?? security.serverKeys, domain: LinkSecurity.Link.executors.rawValue,
                                 dispatcher: Dispatcher(leaseMs: settings.leaseMs, heartbeatTimeoutMs: settings.heartbeatTimeoutMs,
                                                        maxAttempts: settings.maxAttempts),
                                 name: settings.name, log: log)
         defer { pool = nil }
+        let handshakes = try security.watch(context: context, [(samplers, .rollouts), (pool.socket, .executors)]) { [log] line in log(line) }
+        defer { handshakes?.stop() }
         let announcements = try Socket(context, .sub)
         try announcements.setLinger(.zero)
+        try announcements.setMaxMessageSize(MessageSizeLimit.requests)
         try announcements.subscribe()
+        try security.connect(announcements)
         try announcements.connect(settings.announcementsEndpoint)
-        log("rollouts on \(settings.rolloutsEndpoint), executors on \(settings.executorsEndpoint)\(settings.curveKeys == nil ? "" : " (CURVE)")")
+        log("rollouts on \(settings.rolloutsEndpoint), executors on \(settings.executorsEndpoint); \(security.summary)")
+        if let executorKeys = security.executorServerKeys ?? security.serverKeys {
+            log("executors join with --server-key \(executorKeys.publicKey)")
+        }
         try recover()
 
         while !stopFlag.isSet {

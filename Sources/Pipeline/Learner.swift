@@ -534,11 +534,20 @@ public final class LearnerService {
         // Closed before the context ends, so peers see the endpoint go (a new learner in the
         // same process can bind it again).
         defer { samplers = nil; params = nil }
+        let security = try LinkSecurity(config: config, role: .learner)
+        let authenticator = try security.authenticator(context: context) { [log] line in log(line) }
+        defer { authenticator?.stop() }
         samplers = try SamplerPool(context: context, endpoint: config.endpoints.samples,
-                                   heartbeatTimeoutMs: UInt64(config.execution.heartbeatTimeoutMs), name: "learner-samples", log: log)
+                                   heartbeatTimeoutMs: UInt64(config.execution.heartbeatTimeoutMs), name: "learner-samples",
+                                   security: security, log: log)
+        let handshakes = try security.watch(context: context, [(samplers.socket, .samples)]) { [log] line in log(line) }
+        defer { handshakes?.stop() }
         params = try Socket(context, .dealer)
         try params.setLinger(.zero)
+        try params.setMaxMessageSize(MessageSizeLimit.requests)
+        try security.connect(params)
         try params.connect(config.endpoints.params)
+        log(security.summary)
         let fresh = try loadOrCreate()
         servedVersion = state.version
         if fresh {

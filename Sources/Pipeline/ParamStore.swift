@@ -28,6 +28,8 @@ public final class ParamStore {
         /// Versions kept per model besides version 0; older files are deleted after a publish.
         public var keepVersions = 3
         public var name = "param-store"
+        /// CURVE on both sockets (link `params`); new versions only from the learner's key.
+        public var security = LinkSecurity.plain
 
         public init(directory: String, endpoint: String, announceEndpoint: String) {
             self.directory = directory
@@ -183,14 +185,21 @@ public final class ParamStore {
     public func run() throws {
         let context = try Context()
         defer { context.shutdown() }
+        let authenticator = try settings.security.authenticator(context: context) { [log] line in log(line) }
+        defer { authenticator?.stop() }
         let router = try Socket(context, .router)
         try router.setHighWaterMarks(send: 0, receive: 0)
         try router.setLinger(.zero)
+        try router.setMaxMessageSize(MessageSizeLimit.paramRequests)
+        try settings.security.serve(router, .params)
         try router.bind(settings.endpoint)
         let publisher = try Socket(context, .pub)
         try publisher.setLinger(.zero)
+        try settings.security.serve(publisher, .params)
         try publisher.bind(settings.announceEndpoint)
-        log("serving weights on \(settings.endpoint), announcing on \(settings.announceEndpoint)")
+        let handshakes = try settings.security.watch(context: context, [(router, .params), (publisher, .params)]) { [log] line in log(line) }
+        defer { handshakes?.stop() }
+        log("serving weights on \(settings.endpoint), announcing on \(settings.announceEndpoint); \(settings.security.summary)")
         var handles: [String: FileHandle] = [:]
         defer { for h in handles.values { try? h.close() } }
         var lastAnnounce: UInt64 = 0
@@ -211,7 +220,7 @@ public final class ParamStore {
                     log("bad message: \(reason)")
                     if let peer { try reply(router, peer, .error(ErrorReply.with { $0.code = "bad-message"; $0.detail = String(reason.prefix(500)) })) }
                 case .message(let peer, let message):
-                    try handle(message, from: peer!, router, publisher, &handles)
+                    try handle(message, from: peer!, key: router.lastPeerKey, router, publisher, &handles)
                 }
             }
         }
@@ -222,7 +231,7 @@ public final class ParamStore {
         try sender.send(router, body, to: peer, payload: payload)
     }
 
-    private func handle(_ message: WireCodec.Message, from peer: [UInt8], _ router: Socket, _ publisher: Socket,
+    private func handle(_ message: WireCodec.Message, from peer: [UInt8], key: String?, _ router: Socket, _ publisher: Socket,
                         _ handles: inout [String: FileHandle]) throws {
         let id = message.envelope.messageID
         func error(_ code: String, _ detail: String) throws {
@@ -275,6 +284,11 @@ public final class ParamStore {
             Telemetry.count("coderl_weight_chunks_served_total", [("model", request.model)])
             Telemetry.count("coderl_weight_bytes_served_total", [("model", request.model)], by: bytes.count)
         case .announcement(let announcement):
+            if let learner = settings.security.learnerKey, key != learner {
+                log("refused a publication of \(announcement.model) v\(announcement.version) from \(key ?? "a client without a key"): only the learner publishes")
+                try error("not-allowed", "only the learner publishes versions")
+                return
+            }
             // A publication: the file waits in <model>/incoming/.
             let dir = settings.directory + "/" + announcement.model + "/incoming"
             let base = String(format: "v%06llu.", announcement.version)

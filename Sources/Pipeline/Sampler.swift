@@ -31,6 +31,8 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
         public var giveUpAfter: Duration = .seconds(300)
         /// The arithmetic of the model's matrix products (bf16: weights packed once per version).
         public var precision: MatrixPrecision = .fp32
+        /// CURVE toward the learner, the labeler and the param-store.
+        public var security = LinkSecurity.plain
 
         public init(name: String, learnerEndpoint: String, labelerEndpoint: String, paramsEndpoint: String, cacheDirectory: String) {
             self.name = name
@@ -46,6 +48,7 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
             self.init(name: name, learnerEndpoint: config.endpoints.samples, labelerEndpoint: config.endpoints.rollouts,
                       paramsEndpoint: config.endpoints.params, cacheDirectory: cacheDirectory)
             precision = try MatrixPrecision(config.sampling.precision, key: "sampling.precision")
+            security = try LinkSecurity(config: config, role: .sampler)
         }
     }
 
@@ -75,13 +78,17 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
         let learner = try Socket(context, .dealer)
         try learner.setRoutingID(Array(settings.name.utf8))
         try learner.setLinger(.zero)
+        try learner.setMaxMessageSize(MessageSizeLimit.requests)
+        try settings.security.connect(learner)
         try learner.connect(settings.learnerEndpoint)
         let labeler = try Socket(context, .dealer)
         try labeler.setRoutingID(Array(settings.name.utf8))
         try labeler.setLinger(.zero)
         try labeler.setHighWaterMarks(send: 0, receive: 0)
+        try labeler.setMaxMessageSize(MessageSizeLimit.requests)
+        try settings.security.connect(labeler)
         try labeler.connect(settings.labelerEndpoint)
-        log("asking \(settings.learnerEndpoint) for work; rollouts go to \(settings.labelerEndpoint)")
+        log("asking \(settings.learnerEndpoint) for work; rollouts go to \(settings.labelerEndpoint); \(settings.security.summary)")
 
         var current: SampleRequest? = nil          // being generated
         var pending: (request: SampleRequest, batch: RolloutBatch, id: String, first: ContinuousClock.Instant, last: ContinuousClock.Instant)? = nil
@@ -197,7 +204,9 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
     /// cannot be reached, the version already in memory is used.
     func generator(version: UInt64) throws -> Generator {
         if weights == nil {
-            weights = try WeightClient(settings: .init(endpoint: settings.paramsEndpoint, cacheDirectory: settings.cacheDirectory, name: settings.name + "-weights"), log: log)
+            var weightSettings = WeightClient.Settings(endpoint: settings.paramsEndpoint, cacheDirectory: settings.cacheDirectory, name: settings.name + "-weights")
+            weightSettings.security = settings.security
+            weights = try WeightClient(settings: weightSettings, log: log)
         }
         let actor: (String, WeightManifest), vocabulary: (String, WeightManifest)
         do {

@@ -39,9 +39,12 @@ public final class SamplerPool {
     private var sender: Sender
     private let log: Log
 
-    public init(context: Context, endpoint: String, heartbeatTimeoutMs: UInt64, name: String, log: Log) throws {
+    public init(context: Context, endpoint: String, heartbeatTimeoutMs: UInt64, name: String,
+                security: LinkSecurity = .plain, log: Log) throws {
         socket = try Socket(context, .router)
         try socket.setLinger(.zero)
+        try socket.setMaxMessageSize(MessageSizeLimit.requests)
+        try security.serve(socket, .samples)
         try socket.bind(endpoint)
         self.endpoint = endpoint
         self.heartbeatTimeoutMs = heartbeatTimeoutMs

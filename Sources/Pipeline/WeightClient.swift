@@ -17,6 +17,8 @@ public final class WeightClient {
         /// How long a fetch may make no progress before it fails.
         public var giveUpAfter: Duration = .seconds(60)
         public var window = 4
+        /// CURVE toward the param-store.
+        public var security = LinkSecurity.plain
 
         public init(endpoint: String, cacheDirectory: String, name: String) {
             self.endpoint = endpoint
@@ -35,25 +37,27 @@ public final class WeightClient {
         self.settings = settings
         self.log = log
         context = try Context()
-        socket = try Self.connect(context, settings.endpoint)
+        socket = try Self.connect(context, settings)
         sender = Sender(name: settings.name)
         try FileManager.default.createDirectory(atPath: settings.cacheDirectory, withIntermediateDirectories: true)
     }
 
     deinit { context.shutdown() }
 
-    private static func connect(_ context: Context, _ endpoint: String) throws -> Socket {
+    private static func connect(_ context: Context, _ settings: Settings) throws -> Socket {
         let s = try Socket(context, .dealer)
         try s.setHighWaterMarks(send: 0, receive: 0)
         try s.setLinger(.zero)
-        try s.connect(endpoint)
+        try s.setMaxMessageSize(MessageSizeLimit.replies)
+        try settings.security.connect(s)
+        try s.connect(settings.endpoint)
         return s
     }
 
     /// A fresh socket: answers to requests of an abandoned attempt must not be mistaken for
     /// answers to the next one.
     private func reconnect() throws {
-        socket = try Self.connect(context, settings.endpoint)
+        socket = try Self.connect(context, settings)
     }
 
     /// The manifest of `version` (`ParamStore.latest` for the newest).

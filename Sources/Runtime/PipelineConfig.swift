@@ -109,6 +109,21 @@ public struct PipelineConfig: Sendable {
         public func level(of role: String) -> LevelChoice { roles[role] ?? level }
     }
 
+    /// CURVE on every link of the pipeline (see `LinkSecurity` in the Pipeline module).
+    public struct Security: Sendable {
+        /// Every link encrypted and authenticated; false = plain TCP (only for a machine whose
+        /// every local user is trusted).
+        public var curve: Bool
+        /// Where the run's key pairs live (empty: RUN/keys).
+        public var keys: String
+        /// A remote sampler's view of the head: its public key (empty: read from KEYS/head.key).
+        public var serverKey: String
+        /// This process's own key pair as a client (empty: KEYS/<role>.key).
+        public var keyFile: String
+        /// Accepted public keys of samplers on other machines, one per line; re-read when it changes.
+        public var samplerAllowList: String
+    }
+
     public struct Metrics: Sendable {
         /// First port of the processes `coderl run` starts (0: no metrics).
         public var port: Int
@@ -128,6 +143,7 @@ public struct PipelineConfig: Sendable {
     public var execution: Execution
     public var logging: Logging
     public var metrics: Metrics
+    public var security: Security
 
     /// Reads every key (recording it in `reader.known`) and checks combinations; call
     /// `reader.finish()` afterwards to report unknown keys and every problem at once.
@@ -151,8 +167,8 @@ public struct PipelineConfig: Sendable {
             samples: r.string("endpoints.samples", "tcp://127.0.0.1:5703", "learner: sample requests for samplers (ROUTER)."),
             rollouts: r.string("endpoints.rollouts", "tcp://127.0.0.1:5704", "critic-labeler: generated rollouts from samplers (ROUTER)."),
             executors: r.string("endpoints.executors", "tcp://127.0.0.1:5705", "critic-labeler: execution jobs for executors (ROUTER)."),
-            executorKeyFile: r.string("endpoints.executor_key_file", "", "CURVE key pair of the labeler's executor socket (created when missing); empty = no CURVE."),
-            executorAllowList: r.string("endpoints.executor_allow", "", "File of accepted executor public keys, one per line (coderl keys --allow); re-read when it changes; empty = any client key."))
+            executorKeyFile: r.string("endpoints.executor_key_file", "", "CURVE key pair of the labeler's executor socket (created when missing); empty = the head's key (KEYS/head.key) when security.curve is on."),
+            executorAllowList: r.string("endpoints.executor_allow", "", "File of accepted public keys of executors on other machines, one per line (coderl keys --allow); re-read when it changes; the run's local executors are always accepted."))
         model = Model(
             actor: r.string("model.actor", "", "Starting actor: GGUF file, Hugging Face directory or checkpoint (empty = the cached SmolLM2-135M-Instruct)."),
             tokenizer: r.string("model.tokenizer", "", "GGUF file with the tokenizer when the actor carries none."),
@@ -215,7 +231,13 @@ public struct PipelineConfig: Sendable {
         logging = Logging(level: level, format: r.choice("logging.format", LogFormat.text, "Log lines: text (time level [role instance] message) or json (one object per line)."), roles: levels)
         metrics = Metrics(
             port: r.int("metrics.port", 9464, "Prometheus metrics: coderl run gives its processes this port and the next ones (param-store, critic-labeler, learner, samplers, executors; listed in RUN/metrics-targets.json); 0 turns metrics off.", min: 0, max: 65000),
-            host: r.string("metrics.host", "0.0.0.0", "Address the metrics servers listen on (IPv4)."))
+            host: r.string("metrics.host", "127.0.0.1", "Address the metrics servers listen on (IPv4); 0.0.0.0 serves every interface, without authentication."))
+        security = Security(
+            curve: r.bool("security.curve", true, "CURVE (encrypted, authenticated) on every link: param-store, the learner's sample requests, the labeler's rollouts and executors. Clients not on a link's allow-list get nothing and are logged. false = plain TCP."),
+            keys: r.string("security.keys", "", "Directory of the run's key pairs (head.key for every server socket; learner, labeler, sampler and local-executor client keys), made once; empty = RUN/keys."),
+            serverKey: r.string("security.server_key", "", "The head's public key (Z85), for a sampler on another machine; empty = read KEYS/head.key."),
+            keyFile: r.string("security.key_file", "", "This process's client key pair file (created when missing); empty = KEYS/<role>.key. A sampler on another machine lists its public key in the head's security.sampler_allow."),
+            samplerAllowList: r.string("security.sampler_allow", "", "File of accepted public keys of samplers on other machines, one per line (coderl keys --allow); re-read when it changes; the run's local samplers are always accepted."))
         check(r)
     }
 
@@ -259,6 +281,7 @@ public struct PipelineConfig: Sendable {
     public var weightsPath: String { run.directory + "/weights" }
     public var learnerPath: String { run.directory + "/learner" }
     public var logsPath: String { run.directory + "/logs" }
+    public var keysPath: String { security.keys.isEmpty ? run.directory + "/keys" : security.keys }
 }
 
 extension PipelineConfig {

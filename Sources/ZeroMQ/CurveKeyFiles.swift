@@ -9,14 +9,25 @@ extension CurveKeyPair {
         return try CurveKeyPair(publicKey: lines[0], secretKey: lines[1])
     }
 
-    /// Reads the key pair, or creates it (mode 0600) when the file does not exist.
+    /// Reads the key pair, or creates it (mode 0600) when the file does not exist. Processes
+    /// creating the same file at once all end up with the one pair that was written first (the
+    /// file is written aside and linked into place, never overwritten).
     public static func loadOrCreate(file path: String) throws -> CurveKeyPair {
         if FileManager.default.fileExists(atPath: path) { return try read(file: path) }
         let keys = try CurveKeyPair.generate()
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        guard FileManager.default.createFile(atPath: path, contents: Data("\(keys.publicKey)\n\(keys.secretKey)\n".utf8),
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        let aside = "\(path).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+        defer { unlink(aside) }
+        guard FileManager.default.createFile(atPath: aside, contents: Data("\(keys.publicKey)\n\(keys.secretKey)\n".utf8),
                                              attributes: [.posixPermissions: 0o600]) else {
             throw CurveError.keyFile(path: path, reason: "cannot write it")
+        }
+        if link(aside, path) != 0 {
+            guard errno == EEXIST else { throw CurveError.keyFile(path: path, reason: "cannot write it: \(String(cString: strerror(errno)))") }
+            return try read(file: path)          // another process made it first
         }
         return keys
     }

@@ -14,6 +14,9 @@ public final class Socket {
     public let type: SocketType
     let handle: UnsafeMutableRawPointer
     private var label: String
+    /// The CURVE public key (Z85) of the peer that sent the last message received, as this
+    /// context's ZAP handler accepted it; nil on a socket without CURVE.
+    public private(set) var lastPeerKey: String?
 
     /// A socket with linger 0 (pending messages are dropped at close, so shutdown never waits).
     public init(_ context: Context, _ type: SocketType) throws {
@@ -101,6 +104,7 @@ public final class Socket {
             var flags: Int32 = dontWait ? ZMQ_DONTWAIT : 0
             var dropped = 0
             var more = true
+            lastPeerKey = nil
             while more {
                 let slot = messages + min(count, maxFrames)
                 zmq_msg_init(slot)
@@ -109,6 +113,11 @@ public final class Socket {
                 } catch {
                     zmq_msg_close(slot)
                     throw error
+                }
+                // A ROUTER's first frame (the routing id) carries no metadata: the first
+                // frame that does names the peer.
+                if count + dropped <= 1, lastPeerKey == nil, let id = zmq_msg_gets(slot, "User-Id"), id.pointee != 0 {
+                    lastPeerKey = String(cString: id)
                 }
                 flags = 0
                 more = zmq_msg_more(slot) != 0

@@ -20,22 +20,30 @@ public final class ZAPAuthenticator: Sendable {
     /// What the handler thread shares with the owner; the thread holds only this, so
     /// dropping the authenticator stops it.
     final class State: Sendable {
-        let domain: String
-        let allowed: Mutex<Set<String>>
+        let domains: [String: Domain]
         let running = Atomic<Bool>(true)
         let finished = DispatchSemaphore(value: 0)
         let log: (@Sendable (String) -> Void)?
         let tally = Mutex<(accepted: Int, refused: Int)>((0, 0))
-        let file: WatchedAllowList?
 
-        init(domain: String, allowed: Set<String>, file: WatchedAllowList?, log: (@Sendable (String) -> Void)?) {
-            self.domain = domain
-            self.allowed = Mutex(allowed)
-            self.file = file
+        init(domains: [String: Domain], log: (@Sendable (String) -> Void)?) {
+            self.domains = domains
             self.log = log
         }
+    }
 
-        func isAllowed(_ key: String) -> Bool {
+    /// One ZAP domain (a server socket, or several sharing an allow-list): keys given in code
+    /// and an optional watched file.
+    final class Domain: Sendable {
+        let allowed: Mutex<Set<String>>
+        let file: WatchedAllowList?
+
+        init(allowed: Set<String>, file: WatchedAllowList?) {
+            self.allowed = Mutex(allowed)
+            self.file = file
+        }
+
+        func isAllowed(_ key: String, log: (@Sendable (String) -> Void)?) -> Bool {
             if allowed.withLock({ $0.contains(key) }) { return true }
             guard let file else { return false }
             file.refresh(log: log)
@@ -43,24 +51,47 @@ public final class ZAPAuthenticator: Sendable {
         }
     }
 
+    /// Who may connect to the server sockets of one ZAP domain: these public keys, and those
+    /// listed in `file` (read at start, where a bad file is an error, and watched).
+    public struct Clients: Sendable {
+        public var keys: [String]
+        public var file: String?
+        public init(keys: [String], file: String? = nil) {
+            self.keys = keys
+            self.file = file
+        }
+    }
+
     private let state: State
-    public var domain: String { state.domain }
+    /// The domain when there is one (the single-domain initialiser).
+    public let domain: String
 
     /// `allowedClientKeys` are Z85 public keys; `allowListFile` (one key per line, see
     /// `CurveKeyPair.readAllowList`) is read now, where a bad file is an error, and watched
     /// from then on. `log` receives one line per refusal and per reload of the file.
-    public init(context: Context, domain: String = "coderl", allowedClientKeys: [String],
-                allowListFile: String? = nil, log: (@Sendable (String) -> Void)? = nil) throws {
-        for key in allowedClientKeys where !CurveKeyPair.isValidKey(key) {
-            throw CurveError.badKey(name: "allowed client key", key: key)
+    public convenience init(context: Context, domain: String = "coderl", allowedClientKeys: [String],
+                            allowListFile: String? = nil, log: (@Sendable (String) -> Void)? = nil) throws {
+        try self.init(context: context, domains: [domain: Clients(keys: allowedClientKeys, file: allowListFile)], log: log)
+    }
+
+    /// One handler for every CURVE server socket of the context, each naming its domain
+    /// (`makeCurveServer(keys:domain:)`): a client gets in only if its key is allowed in the
+    /// domain of the socket it connects to. A request for any other domain is refused.
+    public init(context: Context, domains: [String: Clients], log: (@Sendable (String) -> Void)? = nil) throws {
+        var built: [String: Domain] = [:]
+        for (name, clients) in domains {
+            for key in clients.keys where !CurveKeyPair.isValidKey(key) {
+                throw CurveError.badKey(name: "allowed client key of domain '\(name)'", key: key)
+            }
+            built[name] = Domain(allowed: Set(clients.keys), file: try clients.file.map { try WatchedAllowList(path: $0) })
         }
-        let file = try allowListFile.map { try WatchedAllowList(path: $0) }
         // The socket is made and bound here so a failure (a second handler on the context) is
         // reported to the caller before anything starts; the handler thread then owns it.
         let socket = try Socket(context, .rep)
         try socket.bind(ZAPAuthenticator.endpoint)
-        let state = State(domain: domain, allowed: Set(allowedClientKeys), file: file, log: log)
+        let state = State(domains: built, log: log)
         self.state = state
+        self.domain = domains.count == 1 ? domains.keys.first! : ""
         let box = SocketHandoff(socket)
         Thread.detachNewThread {
             ZAPAuthenticator.run(box, state)
@@ -82,13 +113,14 @@ public final class ZAPAuthenticator: Sendable {
 
     deinit { stop() }
 
-    public func allow(_ key: String) throws {
+    /// Allows `key` in `domain` (default: the only domain).
+    public func allow(_ key: String, domain: String? = nil) throws {
         guard CurveKeyPair.isValidKey(key) else { throw CurveError.badKey(name: "allowed client key", key: key) }
-        _ = state.allowed.withLock { $0.insert(key) }
+        _ = state.domains[domain ?? self.domain]?.allowed.withLock { $0.insert(key) }
     }
 
-    public func revoke(_ key: String) {
-        _ = state.allowed.withLock { $0.remove(key) }
+    public func revoke(_ key: String, domain: String? = nil) {
+        _ = state.domains[domain ?? self.domain]?.allowed.withLock { $0.remove(key) }
     }
 
     /// Decisions made so far, for tests and metrics.
@@ -131,11 +163,13 @@ public final class ZAPAuthenticator: Sendable {
             state.log?("refused \(mechanism) client from \(address): \(why)")
             return reply("400", why)
         }
-        guard requestDomain == state.domain else { return refuse("unknown domain '\(requestDomain)'") }
+        guard let domain = state.domains[requestDomain] else { return refuse("unknown domain '\(requestDomain)'") }
         guard mechanism == "CURVE", request.count >= 7, let key = CurveKeyPair.encode(request[6]) else {
-            return refuse("only CURVE clients are accepted")
+            return refuse("only CURVE clients are accepted (domain '\(requestDomain)')")
         }
-        guard state.isAllowed(key) else { return refuse("client key \(key) is not on the allow-list") }
+        guard domain.isAllowed(key, log: state.log) else {
+            return refuse("client key \(key) is not on the allow-list of domain '\(requestDomain)'")
+        }
         state.tally.withLock { $0.accepted += 1 }
         return reply("200", "OK", user: key)
     }

@@ -181,14 +181,12 @@ struct Run: ParsableCommand {
         }
         var executorArgs = ["--connect", config.endpoints.executors.replacingOccurrences(of: "*", with: "127.0.0.1"),
                             "--slots", "\(config.roles.executorSlots)", "--sandbox", config.execution.sandbox.rawValue]
-        if !config.endpoints.executorKeyFile.isEmpty {
-            let server = try CurveKeyPair.loadOrCreate(file: config.endpoints.executorKeyFile)
-            let clientFile = config.run.directory + "/keys/local-executor.key"
-            let client = try CurveKeyPair.loadOrCreate(file: clientFile)
-            if !config.endpoints.executorAllowList.isEmpty && config.roles.executors > 0 {
-                try CurveKeyPair.admit(client.publicKey, toAllowList: config.endpoints.executorAllowList, comment: "local executors")
-            }
-            executorArgs += ["--server-key", server.publicKey, "--key-file", clientFile]
+        // Every link's keys, made once in the run directory (LinkSecurity says who holds which).
+        try LinkSecurity.makeKeys(config)
+        if let local = try LinkSecurity.localExecutor(config) {
+            executorArgs += ["--server-key", local.serverKey, "--key-file", local.keyFile]
+        } else {
+            print("[run] security.curve is false: every link is plain TCP, and any local user can join this run")
         }
         executorArgs += ["--log-level", config.logging.level(of: "executor").rawValue, "--log-format", config.logging.format.rawValue]
         for i in 0..<config.roles.executors {

@@ -32,13 +32,7 @@ struct CriticLabelerCommand: ParsableCommand {
         let (log, metrics) = role.observe(config, role: "critic-labeler")
         defer { metrics?.stop() }
         var settings = LabelerService.Settings(config: config)
-        if !config.endpoints.executorKeyFile.isEmpty {
-            settings.curveKeys = try CurveKeyPair.loadOrCreate(file: config.endpoints.executorKeyFile)
-            if !config.endpoints.executorAllowList.isEmpty {
-                settings.executorAllowListFile = config.endpoints.executorAllowList   // read now and watched
-            }
-            log("CURVE server key: \(settings.curveKeys!.publicKey)")
-        }
+        settings.security = try LinkSecurity(config: config, role: .labeler)
         let service = try LabelerService(settings: settings, log: log)
         let flag = service.stopFlag
         Signals.onTerminate { flag.set() }

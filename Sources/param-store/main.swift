@@ -30,6 +30,7 @@ struct ParamStoreCommand: ParsableCommand {
         var settings = ParamStore.Settings(directory: config.weightsPath, endpoint: config.endpoints.params,
                                            announceEndpoint: config.endpoints.announcements)
         settings.keepVersions = config.training.keepVersions
+        settings.security = try LinkSecurity(config: config, role: .paramStore)
         let store = try ParamStore(settings: settings, log: log)
         if store.manifest(model: "actor", version: 0) == nil {
             try store.register(model: "actor", version: 0, file: try Setup.actorPath(config), link: true)

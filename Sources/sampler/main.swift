@@ -34,12 +34,20 @@ struct SamplerCommand: ParsableCommand {
     @Option(help: "The param-store to fetch weights from: overrides endpoints.params.")
     var params: String?
 
+    /// Serving `coderl eval --samplers` (both --connect and --params given): the evaluation's
+    /// sockets are plain TCP.
+    static func evaluation(_ config: PipelineConfig) -> PipelineConfig {
+        var plain = config
+        plain.security.curve = false
+        return plain
+    }
+
     func run() throws {
         let config = try role.load()
         let name = "sampler-\(role.instance)-\(ProcessInfo.processInfo.hostName)-\(getpid())"
         let (log, metrics) = role.observe(config, role: "sampler")
         defer { metrics?.stop() }
-        var settings = try SamplerService.Settings(config: config, name: name,
+        var settings = try SamplerService.Settings(config: connect != nil && params != nil ? Self.evaluation(config) : config, name: name,
                                                    cacheDirectory: cache ?? config.run.directory + "/cache/sampler-\(role.instance)")
         if let connect { settings.learnerEndpoint = connect }
         if let params { settings.paramsEndpoint = params }

@@ -63,11 +63,14 @@ final class PipelineRunTests: XCTestCase {
     }
 
     /// Starts every role but the learner; the sampler's log lines go to `samplerLog` too.
-    func startRoles(_ config: PipelineConfig, ledger: Ledger, samplerLog: (@Sendable (String) -> Void)? = nil) throws {
+    func startRoles(_ config: PipelineConfig, ledger: Ledger, samplerLog: (@Sendable (String) -> Void)? = nil,
+                    serverLog: (@Sendable (String) -> Void)? = nil) throws {
+        func log(_ role: String) -> Log { serverLog.map { sink in Log(role: role, instance: "t", sink: sink) } ?? Log(role: role, instance: "t") }
         var storeSettings = ParamStore.Settings(directory: config.weightsPath, endpoint: config.endpoints.params,
                                                 announceEndpoint: config.endpoints.announcements)
         storeSettings.keepVersions = 10
-        let store = try ParamStore(settings: storeSettings, log: Log(role: "param-store", instance: "t"))
+        storeSettings.security = try LinkSecurity(config: config, role: .paramStore)
+        let store = try ParamStore(settings: storeSettings, log: log("param-store"))
         if store.manifest(model: "actor", version: 0) == nil {
             try store.register(model: "actor", version: 0, file: try Setup.actorPath(config), link: true)
             try store.register(model: "tokenizer", version: 0, file: try Setup.tokenizerPath(config), link: true)
@@ -78,7 +81,8 @@ final class PipelineRunTests: XCTestCase {
 
         var ls = LabelerService.Settings(config: config)
         ls.cacheDirectory = dir + "/cache/labeler"
-        let labeler = try LabelerService(settings: ls, log: Log(role: "critic-labeler", instance: "t"), ledger: ledger)
+        ls.security = try LinkSecurity(config: config, role: .labeler)
+        let labeler = try LabelerService(settings: ls, log: log("critic-labeler"), ledger: ledger)
         let labelerBox = UncheckedBox(labeler)
         spawn("critic-labeler") { try labelerBox.value.run() }
         stops.append { labeler.stop() }
@@ -86,6 +90,10 @@ final class PipelineRunTests: XCTestCase {
         let executor = try Executor(slots: 2, name: "test-executor")
         var es = ExecutorWorker.Settings(endpoint: config.endpoints.executors, name: "executor-t")
         es.heartbeatInterval = .milliseconds(200)
+        if let local = try LinkSecurity.localExecutor(config) {
+            es.serverKey = local.serverKey
+            es.keys = try CurveKeyPair.read(file: local.keyFile)
+        }
         let worker = try ExecutorWorker(settings: es, executor: executor, log: { _ in })
         let workerBox = UncheckedBox(worker)
         spawn("executor") { try workerBox.value.run() }
@@ -206,30 +214,72 @@ final class PipelineRunTests: XCTestCase {
 }
 
 extension PipelineRunTests {
-    /// A peer that sends garbage and bodies a role does not take: each role answers with an
-    /// ErrorReply (or drops what it cannot even attribute), logs it, and goes on working.
+    /// Every server socket of the pipeline is CURVE with a per-link allow-list: a plain
+    /// client and a client with an unlisted key get nothing (and are logged), whatever they
+    /// send; an oversized frame drops its sender. A listed client that sends garbage and bodies
+    /// a role does not take gets an ErrorReply (or is dropped when it cannot even be
+    /// attributed), and every role goes on working. Nothing any of them sent reaches the ledger.
     func testHostileMessagesAreRejectedAndTheRolesGoOn() throws {
         _ = try tinyModel()
         let cfg = try config(steps: 1)
         let ledger = try Ledger(path: cfg.ledgerPath)
         _ = try Setup.importData(cfg, into: ledger)
-        try startRoles(cfg, ledger: ledger)
+        let serverLines = Mutex<[String]>([])
+        try startRoles(cfg, ledger: ledger, serverLog: { line in serverLines.withLock { $0.append(line) } })
 
         let context = try Context()
         defer { context.shutdown() }
-        func peer(_ endpoint: String) throws -> Socket {
-            let s = try Socket(context, .dealer)
+        let head = try CurveKeyPair.read(file: cfg.keysPath + "/head.key").publicKey
+        let listed = try CurveKeyPair.read(file: cfg.keysPath + "/sampler.key")
+        let unlisted = try CurveKeyPair.generate()
+        func peer(_ endpoint: String, _ keys: CurveKeyPair?, type: SocketType = .dealer) throws -> Socket {
+            let s = try Socket(context, type)
             try s.setLinger(.zero)
+            if let keys { try s.makeCurveClient(keys: keys, serverKey: head) }
+            if type == .sub { try s.subscribe() }
             try s.connect(endpoint)
             return s
         }
-        func reply(_ s: Socket) throws -> ErrorReply? {
-            guard try s.waitForMessage(timeout: .seconds(5)) else { return nil }
+        func reply(_ s: Socket, wait: Duration = .seconds(5)) throws -> ErrorReply? {
+            guard try s.waitForMessage(timeout: wait) else { return nil }
             guard case .message(_, let m)? = try s.receiveMessage(router: false), case .error(let e) = m.body else { return nil }
             return e
         }
         let garbage: [[UInt8]] = [[0xff, 0x00, 0x13, 0x37]]
-        let params = try peer(cfg.endpoints.params)
+        let forgedRollouts = try WireCodec.encode(.rollouts(RolloutBatch.with {
+            $0.requestID = "forged"
+            $0.rollouts = [Rollout.with { $0.problemID = "nope/1"; $0.programTokens = [1]; $0.logprobs = [-1] }]
+        }), id: "h3", sender: "hostile")
+        let forgedVerdict = try WireCodec.encode(.result(ExecutionResult.with { $0.jobID = "r1"; $0.verdict = Verdict.with { $0.outcome = .passed } }), id: "h4", sender: "hostile")
+        let forgedWork = try WireCodec.encode(.workRequest(WorkRequest.with { $0.worker = "hostile"; $0.capacity = 4 }), id: "h5", sender: "hostile")
+        let manifestRequest = try WireCodec.encode(.weightRequest(WeightRequest.with { $0.model = "actor"; $0.version = 0; $0.manifest = true }), id: "h6", sender: "hostile")
+
+        // Plain clients and unlisted keys: on every link, nothing comes back, whatever is sent
+        // (weights, sample requests, execution jobs, announcements).
+        var hostile: [(String, String, Socket)] = []
+        for (who, keys) in [("plain", nil as CurveKeyPair?), ("unlisted", unlisted)] {
+            var sockets: [Socket] = []
+            for endpoint in [cfg.endpoints.params, cfg.endpoints.samples, cfg.endpoints.rollouts, cfg.endpoints.executors] {
+                let s = try peer(endpoint, keys)
+                for message in [garbage, manifestRequest, forgedWork, forgedRollouts, forgedVerdict] { try s.send(message) }
+                sockets.append(s)
+            }
+            let announcements = try peer(cfg.endpoints.announcements, keys, type: .sub)
+            for (s, endpoint) in zip(sockets, ["params", "samples", "rollouts", "executors"]) {
+                XCTAssertFalse(try s.waitForMessage(timeout: .milliseconds(endpoint == "params" ? 1500 : 300)), "a \(who) client got an answer on \(endpoint)")
+                hostile.append((who, endpoint, s))
+            }
+            XCTAssertFalse(try announcements.waitForMessage(timeout: .seconds(4)), "a \(who) subscriber heard an announcement")
+        }
+        let refusals = serverLines.withLock { $0.filter { $0.contains("refused") } }
+        XCTAssertTrue(refusals.contains { $0.contains("not a CURVE client") }, "plain clients are logged: \(refusals)")
+        XCTAssertTrue(refusals.contains { $0.contains(unlisted.publicKey) && $0.contains("not on the allow-list") }, "unlisted keys are logged: \(refusals)")
+        // The same subscription with a listed key hears the param-store's announcements.
+        let listening = try peer(cfg.endpoints.announcements, listed, type: .sub)
+        XCTAssertTrue(try listening.waitForMessage(timeout: .seconds(8)), "a listed subscriber hears announcements")
+
+        // A listed client (a sampler's key) is answered, but only within what its role may do.
+        let params = try peer(cfg.endpoints.params, listed)
         try params.send(garbage)
         XCTAssertEqual(try reply(params)?.code, "bad-message")
         try params.send(try WireCodec.encode(.job(ExecutionJob.with { $0.jobID = "x"; $0.problemID = "p"; $0.program = "1"; $0.suiteHash = Data(repeating: 1, count: 32); $0.leaseMs = 1 }), id: "h1", sender: "hostile"))
@@ -238,22 +288,24 @@ extension PipelineRunTests {
         let unknown = try reply(params)
         XCTAssertEqual(unknown?.code, "unknown-version")
         XCTAssertTrue(unknown?.detail.contains("it has: 0") ?? false, unknown?.detail ?? "")
+        // Only the learner publishes versions.
+        try params.send(try WireCodec.encode(.announcement(VersionAnnouncement.with { $0.model = "actor"; $0.version = 7 }), id: "h7", sender: "hostile"))
+        XCTAssertEqual(try reply(params)?.code, "not-allowed")
 
-        let rollouts = try peer(cfg.endpoints.rollouts)
+        let rollouts = try peer(cfg.endpoints.rollouts, listed)
         try rollouts.send(garbage)
         XCTAssertEqual(try reply(rollouts)?.code, "bad-message")
         // Rollouts for a problem the ledger does not have are refused, and nothing is stored.
-        try rollouts.send(try WireCodec.encode(.rollouts(RolloutBatch.with {
-            $0.requestID = "forged"
-            $0.rollouts = [Rollout.with { $0.problemID = "nope/1"; $0.programTokens = [1]; $0.logprobs = [-1] }]
-        }), id: "h3", sender: "hostile"))
+        try rollouts.send(forgedRollouts)
         XCTAssertEqual(try reply(rollouts)?.code, "refused")
+        // Frames past a link's size limit drop the sender: no answer, nothing stored.
+        let oversized = try peer(cfg.endpoints.rollouts, listed)
+        try oversized.send([[UInt8](repeating: 7, count: 17 << 20)])
+        XCTAssertNil(try reply(oversized, wait: .seconds(2)))
+        let oversizedParams = try peer(cfg.endpoints.params, listed)
+        try oversizedParams.send([[UInt8](repeating: 7, count: 2 << 20)])
+        XCTAssertNil(try reply(oversizedParams, wait: .seconds(2)))
         XCTAssertFalse(try ledger.hasRequest("forged"))
-
-        // A forged verdict for a job never issued is a duplicate to the dispatcher: ignored.
-        let executors = try peer(cfg.endpoints.executors)
-        try executors.send(try WireCodec.encode(.result(ExecutionResult.with { $0.jobID = "r1"; $0.verdict = Verdict.with { $0.outcome = .passed } }), id: "h4", sender: "hostile"))
-        try executors.send(garbage)
 
         // The pipeline still trains.
         let learner = try LearnerService(config: cfg, log: Log(role: "learner", instance: "t"), ledger: ledger) { _ in }
@@ -265,6 +317,11 @@ extension PipelineRunTests {
             return true
         }
         XCTAssertEqual(passedWithoutTests, 0, "a forged verdict was recorded")
+        // While the learner ran, the plain and unlisted clients (one asked for sample requests
+        // on the learner's link) still got nothing.
+        for (who, endpoint, s) in hostile {
+            XCTAssertFalse(try s.waitForMessage(timeout: .zero), "a \(who) client got a message on \(endpoint)")
+        }
 
         // Relabel with critic v1 (the run used v0 and v1), re-executing every program.
         var before: [UInt64: Rollout] = [:]

@@ -54,6 +54,7 @@ public final class Environment: @unchecked Sendable {
                 throw LMDBError(code: EACCES, operation: "mkdir", context: "\(path) (\(error.localizedDescription))")
             }
         }
+        try Environment.checkDataFile(path + "/data.mdb")
         var env: OpaquePointer?
         try check(mdb_env_create(&env), "mdb_env_create", path)
         guard let env else { throw LMDBError(code: ENOMEM, operation: "mdb_env_create", context: path) }
@@ -79,6 +80,44 @@ public final class Environment: @unchecked Sendable {
         mdb_env_info(env, &info)
         currentMapSize = info.me_mapsize
         pthread_rwlock_init(gate, nil)
+    }
+
+    /// A data file shorter than its newest committed transaction needs (a truncated copy) is
+    /// refused here: LMDB maps the file and would die of SIGBUS on the first read past its end.
+    /// Reads the two meta pages (64-bit layout): the page size is in the free-list database's
+    /// pad field, the last page number and the transaction id follow the two database records.
+    /// Damage inside the pages cannot be seen this way; `coderl ledger verify` walks them.
+    static func checkDataFile(_ file: String) throws {
+        let fd = open(file, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }           // a new ledger, or not readable: mdb_env_open says why
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return }
+        let size = Int(info.st_size)
+        func fail(_ why: String) -> LMDBError {
+            LMDBError(code: EINVAL, operation: "open", context: "\(file) \(why); restore the ledger from a copy (mdb_copy makes consistent ones)")
+        }
+        if size == 0 { return }                 // created but never written: LMDB initialises it
+        var page = [UInt8](repeating: 0, count: 160)
+        func meta(at offset: Int) -> (magic: UInt32, pageSize: Int, lastPage: UInt64, txn: UInt64)? {
+            guard offset + 160 <= size, pread(fd, &page, 160, off_t(offset)) == 160 else { return nil }
+            func u32(_ at: Int) -> UInt32 { page[at..<at + 4].reversed().reduce(0) { $0 << 8 | UInt32($1) } }
+            func u64(_ at: Int) -> UInt64 { page[at..<at + 8].reversed().reduce(0) { $0 << 8 | UInt64($1) } }
+            return (u32(16), Int(u32(40)), u64(136), u64(144))
+        }
+        guard let first = meta(at: 0) else { throw fail("is truncated: \(size) bytes, not even its first page") }
+        guard first.magic == 0xBEEF_C0DE else { return }      // not LMDB's: mdb_env_open says MDB_INVALID
+        guard first.pageSize >= 512, first.pageSize <= 1 << 16, first.pageSize & (first.pageSize - 1) == 0 else {
+            throw fail("has a damaged first page (page size \(first.pageSize))")
+        }
+        guard let second = meta(at: first.pageSize), second.magic == 0xBEEF_C0DE else {
+            throw fail("is truncated or damaged: \(size) bytes, its second meta page is missing")
+        }
+        let newest = second.txn > first.txn ? second : first
+        let needed = (Int(clamping: newest.lastPage) + 1) * first.pageSize
+        guard needed <= size else {
+            throw fail("is truncated: \(size) bytes, but its last committed transaction (\(newest.txn)) uses \(needed)")
+        }
     }
 
     /// LMDB opens its data and lock files without close-on-exec, so every process this one

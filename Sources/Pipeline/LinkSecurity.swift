@@ -22,8 +22,8 @@ import ZeroMQ
 ///
 /// The keys directory (RUN/keys by default) holds one key pair per file: `head.key` (every
 /// server socket), `learner.key`, `labeler.key`, `sampler.key` and `local-executor.key` (the
-/// local processes' client keys). `coderl run` makes them once; a role started by hand makes
-/// what is missing.
+/// local processes' client keys), and `head.pub`, the head's public key alone. `coderl run`
+/// makes them once; a role started by hand makes what is missing.
 public struct LinkSecurity: Sendable {
     public enum Link: String, Sendable, CaseIterable {
         case params, samples, rollouts, executors
@@ -63,6 +63,9 @@ public struct LinkSecurity: Sendable {
         for name in ["head", "learner", "labeler", "sampler", "local-executor"] {
             _ = try CurveKeyPair.loadOrCreate(file: keyFile(config.keysPath, name))
         }
+        // The head's public key alone, for the machines that join (executors, samplers).
+        let head = try CurveKeyPair.read(file: keyFile(config.keysPath, "head"))
+        try (head.publicKey + "\n").write(toFile: config.keysPath + "/head.pub", atomically: true, encoding: .utf8)
         if !config.endpoints.executorKeyFile.isEmpty {
             _ = try CurveKeyPair.loadOrCreate(file: config.endpoints.executorKeyFile)
         }

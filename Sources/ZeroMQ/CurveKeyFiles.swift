@@ -32,6 +32,16 @@ extension CurveKeyPair {
         return keys
     }
 
+    /// The public key on the first line of a key pair file or a public key file.
+    public static func readPublicKey(file path: String) throws -> String {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw CurveError.keyFile(path: path, reason: "cannot be read")
+        }
+        let first = String(text.prefix { !$0.isNewline }).trimmingCharacters(in: .whitespaces)
+        guard isValidKey(first) else { throw CurveError.keyFile(path: path, reason: "line 1 is not a 40-character Z85 public key") }
+        return first
+    }
+
     /// Public keys, one per line (blank lines and `#` comments ignored).
     public static func readAllowList(file path: String) throws -> [String] {
         try parseAllowList(try String(contentsOfFile: path, encoding: .utf8), path: path)

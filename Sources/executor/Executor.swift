@@ -28,7 +28,8 @@ struct ExecutorCommand: ParsableCommand {
     @Option(help: "Jobs run at once (one sandboxed slot each; defaults to the number of cores).") var slots: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "This executor's name in heartbeats and verdicts (default: host-pid).") var name: String?
     @Option(help: "Heartbeat interval in milliseconds.") var heartbeatMs: Int = 1000
-    @Option(help: "CURVE: the dispatcher's public key (Z85). Without it the link is not encrypted.") var serverKey: String?
+    @Option(help: "CURVE: the dispatcher's public key (Z85). Without it (or --server-key-file) the link is not encrypted, and a pipeline with security.curve on (the default) refuses the executor.") var serverKey: String?
+    @Option(help: "CURVE: a file whose first line is the dispatcher's public key (a run's keys/head.pub).") var serverKeyFile: String?
     @Option(help: "CURVE: a file with this executor's key pair (two lines: public, secret). Generated when absent.") var keyFile: String?
     @Option(help: "Serve Prometheus metrics on this port (0: none).") var metricsPort = 0
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.") var logLevel: PipelineConfig.LevelChoice = .info
@@ -39,6 +40,7 @@ struct ExecutorCommand: ParsableCommand {
         guard slots > 0, slots <= 256 else { throw ValidationError("--slots must be in 1...256") }
         guard heartbeatMs >= 50 else { throw ValidationError("--heartbeat-ms must be at least 50") }
         if let serverKey, !CurveKeyPair.isValidKey(serverKey) { throw ValidationError("--server-key is not a 40-character Z85 CURVE key") }
+        if serverKey != nil && serverKeyFile != nil { throw ValidationError("give --server-key or --server-key-file, not both") }
     }
 
     func run() throws {
@@ -51,7 +53,7 @@ struct ExecutorCommand: ParsableCommand {
         var settings = ExecutorWorker.Settings(endpoint: connect, name: instance)
         settings.heartbeatInterval = .milliseconds(heartbeatMs)
         settings.defaultLimits = sandbox.limits
-        settings.serverKey = serverKey
+        settings.serverKey = try serverKey ?? serverKeyFile.map(CurveKeyPair.readPublicKey(file:))
         if let keyFile { settings.keys = try CurveKeyPair.loadOrCreate(file: keyFile) }
         let worker = try ExecutorWorker(settings: settings, executor: executor, log: log)
         Signals.onTerminate { worker.stop() }

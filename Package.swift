@@ -42,6 +42,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // System libraries: a module map and a one-line shim header each (STYLE.md, habit 4).
@@ -66,8 +67,8 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["Schema", "CZlib"]),
         .target(name: "Ledger", dependencies: ["LMDB", "Schema", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // The executor: sandboxed slots running the embedded Python harness (harness.py).
-        .target(name: "CSystem"),
-        .target(name: "Execution", dependencies: ["CSystem", "Datasets", "Schema"], resources: [.embedInCode("harness.py")]),
+        .target(name: "CProcess"),
+        .target(name: "Execution", dependencies: ["CProcess", "Datasets", "Schema"], resources: [.embedInCode("harness.py")]),
         .target(name: "ExecutorService", dependencies: ["Execution", "Ledger", "Runtime", "Schema", "Wire", "ZeroMQ"]),
         .target(name: "SandboxOptions", dependencies: ["Execution", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "executor", dependencies: [
@@ -82,11 +83,13 @@ let package = Package(
         // CodeRL's method: rewards, returns, prompts, the package's own problems.
         .target(name: "CodeRL", dependencies: ["Schema", "ModelIO", "Datasets"], resources: [.copy("Resources/basic-problems.jsonl")]),
         // Configuration files (YAML), process supervision, logs (swift-log) and metrics
-        // (swift-metrics with the Prometheus exporter).
+        // (swift-metrics with the Prometheus exporter, served over HTTP with swift-nio).
         .target(name: "Runtime", dependencies: [
             .product(name: "Yams", package: "Yams"), .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"), .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         // The pipeline roles as services: param-store, sampler, critic-labeler, learner.
         .target(name: "Pipeline", dependencies: [

@@ -54,7 +54,7 @@ public enum Observability {
     }
 
     public static func start(role: String, instance: String, level: PipelineConfig.LevelChoice, format: LogFormat,
-                             metricsPort: Int, host: String = "0.0.0.0") -> (Log, MetricsServer?) {
+                             metricsPort: Int, host: String = "127.0.0.1") -> (Log, MetricsServer?) {
         Log.configure(level: Logger.Level(rawValue: level.rawValue) ?? .info, format: format)
         let log = Log(role: role, instance: instance)
         Telemetry.start()

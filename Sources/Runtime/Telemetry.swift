@@ -1,5 +1,8 @@
 import CoreMetrics
 import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
 import Prometheus
 import Synchronization
 
@@ -58,103 +61,96 @@ public enum Telemetry {
     public static func exposition() -> String { registry.emitToString() }
 }
 
-/// A minimal HTTP/1.1 server for `GET /metrics` (and `/` with a pointer to it), on a thread of
-/// its own. A request larger than 8 KiB, slower than 2 s or not a GET gets an error status;
-/// nothing a client sends can stop the server.
-public final class MetricsServer: @unchecked Sendable {   // the file descriptor is owned by the accept thread
+/// The HTTP server for `GET /metrics` (and `/` with a pointer to it), on swift-nio: one event
+/// loop thread serves every connection at once, so a slow client holds up no other. Each
+/// connection gets at most 5 seconds in all and one request; a request that is not HTTP, too
+/// large (NIO's parser limits headers to 80 KiB) or not a GET gets an error status. Binds
+/// 127.0.0.1 unless told otherwise: the metrics are served without authentication.
+public final class MetricsServer: Sendable {
     public let port: Int
-    private let fd: Int32
-    private let stopped = Mutex(false)
+    private let group: MultiThreadedEventLoopGroup
+    private let channel: any Channel
+
+    /// Seconds a connection may stay open, whatever it sends.
+    static let connectionSeconds: Int64 = 5
 
     /// Binds `host:port` (port 0: any free port, see `port`).
-    public init(host: String = "0.0.0.0", port: Int) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw RuntimeError("metrics: socket(): \(String(cString: strerror(errno)))") }
-        var yes: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else {
-            close(fd)
-            throw RuntimeError("metrics: '\(host)' is not an IPv4 address")
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0, listen(fd, 16) == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw RuntimeError("metrics: cannot listen on \(host):\(port): \(reason)")
-        }
-        var actual = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &actual) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        self.port = Int(UInt16(bigEndian: actual.sin_port))
-        self.fd = fd
+    public init(host: String = "127.0.0.1", port: Int) throws {
         Telemetry.start()
-        let server = self
-        Thread { server.serve() }.start()
-    }
-
-    /// Stops accepting (the listening socket closes).
-    public func stop() {
-        let first = stopped.withLock { s -> Bool in defer { s = true }; return !s }
-        if first { shutdown(fd, Int32(SHUT_RDWR)) }
-    }
-
-    private func serve() {
-        defer { close(fd) }
-        while !stopped.withLock({ $0 }) {
-            let client = accept(fd, nil, nil)
-            if client < 0 {
-                if errno == EINTR { continue }
-                return
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 64)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(MetricsHandler())
+                }
             }
-            answer(client)
-            close(client)
+            .childChannelOption(.maxMessagesPerRead, value: 4)
+        do {
+            channel = try bootstrap.bind(host: host, port: port).wait()
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw RuntimeError("metrics: cannot listen on \(host):\(port): \(error)")
         }
+        self.group = group
+        self.port = channel.localAddress?.port ?? port
     }
 
-    private func answer(_ client: Int32) {
-        var timeout = timeval(tv_sec: 2, tv_usec: 0)
-        setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var request: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 2048)
-        while request.count < 8192 && !Self.headersEnd(request) {
-            let n = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            request += buffer[0..<n]
-        }
-        let (status, type, body) = Self.response(to: request)
-        let head = "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n"
-        var bytes = Array((head + body).utf8)[...]
-        while !bytes.isEmpty {
-            let n = bytes.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n <= 0 { break }
-            bytes = bytes.dropFirst(n)
-        }
+    /// Stops serving (the listening socket and every connection close).
+    public func stop() {
+        try? channel.close().wait()
+        try? group.syncShutdownGracefully()
     }
 
-    static func headersEnd(_ bytes: [UInt8]) -> Bool {
-        bytes.count >= 4 && bytes.indices.dropLast(3).contains { bytes[$0] == 13 && bytes[$0 + 1] == 10 && bytes[$0 + 2] == 13 && bytes[$0 + 3] == 10 }
-    }
-
-    /// Status line, content type and body for a raw request.
-    static func response(to request: [UInt8]) -> (String, String, String) {
-        guard headersEnd(request) else { return ("400 Bad Request", "text/plain", "incomplete or oversized request\n") }
-        let line = String(decoding: request.prefix { $0 != 13 }, as: UTF8.self).split(separator: " ")
-        guard line.count == 3, line[2].hasPrefix("HTTP/1.") else { return ("400 Bad Request", "text/plain", "not an HTTP/1.x request line\n") }
-        guard line[0] == "GET" || line[0] == "HEAD" else { return ("405 Method Not Allowed", "text/plain", "only GET\n") }
-        let path = line[1].split(separator: "?", maxSplits: 1).first.map(String.init) ?? ""
+    /// Status line, content type and body for a request's method and target.
+    static func response(method: HTTPMethod, uri: String) -> (HTTPResponseStatus, String, String) {
+        guard method == .GET || method == .HEAD else { return (.methodNotAllowed, "text/plain", "only GET\n") }
+        let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
         switch path {
         case "/metrics":
-            return ("200 OK", "text/plain; version=0.0.4; charset=utf-8", Telemetry.exposition())
+            return (.ok, "text/plain; version=0.0.4; charset=utf-8", Telemetry.exposition())
         case "/":
-            return ("200 OK", "text/plain", "CodeRL metrics: GET /metrics\n")
+            return (.ok, "text/plain", "CodeRL metrics: GET /metrics\n")
         default:
-            return ("404 Not Found", "text/plain", "no such path; GET /metrics\n")
+            return (.notFound, "text/plain", "no such path; GET /metrics\n")
+        }
+    }
+}
+
+/// One connection: answers its first request, then closes; closes anyway after
+/// `MetricsServer.connectionSeconds`.
+final class MetricsHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+    private var request: HTTPRequestHead?
+    private var answered = false
+
+    func channelActive(context: ChannelHandlerContext) {
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: .seconds(MetricsServer.connectionSeconds)) { loopBound.value.close(promise: nil) }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head): request = head
+        case .body: break                  // a GET has none; whatever comes is dropped
+        case .end:
+            guard let head = request, !answered else { return }
+            answered = true
+            let (status, type, body) = MetricsServer.response(method: head.method, uri: head.uri)
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Type", value: type)
+            headers.add(name: "Content-Length", value: "\(body.utf8.count)")
+            headers.add(name: "Connection", value: "close")
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+            if head.method != .HEAD {
+                context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+            }
+            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in loopBound.value.close(promise: nil) }
         }
     }
 }

@@ -32,6 +32,7 @@ struct ExecutorCommand: ParsableCommand {
     @Option(help: "CURVE: a file whose first line is the dispatcher's public key (a run's keys/head.pub).") var serverKeyFile: String?
     @Option(help: "CURVE: a file with this executor's key pair (two lines: public, secret). Generated when absent.") var keyFile: String?
     @Option(help: "Serve Prometheus metrics on this port (0: none).") var metricsPort = 0
+    @Option(help: "Address the metrics server listens on (0.0.0.0: every interface; metrics have no authentication).") var metricsHost = "127.0.0.1"
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.") var logLevel: PipelineConfig.LevelChoice = .info
     @Option(help: "Log lines: text or json.") var logFormat: LogFormat = .text
     @OptionGroup var sandbox: SandboxOptionsGroup
@@ -45,7 +46,7 @@ struct ExecutorCommand: ParsableCommand {
 
     func run() throws {
         let instance = name ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
-        let (logger, metrics) = Observability.start(role: "executor", instance: instance, level: logLevel, format: logFormat, metricsPort: metricsPort)
+        let (logger, metrics) = Observability.start(role: "executor", instance: instance, level: logLevel, format: logFormat, metricsPort: metricsPort, host: metricsHost)
         defer { metrics?.stop() }
         let log: @Sendable (String) -> Void = { line in logger(line) }
         let executor = try Executor(slots: slots, configuration: sandbox.configuration, name: instance)

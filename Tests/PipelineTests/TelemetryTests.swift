@@ -22,8 +22,17 @@ func metricValue(_ text: String, _ name: String, _ labels: [String: String] = [:
 
 /// Fetches `path` from 127.0.0.1:`port` with a raw request; returns the status line and body.
 func httpGet(port: Int, raw: String) throws -> (status: String, body: String) {
+    var none = timeval(tv_sec: 0, tv_usec: 0)
+    return try httpGet(port: port, raw: raw, timeout: &none)
+}
+
+/// The same with a receive timeout (zero: none).
+func httpGet(port: Int, raw: String, timeout: inout timeval) throws -> (status: String, body: String) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
+    if timeout.tv_sec > 0 || timeout.tv_usec > 0 {
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -77,6 +86,49 @@ final class TelemetryTests: XCTestCase {
         XCTAssertThrowsError(try MetricsServer(host: "127.0.0.1", port: server.port)) {
             XCTAssertTrue("\($0)".contains("cannot listen on 127.0.0.1:\(server.port)"), "\($0)")
         }
+    }
+
+    /// A client trickling a byte every 200 ms holds up no one: another client is answered
+    /// while it trickles, and the server closes the trickler after its connection time.
+    func testASlowClientHoldsUpNoOtherAndIsCutOff() throws {
+        let server = try MetricsServer(host: "127.0.0.1", port: 0)
+        defer { server.stop() }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(server.port).bigEndian)
+        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+        let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        XCTAssertEqual(connected, 0)
+        let trickler = Thread {
+            for byte in Array("GET /metrics HTTP/1.1\r\nX-Slow: ".utf8) + Array(repeating: UInt8(ascii: "a"), count: 200) {
+                var b = byte
+                if send(fd, &b, 1, Int32(MSG_NOSIGNAL)) != 1 { return }
+                usleep(200_000)
+            }
+        }
+        trickler.start()
+        usleep(300_000)
+        // Answered while the trickler is connected (a server serving one connection at a time
+        // would not answer before the trickler's 40 s are over).
+        var timeout = timeval(tv_sec: 3, tv_usec: 0)
+        let other = try httpGet(port: server.port, raw: "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", timeout: &timeout)
+        XCTAssertEqual(other.status, "HTTP/1.1 200 OK")
+        // The trickler is cut off: its connection ends (recv returns 0 or an error) well before
+        // it would have finished.
+        var receiveTimeout = timeval(tv_sec: 15, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &receiveTimeout, socklen_t(MemoryLayout<timeval>.size))
+        var buffer = [UInt8](repeating: 0, count: 256)
+        var ended = false
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) { ended = true; break }
+            if n < 0 { break }                  // 15 s without the server closing
+        }
+        XCTAssertTrue(ended, "the server closes a connection that takes too long")
+        shutdown(fd, Int32(SHUT_RDWR))
+        while !trickler.isFinished { usleep(10_000) }
     }
 
     func testCalibrationErrorByHand() {

@@ -1,6 +1,6 @@
 #define _GNU_SOURCE
 #include <spawn.h>
-#include "CSystem.h"
+#include "CProcess.h"
 
 int coderl_spawn_close_from(posix_spawn_file_actions_t *actions, int lowest) {
     return posix_spawn_file_actions_addclosefrom_np(actions, lowest);

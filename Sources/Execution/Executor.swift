@@ -65,6 +65,9 @@ public final class Executor: Sendable {
     public let slots: Int
     public let isolation: String
     public let name: String
+    /// How a job's memory is capped as a whole: "cgroup v1"/"cgroup v2", or why it is not
+    /// (then only each process's address space is limited).
+    public let memoryCap: String
     private let idle: Mutex<[SlotBox]>
     private let available: DispatchSemaphore
 
@@ -79,15 +82,33 @@ public final class Executor: Sendable {
         // (Process-wide; harness children get default dispositions back at spawn.)
         signal(SIGPIPE, SIG_IGN)
         var plan = try SandboxPlan.make(configuration)
+        var caps: [MemoryCap?] = []
+        var capStatus = "off (SandboxConfiguration.memoryCap is false)"
+        if configuration.memoryCap {
+            for i in 0..<slots {
+                switch MemoryCap.make(label: "\(name.filter { $0.isLetter || $0.isNumber })-\(i)") {
+                case .success(let cap):
+                    caps.append(cap)
+                    capStatus = "cgroup v\(cap.version)"
+                case .failure(let reason):
+                    for cap in caps { cap?.remove() }
+                    caps = []
+                    capStatus = "none: \(reason); each program process's address space is limited, not the job as a whole"
+                }
+                if caps.isEmpty { break }
+            }
+        }
+        func cap(_ i: Int) -> MemoryCap? { i < caps.count ? caps[i] : nil }
         var first: HarnessProcess
         do {
-            first = try HarnessProcess(plan: plan, configuration: configuration)
+            first = try HarnessProcess(plan: plan, configuration: configuration, cap: cap(0))
         } catch let error as SandboxUnavailable where configuration.mode == .relaxed && plan.harnessMode == "namespaces" {
             plan = SandboxPlan.relaxed(configuration, missing: "namespaces unavailable (\(error.reason))")
-            first = try HarnessProcess(plan: plan, configuration: configuration)
+            first = try HarnessProcess(plan: plan, configuration: configuration, cap: cap(0))
         }
         var boxes = [SlotBox(first)]
-        for _ in 1..<slots { boxes.append(SlotBox(try HarnessProcess(plan: plan, configuration: configuration))) }
+        for i in 1..<slots { boxes.append(SlotBox(try HarnessProcess(plan: plan, configuration: configuration, cap: cap(i)))) }
+        self.memoryCap = capStatus
         self.slots = slots
         self.isolation = plan.isolation + (first.seccomp ? ", seccomp" : ", no seccomp filter")
         self.name = name
@@ -128,13 +149,18 @@ public final class Executor: Sendable {
         let deadline = started.addingTimeInterval(request.deadlineSeconds)
         do {
             let harness = try box.harness()
+            let cap = harness.cap
+            cap?.setLimit(MemoryCap.bytes(for: limits))
+            let killsBefore = cap?.oomKills() ?? 0
             try harness.send(request.json, deadline: deadline)
             let answer = try harness.receive(deadline: deadline)
+            let capHit = (cap?.oomKills() ?? 0) > killsBefore
             if let failure = answer["infrastructure"]?.stringValue {
                 box.discard()   // restarted before its next job: nothing of this job can linger
-                return .infrastructureError(failure)
+                return .infrastructureError(failure + (capHit ? " (the job's memory cap was hit)" : ""))
             }
-            let results = try JobAnswer.tests(of: answer)
+            var results = try JobAnswer.tests(of: answer)
+            if capHit { results = results.map { JobAnswer.capExceeded($0, bytes: MemoryCap.bytes(for: limits)) } }
             return try JobAnswer.verdict(from: results, suite: suite, limits: limits, isolation: isolation, executor: name)
         } catch {
             box.discard()       // restarted before the next job

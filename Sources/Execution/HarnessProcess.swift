@@ -12,11 +12,14 @@ final class HarnessProcess {
     private var errorLog: Int32 = -1
     let plan: SandboxPlan
     let settings: String
+    /// The slot's memory cgroup, joined before the harness starts anything (nil: none).
+    let cap: MemoryCap?
     /// Whether the harness installs its seccomp filter (it says so when it starts).
     private(set) var seccomp = false
 
-    init(plan: SandboxPlan, configuration: SandboxConfiguration) throws {
+    init(plan: SandboxPlan, configuration: SandboxConfiguration, cap: MemoryCap? = nil) throws {
         self.plan = plan
+        self.cap = cap
         let settings: JSON = .object([
             ("mode", .string(plan.harnessMode)),
             ("scratch", .string(configuration.scratchDirectory)),
@@ -27,12 +30,19 @@ final class HarnessProcess {
         try start()
     }
 
-    deinit { stop(grace: 1) }
+    deinit {
+        stop(grace: 1)
+        cap?.remove()
+    }
 
     /// Spawns the harness and waits for its probe (a trivial program run the way jobs run).
     func start() throws {
         let harness = String(decoding: PackageResources.harness_py, as: UTF8.self)
-        let argv = plan.command + [harness, settings]
+        var argv = plan.command + [harness, settings]
+        if let cap {
+            // A shell joins the cgroup, then becomes the slot: nothing starts outside the cap.
+            argv = ["/bin/sh", "-c", "echo $$ > \"$0\" && exec \"$@\"", cap.processesFile] + argv
+        }
         var input: [Int32] = [0, 0], output: [Int32] = [0, 0], errors: [Int32] = [0, 0]
         guard pipe(&input) == 0, pipe(&output) == 0, pipe(&errors) == 0 else {
             throw SandboxUnavailable(reason: "cannot create pipes: \(String(cString: strerror(errno)))")

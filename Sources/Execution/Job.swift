@@ -124,6 +124,22 @@ enum JobAnswer {
         return .verdict(verdict)
     }
 
+    /// A test whose program was killed (SIGKILL, not for CPU time) while the job's cgroup
+    /// recorded an out-of-memory kill: a memory-limit failure of the job as a whole.
+    static func capExceeded(_ test: JSON, bytes: UInt64) -> JSON {
+        guard test["status"]?.stringValue == "error", test["type"]?.stringValue == "Signal",
+              test["message"]?.stringValue?.contains("SIGKILL") == true, case .object(let fields) = test else { return test }
+        let message = "the job's memory cap of \(bytes >> 20) MiB was exceeded (its processes, memory files and scratch files together)"
+        return .object(fields.map { key, value in
+            switch key {
+            case "status": (key, .string("memory"))
+            case "type": (key, .string("MemoryError"))
+            case "message": (key, .string(message))
+            default: (key, value)
+            }
+        })
+    }
+
     /// The outcome class a test's status stands for.
     static func outcome(of status: TestStatus) -> Outcome {
         switch status {

@@ -28,6 +28,9 @@ public struct SandboxConfiguration: Sendable {
     public var seccomp = true
     /// bubblewrap's path; nil finds `bwrap` on PATH.
     public var bubblewrap: String? = nil
+    /// One memory cap per job over all its processes and files (a cgroup per slot), where
+    /// cgroups can be made; the executor's `memoryCap` says whether they could.
+    public var memoryCap = true
     /// The unprivileged account the sandbox runs as when the executor runs as root.
     public var unprivilegedID: UInt32 = 65534
 

@@ -50,7 +50,7 @@ struct ExecutorCommand: ParsableCommand {
         defer { metrics?.stop() }
         let log: @Sendable (String) -> Void = { line in logger(line) }
         let executor = try Executor(slots: slots, configuration: sandbox.configuration, name: instance)
-        log("\(slots) slots, isolation: \(executor.isolation); connecting to \(connect)")
+        log("\(slots) slots, isolation: \(executor.isolation), job memory cap: \(executor.memoryCap); connecting to \(connect)")
         var settings = ExecutorWorker.Settings(endpoint: connect, name: instance)
         settings.heartbeatInterval = .milliseconds(heartbeatMs)
         settings.defaultLimits = sandbox.limits

@@ -107,6 +107,50 @@ final class HostileProgramTests: XCTestCase {
         XCTAssertEqual(v.outcome, .passed, v.errorMessage)
     }
 
+    /// A job's memory is capped as a whole (a cgroup per slot): memory files and forked
+    /// children count together, not each process on its own.
+    func testTheJobsMemoryIsCappedAsAWhole() throws {
+        guard Shared.executor.memoryCap.hasPrefix("cgroup") else {
+            throw XCTSkip("no memory cgroup on this machine (\(Shared.executor.memoryCap)): only per-process limits apply")
+        }
+        var limits = Shared.quick
+        limits.memoryBytes = 256 << 20          // cap: 256 + 2 x 64 (scratch) + 192 (harness) = 576 MiB
+        limits.secondsPerTest = 10
+        let memfds = """
+            import os
+            chunk = b'x' * (16 << 20)
+            files = []
+            for i in range(12):
+                fd = os.memfd_create('hold%d' % i)
+                for _ in range(3):
+                    os.write(fd, chunk)
+                files.append(fd)
+            print('ok')
+            """
+        let held = try stdio(memfds, limits: limits)
+        XCTAssertEqual(held.statuses, [.memoryLimit], "\(held.tests)")
+        XCTAssertTrue(held.errorMessage.contains("memory cap"), held.errorMessage)
+        let children = { (count: Int) in """
+            import os, time
+            pids = []
+            for i in range(\(count)):
+                pid = os.fork()
+                if pid == 0:
+                    x = b'\\x01' * (150 << 20)
+                    time.sleep(1.0)
+                    os._exit(0)
+                pids.append(pid)
+            print(sum(1 for p in pids if os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) == 0))
+            """ }
+        let six = try verdict(children(6), stdioSuite([("", "6")]), limits: limits)
+        XCTAssertNotEqual(six.outcome, .passed, "six children of 150 MiB do not fit a 576 MiB cap: \(six.tests)")
+        let two = try verdict(children(2), stdioSuite([("", "2")]), limits: limits)
+        XCTAssertEqual(two.outcome, .passed, "two of them do: \(two.tests)")
+        // Scratch space is sized too: /tmp fills up at the job's file-size limit.
+        let fill = "try:\n    for i in range(20):\n        open('/tmp/f%d' % i, 'wb').write(b'x' * (10 << 20))\n    print('room')\nexcept OSError:\n    print('full')\n"
+        XCTAssertEqual(try stdio(fill, expected: "full", limits: limits).outcome, .passed)
+    }
+
     /// What a program can make large (an exception's type name and message, a call's reply)
     /// is bounded before it is stored or sent.
     func testAProgramCannotMakeItsVerdictLarge() throws {

@@ -91,8 +91,7 @@ public final class Executor: Sendable {
                     caps.append(cap)
                     capStatus = "cgroup v\(cap.version)"
                 case .failure(let reason):
-                    for cap in caps { cap?.remove() }
-                    caps = []
+                    caps = []                       // the ones made are removed as they go
                     capStatus = "none: \(reason); each program process's address space is limited, not the job as a whole"
                 }
                 if caps.isEmpty { break }

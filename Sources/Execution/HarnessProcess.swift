@@ -30,10 +30,7 @@ final class HarnessProcess {
         try start()
     }
 
-    deinit {
-        stop(grace: 1)
-        cap?.remove()
-    }
+    deinit { stop(grace: 1) }      // then the cap, if no other slot holds it, removes its cgroup
 
     /// Spawns the harness and waits for its probe (a trivial program run the way jobs run).
     func start() throws {

@@ -25,6 +25,8 @@ final class MemoryCap: @unchecked Sendable {   // the files are written by the o
         self.version = version
     }
 
+    deinit { remove() }
+
     /// A new cgroup for one slot, or the reason there is none.
     static func make(label: String) -> Result<MemoryCap, Unavailable> {
         guard let own = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8) else {

@@ -7,6 +7,10 @@ struct LedgerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ledger",
         abstract: "Check a ledger: verify reads and decodes every entry of every table.",
+        discussion: """
+            Examples:
+              coderl ledger verify runs/demo/ledger
+            """,
         subcommands: [LedgerVerify.self])
 }
 

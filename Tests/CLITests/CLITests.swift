@@ -15,7 +15,8 @@ final class CLITests: XCTestCase {
 
     override func tearDown() { try? FileManager.default.removeItem(atPath: root) }
 
-    func coderl(_ arguments: [String], environment: [String: String] = [:], tool: String = "coderl") throws -> (status: Int32, output: String) {
+    func coderl(_ arguments: [String], environment: [String: String] = [:], tool: String = "coderl",
+                directory: String? = nil) throws -> (status: Int32, output: String) {
         var products = Bundle.main.bundleURL
         for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
             products = bundle.bundleURL.deletingLastPathComponent()
@@ -28,6 +29,7 @@ final class CLITests: XCTestCase {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let pipe = Pipe()
         process.standardOutput = pipe
@@ -235,5 +237,9 @@ final class CLITests: XCTestCase {
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.output.contains("'short' is not a 40-character Z85 key"), bad.output)
         XCTAssertNotEqual(try coderl(["keys"]).status, 0, "a key file or --public-key is required")
+        // A bare file name is a file in the current directory.
+        let bare = try coderl(["keys", "head.key"], directory: root)
+        XCTAssertEqual(bare.status, 0, bare.output)
+        XCTAssertEqual(try CurveKeyPair.read(file: root + "/head.key").publicKey, bare.output.split(separator: "\n").last.map(String.init))
     }
 }

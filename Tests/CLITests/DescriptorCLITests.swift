@@ -20,30 +20,7 @@ final class DescriptorCLITests: XCTestCase {
 
     override func tearDown() { try? FileManager.default.removeItem(atPath: root) }
 
-    func binary(_ tool: String) -> String {
-        var products = Bundle.main.bundleURL
-        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-            products = bundle.bundleURL.deletingLastPathComponent()
-        }
-        return products.appendingPathComponent(tool).path
-    }
-
-    func start(_ tool: String, _ arguments: [String], output: Pipe? = nil) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary(tool))
-        process.arguments = arguments
-        if let output { process.standardOutput = output; process.standardError = output }
-        try process.run()
-        return process
-    }
-
-    func coderl(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let pipe = Pipe()
-        let process = try start("coderl", arguments, output: pipe)
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
+    func coderl(_ arguments: [String]) throws -> (status: Int32, output: String) { try runCLI("coderl", arguments) }
 
     static let lister = "import os\ndef open_descriptors():\n    found = []\n    for fd in range(1024):\n        try:\n            os.fstat(fd)\n            found.append(fd)\n        except OSError:\n            pass\n    return found\n"
     static let stdio = lister + "print(*open_descriptors())\n"
@@ -112,7 +89,7 @@ final class DescriptorCLITests: XCTestCase {
         defer { context.shutdown() }
         let router = try Socket(context, .router)
         try router.bind("tcp://127.0.0.1:*")
-        let executor = try start("executor", ["--connect", router.lastEndpoint!, "--slots", "1", "--name", "fds", "--seconds", "4"])
+        let executor = try startCLI("executor", ["--connect", router.lastEndpoint!, "--slots", "1", "--name", "fds", "--seconds", "4"])
         defer { executor.terminate(); executor.waitUntilExit() }
         var identity: [UInt8] = []
         func next(_ wanted: (Envelope.OneOf_Body) -> Bool) throws -> Envelope.OneOf_Body {

@@ -35,6 +35,11 @@ extension Ledger {
             ("verdicts", verdicts, { k, v in try sized(key: 64, value: nil)(k, v); try record(Verdict.self)(k, v) }),
             ("prompts", prompts, { k, v in try sized(key: 32, value: nil)(k, v); try record(TokenList.self)(k, v) }),
             ("requests", requests, sized(key: nil, value: 16)),
+            ("issued", issuedTable, { _, v in
+                guard (try? JSONDecoder().decode(IssuedRequest.self, from: Data(v))) != nil else {
+                    throw LedgerError.corruptRecord(table: "", key: "", reason: "not an issued request")
+                }
+            }),
             ("evals", evalsTable, record(EvalRun.self)),
             ("eval_results", evalResultsTable, record(EvalProblemResult.self)),
             ("meta", meta, { _, _ in }),

@@ -12,6 +12,7 @@ import Schema
 /// | `verdicts`   | SHA-256(program) ++ SHA-256(suite)   | `Verdict`     |
 /// | `prompts`    | SHA-256 of the prompt token ids      | `TokenList`   |
 /// | `requests`   | sample request id (UTF-8)            | first sequence, count (2 x 8 bytes big-endian) |
+/// | `issued`     | sample request id (UTF-8)            | who was given it and what it asks (JSON, `IssuedRequest`) |
 /// | `evals`      | evaluation id (UTF-8)                | `EvalRun`     |
 /// | `eval_results` | evaluation id, 0, problem id (UTF-8) | `EvalProblemResult` |
 /// | `meta`       | name (UTF-8)                         | see `MetaKey` |
@@ -30,6 +31,8 @@ public final class Ledger: Sendable {
     let prompts: Database
     /// Absent only in a read-only ledger written before the table existed.
     let requests: Database?
+    /// Absent only in a read-only ledger written before requests were recorded as issued.
+    let issuedTable: Database?
     /// Absent only in a read-only ledger written before evaluations were stored.
     let evalsTable: Database?
     let evalResultsTable: Database?
@@ -52,6 +55,7 @@ public final class Ledger: Sendable {
         verdicts = try environment.openDatabase("verdicts", create: create)
         prompts = try environment.openDatabase("prompts", create: create)
         requests = create ? try environment.openDatabase("requests", create: true) : try? environment.openDatabase("requests", create: false)
+        issuedTable = create ? try environment.openDatabase("issued", create: true) : try? environment.openDatabase("issued", create: false)
         evalsTable = create ? try environment.openDatabase("evals", create: true) : try? environment.openDatabase("evals", create: false)
         evalResultsTable = create ? try environment.openDatabase("eval_results", create: true) : try? environment.openDatabase("eval_results", create: false)
         meta = try environment.openDatabase("meta", create: create)

@@ -301,6 +301,14 @@ public final class LabelerService {
                 return
             }
             do {
+                // Stored only as an answer to a request the learner gave this sampler.
+                let sampler = String(decoding: peer ?? [], as: UTF8.self)
+                guard let issued = try ledger.issued(batch.requestID) else {
+                    throw BatchRefused(reason: "request \(batch.requestID) was never issued by the learner")
+                }
+                if let why = issued.refusal(sampler: sampler, key: socket.lastPeerKey, problems: batch.rollouts.map(\.problemID)) {
+                    throw BatchRefused(reason: "not an answer to request \(batch.requestID): \(why)")
+                }
                 var records = batch.rollouts
                 for i in records.indices {
                     records[i].testSuite = Data(try suite(for: records[i].problemID).hash)
@@ -325,6 +333,11 @@ public final class LabelerService {
                 }), to: peer)
             }
         }
+    }
+
+    struct BatchRefused: Error, CustomStringConvertible {
+        let reason: String
+        var description: String { reason }
     }
 
     private func apply(_ outcome: Dispatcher.Outcome) throws {

@@ -540,6 +540,14 @@ public final class LearnerService {
         samplers = try SamplerPool(context: context, endpoint: config.endpoints.samples,
                                    heartbeatTimeoutMs: UInt64(config.execution.heartbeatTimeoutMs), name: "learner-samples",
                                    security: security, log: log)
+        // Every request is recorded as issued (to whom, for what) before it is sent: the
+        // labeler stores only answers to recorded requests, from the samplers given them.
+        let ledger = self.ledger
+        samplers.onAssign = { request, sampler, key in
+            let perProblem = Int(request.samplesPerProblem) + (request.includeBaseline ? 1 : 0)
+            try ledger.recordIssued(request.requestID, holder: IssuedRequest.Holder(sampler: sampler, key: key),
+                                    problems: request.problemIds, maxRollouts: perProblem * max(1, request.problemIds.count))
+        }
         let handshakes = try security.watch(context: context, [(samplers.socket, .samples)]) { [log] line in log(line) }
         defer { handshakes?.stop() }
         params = try Socket(context, .dealer)

@@ -54,6 +54,13 @@ public final class SamplerPool {
 
     public var samplerCount: Int { samplers.count }
 
+    /// Called just before a request is sent to a sampler, with the sampler's name and CURVE
+    /// key (the learner records the request as issued, so that the labeler stores only
+    /// answers to it). An error keeps the request queued.
+    public var onAssign: ((SampleRequest, _ sampler: String, _ key: String?) throws -> Void)?
+    /// The CURVE key each sampler last spoke with.
+    private var keys: [String: String] = [:]
+
     /// Whether `id` is queued or held by a sampler.
     public func knows(_ id: String) -> Bool {
         assigned[id] != nil || pending.contains { $0.requestID == id }
@@ -72,6 +79,9 @@ public final class SamplerPool {
     public func receive() throws -> [Event] {
         var events: [Event] = []
         while let incoming = try socket.receiveMessage(router: true) {
+            if case .message(let peer?, _) = incoming, let key = socket.lastPeerKey {
+                keys[String(decoding: peer, as: UTF8.self)] = key
+            }
             if let e = try handle(incoming) { events.append(e) }
         }
         return events
@@ -85,10 +95,18 @@ public final class SamplerPool {
             log("sampler \(name) fell silent; its request goes to another")
             if let id = info.request, let a = assigned.removeValue(forKey: id) { pending.insert(a.request, at: 0) }
             samplers[name] = nil
+            keys[name] = nil
         }
         for (name, info) in samplers.sorted(by: { $0.key < $1.key }) where info.idle && !pending.isEmpty {
             var request = pending.removeFirst()
             prepare(&request)
+            do {
+                try onAssign?(request, name, keys[name])
+            } catch {
+                log("could not record \(request.requestID) as issued: \(error); it stays queued")
+                pending.insert(request, at: 0)
+                break
+            }
             try sender.send(socket, .sampleRequest(request), to: Array(name.utf8))
             samplers[name]!.idle = false
             samplers[name]!.request = request.requestID

@@ -199,3 +199,36 @@ final class PromptSharingTests: XCTestCase {
         XCTAssertEqual(try ledger.rollout(sequence: 3)?.promptTokens, [1, 2])
     }
 }
+
+/// Sample requests recorded as issued: who may answer them, with what.
+final class IssuedRequestTests: XCTestCase {
+    func testAnAnswerMustComeFromAHolderForTheRequestsProblems() throws {
+        let path = temporaryDirectory("issued")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let ledger = try Ledger(path: path)
+        XCTAssertNil(try ledger.issued("train-0"))
+        try ledger.recordIssued("train-0", holder: .init(sampler: "s1", key: "KEY1"), problems: ["p/1"], maxRollouts: 4)
+        // Handed to another sampler later (the first fell silent): both may answer.
+        try ledger.recordIssued("train-0", holder: .init(sampler: "s2", key: "KEY2"), problems: ["p/1"], maxRollouts: 4)
+        let issued = try XCTUnwrap(try ledger.issued("train-0"))
+        XCTAssertEqual(issued.holders.map(\.sampler), ["s1", "s2"])
+        XCTAssertNil(issued.refusal(sampler: "s1", key: "KEY1", problems: ["p/1", "p/1"]))
+        XCTAssertNil(issued.refusal(sampler: "anything", key: "KEY2", problems: ["p/1"]), "the key decides, not the self-chosen name")
+        XCTAssertNotNil(issued.refusal(sampler: "s1", key: "KEY3", problems: ["p/1"]), "a name alone does not pass for a holder's key")
+        XCTAssertNotNil(issued.refusal(sampler: "s1", key: "KEY1", problems: ["p/2"]), "another problem")
+        XCTAssertNotNil(issued.refusal(sampler: "s1", key: "KEY1", problems: Array(repeating: "p/1", count: 5)), "more programs than asked for")
+        // Without CURVE the name is all there is.
+        try ledger.recordIssued("eval-0", holder: .init(sampler: "s1", key: nil), problems: ["p/1"], maxRollouts: 1)
+        XCTAssertNil(try ledger.issued("eval-0")?.refusal(sampler: "s1", key: nil, problems: ["p/1"]))
+        XCTAssertNotNil(try ledger.issued("eval-0")?.refusal(sampler: "s9", key: nil, problems: ["p/1"]))
+        // A ledger opened read-only before the table existed still opens.
+        let old = temporaryDirectory("issued-old")
+        defer { try? FileManager.default.removeItem(atPath: old) }
+        do {
+            let env = try Environment(path: old)
+            for table in ["problems", "tests", "rollouts", "verdicts", "prompts", "meta"] { _ = try env.openDatabase(table) }
+        }
+        let reader = try Ledger.openForReading(path: old)
+        XCTAssertNil(try reader.issued("x"))
+    }
+}

@@ -298,6 +298,18 @@ extension PipelineRunTests {
         // Rollouts for a problem the ledger does not have are refused, and nothing is stored.
         try rollouts.send(forgedRollouts)
         XCTAssertEqual(try reply(rollouts)?.code, "refused")
+        // So are rollouts of a real problem for a request the learner never issued (here the
+        // id its first request will have): nothing a sampler sends is stored unless the
+        // learner gave it that request.
+        let realProblem = try XCTUnwrap(try ledger.problems().first?.id)
+        try rollouts.send(try WireCodec.encode(.rollouts(RolloutBatch.with {
+            $0.requestID = "train-0"
+            $0.rollouts = [Rollout.with { $0.problemID = realProblem; $0.programTokens = [1]; $0.logprobs = [-1] }]
+        }), id: "h8", sender: "hostile"))
+        let notIssued = try reply(rollouts)
+        XCTAssertEqual(notIssued?.code, "refused")
+        XCTAssertTrue(notIssued?.detail.contains("never issued") ?? false, notIssued?.detail ?? "")
+        XCTAssertFalse(try ledger.hasRequest("train-0"))
         // Frames past a link's size limit drop the sender: no answer, nothing stored.
         let oversized = try peer(cfg.endpoints.rollouts, listed)
         try oversized.send([[UInt8](repeating: 7, count: 17 << 20)])

@@ -15,7 +15,7 @@ struct CodeRL: ParsableCommand {
               coderl eval --dataset humaneval --samples 10 --k 1,10  # pass@k of the default model
               coderl report --ledger runs/demo/ledger --out report.html
             """,
-        subcommands: [Run.self, Eval.self, Evals.self, TrainCritic.self, Replay.self, Relabel.self, Generate.self, Import.self, Exec.self, SFT.self, Export.self, Rollouts.self, Report.self, Keys.self, LedgerCommand.self, Bench.self])
+        subcommands: [Run.self, Eval.self, Evals.self, TrainCritic.self, Replay.self, Relabel.self, Generate.self, Import.self, Exec.self, SFT.self, Export.self, Rollouts.self, Report.self, Keys.self, LedgerCommand.self, EvalCompare.self, Bench.self])
 
     static func main() {
         BLASCoreType.reexecIfNeeded()

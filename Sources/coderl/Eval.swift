@@ -48,6 +48,7 @@ struct Eval: ParsableCommand {
               coderl eval --dataset humaneval --references          # canonical solutions: 100%
               coderl eval --model 12 --weights runs/demo/weights --dataset builtin/heldout --ledger runs/demo/ledger
               coderl eval --dataset mbpp --limit 50 --critic critic.safetensors --ablations
+              coderl compare BASE-ID TUNED-ID --ledger runs/eval/ledger   # paired test of two evaluations
               coderl eval --dataset humaneval --samples 20 --samplers tcp://*:5720 --executors tcp://*:5730
                   (then on any machine: sampler --connect tcp://HOST:5720 --params tcp://HOST:5721
                                         executor --connect tcp://HOST:5730)

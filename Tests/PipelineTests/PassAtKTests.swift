@@ -76,3 +76,63 @@ final class PassAtKTests: XCTestCase {
                        PassAtK.estimate(samples: 10, correct: 3, k: 5), accuracy: 1e-12)
     }
 }
+
+final class PairedComparisonTests: XCTestCase {
+    /// The binomial tail by direct sums of exact combinations (small n).
+    func directMcNemar(_ b: Int, _ c: Int) -> Double {
+        let n = b + c
+        guard n > 0 else { return 1 }
+        func choose(_ n: Int, _ k: Int) -> Double { (0..<k).reduce(1.0) { $0 * Double(n - $1) / Double($1 + 1) } }
+        let tail = (0...min(b, c)).map { choose(n, $0) }.reduce(0, +) / pow(2, Double(n))
+        return min(1, 2 * tail)
+    }
+
+    func testMcNemarExactPValues() {
+        XCTAssertEqual(PairedComparison.mcNemarExact(0, 0), 1)
+        XCTAssertEqual(PairedComparison.mcNemarExact(5, 5), 1)
+        XCTAssertEqual(PairedComparison.mcNemarExact(0, 10), 2.0 / 1024, accuracy: 1e-12)
+        XCTAssertEqual(PairedComparison.mcNemarExact(1, 9), 2.0 * 11 / 1024, accuracy: 1e-12)
+        XCTAssertEqual(PairedComparison.mcNemarExact(9, 1), PairedComparison.mcNemarExact(1, 9))
+        for (b, c) in [(3, 12), (7, 20), (0, 25), (14, 16), (2, 30)] {
+            XCTAssertEqual(PairedComparison.mcNemarExact(b, c), directMcNemar(b, c), accuracy: 1e-10, "\(b), \(c)")
+        }
+        // Hundreds of discordant problems: finite, tiny, no overflow.
+        let p = PairedComparison.mcNemarExact(150, 300)
+        XCTAssertGreaterThan(p, 0)
+        XCTAssertLessThan(p, 1e-10)
+        XCTAssertLessThan(PairedComparison.mcNemarExact(20, 40), 0.05)
+        XCTAssertGreaterThan(PairedComparison.mcNemarExact(20, 30), 0.05)
+    }
+
+    func testComparisonCountsAndBootstrapInterval() {
+        // 100 problems: B solves 10 that A does not, loses 2; 30 solved by both.
+        var problems: [PairedComparison.Problem] = []
+        for i in 0..<100 {
+            let (a, b): (Double, Double) = i < 10 ? (0, 1) : i < 12 ? (1, 0) : i < 42 ? (1, 1) : (0, 0)
+            problems.append(.init(id: "p\(i)", a: a, b: b))
+        }
+        let c = PairedComparison(problems)
+        XCTAssertEqual(c.gained.count, 10)
+        XCTAssertEqual(c.lost, ["p10", "p11"])
+        XCTAssertEqual(c.bothSolved, 30)
+        XCTAssertEqual(c.neitherSolved, 58)
+        XCTAssertEqual(c.meanA, 0.32, accuracy: 1e-12)
+        XCTAssertEqual(c.difference, 0.08, accuracy: 1e-12)
+        XCTAssertEqual(c.pValue, PairedComparison.mcNemarExact(10, 2), accuracy: 1e-15)
+        // The interval holds the observed difference, excludes zero here, and is reproducible.
+        XCTAssertLessThan(c.interval.low, 0.08)
+        XCTAssertGreaterThan(c.interval.high, 0.08)
+        XCTAssertGreaterThan(c.interval.low, 0)
+        XCTAssertEqual(PairedComparison(problems).interval.low, c.interval.low)
+        // Its width is about the normal approximation's: 2 x 1.96 x sd / sqrt(n).
+        let d = problems.map { $0.b - $0.a }
+        let mean = d.reduce(0, +) / 100
+        let sd = (d.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 99).squareRoot()
+        XCTAssertEqual(c.interval.high - c.interval.low, 2 * 1.96 * sd / 10, accuracy: 0.02)
+        // No difference at all: a zero-width interval at zero, p = 1.
+        let same = PairedComparison(problems.map { .init(id: $0.id, a: $0.a, b: $0.a) })
+        XCTAssertEqual(same.interval.low, 0)
+        XCTAssertEqual(same.interval.high, 0)
+        XCTAssertEqual(same.pValue, 1)
+    }
+}

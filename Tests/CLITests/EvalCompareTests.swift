@@ -1,0 +1,44 @@
+import CodeRL
+import Foundation
+import Ledger
+import Schema
+import XCTest
+
+/// `coderl compare` on two evaluations stored in a ledger.
+final class EvalCompareTests: XCTestCase {
+    func testCompareReportsThePairedDifference() throws {
+        let dir = NSTemporaryDirectory() + "coderl-compare-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do {
+            let ledger = try Ledger(path: dir)
+            for (id, solved) in [("base", Set(0..<20)), ("tuned", Set(5..<40))] {
+                try ledger.saveEval(EvalRun.with { $0.id = id; $0.dataset = "mine"; $0.problems = 60 })
+                for i in 0..<60 {
+                    try ledger.saveEvalResult(EvalProblemResult.with {
+                        $0.evalID = id
+                        $0.problemID = "mine/\(i)"
+                        $0.pool = 1
+                        $0.correct = solved.contains(i) ? 1 : 0
+                    })
+                }
+            }
+            // A problem only one evaluation scored is left out.
+            try ledger.saveEvalResult(EvalProblemResult.with { $0.evalID = "tuned"; $0.problemID = "mine/extra"; $0.pool = 1; $0.correct = 1 })
+        }
+        let result = try runCLI("coderl", ["compare", "base", "tuned", "--ledger", dir])
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("60 problems scored by both (0 only in A, 1 only in B: not compared)"), result.output)
+        XCTAssertTrue(result.output.contains("pass@1: A 33.3%, B 58.3%, difference +25.0 points"), result.output)
+        // Gained 20..39 (20 problems), lost 0..4 (5): McNemar exact p for (20, 5).
+        XCTAssertTrue(result.output.contains("B only (gained) 20, A only (lost) 5"), result.output)
+        XCTAssertTrue(result.output.contains(String(format: "McNemar exact p = %.4g", PairedComparison.mcNemarExact(20, 5))), result.output)
+        XCTAssertTrue(result.output.contains("lost: mine/0 mine/1 mine/2 mine/3 mine/4"), result.output)
+        let json = try runCLI("coderl", ["compare", "base", "tuned", "--ledger", dir, "--json"])
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any])
+        XCTAssertEqual(object["problems"] as? Int, 60)
+        XCTAssertEqual((object["gained"] as? [String])?.count, 20)
+        let missing = try runCLI("coderl", ["compare", "base", "nope", "--ledger", dir])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.output.contains("no evaluation 'nope'"), missing.output)
+    }
+}

@@ -60,7 +60,7 @@ public final class HandshakeLog: Sendable {
                             ? "not a CURVE client (a plain connection to an encrypted link)"
                             : "protocol error 0x\(String(value, radix: 16))"
                     } else {
-                        why = String(cString: strerror(Int32(bitPattern: value)))
+                        why = "\(String(cString: strerror(Int32(bitPattern: value)))) (a plain client of an encrypted link, or a connection dropped mid-handshake)"
                     }
                     log("refused a client of \(watched[index].1) in the handshake (\(address)): \(why)")
                 }

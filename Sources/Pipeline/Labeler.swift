@@ -254,7 +254,7 @@ public final class LabelerService {
         try announcements.connect(settings.announcementsEndpoint)
         log("rollouts on \(settings.rolloutsEndpoint), executors on \(settings.executorsEndpoint); \(security.summary)")
         if let executorKeys = security.executorServerKeys ?? security.serverKeys {
-            log("executors join with --server-key \(executorKeys.publicKey)")
+            log("executors join with --server-key=\(executorKeys.publicKey)")
         }
         try recover()
 

@@ -184,7 +184,8 @@ struct Run: ParsableCommand {
         // Every link's keys, made once in the run directory (LinkSecurity says who holds which).
         try LinkSecurity.makeKeys(config)
         if let local = try LinkSecurity.localExecutor(config) {
-            executorArgs += ["--server-key", local.serverKey, "--key-file", local.keyFile]
+            // `--server-key=KEY`: a Z85 key may begin with "-", which would read as an option.
+            executorArgs += ["--server-key=\(local.serverKey)", "--key-file", local.keyFile]
         } else {
             print("[run] security.curve is false: every link is plain TCP, and any local user can join this run")
         }

@@ -208,6 +208,12 @@ final class CLITests: XCTestCase {
         for option in ["--connect", "--slots", "--server-key", "--sandbox", "--seconds"] {
             XCTAssertTrue(help.output.contains(option), "\(option) missing from: \(help.output)")
         }
+        // A Z85 key may begin with "-": given as --server-key=KEY it is read as the key (the
+        // run's local executors are started that way), not as an option.
+        var dashed = try CurveKeyPair.generate()
+        while !dashed.publicKey.hasPrefix("-") { dashed = try CurveKeyPair.generate() }
+        let parsed = try coderl(["--connect", "tcp://127.0.0.1:1", "--server-key=\(dashed.publicKey)", "--slots", "0"], tool: "executor")
+        XCTAssertTrue(parsed.output.contains("--slots must be in 1...256"), "the key parsed, the next check failed: \(parsed.output)")
         let badKey = try coderl(["--connect", "tcp://127.0.0.1:1", "--server-key", "short"], tool: "executor")
         XCTAssertNotEqual(badKey.status, 0)
         XCTAssertTrue(badKey.output.contains("not a 40-character Z85 CURVE key"), badKey.output)

@@ -132,6 +132,7 @@ final class FaultTests: XCTestCase {
         let stopBy = Date().addingTimeInterval(30)
         while run.isRunning && Date() < stopBy { Thread.sleep(forTimeInterval: 0.1) }
         XCTAssertFalse(run.isRunning)
+        if run.isRunning { run.terminate(); return XCTFail("coderl run did not stop within 30 s of SIGTERM") }
         XCTAssertEqual(run.terminationStatus, 1, "a stopped run says it did not finish")
         for pid in pids { XCTAssertNotEqual(kill(pid, 0), 0, "process \(pid) outlived the run") }
         var requests: [String: Int] = [:]
@@ -143,6 +144,7 @@ final class FaultTests: XCTestCase {
         let again = try start()
         let deadline = Date().addingTimeInterval(240)
         while again.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.2) }
+        if again.isRunning { again.terminate(); return XCTFail("the resumed run did not finish within 240 s (see \(dir!)/run/logs)") }
         XCTAssertEqual(again.terminationStatus, 0)
         XCTAssertEqual(try Ledger.openForReading(path: dir + "/run/ledger").runMetadata()?.learnerStep, 30)
     }

@@ -93,7 +93,7 @@ final class RemoteExecutorTests: XCTestCase {
         let run = try start(head, [bin + "/coderl", "run", pipeline], log: dir + "/run.log")
 
         // An executor with a key the head does not list: refused, so nothing gets executed.
-        let intruder = try start(node, [bin + "/executor", "--connect", "tcp://10.231.7.1:5805", "--server-key", serverKey,
+        let intruder = try start(node, [bin + "/executor", "--connect", "tcp://10.231.7.1:5805", "--server-key=\(serverKey)",
                                         "--key-file", dir + "/unlisted.key", "--name", "intruder", "--slots", "1"], log: dir + "/intruder.log")
         let labelerLog = dir + "/run/logs/critic-labeler.log"
         var refused = false
@@ -110,7 +110,7 @@ final class RemoteExecutorTests: XCTestCase {
         XCTAssertFalse(intruder.isRunning, "a refused executor must still stop on SIGTERM")
 
         // The listed executor joins from the other namespace and does all the work.
-        let worker = try start(node, [bin + "/executor", "--connect", "tcp://10.231.7.1:5805", "--server-key", serverKey,
+        let worker = try start(node, [bin + "/executor", "--connect", "tcp://10.231.7.1:5805", "--server-key=\(serverKey)",
                                       "--key-file", dir + "/listed.key", "--name", "remote-1", "--slots", "2"], log: dir + "/remote.log")
         let deadline = Date().addingTimeInterval(180)
         while run.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.2) }

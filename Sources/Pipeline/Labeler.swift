@@ -304,10 +304,10 @@ public final class LabelerService {
                 // Stored only as an answer to a request the learner gave this sampler.
                 let sampler = String(decoding: peer ?? [], as: UTF8.self)
                 guard let issued = try ledger.issued(batch.requestID) else {
-                    throw BatchRefused(reason: "request \(batch.requestID) was never issued by the learner")
+                    throw PipelineError("request \(batch.requestID) was never issued by the learner")
                 }
                 if let why = issued.refusal(sampler: sampler, key: socket.lastPeerKey, problems: batch.rollouts.map(\.problemID)) {
-                    throw BatchRefused(reason: "not an answer to request \(batch.requestID): \(why)")
+                    throw PipelineError("not an answer to request \(batch.requestID): \(why)")
                 }
                 var records = batch.rollouts
                 for i in records.indices {
@@ -333,11 +333,6 @@ public final class LabelerService {
                 }), to: peer)
             }
         }
-    }
-
-    struct BatchRefused: Error, CustomStringConvertible {
-        let reason: String
-        var description: String { reason }
     }
 
     private func apply(_ outcome: Dispatcher.Outcome) throws {

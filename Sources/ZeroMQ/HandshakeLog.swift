@@ -49,11 +49,7 @@ public final class HandshakeLog: Sendable {
             guard let ready = try? Poller.poll(sockets, timeout: .milliseconds(100)) else { return }
             for (index, isReady) in ready.enumerated() where isReady {
                 while let frames = try? sockets[index].receive(dontWait: true) {
-                    guard frames.count >= 2, frames[0].count >= 6 else { continue }
-                    let bytes = frames[0]
-                    let id = Int32(UInt16(bytes[0]) | UInt16(bytes[1]) << 8)
-                    let value = UInt32(bytes[2]) | UInt32(bytes[3]) << 8 | UInt32(bytes[4]) << 16 | UInt32(bytes[5]) << 24
-                    let address = String(decoding: frames[1], as: UTF8.self)
+                    guard let (id, value, address) = HandshakeMonitor.decode(frames) else { continue }
                     let why: String
                     if id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL {
                         why = value == UInt32(ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)

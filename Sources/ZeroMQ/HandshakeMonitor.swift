@@ -49,11 +49,7 @@ public final class HandshakeMonitor {
     public func events() -> [Event] {
         var out: [Event] = []
         while let frames = try? pair.receive(dontWait: true) {
-            // Frame 1: a 16-bit event id and a 32-bit value (host order); frame 2: the address.
-            guard frames.count >= 2, frames[0].count >= 6 else { continue }
-            let bytes = frames[0]
-            let id = Int32(UInt16(bytes[0]) | UInt16(bytes[1]) << 8)
-            let value = UInt32(bytes[2]) | UInt32(bytes[3]) << 8 | UInt32(bytes[4]) << 16 | UInt32(bytes[5]) << 24
+            guard let (id, value, _) = Self.decode(frames) else { continue }
             switch id {
             case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: out.append(.succeeded)
             case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: out.append(.refused(status: value))
@@ -63,5 +59,15 @@ public final class HandshakeMonitor {
             }
         }
         return out
+    }
+
+    /// A monitor message: frame 1 holds a 16-bit event id and a 32-bit value (little-endian),
+    /// frame 2 the endpoint.
+    static func decode(_ frames: [[UInt8]]) -> (id: Int32, value: UInt32, address: String)? {
+        guard frames.count >= 2, frames[0].count >= 6 else { return nil }
+        let bytes = frames[0]
+        let id = Int32(UInt16(bytes[0]) | UInt16(bytes[1]) << 8)
+        let value = UInt32(bytes[2]) | UInt32(bytes[3]) << 8 | UInt32(bytes[4]) << 16 | UInt32(bytes[5]) << 24
+        return (id, value, String(decoding: frames[1], as: UTF8.self))
     }
 }

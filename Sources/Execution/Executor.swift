@@ -82,19 +82,17 @@ public final class Executor: Sendable {
         // (Process-wide; harness children get default dispositions back at spawn.)
         signal(SIGPIPE, SIG_IGN)
         var plan = try SandboxPlan.make(configuration)
-        var caps: [MemoryCap?] = []
+        var caps: [MemoryCap] = []
         var capStatus = "off (SandboxConfiguration.memoryCap is false)"
-        if configuration.memoryCap {
-            for i in 0..<slots {
-                switch MemoryCap.make(label: "\(name.filter { $0.isLetter || $0.isNumber })-\(i)") {
-                case .success(let cap):
-                    caps.append(cap)
-                    capStatus = "cgroup v\(cap.version)"
-                case .failure(let reason):
-                    caps = []                       // the ones made are removed as they go
-                    capStatus = "none: \(reason); each program process's address space is limited, not the job as a whole"
-                }
-                if caps.isEmpty { break }
+        making: for i in 0..<(configuration.memoryCap ? slots : 0) {
+            switch MemoryCap.make(label: "\(name.filter { $0.isLetter || $0.isNumber })-\(i)") {
+            case .success(let cap):
+                caps.append(cap)
+                capStatus = "cgroup v\(cap.version)"
+            case .failure(let reason):
+                caps = []                       // the ones made are removed as they go
+                capStatus = "none: \(reason); each program process's address space is limited, not the job as a whole"
+                break making
             }
         }
         func cap(_ i: Int) -> MemoryCap? { i < caps.count ? caps[i] : nil }

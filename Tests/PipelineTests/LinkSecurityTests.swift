@@ -29,7 +29,7 @@ final class LinkSecurityTests: XCTestCase {
         // A sampler on another machine: no keys directory of the run, the head's public key
         // and its own key file from the configuration.
         let remote = try PipelineConfig.load(files: [], assignments: [
-            "run.dir=\(dir)/elsewhere", "security.server_key=\(head.publicKey)", "security.key_file=\(dir)/mine.key",
+            "run.dir=\(dir)/elsewhere", "security.server_key='\(head.publicKey)'", "security.key_file=\(dir)/mine.key",
         ]).0
         let joined = try LinkSecurity(config: remote, role: .sampler)
         XCTAssertEqual(joined.serverPublicKey, head.publicKey)

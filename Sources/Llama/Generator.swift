@@ -35,9 +35,9 @@ public struct GenerationStats: Sendable {
     public var decodeTokensPerSecond: Double { Double(generatedTokens) / max(decodeSeconds, 1e-9) }
 }
 
-/// Samples many continuations of one prompt: the prompt is prefilled once into a shared prefix
-/// cache, then all sequences decode together, one batched forward per step, each leaving the
-/// batch when it stops.
+/// Samples many continuations of one or several prompts: each prompt is prefilled once into its
+/// own prefix cache, then all sequences decode together, one batched forward per step, each
+/// leaving the batch when it stops.
 public final class Generator {
     public let model: LlamaModel
     public let tokenizer: Tokenizer
@@ -50,38 +50,77 @@ public final class Generator {
         self.kvPrecision = kvPrecision
     }
 
+    /// One prompt of a batched generation: `samples` sequences (plus a greedy one first when
+    /// `greedyBaseline`), sample i drawing from its own random stream `(parameters.seed, i)`.
+    public struct Job: Sendable {
+        public var prompt: [Int]
+        public var samples: Int
+        public var parameters: SamplingParameters
+        public var greedyBaseline: Bool
+
+        public init(prompt: [Int], samples: Int, parameters: SamplingParameters, greedyBaseline: Bool = false) {
+            self.prompt = prompt
+            self.samples = samples
+            self.parameters = parameters
+            self.greedyBaseline = greedyBaseline
+        }
+    }
+
     /// Generates `samples` sequences from `prompt` (plus a greedy one first when
     /// `greedyBaseline`). Sample i draws from its own random stream `(seed, i)`.
     public func generate(prompt: [Int], samples: Int, parameters p: SamplingParameters,
                          greedyBaseline: Bool = false) throws -> ([GeneratedSequence], GenerationStats) {
-        try p.validate()
-        guard samples >= 0, samples + (greedyBaseline ? 1 : 0) > 0 else {
-            throw LlamaError.badParameter(name: "samples", value: "\(samples)", expected: "at least one sequence")
-        }
-        let config = model.config, V = config.vocabularySize
-        let n = samples + (greedyBaseline ? 1 : 0)
-        let maxNew = min(p.maxNewTokens, config.contextLength - prompt.count)
-        guard maxNew >= 1 else {
-            throw LlamaError.contextOverflow(needed: prompt.count + 1, capacity: config.contextLength)
-        }
-        let stopTokens = Set(p.stopTokens ?? tokenizer.eosID.map { [$0] } ?? [])
-        let stopBytes = p.stopStrings.map { Array($0.utf8) }
+        let (all, stats) = try generate([Job(prompt: prompt, samples: samples, parameters: p, greedyBaseline: greedyBaseline)])
+        return (all[0], stats)
+    }
 
+    /// Generates the sequences of several prompts as one batch: each prompt is prefilled once
+    /// into its own prefix cache, then every sequence of every prompt decodes together, one
+    /// batched forward per step. A job's sequences are the same as `generate(prompt:...)` would
+    /// give up to floating-point summation order. Returns the sequences per job.
+    public func generate(_ jobs: [Job]) throws -> ([[GeneratedSequence]], GenerationStats) {
+        let config = model.config, V = config.vocabularySize
         var stats = GenerationStats()
-        stats.promptTokens = prompt.count
-        let prefix = PrefixCache(config: config, capacity: prompt.count)
-        let cache = SlotCache(config: config, slots: n, capacity: maxNew, precision: kvPrecision)
-        let logits = FloatBuffer(count: n * V)
+        guard !jobs.isEmpty else { return ([], stats) }
+        var owner: [Int] = [], firstOfJob: [Int] = [], maxNew: [Int] = []
+        for (j, job) in jobs.enumerated() {
+            try job.parameters.validate()
+            guard job.samples >= 0, job.samples + (job.greedyBaseline ? 1 : 0) > 0 else {
+                throw LlamaError.badParameter(name: "samples", value: "\(job.samples)", expected: "at least one sequence")
+            }
+            let m = min(job.parameters.maxNewTokens, config.contextLength - job.prompt.count)
+            guard m >= 1 else {
+                throw LlamaError.contextOverflow(needed: job.prompt.count + 1, capacity: config.contextLength)
+            }
+            maxNew.append(m)
+            firstOfJob.append(owner.count)
+            owner += Array(repeating: j, count: job.samples + (job.greedyBaseline ? 1 : 0))
+        }
+        let n = owner.count
+        let stopTokens = jobs.map { Set($0.parameters.stopTokens ?? tokenizer.eosID.map { [$0] } ?? []) }
+        let stopBytes = jobs.map { $0.parameters.stopStrings.map { Array($0.utf8) } }
+
+        // Prefill: each prompt once, its last row's logits kept for its sequences' first token.
+        let prefixes = jobs.map { PrefixCache(config: config, capacity: $0.prompt.count) }
+        let first = FloatBuffer(count: jobs.count * V)
         var t0 = DispatchTime.now().uptimeNanoseconds
-        try model.prefill(prompt, cache: prefix, logits: logits.pointer)
+        for (j, job) in jobs.enumerated() {
+            try model.prefill(job.prompt, cache: prefixes[j], logits: first.pointer + j * V)
+            stats.promptTokens += job.prompt.count
+        }
         stats.prefillSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
 
+        let cache = SlotCache(config: config, slots: n, capacity: maxNew.max()!, precision: kvPrecision)
+        let logits = FloatBuffer(count: n * V)
         var seqs = (0..<n).map { i -> GeneratedSequence in
             var s = GeneratedSequence()
-            s.greedy = greedyBaseline && i == 0
+            s.greedy = jobs[owner[i]].greedyBaseline && i == firstOfJob[owner[i]]
             return s
         }
-        var rngs = (0..<n).map { i in Xoshiro256(seed: p.seed, stream: greedyBaseline ? i - 1 : i) }
+        var rngs = (0..<n).map { i -> Xoshiro256 in
+            let job = jobs[owner[i]], k = i - firstOfJob[owner[i]]
+            return Xoshiro256(seed: job.parameters.seed, stream: job.greedyBaseline ? k - 1 : k)
+        }
         var bytes = [[UInt8]](repeating: [], count: n)
         var active = Array(0..<n)
 
@@ -90,37 +129,41 @@ public final class Generator {
             var next: [Int] = []
             var stillActive: [Int] = []
             for (r, s) in active.enumerated() {
-                // Decode wrote row r for active sequence r; the prefill wrote row 0 only, and
-                // every sequence draws its first token from it.
-                let row = logits.pointer + (stats.decodeSteps == 0 ? 0 : r) * V
+                // Decode wrote row r for active sequence r; every sequence draws its first
+                // token from its prompt's prefill logits.
+                let j = owner[s], p = jobs[j].parameters
+                let row = stats.decodeSteps == 0 ? first.pointer + j * V : logits.pointer + r * V
                 let c = sampler.choose(row, vocabulary: V, parameters: p, greedy: seqs[s].greedy, rng: &rngs[s])
                 seqs[s].tokens.append(c.token)
                 seqs[s].modelLogProbs.append(c.modelLogProb)
                 seqs[s].sampledLogProbs.append(c.sampledLogProb)
                 stats.generatedTokens += 1
-                if stopTokens.contains(c.token) {
+                if stopTokens[j].contains(c.token) {
                     seqs[s].finishReason = .stopToken(c.token)
                     continue
                 }
                 let before = bytes[s].count
                 bytes[s].append(contentsOf: tokenizer.bytes(of: c.token))
-                if let (k, at) = Self.findStop(stopBytes, in: bytes[s], newFrom: before) {
+                if let (k, at) = Self.findStop(stopBytes[j], in: bytes[s], newFrom: before) {
                     bytes[s].removeSubrange(at...)
                     seqs[s].finishReason = .stopString(p.stopStrings[k])
                     continue
                 }
-                if seqs[s].tokens.count >= maxNew { continue }  // finish reason stays .length
+                if seqs[s].tokens.count >= maxNew[j] { continue }  // finish reason stays .length
                 next.append(c.token)
                 stillActive.append(s)
             }
             active = stillActive
             if active.isEmpty { break }
-            try model.decode(next, slots: active, prefix: prefix, cache: cache, logits: logits.pointer)
+            try model.decode(next, slots: active, prefixes: prefixes, rowPrefix: active.map { owner[$0] }, cache: cache,
+                             logits: logits.pointer)
             stats.decodeSteps += 1
         }
         stats.decodeSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         for s in 0..<n { seqs[s].text = String(decoding: bytes[s], as: UTF8.self) }
-        return (seqs, stats)
+        var out = [[GeneratedSequence]](repeating: [], count: jobs.count)
+        for s in 0..<n { out[owner[s]].append(seqs[s]) }
+        return (out, stats)
     }
 
     /// The first stop string that now occurs in `text` in a match ending after `newFrom`,

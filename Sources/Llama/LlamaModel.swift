@@ -158,30 +158,52 @@ public final class LlamaModel: @unchecked Sendable {  // see above: confined to 
     /// `prefix.length + cache.lengths[slots[b]]`. Writes logits `[B, V]`.
     public func decode(_ tokens: [Int], slots: [Int], prefix: PrefixCache, cache: SlotCache,
                        logits: UnsafeMutablePointer<Float>) throws {
+        try decode(tokens, slots: slots, prefixes: [prefix], rowPrefix: [Int](repeating: 0, count: tokens.count),
+                   cache: cache, logits: logits)
+    }
+
+    /// Advances sequences of several prompts by one token: row b continues prefix
+    /// `prefixes[rowPrefix[b]]` in slot `slots[b]`, at position `prefix.length +
+    /// cache.lengths[slots[b]]`. Rows of one prefix must be adjacent (their prefix scores are
+    /// one product). Writes logits `[B, V]`.
+    public func decode(_ tokens: [Int], slots: [Int], prefixes: [PrefixCache], rowPrefix: [Int], cache: SlotCache,
+                       logits: UnsafeMutablePointer<Float>) throws {
         let B = tokens.count
-        precondition(slots.count == B, "decode: \(B) tokens for \(slots.count) slots")
+        precondition(slots.count == B && rowPrefix.count == B, "decode: \(B) tokens for \(slots.count) slots and \(rowPrefix.count) prefixes")
         try checkTokens(tokens)
-        var maxLen = 0
-        for s in slots {
+        var maxLen = 0, maxPrefix = 0
+        var runs: [(prefix: Int, rows: Range<Int>)] = []
+        for (b, s) in slots.enumerated() {
             precondition(s >= 0 && s < cache.slots, "decode: slot \(s) outside 0..<\(cache.slots)")
+            let pi = rowPrefix[b]
+            precondition(pi >= 0 && pi < prefixes.count, "decode: prefix \(pi) outside 0..<\(prefixes.count)")
+            let prefix = prefixes[pi]
             guard cache.lengths[s] < cache.capacity, prefix.length + cache.lengths[s] < config.contextLength else {
                 throw LlamaError.contextOverflow(needed: prefix.length + cache.lengths[s] + 1,
                                                  capacity: min(prefix.length + cache.capacity, config.contextLength))
             }
             maxLen = max(maxLen, cache.lengths[s] + 1)
+            maxPrefix = max(maxPrefix, prefix.length)
+            if let last = runs.last, last.prefix == pi {
+                runs[runs.count - 1].rows = last.rows.lowerBound..<(b + 1)
+            } else {
+                precondition(!runs.contains { $0.prefix == pi }, "decode: the rows of prefix \(pi) are not adjacent")
+                runs.append((pi, b..<(b + 1)))
+            }
         }
         switch cache.precision {
-        case .f32: decode(KVFloat32.self, tokens, slots, prefix, cache, logits, maxLen)
-        case .f16: decode(KVFloat16.self, tokens, slots, prefix, cache, logits, maxLen)
+        case .f32: decode(KVFloat32.self, tokens, slots, prefixes, rowPrefix, runs, cache, logits, maxPrefix + maxLen)
+        case .f16: decode(KVFloat16.self, tokens, slots, prefixes, rowPrefix, runs, cache, logits, maxPrefix + maxLen)
         }
     }
 
-    private func decode<E: KVElement>(_: E.Type, _ tokens: [Int], _ slots: [Int], _ prefix: PrefixCache,
-                                      _ cache: SlotCache, _ logits: UnsafeMutablePointer<Float>, _ maxLen: Int) {
-        let B = tokens.count, P = prefix.length
+    private func decode<E: KVElement>(_: E.Type, _ tokens: [Int], _ slots: [Int], _ prefixes: [PrefixCache], _ rowPrefix: [Int],
+                                      _ runs: [(prefix: Int, rows: Range<Int>)], _ cache: SlotCache,
+                                      _ logits: UnsafeMutablePointer<Float>, _ ld: Int) {
+        let B = tokens.count
         let HS = config.headSize, NH = config.heads, NKV = config.kvHeads
         let G = config.groupSize, QKV = config.qkvWidth
-        let ld = P + maxLen  // score row stride: shared prefix, then the slot's own positions
+        // ld: score row stride, the longest prefix and then the longest run of own positions.
         work.reserve(rows: B, config: config, scoreColumns: ld, scoreRows: B * G)
         let qkv = work.qkv.pointer, att = work.att.pointer
         let scores = work.scores.pointer, qg = work.groupQ.pointer
@@ -192,7 +214,7 @@ public final class LlamaModel: @unchecked Sendable {  // see above: confined to 
             projectQKV(l, rows: B)
             for b in 0..<B {
                 let row = qkv + b * QKV, s = slots[b], len = cache.lengths[s]
-                rope.apply(row, heads: NH + NKV, position: P + len)
+                rope.apply(row, heads: NH + NKV, position: prefixes[rowPrefix[b]].length + len)
                 for g in 0..<NKV {
                     E.store(row + (NH + g) * HS, cache.k(l, s, g) + len * HS * elem, HS)
                     E.store(row + (NH + NKV + g) * HS, cache.v(l, s, g) + len * HS * elem, HS)
@@ -205,16 +227,18 @@ public final class LlamaModel: @unchecked Sendable {  // see above: confined to 
                     let src = qkv + b * QKV + g * G * HS, dst = qg + b * G * HS
                     for i in 0..<G * HS { dst[i] = src[i] * scale }
                 }
-                if P > 0 {  // shared prefix: scores[B*G, 0..<P] = qg · Kprefix^T
-                    SkinnyGemm.run(qg, prefix.k(l, g), scores, m: B * G, n: P, k: HS, ldy: ld)
+                // Each prefix's rows: scores[rows*G, 0..<P] = qg · Kprefix^T
+                for run in runs where prefixes[run.prefix].length > 0 {
+                    let first = run.rows.lowerBound
+                    SkinnyGemm.run(qg + first * G * HS, prefixes[run.prefix].k(l, g), scores + first * G * ld,
+                                   m: run.rows.count * G, n: prefixes[run.prefix].length, k: HS, ldy: ld)
                 }
-                let prefixV = prefix.v(l, g)
                 ComputePool.shared.run { part, parts in
                     for b in ComputePool.range(part, of: parts, count: B) {
                         // The group's G heads are adjacent in the row of `att`.
-                        let s = slots[b]
+                        let s = slots[b], prefix = prefixes[rowPrefix[b]]
                         Self.attendOwnPositions(E.self, q: qg + b * G * HS, scores: scores + b * G * ld, ld: ld,
-                                                groupSize: G, headSize: HS, prefixLength: P, prefixV: prefixV,
+                                                groupSize: G, headSize: HS, prefixLength: prefix.length, prefixV: prefix.v(l, g),
                                                 keys: cache.k(l, s, g), values: cache.v(l, s, g), count: cache.lengths[s] + 1,
                                                 out: att + b * NH * HS + g * G * HS)
                     }

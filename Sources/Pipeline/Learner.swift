@@ -118,6 +118,10 @@ public final class LearnerService {
     private var executedBelowCount = 0
     /// Replay: the ledger is only read (no lifecycle updates, no run metadata).
     private var readOnly = false
+    /// The step being trained consumed its rollouts before (a restart from a checkpoint older
+    /// than the ledger's position): its version may exist in the param-store already.
+    private var catchingUp = false
+    private var lastCheckpointMs = nowMs()
 
     /// `ledger`: the run's ledger when this process has it open already; nil opens it.
     public init(config: PipelineConfig, log: Log, ledger: Ledger? = nil, progress: @escaping (String) -> Void) throws {
@@ -180,7 +184,7 @@ public final class LearnerService {
             clipNorm: 1, rng: Xoshiro256(seed: config.run.seed &+ 1), criticClasses: classes))
         state = LearnerState()
         try setPrecision()
-        log("fresh start: actor \(layers) blocks (top \(trained) trained), critic \(criticLayers) blocks (\(classes.rawValue)); matrix products in \(config.training.precision.rawValue)")
+        log("fresh start: actor \(layers) blocks (top \(trained) trained), critic \(criticLayers) blocks (\(classes.rawValue))")
         return true
     }
 
@@ -190,9 +194,25 @@ public final class LearnerService {
         let precision = try MatrixPrecision(config.training.precision, key: "training.precision")
         actor.trainer.precision = precision
         critic.trainer.backbone.precision = precision
+        log("matrix products in \(precision.rawValue) (training.precision \(config.training.precision.rawValue))")
+    }
+
+    /// Every `checkpoint_every` versions, after `checkpoint_minutes`, and at the last step. A
+    /// learner killed in between resumes from the last checkpoint and trains the steps after
+    /// it again from the ledger (their rollouts are stored; the versions it published then
+    /// stay in the param-store).
+    private func checkpointDue() -> Bool {
+        let t = config.training
+        return state.version % UInt64(t.checkpointEvery) == 0 || state.step >= config.run.steps
+            || (t.checkpointMinutes > 0 && Double(nowMs() - lastCheckpointMs) >= t.checkpointMinutes * 60_000)
     }
 
     private func saveCheckpoint() throws {
+        let started = nowMs()
+        defer {
+            lastCheckpointMs = nowMs()
+            Telemetry.seconds("coderl_checkpoint_seconds", Double(lastCheckpointMs - started) / 1000)
+        }
         let name = String(format: "step-%06d", state.step)
         let dir = checkpointRoot + "/" + name
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -246,6 +266,11 @@ public final class LearnerService {
                     guard case .message(_, let m) = incoming else { continue }
                     switch m.body {
                     case .ack(let ack) where ack.messageID == id: return
+                    case .error(let e) where e.messageID == id && e.code == "version-exists" && catchingUp:
+                        // Trained again after a restart from an older checkpoint: the store's
+                        // version (the one samplers used) stands.
+                        log("\(model) v\(version) was published before the restart; the param-store keeps that one")
+                        return
                     case .error(let e) where e.messageID == id:
                         throw PipelineError("the param-store refused \(model) v\(version): \(e.code): \(e.detail)")
                     default: continue
@@ -312,7 +337,10 @@ public final class LearnerService {
             state.requested += 1
             let id = "train-\(index)"
             if try ledger.hasRequest(id) { continue }
-            try enqueue(try makeRequest(id: id, problem: trainProblem(index), samples: config.sampling.samplesPerProblem,
+            // RL continues the shuffled order where warm-start stopped: its first problems are
+            // ones warm-start did not train on.
+            let problem = trainProblem(config.training.warmStartSteps * config.training.problemsPerStep + index)
+            try enqueue(try makeRequest(id: id, problem: problem, samples: config.sampling.samplesPerProblem,
                                         baseline: config.needsGreedy, purpose: "train",
                                         seed: config.run.seed &* 1_000_003 &+ UInt64(index)))
             outstanding += 1
@@ -594,6 +622,8 @@ public final class LearnerService {
             guard let data, !stopFlag.isSet else { break }
             try topUp(available: max(0, try availableGroups() - config.training.problemsPerStep))
             serviceSamplers(timeoutMs: 1)
+            catchingUp = !data.rollouts.isEmpty && data.rollouts.allSatisfy { $0.state == .consumed }
+            if catchingUp { log("step \(state.step + 1) trains on rollouts consumed before the restart (catching up with the ledger)") }
             let report = try train(data, started: started)
             // Time spent training is not silence on the samplers' part.
             samplers.touchAll(nowMs: nowMs())
@@ -602,12 +632,12 @@ public final class LearnerService {
                 var r = report
                 r.version = state.version
                 try publish(version: state.version)
-                try saveCheckpoint()
+                if checkpointDue() { try saveCheckpoint() }
                 progress(r.line)
-                try appendProgress(r)
+                if !catchingUp { try appendProgress(r) }
             } else {
                 progress(report.line)
-                try appendProgress(report)
+                if !catchingUp { try appendProgress(report) }
             }
         }
         guard !stopFlag.isSet else { return "stopped" }

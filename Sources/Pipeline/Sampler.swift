@@ -10,8 +10,9 @@ import Wire
 import ZeroMQ
 import Runtime
 
-/// The sampler role: asks the learner for work, generates K programs per problem plus the
-/// greedy baseline from one prompt prefill, and hands them to the critic-labeler, which
+/// The sampler role: asks the learner for up to `batchRequests` requests at a time, generates
+/// K programs per problem plus the greedy baseline for all of them as one batch (each prompt
+/// prefilled once), and hands each request's programs to the critic-labeler, which
 /// acknowledges once they are in the ledger; then it tells the learner the request is done.
 ///
 /// Generation runs on a worker thread so the event loop keeps heart-beating (the learner
@@ -33,6 +34,8 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
         public var precision: MatrixPrecision = .fp32
         /// CURVE toward the learner, the labeler and the param-store.
         public var security = LinkSecurity.plain
+        /// Requests taken at once and generated as one batch.
+        public var batchRequests = 16
 
         public init(name: String, learnerEndpoint: String, labelerEndpoint: String, paramsEndpoint: String, cacheDirectory: String) {
             self.name = name
@@ -48,6 +51,7 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
             self.init(name: name, learnerEndpoint: config.endpoints.samples, labelerEndpoint: config.endpoints.rollouts,
                       paramsEndpoint: config.endpoints.params, cacheDirectory: cacheDirectory)
             precision = try MatrixPrecision(config.sampling.precision, key: "sampling.precision")
+            batchRequests = config.sampling.batchRequests
             security = try LinkSecurity(config: config, role: .sampler)
         }
     }
@@ -60,8 +64,8 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
     /// The actor in memory, by version and SHA-256 (an evaluation serves its own "version 0").
     private var loaded: (version: UInt64, sha256: Data, tokenizer: Data, generator: Generator)?
 
-    /// Generation results handed from the worker thread to the event loop.
-    private let finished = Mutex<Result<RolloutBatch, any Error>?>(nil)
+    /// Generation results handed from the worker thread to the event loop, one per request.
+    private let finished = Mutex<[(SampleRequest, Result<RolloutBatch, any Error>)]?>(nil)
     public private(set) var requestsDone = 0
 
     public init(settings: Settings, log: Log) {
@@ -71,6 +75,15 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
     }
 
     public func stop() { stopFlag.set() }
+
+    /// A finished request's programs on their way to the labeler (or the requester).
+    private struct Delivery {
+        var request: SampleRequest
+        var batch: RolloutBatch
+        var id: String
+        var first: ContinuousClock.Instant
+        var last: ContinuousClock.Instant
+    }
 
     public func run() throws {
         let context = try Context()
@@ -88,59 +101,81 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
         try labeler.setMaxMessageSize(MessageSizeLimit.requests)
         try settings.security.connect(labeler)
         try labeler.connect(settings.labelerEndpoint)
-        log("asking \(settings.learnerEndpoint) for work; rollouts go to \(settings.labelerEndpoint); \(settings.security.summary)")
+        log("asking \(settings.learnerEndpoint) for up to \(settings.batchRequests) requests at a time; rollouts go to \(settings.labelerEndpoint); \(settings.security.summary)")
 
-        var current: SampleRequest? = nil          // being generated
-        var pending: (request: SampleRequest, batch: RolloutBatch, id: String, first: ContinuousClock.Instant, last: ContinuousClock.Instant)? = nil
+        var held: [SampleRequest] = []             // received, not started
+        var working: [SampleRequest] = []          // being generated as one batch
+        var pending: [Delivery] = []               // sent, not acknowledged
+        var lastArrival = ContinuousClock.now
         var nextBeat = ContinuousClock.now
-        // The batch of `pending` reached its destination: tell the learner, ask for more.
-        func delivered() throws {
-            let request = pending!.request
-            pending = nil
+        var holding: [String] { held.map(\.requestID) + working.map(\.requestID) + pending.map(\.request.requestID) }
+        func askForWork() throws {
+            try sender.send(learner, .workRequest(WorkRequest.with { $0.worker = settings.name; $0.capacity = UInt32(settings.batchRequests) }))
+            nextBeat = ContinuousClock.now + settings.heartbeatInterval
+        }
+        // The batch of `pending[i]` reached its destination: tell the learner; ask for more
+        // when nothing is held any more.
+        func delivered(_ i: Int) throws {
+            let request = pending.remove(at: i).request
             requestsDone += 1
             try sender.send(learner, .ack(Ack.with { $0.messageID = request.requestID }))
-            try sender.send(learner, .workRequest(WorkRequest.with { $0.worker = settings.name; $0.capacity = 1 }))
-            nextBeat = ContinuousClock.now + settings.heartbeatInterval
+            if holding.isEmpty { try askForWork() }
+        }
+        func refuse(_ id: String, _ code: String, _ detail: String) throws {
+            try sender.send(learner, .error(ErrorReply.with { $0.messageID = id; $0.code = code; $0.detail = detail }))
         }
         while !stopFlag.isSet {
             let now = ContinuousClock.now
             if now >= nextBeat {
-                if current == nil && pending == nil {
-                    try sender.send(learner, .workRequest(WorkRequest.with { $0.worker = settings.name; $0.capacity = 1 }))
+                if holding.isEmpty {
+                    try askForWork()
                 } else {
-                    let id = current?.requestID ?? pending!.request.requestID
-                    try sender.send(learner, .heartbeat(Heartbeat.with { $0.role = "sampler"; $0.instance = settings.name; $0.jobIds = [id] }))
-                }
-                nextBeat = now + settings.heartbeatInterval
-            }
-            // A finished generation: send it to the labeler.
-            if let result = finished.withLock({ r in defer { r = nil }; return r }), let request = current {
-                current = nil
-                switch result {
-                case .success(let batch):
-                    let id = "batch-" + request.requestID
-                    try sender.send(request.replyToRequester ? learner : labeler, .rollouts(batch), id: id)
-                    pending = (request, batch, id, now, now)
-                case .failure(let error):
-                    log("request \(request.requestID) failed: \(error)")
-                    try sender.send(learner, .error(ErrorReply.with {
-                        $0.messageID = request.requestID
-                        $0.code = error is WeightFetchError ? "unknown-version" : "sampling-failed"
-                        $0.detail = String("\(error)".prefix(1000))
-                    }))
+                    try sender.send(learner, .heartbeat(Heartbeat.with { $0.role = "sampler"; $0.instance = settings.name; $0.jobIds = holding }))
+                    nextBeat = now + settings.heartbeatInterval
                 }
             }
-            if let p = pending {
+            // Finished generations: send each request's programs on.
+            if let results = finished.withLock({ r in defer { r = nil }; return r }) {
+                working = []
+                for (request, result) in results {
+                    switch result {
+                    case .success(let batch):
+                        let id = "batch-" + request.requestID
+                        try sender.send(request.replyToRequester ? learner : labeler, .rollouts(batch), id: id)
+                        pending.append(Delivery(request: request, batch: batch, id: id, first: now, last: now))
+                    case .failure(let error):
+                        log("request \(request.requestID) failed: \(error)")
+                        try refuse(request.requestID, error is WeightFetchError ? "unknown-version" : "sampling-failed", String("\(error)".prefix(1000)))
+                    }
+                }
+                if holding.isEmpty { try askForWork() }
+            }
+            // Requests arrive together (the learner hands out a batch at once): start when
+            // none came for a moment.
+            if working.isEmpty && !held.isEmpty && now - lastArrival > .milliseconds(20) {
+                // One batch per actor version: the first request's, the rest wait.
+                let version = held[0].policyVersion
+                working = held.filter { $0.policyVersion == version }
+                held.removeAll { $0.policyVersion == version }
+                let box = UncheckedBox(self), batch = working
+                Thread { box.value.work(batch) }.start()
+            }
+            var index = 0
+            while index < pending.count {
+                let p = pending[index]
                 if now - p.first > settings.giveUpAfter {
                     log("the \(p.request.replyToRequester ? "requester" : "labeler") did not acknowledge \(p.request.requestID) for \(settings.giveUpAfter); giving it back to the learner")
-                    try sender.send(learner, .error(ErrorReply.with { $0.messageID = p.request.requestID; $0.code = "labeler-unreachable"; $0.detail = "no acknowledgement" }))
-                    pending = nil
+                    try refuse(p.request.requestID, "labeler-unreachable", "no acknowledgement")
+                    pending.remove(at: index)
+                    if holding.isEmpty { try askForWork() }
+                    continue
                 } else if now - p.last > settings.resendAfter {
                     try sender.send(p.request.replyToRequester ? learner : labeler, .rollouts(p.batch), id: p.id)
-                    pending!.last = now
+                    pending[index].last = now
                 }
+                index += 1
             }
-            let ready = try Poller.poll([learner, labeler], timeout: .milliseconds(50))
+            let ready = try Poller.poll([learner, labeler], timeout: .milliseconds(held.isEmpty ? 50 : 10))
             if ready[1] {
                 while let incoming = try labeler.receiveMessage(router: false) {
                     guard case .message(_, let message) = incoming else {
@@ -148,13 +183,14 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
                         continue
                     }
                     switch message.body {
-                    case .ack(let ack) where ack.messageID == pending?.id:
-                        try delivered()
+                    case .ack(let ack):
+                        if let i = pending.firstIndex(where: { $0.id == ack.messageID }) { try delivered(i) }
                     case .error(let e):
                         log("labeler refused \(e.messageID): \(e.code): \(e.detail)")
-                        if e.messageID == pending?.id {
-                            try sender.send(learner, .error(ErrorReply.with { $0.messageID = pending!.request.requestID; $0.code = e.code; $0.detail = e.detail }))
-                            pending = nil
+                        if let i = pending.firstIndex(where: { $0.id == e.messageID }) {
+                            try refuse(pending[i].request.requestID, e.code, e.detail)
+                            pending.remove(at: i)
+                            if holding.isEmpty { try askForWork() }
                         }
                     default:
                         break
@@ -167,25 +203,22 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
                     case .rejected(_, let reason):
                         log("bad message from the learner: \(reason)")
                     case .message(_, let message):
-                        if case .ack(let ack) = message.body, ack.messageID == pending?.id, pending!.request.replyToRequester {
-                            try delivered()
+                        if case .ack(let ack) = message.body, let i = pending.firstIndex(where: { $0.id == ack.messageID && $0.request.replyToRequester }) {
+                            try delivered(i)
                             continue
                         }
                         guard case .sampleRequest(let request) = message.body else { continue }
-                        if current != nil || pending != nil {
-                            let busy = current?.requestID ?? pending!.request.requestID
-                            if request.requestID != busy {
-                                try sender.send(learner, .error(ErrorReply.with { $0.messageID = request.requestID; $0.code = "busy"; $0.detail = "working on \(busy)" }))
-                            }
+                        if holding.contains(request.requestID) { continue }
+                        if holding.count >= settings.batchRequests {
+                            try refuse(request.requestID, "busy", "holding \(holding.count) requests")
                             continue
                         }
                         guard request.problems.count == request.problemIds.count else {
-                            try sender.send(learner, .error(ErrorReply.with { $0.messageID = request.requestID; $0.code = "bad-message"; $0.detail = "the request carries no prompt tokens" }))
+                            try refuse(request.requestID, "bad-message", "the request carries no prompt tokens")
                             continue
                         }
-                        current = request
-                        let box = UncheckedBox(self)
-                        Thread { box.value.work(request) }.start()
+                        held.append(request)
+                        lastArrival = ContinuousClock.now
                     }
                 }
             }
@@ -193,9 +226,15 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
         log("stopped after \(requestsDone) requests")
     }
 
-    private func work(_ request: SampleRequest) {
-        let result = Result { try generate(request) }
-        finished.withLock { $0 = result }
+    private func work(_ requests: [SampleRequest]) {
+        let results: [(SampleRequest, Result<RolloutBatch, any Error>)]
+        do {
+            let batches = try generate(requests)
+            results = zip(requests, batches).map { ($0, .success($1)) }
+        } catch {
+            results = requests.map { ($0, .failure(error)) }
+        }
+        finished.withLock { $0 = results }
     }
 
     /// Loads the requested version (and the tokenizer) when needed. The manifest is asked for
@@ -223,7 +262,7 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
         let model = try LoadedModel.load(actor.0)
         let generator = Generator(model: LlamaModel(weights: model.weights, precision: settings.precision), tokenizer: tokenizer)
         loaded = (version, actor.1.sha256, vocabulary.1.sha256, generator)
-        log("loaded actor v\(version)\(settings.precision == .bf16 ? " (matrix products from bf16 weights)" : "")")
+        log("loaded actor v\(version); matrix products in \(settings.precision.rawValue)\(settings.precision == .bf16 ? " (weights packed once as bf16)" : "")")
         return generator
     }
 
@@ -233,48 +272,70 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
         }
     }
 
+    /// The programs of one request.
     func generate(_ request: SampleRequest) throws -> RolloutBatch {
-        let generator = try generator(version: request.policyVersion)
+        try generate([request])[0]
+    }
+
+    /// The programs of several requests of one actor version, every problem of every request
+    /// decoded as one batch; one `RolloutBatch` per request, in order.
+    func generate(_ requests: [SampleRequest]) throws -> [RolloutBatch] {
+        guard let version = requests.first?.policyVersion else { return [] }
+        precondition(requests.allSatisfy { $0.policyVersion == version }, "one batch, one actor version")
+        let generator = try generator(version: version)
         let started = ContinuousClock.now
-        var batch = RolloutBatch()
-        batch.requestID = request.requestID
-        batch.sampler = settings.name
-        var tokens = 0
-        for (index, problem) in request.problems.enumerated() {
-            let s = request.sampling
-            var parameters = SamplingParameters(temperature: s.temperature, topK: Int(s.topK), topP: s.topP == 0 ? 1 : s.topP,
-                                                seed: s.seed &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15,
-                                                maxNewTokens: Int(max(1, s.maxNewTokens)), stopStrings: [PromptFormat.closingFence])
-            if request.samplesPerProblem == 0 { parameters.temperature = 0 }
-            let prompt = problem.promptTokens.map(Int.init)
-            let (sequences, _) = try generator.generate(prompt: prompt, samples: Int(request.samplesPerProblem), parameters: parameters,
-                                                        greedyBaseline: request.includeBaseline)
-            for (i, seq) in sequences.enumerated() {
-                var r = Rollout()
-                r.problemID = problem.problemID
-                r.promptTokens = problem.promptTokens
-                r.programTokens = seq.tokens.map { UInt32($0) }
-                r.logprobs = seq.modelLogProbs.map { $0.isFinite ? $0 : -1e30 }
-                r.policyVersion = request.policyVersion
-                r.sampler = settings.name
-                r.baseline = seq.greedy
-                r.completion = seq.text
-                r.program = PromptFormat.program(fromCompletion: seq.text)
-                r.requestID = request.requestID
-                r.sampleIndex = UInt32(i)
-                r.purpose = request.purpose.isEmpty ? "train" : request.purpose
-                tokens += seq.tokens.count
-                batch.rollouts.append(r)
+        var jobs: [Generator.Job] = []
+        for request in requests {
+            for (index, problem) in request.problems.enumerated() {
+                let s = request.sampling
+                var parameters = SamplingParameters(temperature: s.temperature, topK: Int(s.topK), topP: s.topP == 0 ? 1 : s.topP,
+                                                    seed: s.seed &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15,
+                                                    maxNewTokens: Int(max(1, s.maxNewTokens)), stopStrings: [PromptFormat.closingFence])
+                if request.samplesPerProblem == 0 { parameters.temperature = 0 }
+                jobs.append(Generator.Job(prompt: problem.promptTokens.map(Int.init), samples: Int(request.samplesPerProblem),
+                                          parameters: parameters, greedyBaseline: request.includeBaseline))
             }
         }
+        let (sequences, stats) = try generator.generate(jobs)
+        var batches: [RolloutBatch] = []
+        var job = 0, programs = 0
+        for request in requests {
+            var batch = RolloutBatch()
+            batch.requestID = request.requestID
+            batch.sampler = settings.name
+            for problem in request.problems {
+                for (i, seq) in sequences[job].enumerated() {
+                    var r = Rollout()
+                    r.problemID = problem.problemID
+                    r.promptTokens = problem.promptTokens
+                    r.programTokens = seq.tokens.map { UInt32($0) }
+                    r.logprobs = seq.modelLogProbs.map { $0.isFinite ? $0 : -1e30 }
+                    r.policyVersion = request.policyVersion
+                    r.sampler = settings.name
+                    r.baseline = seq.greedy
+                    r.completion = seq.text
+                    r.program = PromptFormat.program(fromCompletion: seq.text)
+                    r.requestID = request.requestID
+                    r.sampleIndex = UInt32(i)
+                    r.purpose = request.purpose.isEmpty ? "train" : request.purpose
+                    batch.rollouts.append(r)
+                }
+                job += 1
+            }
+            programs += batch.rollouts.count
+            batches.append(batch)
+        }
         let seconds = (ContinuousClock.now - started).seconds
-        Telemetry.count("coderl_sampler_programs_total", by: batch.rollouts.count)
+        let tokens = stats.generatedTokens
+        Telemetry.count("coderl_sampler_programs_total", by: programs)
         Telemetry.count("coderl_sampler_tokens_total", by: tokens)
         Telemetry.seconds("coderl_sampler_request_seconds", seconds)
         Telemetry.gauge("coderl_sampler_tokens_per_second", Double(tokens) / max(seconds, 1e-9))
-        log(String(format: "%@: %d programs, %d tokens in %.1f s (%.1f tokens/s) with actor v%llu",
-                   request.requestID, batch.rollouts.count, tokens, seconds, Double(tokens) / max(seconds, 1e-9), request.policyVersion))
-        return batch
+        Telemetry.gauge("coderl_sampler_batch_sequences", Double(sequences.map(\.count).reduce(0, +)))
+        let names = requests.count == 1 ? requests[0].requestID : "\(requests.count) requests (\(requests[0].requestID)...)"
+        log(String(format: "%@: %d programs, %d tokens in %.1f s (prefill %.1f s, decode %.1f tok/s) with actor v%llu",
+                   names, programs, tokens, seconds, stats.prefillSeconds, stats.decodeTokensPerSecond, version))
+        return batches
     }
 }
 

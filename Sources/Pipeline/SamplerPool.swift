@@ -8,16 +8,19 @@ import Runtime
 /// sample requests, which sampler holds which request, and their liveness. The learner and
 /// `coderl eval --samplers` both hand out work through it.
 ///
-/// Samplers announce themselves with a `WorkRequest` when idle and heart-beat the request
+/// Samplers announce themselves with a `WorkRequest` when they hold nothing, saying how many
+/// requests they take at once (they generate them as one batch), and heart-beat the requests
 /// they hold. A request goes back to the front of the queue when its sampler falls silent
 /// (`heartbeatTimeoutMs`), restarts (asks for work while holding it) or refuses it; a
 /// sampler restarted on the requester's side keeps working on what it held (its heartbeat
-/// names the request, which is adopted from the queue).
+/// names the requests, which are adopted from the queue).
 public final class SamplerPool {
     struct SamplerInfo {
-        var idle = false
+        /// Requests it may still be given (its `WorkRequest`'s capacity less those sent since).
+        var free = 0
         var lastSeenMs: UInt64
-        var request: String?
+        /// Requests it holds.
+        var held: Set<String> = []
     }
 
     /// What happened to a request.
@@ -93,24 +96,28 @@ public final class SamplerPool {
     public func maintain(nowMs now: UInt64, prepare: (inout SampleRequest) -> Void = { _ in }) throws {
         for (name, info) in samplers where now > info.lastSeenMs + heartbeatTimeoutMs {
             log("sampler \(name) fell silent; its request goes to another")
-            if let id = info.request, let a = assigned.removeValue(forKey: id) { pending.insert(a.request, at: 0) }
+            for id in info.held.sorted() {
+                if let a = assigned.removeValue(forKey: id) { pending.insert(a.request, at: 0) }
+            }
             samplers[name] = nil
             keys[name] = nil
         }
-        for (name, info) in samplers.sorted(by: { $0.key < $1.key }) where info.idle && !pending.isEmpty {
-            var request = pending.removeFirst()
-            prepare(&request)
-            do {
-                try onAssign?(request, name, keys[name])
-            } catch {
-                log("could not record \(request.requestID) as issued: \(error); it stays queued")
-                pending.insert(request, at: 0)
-                break
+        for name in samplers.keys.sorted() {
+            while samplers[name]!.free > 0 && !pending.isEmpty {
+                var request = pending.removeFirst()
+                prepare(&request)
+                do {
+                    try onAssign?(request, name, keys[name])
+                } catch {
+                    log("could not record \(request.requestID) as issued: \(error); it stays queued")
+                    pending.insert(request, at: 0)
+                    return
+                }
+                try sender.send(socket, .sampleRequest(request), to: Array(name.utf8))
+                samplers[name]!.free -= 1
+                samplers[name]!.held.insert(request.requestID)
+                assigned[request.requestID] = (name, request)
             }
-            try sender.send(socket, .sampleRequest(request), to: Array(name.utf8))
-            samplers[name]!.idle = false
-            samplers[name]!.request = request.requestID
-            assigned[request.requestID] = (name, request)
         }
     }
 
@@ -123,22 +130,24 @@ public final class SamplerPool {
         let now = nowMs()
         samplers[name, default: SamplerInfo(lastSeenMs: now)].lastSeenMs = now
         switch message.body {
-        case .workRequest:
-            if let id = samplers[name]!.request, let a = assigned[id], a.sampler == name {
+        case .workRequest(let work):
+            for id in samplers[name]!.held.sorted().reversed() {
                 // It asks for work while we think it holds a request: it restarted.
-                assigned[id] = nil
-                pending.insert(a.request, at: 0)
+                if let a = assigned[id], a.sampler == name {
+                    assigned[id] = nil
+                    pending.insert(a.request, at: 0)
+                }
             }
-            samplers[name]!.idle = true
-            samplers[name]!.request = nil
+            samplers[name]!.free = Int(min(work.capacity, 256))
+            samplers[name]!.held = []
         case .heartbeat(let beat):
             for id in beat.jobIds where assigned[id] == nil {
                 // A request from before a restart of ours, still being worked on: adopt it.
                 if let i = pending.firstIndex(where: { $0.requestID == id }) {
                     assigned[id] = (name, pending.remove(at: i))
                 }
-                samplers[name]!.request = id
-                samplers[name]!.idle = false
+                samplers[name]!.held.insert(id)
+                samplers[name]!.free = 0
             }
         case .rollouts(let batch):
             // Acknowledged even when already settled: the first acknowledgement may have been lost.
@@ -147,16 +156,16 @@ public final class SamplerPool {
             let queued = pending.firstIndex { $0.requestID == batch.requestID }
             if let queued { pending.remove(at: queued) }
             if assigned.removeValue(forKey: batch.requestID) != nil || queued != nil {
-                if samplers[name]!.request == batch.requestID { samplers[name]!.request = nil }
+                samplers[name]!.held.remove(batch.requestID)
                 return .batch(batch, sampler: name)
             }
         case .ack(let ack):
-            if samplers[name]!.request == ack.messageID { samplers[name]!.request = nil }
+            samplers[name]!.held.remove(ack.messageID)
             if assigned.removeValue(forKey: ack.messageID) != nil { return .done(requestID: ack.messageID, sampler: name) }
         case .error(let reply):
             guard reply.code != "busy", let a = assigned.removeValue(forKey: reply.messageID) else { return nil }
             log("sampler \(name) could not do \(reply.messageID): \(reply.code): \(reply.detail)")
-            samplers[name]!.request = nil
+            samplers[name]!.held.remove(reply.messageID)
             pending.append(a.request)
             return .refused(a.request, sampler: name, code: reply.code, detail: reply.detail)
         default:

@@ -85,10 +85,11 @@ public enum Setup {
 }
 
 extension MatrixPrecision {
-    /// The arithmetic a config key chose (`sampling.precision`, `training.precision`), or an
-    /// error naming the key when this CPU cannot run it.
+    /// The arithmetic a config key chose (`sampling.precision`, `training.precision`; `auto` is
+    /// bf16 where the CPU has AVX512-BF16), or an error naming the key when this CPU cannot run it.
     public init(_ choice: PipelineConfig.PrecisionChoice, key: String) throws {
         switch choice {
+        case .auto: self = MatrixPrecision.bf16.unavailableReason == nil ? .bf16 : .fp32
         case .fp32: self = .fp32
         case .bf16: self = .bf16
         }

@@ -8,7 +8,7 @@ public struct PipelineConfig: Sendable {
     public enum ReturnMode: String, Sendable, CaseIterable { case relative, absolute }
     public enum CriticClassesChoice: String, Sendable, CaseIterable { case outcomes, binary }
     public enum SandboxChoice: String, Sendable, CaseIterable { case strict, relaxed }
-    public enum PrecisionChoice: String, Sendable, CaseIterable { case fp32, bf16 }
+    public enum PrecisionChoice: String, Sendable, CaseIterable { case auto, fp32, bf16 }
 
     public struct Run: Sendable {
         public var directory: String
@@ -62,6 +62,7 @@ public struct PipelineConfig: Sendable {
         public var maxNewTokens: Int
         public var baseline: Baseline
         public var precision: PrecisionChoice
+        public var batchRequests: Int
     }
 
     public struct Training: Sendable {
@@ -85,6 +86,8 @@ public struct PipelineConfig: Sendable {
         public var criticWarmupSteps: Int
         public var keepVersions: Int
         public var precision: PrecisionChoice
+        public var checkpointEvery: Int
+        public var checkpointMinutes: Double
     }
 
     public struct Execution: Sendable {
@@ -188,7 +191,8 @@ public struct PipelineConfig: Sendable {
             topK: r.int("sampling.top_k", 0, "Sample among the k likeliest tokens (0 = all).", min: 0),
             maxNewTokens: r.int("sampling.max_new_tokens", 192, "Longest program, in tokens.", min: 1),
             baseline: r.choice("sampling.baseline", Baseline.greedy, "Return baseline: the greedy program (CodeRL) or the mean reward of the K samples"),
-            precision: r.choice("sampling.precision", PrecisionChoice.fp32, "Arithmetic of the samplers' matrix products: fp32, or bf16 (weights packed once per version as bfloat16, fp32 sums: about twice as fast; needs AVX512-BF16)"))
+            precision: r.choice("sampling.precision", PrecisionChoice.auto, "Arithmetic of the samplers' matrix products: fp32, bf16 (weights packed once per version as bfloat16, fp32 sums: about twice as fast; needs AVX512-BF16), or auto (bf16 where the CPU has AVX512-BF16, else fp32; the log says which)"),
+            batchRequests: r.int("sampling.batch_requests", 16, "Sample requests a sampler takes at once and generates as one batch (every sequence of every problem decodes together).", min: 1, max: 256))
         training = Training(
             problemsPerStep: r.int("training.problems_per_step", 4, "Problems sampled for each learner step.", min: 1),
             learningRate: r.double("training.learning_rate", 2e-5, "Actor AdamW learning rate.", min: 0),
@@ -204,12 +208,14 @@ public struct PipelineConfig: Sendable {
             klPenalty: r.double("training.kl_penalty", 0.0, "Per-token penalty beta * (log p - log p_initial) subtracted from the return (0 = off).", min: 0),
             maxPolicyLag: r.int("training.max_policy_lag", 2, "Rollouts more than this many versions behind are stale: used for the critic, not the actor (counted).", min: 0),
             requestsAhead: r.int("training.requests_ahead", 1, "Steps of sample requests kept in flight beyond the one being trained.", min: 0, max: 16),
-            publishEvery: r.int("training.publish_every", 1, "Publish a new actor and critic version (and checkpoint the learner) every N steps.", min: 1),
+            publishEvery: r.int("training.publish_every", 1, "Publish a new actor and critic version every N steps.", min: 1),
             microBatch: r.int("training.micro_batch", 4, "Sequences per forward/backward (gradients are accumulated).", min: 1),
             warmStartSteps: r.int("training.warm_start_steps", 0, "Cross-entropy steps on reference solutions before RL starts.", min: 0),
             criticWarmupSteps: r.int("training.critic_warmup_steps", 0, "Learner steps before critic weights are used (the untrained critic's weights are replaced by 1).", min: 0),
             keepVersions: r.int("training.keep_versions", 3, "Weight versions the param-store keeps per model (besides version 0); older ones are deleted.", min: 1),
-            precision: r.choice("training.precision", PrecisionChoice.fp32, "Arithmetic of the actor's and critic's matrix products: fp32, or bf16 (bfloat16 inputs with fp32 sums, mixed precision; needs AVX512-BF16)"))
+            precision: r.choice("training.precision", PrecisionChoice.auto, "Arithmetic of the actor's and critic's matrix products: fp32, bf16 (bfloat16 inputs with fp32 sums, mixed precision; needs AVX512-BF16), or auto (bf16 where the CPU has AVX512-BF16, else fp32; the log says which)"),
+            checkpointEvery: r.int("training.checkpoint_every", 10, "Checkpoint the learner every N published versions (and at the end of warm-start and of the run); a restart resumes from the last checkpoint and the ledger.", min: 1),
+            checkpointMinutes: r.double("training.checkpoint_minutes", 10, "Also checkpoint when this many minutes passed since the last checkpoint (0 = only by steps).", min: 0))
         execution = Execution(
             secondsPerTest: r.double("execution.seconds_per_test", 4, "Wall-clock limit per test.", min: 0.05),
             memoryMB: r.int("execution.memory_mb", 512, "Memory limit of a program.", min: 16),

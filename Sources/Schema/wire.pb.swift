@@ -298,7 +298,7 @@ public nonisolated struct WeightManifest: Sendable {
   /// XXH64 (seed 0) of each chunk, checked on arrival
   public var chunkXxh64: [UInt64] = []
 
-  /// of the whole weight file, its identity
+  /// the identity: SHA-256 of total_bytes, chunk_bytes and every chunk_xxh64
   public var sha256: Data = Data()
 
   public var configJson: String = String()

@@ -42,6 +42,42 @@ final class ForwardConsistencyTests: XCTestCase {
         }
     }
 
+    /// Sequences of different prompts in one batch (a prefix per row, prompts of different
+    /// lengths): each row's logits are those of a plain prefill of its own prompt and tokens.
+    func testDecodeWithAPrefixPerRowEqualsPrefill() throws {
+        for (hs64, groupSize) in [(false, 2), (true, 5)] {
+            let model = try Shared.tiny(seed: 6, headSize64: hs64, kvHeads: groupSize == 5 ? 2 : 1, groupSize: groupSize)
+            let V = model.config.vocabularySize
+            let prompts = [[5, 9, 2, 33, 17], [40], [7, 7, 8, 1, 2, 3, 4, 5, 6, 11]]
+            let prefixes = try prompts.map { p -> PrefixCache in
+                let c = PrefixCache(config: model.config, capacity: p.count)
+                try model.prefill(p, cache: c)
+                return c
+            }
+            // Slots 0-1 continue prompt 0, slot 2 prompt 1, slots 3-4 prompt 2.
+            let owner = [0, 0, 1, 2, 2]
+            let continuations = [[1, 2, 3], [60, 61, 7], [10, 20, 30], [3, 3, 3], [50, 9, 1]]
+            for precision in KVPrecision.allCases {
+                let cache = SlotCache(config: model.config, slots: 5, capacity: 4, precision: precision)
+                let logits = FloatBuffer(count: 5 * V)
+                for step in 0..<3 {
+                    // Slot 1 and slot 3 leave after the first step.
+                    let slots = step == 0 ? [0, 1, 2, 3, 4] : [0, 2, 4]
+                    try model.decode(slots.map { continuations[$0][step] }, slots: slots, prefixes: prefixes,
+                                     rowPrefix: slots.map { owner[$0] }, cache: cache, logits: logits.pointer)
+                    for (row, s) in slots.enumerated() {
+                        let expected = try prefillLogits(model, prompts[owner[s]] + continuations[s][...step])
+                        let tolerance: Float = precision == .f32 ? 1e-4 : 2e-2
+                        for v in 0..<V {
+                            XCTAssertEqual(logits[row * V + v], expected[v], accuracy: tolerance,
+                                           "HS64 \(hs64) \(precision) step \(step) slot \(s) token \(v)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func testPrefillInTwoChunksEqualsOne() throws {
         let model = try Shared.tiny(seed: 5)
         let tokens = [1, 2, 3, 4, 5, 6, 7]

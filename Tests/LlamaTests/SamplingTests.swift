@@ -111,4 +111,40 @@ final class StopConditionTests: XCTestCase {
         XCTAssertEqual(reply[0].tokens.last, 2)
         XCTAssertFalse(reply[0].text.contains("<|im_end|>"))
     }
+
+    /// Several prompts generated as one batch give each prompt the programs it gets alone: the
+    /// greedy ones token for token, sampled ones too (the same random streams; logits differ
+    /// only in summation order). SmolLM2, fp32 cache.
+    func testBatchedPromptsGiveWhatEachPromptGetsAlone() throws {
+        let (model, tok, _) = try Shared.model()
+        let generator = Generator(model: model, tokenizer: tok, kvPrecision: .f32)
+        let prompts = ["def fibonacci(n):", "# Return the sum of a list\ndef total(xs):", "def is_prime(k):\n    \"\"\"True when k is prime.\"\"\""]
+        var jobs: [Generator.Job] = []
+        for (i, text) in prompts.enumerated() {
+            let p = SamplingParameters(temperature: 0.8, topP: 0.95, seed: 100 + UInt64(i), maxNewTokens: 24 + 8 * i)
+            jobs.append(Generator.Job(prompt: tok.encode(text), samples: 2, parameters: p, greedyBaseline: i != 1))
+        }
+        let (together, stats) = try generator.generate(jobs)
+        XCTAssertEqual(together.map(\.count), [3, 2, 3])
+        XCTAssertEqual(stats.promptTokens, jobs.map(\.prompt.count).reduce(0, +))
+        var sampledEqual = 0, sampled = 0
+        for (j, job) in jobs.enumerated() {
+            let (alone, _) = try generator.generate(prompt: job.prompt, samples: job.samples, parameters: job.parameters,
+                                                    greedyBaseline: job.greedyBaseline)
+            XCTAssertEqual(together[j].map(\.greedy), alone.map(\.greedy))
+            for (a, b) in zip(together[j], alone) {
+                XCTAssertLessThanOrEqual(a.tokens.count, job.parameters.maxNewTokens)
+                if a.greedy {
+                    XCTAssertEqual(a.tokens, b.tokens, "prompt \(j): the greedy program differs when batched")
+                    XCTAssertEqual(a.text, b.text)
+                } else {
+                    sampled += 1
+                    if a.tokens == b.tokens { sampledEqual += 1 }
+                }
+                for (x, y) in zip(a.modelLogProbs, b.modelLogProbs) where a.tokens == b.tokens { XCTAssertEqual(x, y, accuracy: 1e-3) }
+            }
+        }
+        // Sampling is a discrete choice on nearly equal logits: a rare flip is allowed, not a rule.
+        XCTAssertGreaterThanOrEqual(sampledEqual, sampled - 1, "\(sampledEqual) of \(sampled) sampled programs equal")
+    }
 }

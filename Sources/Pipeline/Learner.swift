@@ -22,6 +22,8 @@ public struct LearnerState: Codable, Equatable, Sendable {
     public var requested = 0
     public var warmStartDone = 0
     public var evalBeforeIssued = false
+    /// The version whose held-out evaluation was requested after warm-start.
+    public var evalWarmVersion: UInt64? = nil
     /// The version whose held-out evaluation was requested at the end of the run.
     public var evalAfterVersion: UInt64? = nil
     public var totals = StepData.Counts()
@@ -48,6 +50,18 @@ public struct StepReport: Codable, Sendable {
     /// Expected calibration error of the critic on this step's outcomes (absent in reports
     /// written before it was measured).
     public var criticCalibrationError: Double? = nil
+    /// Diagnostics of the actor's update (absent in reports written before they were kept):
+    /// the gradient's global norm before clipping, whether clipping scaled it, the learning
+    /// rate, tokens in the step's batches, the share of fresh samples with a non-zero return
+    /// (the rest carry no policy-gradient signal), their mean |return|, and the mean
+    /// log-probability the sampler gave its tokens (minus: the sampled tokens' entropy estimate).
+    public var gradientNorm: Double? = nil
+    public var clipped: Bool? = nil
+    public var learningRate: Double? = nil
+    public var tokens: Int? = nil
+    public var signalShare: Double? = nil
+    public var meanAbsReturn: Double? = nil
+    public var sampledLogProb: Double? = nil
 
     public var line: String {
         let total = max(1, outcomes.reduce(0, +))
@@ -55,6 +69,8 @@ public struct StepReport: Codable, Sendable {
         return String(format: "step %d v%llu | %.1fs | rollouts/s %.2f | exec/s %.2f | reward %+.3f | pass %.1f%% | %@ | critic acc %.0f%% | lag %.2f | stale %d | ce %.3f pg %+.4f critic %.3f",
                       step, version, seconds, rolloutsPerSecond, executionsPerSecond, meanReward, passRate * 100, mix,
                       criticAccuracy * 100, policyLag, stale, crossEntropy, policyLoss, criticLoss)
+            + (gradientNorm.map { String(format: " | grad %.3g%@", $0, clipped == true ? " clipped" : "") } ?? "")
+            + (signalShare.map { String(format: " | signal %.0f%%", $0 * 100) } ?? "")
     }
 }
 
@@ -69,6 +85,10 @@ extension StepReport {
         Telemetry.gauge("coderl_executions_per_second", executionsPerSecond)
         Telemetry.gauge("coderl_critic_accuracy", criticAccuracy)
         if let criticCalibrationError { Telemetry.gauge("coderl_critic_calibration_error", criticCalibrationError) }
+        if let gradientNorm { Telemetry.gauge("coderl_gradient_norm", gradientNorm) }
+        if let learningRate { Telemetry.gauge("coderl_learning_rate", learningRate) }
+        if let signalShare { Telemetry.gauge("coderl_signal_share", signalShare) }
+        if let meanAbsReturn { Telemetry.gauge("coderl_mean_abs_return", meanAbsReturn) }
         for (term, value) in [("cross_entropy", crossEntropy), ("policy_gradient", policyLoss), ("critic", criticLoss)] {
             Telemetry.gauge("coderl_loss", value, [("term", term)])
         }
@@ -402,8 +422,10 @@ public final class LearnerService {
             for b in rlBatches { parts.append((b, LossMix(crossEntropy: 0, weighted: Float(config.training.rlWeight), scale: 1 / Float(rlBatches.count)))) }
         }
         var ceLoss = 0.0, pgLoss = 0.0
+        var update: ActorSession.StepReport? = nil
         if !parts.isEmpty {
             let report = try actor.step(parts: parts, examples: data.rollouts.count, rng: actor.state.rng)
+            update = report
             // Each term's own mean: the cross-entropy parts come first, then the policy-gradient ones.
             let ceParts = report.parts.prefix(ceBatches.count), pgParts = report.parts.dropFirst(ceBatches.count)
             ceLoss = ceParts.map { Double($0.crossEntropy) }.reduce(0, +) / Double(max(1, ceParts.count))
@@ -439,7 +461,12 @@ public final class LearnerService {
             passRate: Double(counts.passed) / Double(max(1, counts.rollouts - counts.unscored)),
             outcomes: counts.outcomes, criticAccuracy: accuracy,
             policyLag: counts.lagSum / Double(max(1, counts.rollouts - counts.unscored)), stale: counts.stale, unscored: counts.unscored,
-            crossEntropy: ceLoss, policyLoss: pgLoss, criticLoss: criticLoss, criticCalibrationError: calibration)
+            crossEntropy: ceLoss, policyLoss: pgLoss, criticLoss: criticLoss, criticCalibrationError: calibration,
+            gradientNorm: update.map(\.gradientNorm), clipped: update.map { u in config.training.clipNorm > 0 && u.gradientNorm > config.training.clipNorm },
+            learningRate: update.map { Double($0.learningRate) }, tokens: update?.tokens,
+            signalShare: fresh.isEmpty ? nil : Double(fresh.filter { $0.advantage != 0 }.count) / Double(fresh.count),
+            meanAbsReturn: fresh.isEmpty ? nil : fresh.map { Double(abs($0.advantage)) }.reduce(0, +) / Double(fresh.count),
+            sampledLogProb: Self.meanLogProb(fresh))
         report.record()
         Telemetry.seconds("coderl_learner_step_seconds", report.seconds)
         Telemetry.count("coderl_rollouts_consumed_total", by: data.rollouts.count)
@@ -451,6 +478,13 @@ public final class LearnerService {
         lastReportSequence = last
         lastReportExecuted = executedTotal
         return report
+    }
+
+    /// The mean log-probability of the sampled tokens under the policy that sampled them.
+    static func meanLogProb(_ rollouts: [Rollout]) -> Double? {
+        var sum = 0.0, n = 0
+        for r in rollouts { for l in r.logprobs where l > -1e29 { sum += Double(l); n += 1 } }
+        return n == 0 ? nil : sum / Double(n)
     }
 
     /// Rollouts with a verdict (executed, labeled or consumed), for executions per second.
@@ -536,20 +570,26 @@ public final class LearnerService {
 
     /// Pass rate of the greedy programs of eval requests with this prefix, when all are labeled.
     public static func evalResult(_ ledger: Ledger, prefix: String, expected: Int) throws -> (passed: Int, total: Int)? {
-        var passed = 0, total = 0
+        guard let byProblem = try evalOutcomes(ledger, prefix: prefix, expected: expected) else { return nil }
+        return (byProblem.values.filter { $0 }.count, byProblem.count)
+    }
+
+    /// Whether each problem's greedy program passed, for eval requests with this prefix, when
+    /// all `expected` are labeled.
+    public static func evalOutcomes(_ ledger: Ledger, prefix: String, expected: Int) throws -> [String: Bool]? {
+        var passed: [String: Bool] = [:]
         var pendingFound = false
         try ledger.scanRollouts { r in
             if r.purpose == "eval" && r.requestID.hasPrefix(prefix) {
                 if r.state == .labeled || r.state == .consumed {
-                    total += 1
-                    if r.verdict.outcome == .passed { passed += 1 }
+                    passed[r.problemID] = r.verdict.outcome == .passed
                 } else {
                     pendingFound = true
                 }
             }
             return true
         }
-        return pendingFound || total < expected ? nil : (passed, total)
+        return pendingFound || passed.count < expected ? nil : passed
     }
 
     // MARK: Run
@@ -603,6 +643,11 @@ public final class LearnerService {
             guard !stopFlag.isSet else { return "stopped" }
             state.version += 1
             try publish(version: state.version)
+            if !heldout.isEmpty {
+                // The second of three evaluations: base, after warm-start, after RL.
+                try issueEval("warm")
+                state.evalWarmVersion = state.version
+            }
             try saveCheckpoint()
         }
         while state.step < config.run.steps && !stopFlag.isSet {
@@ -720,19 +765,31 @@ public final class LearnerService {
             state.evalAfterVersion = state.version
             try saveCheckpoint()
         }
-        var before: (passed: Int, total: Int)? = nil, after: (passed: Int, total: Int)? = nil
+        var before: [String: Bool]? = nil, warm: [String: Bool]? = nil, after: [String: Bool]? = nil
+        let warmPrefix = state.evalWarmVersion.map { "eval-warm-v\($0)-" }
         let deadline = nowMs() + 3_600_000
         while !stopFlag.isSet && nowMs() < deadline {
-            before = try Self.evalResult(ledger, prefix: "eval-before-", expected: heldout.count)
-            after = try Self.evalResult(ledger, prefix: "eval-after-v\(state.version)-", expected: heldout.count)
-            if before != nil && after != nil { break }
+            before = try Self.evalOutcomes(ledger, prefix: "eval-before-", expected: heldout.count)
+            if let warmPrefix { warm = try Self.evalOutcomes(ledger, prefix: warmPrefix, expected: heldout.count) }
+            after = try Self.evalOutcomes(ledger, prefix: "eval-after-v\(state.version)-", expected: heldout.count)
+            if before != nil && after != nil && (warmPrefix == nil || warm != nil) { break }
             serviceSamplers(timeoutMs: 500)
         }
-        func rate(_ r: (passed: Int, total: Int)?) -> String {
+        func rate(_ r: [String: Bool]?) -> String {
             guard let r else { return "n/a" }
-            return String(format: "%.1f%% (%d/%d)", Double(r.passed) * 100 / Double(max(1, r.total)), r.passed, r.total)
+            let passed = r.values.filter { $0 }.count
+            return String(format: "%.1f%% (%d/%d)", Double(passed) * 100 / Double(max(1, r.count)), passed, r.count)
         }
-        summary += "\nheld-out pass rate (greedy): before \(rate(before)), after \(rate(after))"
+        summary += "\nheld-out pass rate (greedy): before \(rate(before))" + (warmPrefix != nil ? ", after warm-start \(rate(warm))" : "")
+            + ", after \(rate(after))"
+        // Paired: the same problems before and after, McNemar's exact test on those that changed.
+        for (name, a) in [("base", before), ("warm-start", warm)] {
+            guard let a, let after else { continue }
+            let shared = a.keys.filter { after[$0] != nil }.sorted()
+            let c = PairedComparison(shared.map { PairedComparison.Problem(id: $0, a: a[$0]! ? 1 : 0, b: after[$0]! ? 1 : 0) })
+            summary += String(format: "\nafter vs %@: %+.1f points (95%% interval %+.1f to %+.1f), %d gained, %d lost, McNemar p = %.3g",
+                              name, c.difference * 100, c.interval.low * 100, c.interval.high * 100, c.gained.count, c.lost.count, c.pValue)
+        }
         try AtomicFile.write(Data((summary + "\n").utf8), to: checkpointRoot + "/summary.txt")
         return summary
     }

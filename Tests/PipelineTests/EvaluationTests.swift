@@ -445,10 +445,12 @@ final class EvaluationTests: XCTestCase {
         var services: [SamplerService] = []
         var threads: [Thread] = []
         for i in 0..<2 {
-            let service = SamplerService(settings: .init(name: "sampler-\(i)", learnerEndpoint: settings.endpoint,
-                                                         labelerEndpoint: "ipc://\(dir!)/no-labeler", paramsEndpoint: settings.paramsEndpoint,
-                                                         cacheDirectory: dir + "/cache-\(i)"),
-                                         log: Log(role: "sampler", instance: "\(i)"))
+            var samplerSettings = SamplerService.Settings(name: "sampler-\(i)", learnerEndpoint: settings.endpoint,
+                                                          labelerEndpoint: "ipc://\(dir!)/no-labeler", paramsEndpoint: settings.paramsEndpoint,
+                                                          cacheDirectory: dir + "/cache-\(i)")
+            // Two requests per batch: both samplers get work, and batches hold several requests.
+            samplerSettings.batchRequests = 2
+            let service = SamplerService(settings: samplerSettings, log: Log(role: "sampler", instance: "\(i)"))
             let box = UncheckedBox(service)
             // The real samplers join after the silent one holds a request.
             let thread = Thread { Thread.sleep(forTimeInterval: 0.5); try? box.value.run() }

@@ -212,7 +212,9 @@ public final class LabelerService {
                 weights = try WeightClient(settings: weightSettings, log: log)
             }
             let (path, _) = try weights!.fetch(model: "critic", version: version)
+            let started = nowMs()
             critic = (version, try CriticTrainer(critic: try Critic.load(checkpoint: path), trainedLayers: 1))
+            Telemetry.seconds("coderl_weight_load_seconds", Double(nowMs() - started) / 1000, [("model", "critic")])
             log("critic v\(version) loaded")
             pool.touchAll(nowMs: nowMs())
             // Groups that waited for a critic.

@@ -62,6 +62,10 @@ public struct StepReport: Codable, Sendable {
     public var signalShare: Double? = nil
     public var meanAbsReturn: Double? = nil
     public var sampledLogProb: Double? = nil
+    /// When the step ended (seconds since 1970), for rates over several steps.
+    public var finishedAt: Double? = nil
+    /// Seconds of the step spent training (the rest of `seconds` waited for rollouts).
+    public var trainSeconds: Double? = nil
 
     public var line: String {
         let total = max(1, outcomes.reduce(0, +))
@@ -391,6 +395,7 @@ public final class LearnerService {
 
     /// One learner step on `data`; returns its report.
     private func train(_ data: StepData, started: UInt64) throws -> StepReport {
+        let trainStarted = nowMs()
         let counts = data.counts(version: state.version, maxLag: config.training.maxPolicyLag)
         let scored = data.rollouts.filter { $0.verdict.outcome != .unspecified }
         let fresh = scored.filter { !$0.baseline && !StepData.isStale($0, version: state.version, maxLag: config.training.maxPolicyLag) }
@@ -424,7 +429,8 @@ public final class LearnerService {
         var ceLoss = 0.0, pgLoss = 0.0
         var update: ActorSession.StepReport? = nil
         if !parts.isEmpty {
-            let report = try actor.step(parts: parts, examples: data.rollouts.count, rng: actor.state.rng)
+            let actor = self.actor!
+            let report = try serving { try actor.step(parts: parts, examples: data.rollouts.count, rng: actor.state.rng) }
             update = report
             // Each term's own mean: the cross-entropy parts come first, then the policy-gradient ones.
             let ceParts = report.parts.prefix(ceBatches.count), pgParts = report.parts.dropFirst(ceBatches.count)
@@ -437,7 +443,8 @@ public final class LearnerService {
         var calibration: Double? = nil
         let criticBatches = try builder.criticBatches(scored, classes: classes)
         if !criticBatches.isEmpty {
-            let result = try critic.step(criticBatches, examples: scored.count, rng: critic.state.rng)
+            let critic = self.critic!
+            let result = try serving { try critic.step(criticBatches, examples: scored.count, rng: critic.state.rng) }
             criticLoss = Double(result.loss)
             let labels = criticBatches.flatMap { $0.labels ?? [] }
             let right = zip(result.probabilities, labels).filter { p, y in p.indices.max(by: { p[$0] < p[$1] }) == y }.count
@@ -466,9 +473,11 @@ public final class LearnerService {
             learningRate: update.map { Double($0.learningRate) }, tokens: update?.tokens,
             signalShare: fresh.isEmpty ? nil : Double(fresh.filter { $0.advantage != 0 }.count) / Double(fresh.count),
             meanAbsReturn: fresh.isEmpty ? nil : fresh.map { Double(abs($0.advantage)) }.reduce(0, +) / Double(fresh.count),
-            sampledLogProb: Self.meanLogProb(fresh))
+            sampledLogProb: Self.meanLogProb(fresh), finishedAt: Date().timeIntervalSince1970,
+            trainSeconds: Double(now - trainStarted) / 1000)
         report.record()
         Telemetry.seconds("coderl_learner_step_seconds", report.seconds)
+        Telemetry.seconds("coderl_learner_train_seconds", report.trainSeconds ?? 0)
         Telemetry.count("coderl_rollouts_consumed_total", by: data.rollouts.count)
         Telemetry.count("coderl_rollouts_stale_total", by: counts.stale)
         for r in scored where !r.baseline {
@@ -485,6 +494,25 @@ public final class LearnerService {
         var sum = 0.0, n = 0
         for r in rollouts { for l in r.logprobs where l > -1e29 { sum += Double(l); n += 1 } }
         return n == 0 ? nil : sum / Double(n)
+    }
+
+    /// Runs `work` (a training step) on a thread of its own while this one keeps answering
+    /// samplers: a sampler that finishes during a step gets its next requests at once instead
+    /// of waiting for the step to end. Without samplers (replay) it runs here.
+    private func serving<T>(_ work: @escaping () throws -> T) throws -> T {
+        guard samplers != nil else { return try work() }
+        let result = Handoff<Result<T, any Error>>()
+        let box = UncheckedBox(work)
+        let thread = Thread { result.put(Result { try box.value() }) }
+        thread.stackSize = 8 << 20
+        thread.start()
+        while true {
+            if let r = result.take() {
+                samplers.touchAll(nowMs: nowMs())
+                return try r.get()
+            }
+            serviceSamplers(timeoutMs: 5)
+        }
     }
 
     /// Rollouts with a verdict (executed, labeled or consumed), for executions per second.
@@ -552,7 +580,8 @@ public final class LearnerService {
             }
             let batches = try builder.batches(items)
             let parts = batches.map { ($0, LossMix(crossEntropy: 1, weighted: 0, scale: 1 / Float(batches.count))) }
-            let report = try actor.step(parts: parts, examples: items.count, rng: actor.state.rng)
+            let actor = self.actor!
+            let report = try serving { try actor.step(parts: parts, examples: items.count, rng: actor.state.rng) }
             state.warmStartDone += 1
             serviceSamplers(timeoutMs: 1)
             progress(String(format: "warm-start %d/%d | ce %.3f | %.1fs", state.warmStartDone, config.training.warmStartSteps,
@@ -793,4 +822,12 @@ public final class LearnerService {
         try AtomicFile.write(Data((summary + "\n").utf8), to: checkpointRoot + "/summary.txt")
         return summary
     }
+}
+
+/// One value handed from a worker thread to the thread waiting for it.
+final class Handoff<T>: @unchecked Sendable {  // guarded by the lock
+    private let lock = NSLock()
+    private var value: T?
+    func put(_ v: T) { lock.withLock { value = v } }
+    func take() -> T? { lock.withLock { defer { value = nil }; return value } }
 }

@@ -258,6 +258,8 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
         if let loaded, loaded.version == version, loaded.sha256 == actor.1.sha256, loaded.tokenizer == vocabulary.1.sha256 {
             return loaded.generator
         }
+        let started = ContinuousClock.now
+        defer { Telemetry.seconds("coderl_weight_load_seconds", (ContinuousClock.now - started).seconds, [("model", "actor")]) }
         let tokenizer = try Tokenizer(gguf: try GGUFFile(path: vocabulary.0))
         let model = try LoadedModel.load(actor.0)
         let generator = Generator(model: LlamaModel(weights: model.weights, precision: settings.precision), tokenizer: tokenizer)

@@ -2,9 +2,20 @@ import Schema
 
 /// CodeRL's rewards (Le et al., 2022, eq. 4) and the returns the actor is trained on.
 public enum Rewards {
-    /// compile error -1.0, runtime error (timeouts included) -0.6, failed test -0.3, passed +1.0.
-    public static func reward(_ outcome: Outcome) -> Float {
-        switch outcome {
+    /// How an outcome becomes a reward.
+    public enum Scheme: String, Sendable, CaseIterable {
+        /// CodeRL's graded rewards: compile error -1.0, runtime error -0.6, failed test -0.3, passed +1.0.
+        case coderl
+        /// Pass or fail: passed 1, anything else 0. With a group-mean baseline only problems where
+        /// some but not all samples pass carry a signal, and failures are not ranked among themselves.
+        case pass
+    }
+
+    /// compile error -1.0, runtime error (timeouts included) -0.6, failed test -0.3, passed +1.0
+    /// (`.coderl`); passed 1, anything else 0 (`.pass`).
+    public static func reward(_ outcome: Outcome, scheme: Scheme = .coderl) -> Float {
+        if scheme == .pass { return outcome == .passed ? 1 : 0 }
+        return switch outcome {
         case .compileError: -1.0
         case .runtimeError: -0.6
         case .failedTest: -0.3
@@ -67,9 +78,9 @@ public enum Rewards {
     /// greedy baseline is itself unscored, returns fall back to the group mean. Returns the
     /// indices of the scored programs.
     @discardableResult
-    public static func label(_ group: inout [Rollout], mode: ReturnMode, baseline: Baseline) -> [Int] {
+    public static func label(_ group: inout [Rollout], mode: ReturnMode, baseline: Baseline, scheme: Scheme = .coderl) -> [Int] {
         let scored = group.indices.filter { group[$0].verdict.outcome != .unspecified }
-        let rewards = scored.map { reward(group[$0].verdict.outcome) }
+        let rewards = scored.map { reward(group[$0].verdict.outcome, scheme: scheme) }
         let flags = scored.map { group[$0].baseline }
         let values = returns(rewards: rewards, isBaseline: flags, mode: mode, baseline: baseline)
             ?? returns(rewards: rewards, isBaseline: flags, mode: mode, baseline: .groupMean)!

@@ -30,6 +30,7 @@ public final class LabelerService {
         public var limits = ExecutionLimits()
         public var returnMode: Rewards.ReturnMode = .relative
         public var baseline: Rewards.Baseline = .greedy
+        public var reward: Rewards.Scheme = .coderl
         public var criticWeights = true
         /// CURVE on the rollouts and executor sockets (links `rollouts` and `executors`) and
         /// toward the param-store.
@@ -50,6 +51,7 @@ public final class LabelerService {
             }
             returnMode = config.training.returnMode == .absolute ? .absolute : .relative
             baseline = config.sampling.baseline == .groupMean ? .groupMean : .greedy
+            reward = config.training.reward == .pass ? .pass : .coderl
             criticWeights = config.training.criticWeights
         }
 
@@ -174,7 +176,7 @@ public final class LabelerService {
             }
             try Self.attachCriticWeights(&group, critic.trainer)
         }
-        Rewards.label(&group, mode: settings.returnMode, baseline: settings.baseline)
+        Rewards.label(&group, mode: settings.returnMode, baseline: settings.baseline, scheme: settings.reward)
         let updated = Dictionary(uniqueKeysWithValues: group.map { ($0.sequence, $0) })
         try ledger.update(sequences: members) { r in
             let u = updated[r.sequence]!

@@ -14,6 +14,7 @@ public struct Relabeler {
     public var limits = Limits()
     public var returnMode: Rewards.ReturnMode = .relative
     public var baseline: Rewards.Baseline = .greedy
+    public var reward: Rewards.Scheme = .coderl
 
     public init() {}
 
@@ -63,7 +64,7 @@ public struct Relabeler {
                     }
                 }
             }
-            Rewards.label(&members, mode: returnMode, baseline: baseline)
+            Rewards.label(&members, mode: returnMode, baseline: baseline, scheme: reward)
             if let critic { try LabelerService.attachCriticWeights(&members, critic) }
             let updated = Dictionary(uniqueKeysWithValues: members.map { ($0.sequence, $0) })
             try ledger.update(sequences: members.map(\.sequence)) { r in

@@ -6,6 +6,7 @@ import Foundation
 public struct PipelineConfig: Sendable {
     public enum Baseline: String, Sendable, CaseIterable { case greedy, groupMean = "group-mean" }
     public enum ReturnMode: String, Sendable, CaseIterable { case relative, absolute }
+    public enum RewardScheme: String, Sendable, CaseIterable { case coderl, pass }
     public enum CriticClassesChoice: String, Sendable, CaseIterable { case outcomes, binary }
     public enum SandboxChoice: String, Sendable, CaseIterable { case strict, relaxed }
     public enum PrecisionChoice: String, Sendable, CaseIterable { case auto, fp32, bf16 }
@@ -76,6 +77,7 @@ public struct PipelineConfig: Sendable {
         public var ceWeight: Double
         public var rlWeight: Double
         public var returnMode: ReturnMode
+        public var reward: RewardScheme
         public var criticWeights: Bool
         public var klPenalty: Double
         public var maxPolicyLag: Int
@@ -204,6 +206,7 @@ public struct PipelineConfig: Sendable {
             ceWeight: r.double("training.ce_weight", 1.0, "Weight of cross-entropy on reference solutions in the actor loss.", min: 0),
             rlWeight: r.double("training.rl_weight", 1.0, "Weight of the policy-gradient term in the actor loss.", min: 0),
             returnMode: r.choice("training.return", ReturnMode.relative, "Return: reward minus baseline, or the reward itself"),
+            reward: r.choice("training.reward", RewardScheme.coderl, "Reward: CodeRL's graded outcomes (compile error -1, runtime error -0.6, failed test -0.3, passed 1), or pass (1 passed, 0 otherwise)"),
             criticWeights: r.bool("training.critic_weights", true, "Weight each token by the critic's probability of the program's outcome (false: plain REINFORCE with baseline)."),
             klPenalty: r.double("training.kl_penalty", 0.0, "Per-token penalty beta * (log p - log p_initial) subtracted from the return (0 = off).", min: 0),
             maxPolicyLag: r.int("training.max_policy_lag", 2, "Rollouts more than this many versions behind are stale: used for the critic, not the actor (counted).", min: 0),

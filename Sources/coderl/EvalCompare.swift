@@ -2,6 +2,7 @@ import ArgumentParser
 import CodeRL
 import Foundation
 import Ledger
+import Pipeline
 
 /// `coderl compare A B`: two evaluations of a ledger, problem by problem.
 struct EvalCompare: ParsableCommand {
@@ -9,6 +10,11 @@ struct EvalCompare: ParsableCommand {
         commandName: "compare",
         abstract: "Compare two evaluations in a ledger problem by problem: paired difference, interval, McNemar's exact test.",
         discussion: """
+            An evaluation is an id in --ledger (made by `coderl eval`), or a pipeline run's \
+            held-out greedy evaluation written RUN:POINT, where RUN is the run directory (or its \
+            ledger) and POINT is before, warm (after warm-start) or after (the latest), or a \
+            version such as after-v41: this compares the arms of an experiment run by run.
+
             Only problems both evaluations scored are compared. A problem's score is its pass@1 \
             estimate (correct / judged programs; 0 or 1 for greedy evaluation) and it counts as \
             solved at a score of at least 1/2. Printed: both mean scores, their difference with a \
@@ -19,6 +25,8 @@ struct EvalCompare: ParsableCommand {
             Examples:
               coderl compare base-eval rl-eval --ledger runs/eval/ledger
               coderl compare base-eval rl-eval --ledger runs/eval/ledger --json
+              coderl compare runs/mbpp-a:after runs/mbpp-c:after
+              coderl compare runs/mbpp-c:warm runs/mbpp-c:after
             """)
 
     @Argument(help: "Evaluation A (the baseline).") var a: String
@@ -27,18 +35,38 @@ struct EvalCompare: ParsableCommand {
     @Flag(help: "JSON on standard output.") var json = false
 
     func run() throws {
-        let store = try Ledger.openForReading(path: ledger)
-        var scores: [[String: Double]] = []
-        for id in [a, b] {
-            guard try store.eval(id: id) != nil else {
-                throw CLIError("no evaluation '\(id)' in \(ledger); `coderl evals --ledger \(ledger)` lists them")
+        let pair = try [a, b].map { try scores(of: $0) }
+        try compare(pair)
+    }
+
+    /// Per-problem scores of an evaluation id in --ledger, or of a run's held-out evaluation.
+    private func scores(of reference: String) throws -> [String: Double] {
+        if let colon = reference.lastIndex(of: ":") {
+            let run = String(reference[..<colon]), point = String(reference[reference.index(after: colon)...])
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: run, isDirectory: &isDirectory), isDirectory.boolValue {
+                let path = FileManager.default.fileExists(atPath: run + "/ledger") ? run + "/ledger" : run
+                let store = try Ledger.openForReading(path: path)
+                guard let e = try HeldOutEvaluation.named(point, in: store) else {
+                    let known = try HeldOutEvaluation.all(in: store).map(\.name)
+                    throw CLIError("no held-out evaluation '\(point)' in \(path)" + (known.isEmpty ? " (it has none)" : "; it has: " + known.joined(separator: ", ")))
+                }
+                if e.pending > 0 { FileHandle.standardError.write(Data("\(reference): \(e.pending) programs still without a verdict are left out\n".utf8)) }
+                return e.passed.mapValues { $0 ? 1 : 0 }
             }
-            var byProblem: [String: Double] = [:]
-            for r in try store.evalResults(eval: id) where r.pool > 0 && r.error.isEmpty {
-                byProblem[r.problemID] = Double(r.correct) / Double(r.pool)
-            }
-            scores.append(byProblem)
         }
+        let store = try Ledger.openForReading(path: ledger)
+        guard try store.eval(id: reference) != nil else {
+            throw CLIError("no evaluation '\(reference)' in \(ledger); `coderl evals --ledger \(ledger)` lists them (a run's held-out evaluation is written RUN:before, RUN:warm or RUN:after)")
+        }
+        var byProblem: [String: Double] = [:]
+        for r in try store.evalResults(eval: reference) where r.pool > 0 && r.error.isEmpty {
+            byProblem[r.problemID] = Double(r.correct) / Double(r.pool)
+        }
+        return byProblem
+    }
+
+    private func compare(_ scores: [[String: Double]]) throws {
         let shared = Set(scores[0].keys).intersection(scores[1].keys).sorted { $0.localizedStandardCompare($1) == .orderedAscending }
         guard !shared.isEmpty else { throw CLIError("\(a) and \(b) have no scored problem in common") }
         let comparison = PairedComparison(shared.map { PairedComparison.Problem(id: $0, a: scores[0][$0]!, b: scores[1][$0]!) })

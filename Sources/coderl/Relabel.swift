@@ -31,6 +31,7 @@ struct Relabel: ParsableCommand {
     @Flag(help: "Run the stored programs again against the current hidden tests.") var reexecute = false
     @Option(help: "Return: relative (to the group's baseline) or absolute.") var `return`: String = "relative"
     @Option(help: "Baseline of relative returns: greedy or group-mean.") var baseline: String = "greedy"
+    @Option(help: "Reward: coderl (graded outcomes) or pass (1 passed, 0 otherwise).") var reward: String = "coderl"
     @Option(help: "First rollout sequence.") var fromSeq: UInt64 = 1
     @Option(help: "Last rollout sequence.") var toSeq: UInt64 = .max
     @OptionGroup var sandbox: SandboxOptionsGroup
@@ -39,12 +40,14 @@ struct Relabel: ParsableCommand {
         guard critic != nil || reexecute else { throw ValidationError("give --critic, --reexecute, or both") }
         guard Rewards.ReturnMode(rawValue: `return`) != nil else { throw ValidationError("--return must be relative or absolute") }
         guard Rewards.Baseline(rawValue: baseline) != nil else { throw ValidationError("--baseline must be greedy or group-mean") }
+        guard Rewards.Scheme(rawValue: reward) != nil else { throw ValidationError("--reward must be coderl or pass") }
     }
 
     func run() throws {
         var relabeler = Relabeler()
         relabeler.returnMode = Rewards.ReturnMode(rawValue: `return`)!
         relabeler.baseline = Rewards.Baseline(rawValue: baseline)!
+        relabeler.reward = Rewards.Scheme(rawValue: reward)!
         if let critic {
             var path = critic
             if let version = UInt64(critic) {

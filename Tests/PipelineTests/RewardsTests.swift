@@ -10,6 +10,22 @@ final class RewardsTests: XCTestCase {
         XCTAssertEqual(Rewards.reward(.passed), 1.0)
     }
 
+    func testPassRewardRanksOnlyPassingAgainstFailing() {
+        XCTAssertEqual(Outcome.allCases.filter { $0 != .UNRECOGNIZED }.map { Rewards.reward($0, scheme: .pass) }, [0, 0, 0, 0, 1])
+        // One group: two passing and two failing samples of different kinds, no greedy program.
+        var group = [Outcome.passed, .compileError, .failedTest, .passed].enumerated().map { i, o in
+            Rollout.with { $0.sequence = UInt64(i); $0.verdict.outcome = o }
+        }
+        Rewards.label(&group, mode: .relative, baseline: .groupMean, scheme: .pass)
+        XCTAssertEqual(group.map(\.advantage), [0.5, -0.5, -0.5, 0.5])
+        // Every sample failed: nothing to learn from, whatever the kind of failure.
+        var failed = [Outcome.compileError, .runtimeError, .failedTest].map { o in Rollout.with { $0.verdict.outcome = o } }
+        Rewards.label(&failed, mode: .relative, baseline: .groupMean, scheme: .pass)
+        XCTAssertEqual(failed.map(\.advantage), [0, 0, 0])
+        Rewards.label(&failed, mode: .relative, baseline: .groupMean, scheme: .coderl)
+        XCTAssertNotEqual(failed.map(\.advantage), [0, 0, 0])
+    }
+
     func testRelativeReturnAgainstGreedyBaseline() {
         // greedy failed a test (-0.3); samples: passed, compile error, failed test.
         let r = Rewards.returns(rewards: [-0.3, 1.0, -1.0, -0.3], isBaseline: [true, false, false, false], mode: .relative, baseline: .greedy)!

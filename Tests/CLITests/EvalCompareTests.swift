@@ -1,6 +1,7 @@
 import CodeRL
 import Foundation
 import Ledger
+import Pipeline
 import Schema
 import XCTest
 
@@ -40,5 +41,45 @@ final class EvalCompareTests: XCTestCase {
         let missing = try runCLI("coderl", ["compare", "base", "nope", "--ledger", dir])
         XCTAssertNotEqual(missing.status, 0)
         XCTAssertTrue(missing.output.contains("no evaluation 'nope'"), missing.output)
+    }
+
+    /// A pipeline run's held-out evaluations (eval requests named eval-<point>-v<version>-<i>)
+    /// compared across two run directories, the latest version of a point chosen.
+    func testCompareRunsByTheirHeldOutEvaluations() throws {
+        let root = NSTemporaryDirectory() + "coderl-compare-runs-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        func run(_ name: String, _ evaluations: [(String, Set<Int>)]) throws {
+            let ledger = try Ledger(path: "\(root)/\(name)/ledger")
+            for (tag, solved) in evaluations {
+                _ = try ledger.append((0..<30).map { i in
+                    Rollout.with {
+                        $0.requestID = "eval-\(tag)-\(i)"
+                        $0.purpose = "eval"
+                        $0.problemID = "p/\(i)"
+                        $0.baseline = true
+                        $0.state = .labeled
+                        $0.verdict.outcome = solved.contains(i) ? .passed : .failedTest
+                    }
+                })
+            }
+        }
+        try run("a", [("before-v0", Set(0..<10)), ("after-v5", Set(0..<12))])
+        // An older "after" (v3) and the latest (v9): the latest counts.
+        try run("c", [("before-v0", Set(0..<10)), ("after-v3", []), ("after-v9", Set(2..<18))])
+        XCTAssertEqual(HeldOutEvaluation.parse(requestID: "eval-warm-v21-7")?.point, "warm")
+        XCTAssertEqual(HeldOutEvaluation.parse(requestID: "eval-warm-v21-7")?.version, 21)
+        XCTAssertNil(HeldOutEvaluation.parse(requestID: "train-3"))
+        XCTAssertNil(HeldOutEvaluation.parse(requestID: "eval-15680-1796553807146-2"))
+        let result = try runCLI("coderl", ["compare", "\(root)/a:after", "\(root)/c:after"])
+        XCTAssertEqual(result.status, 0, result.output)
+        // A solves 0..11, C 2..17: gained 12..17 (6), lost 0, 1 (2).
+        XCTAssertTrue(result.output.contains("30 problems scored by both"), result.output)
+        XCTAssertTrue(result.output.contains("pass@1: A 40.0%, B 53.3%"), result.output)
+        XCTAssertTrue(result.output.contains("B only (gained) 6, A only (lost) 2"), result.output)
+        let older = try runCLI("coderl", ["compare", "\(root)/c:before", "\(root)/c:after-v3"])
+        XCTAssertTrue(older.output.contains("pass@1: A 33.3%, B 0.0%"), older.output)
+        let missing = try runCLI("coderl", ["compare", "\(root)/a:warm", "\(root)/c:after"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.output.contains("no held-out evaluation 'warm'") && missing.output.contains("before-v0, after-v5"), missing.output)
     }
 }

@@ -118,7 +118,7 @@ let package = Package(
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Schema"]),
         .testTarget(name: "SchemaTests", dependencies: ["Schema"]),
-        .testTarget(name: "CLITests", dependencies: ["CodeRL", "Ledger", "ModelIO", "Pipeline", "Schema", "Wire", "ZeroMQ"]),
+        .testTarget(name: "CLITests", dependencies: ["CodeRL", "Ledger", "ModelIO", "Schema", "Wire", "ZeroMQ"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Schema"]),
         .testTarget(name: "ExecutionTests", dependencies: ["Execution", "ExecutorService", "Datasets", "Ledger", "LMDB", "Schema", "Wire", "ZeroMQ"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "LMDB", "Schema"]),

@@ -597,30 +597,6 @@ public final class LearnerService {
         }
     }
 
-    /// Pass rate of the greedy programs of eval requests with this prefix, when all are labeled.
-    public static func evalResult(_ ledger: Ledger, prefix: String, expected: Int) throws -> (passed: Int, total: Int)? {
-        guard let byProblem = try evalOutcomes(ledger, prefix: prefix, expected: expected) else { return nil }
-        return (byProblem.values.filter { $0 }.count, byProblem.count)
-    }
-
-    /// Whether each problem's greedy program passed, for eval requests with this prefix, when
-    /// all `expected` are labeled.
-    public static func evalOutcomes(_ ledger: Ledger, prefix: String, expected: Int) throws -> [String: Bool]? {
-        var passed: [String: Bool] = [:]
-        var pendingFound = false
-        try ledger.scanRollouts { r in
-            if r.purpose == "eval" && r.requestID.hasPrefix(prefix) {
-                if r.state == .labeled || r.state == .consumed {
-                    passed[r.problemID] = r.verdict.outcome == .passed
-                } else {
-                    pendingFound = true
-                }
-            }
-            return true
-        }
-        return pendingFound || passed.count < expected ? nil : passed
-    }
-
     // MARK: Run
 
     /// Trains until `run.steps`, then evaluates the held-out problems and returns the summary.
@@ -795,13 +771,15 @@ public final class LearnerService {
             try saveCheckpoint()
         }
         var before: [String: Bool]? = nil, warm: [String: Bool]? = nil, after: [String: Bool]? = nil
-        let warmPrefix = state.evalWarmVersion.map { "eval-warm-v\($0)-" }
+        let warmName = state.evalWarmVersion.map { "warm-v\($0)" }
         let deadline = nowMs() + 3_600_000
         while !stopFlag.isSet && nowMs() < deadline {
-            before = try Self.evalOutcomes(ledger, prefix: "eval-before-", expected: heldout.count)
-            if let warmPrefix { warm = try Self.evalOutcomes(ledger, prefix: warmPrefix, expected: heldout.count) }
-            after = try Self.evalOutcomes(ledger, prefix: "eval-after-v\(state.version)-", expected: heldout.count)
-            if before != nil && after != nil && (warmPrefix == nil || warm != nil) { break }
+            // Each evaluation once every held-out problem's greedy program has its verdict.
+            let done = try HeldOutEvaluation.all(in: ledger).filter { $0.pending == 0 && $0.passed.count >= heldout.count }
+            before = done.last { $0.point == "before" }?.passed
+            if let warmName { warm = done.last { $0.name == warmName }?.passed }
+            after = done.last { $0.name == "after-v\(state.version)" }?.passed
+            if before != nil && after != nil && (warmName == nil || warm != nil) { break }
             serviceSamplers(timeoutMs: 500)
         }
         func rate(_ r: [String: Bool]?) -> String {
@@ -809,7 +787,7 @@ public final class LearnerService {
             let passed = r.values.filter { $0 }.count
             return String(format: "%.1f%% (%d/%d)", Double(passed) * 100 / Double(max(1, r.count)), passed, r.count)
         }
-        summary += "\nheld-out pass rate (greedy): before \(rate(before))" + (warmPrefix != nil ? ", after warm-start \(rate(warm))" : "")
+        summary += "\nheld-out pass rate (greedy): before \(rate(before))" + (warmName != nil ? ", after warm-start \(rate(warm))" : "")
             + ", after \(rate(after))"
         // Paired: the same problems before and after, McNemar's exact test on those that changed.
         for (name, a) in [("base", before), ("warm-start", warm)] {

@@ -115,9 +115,11 @@ public final class CriticTrainer: @unchecked Sendable {  // confined to one thre
     public let backbone: LlamaTrainer
     public let headGradients: FloatBuffer
 
-    public init(critic: Critic, trainedLayers: Int? = nil) throws {
+    /// `trainsEmbedding`: whether the embedding is trained too when every block is.
+    public init(critic: Critic, trainedLayers: Int? = nil, trainsEmbedding: Bool = true) throws {
         self.critic = critic
-        backbone = try LlamaTrainer(weights: critic.backbone, trainedLayers: trainedLayers, usesOutputHead: false)
+        backbone = try LlamaTrainer(weights: critic.backbone, trainedLayers: trainedLayers, usesOutputHead: false,
+                                    trainsEmbedding: trainsEmbedding)
         headGradients = FloatBuffer(count: critic.head.count)
     }
 

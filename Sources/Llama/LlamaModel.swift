@@ -373,11 +373,32 @@ public final class LlamaModel: @unchecked Sendable {  // see above: confined to 
     }
 }
 
+extension LlamaModel {
+    /// Takes weights changed in place (a new version read over the old one): the tensors named
+    /// in `tensors` (`namedTensors` names) are packed again under bf16; under fp32 nothing is
+    /// derived from the weights, so there is nothing to do. The model's other buffers stay.
+    public func weightsChanged(_ tensors: Set<String>) {
+        guard let packed else { return }
+        let changed = weights.namedTensors.filter { tensors.contains($0.name) }
+        for l in Set(changed.compactMap(\.layer)).sorted() { packed.repack(layer: l, weights) }
+        if changed.contains(where: { $0.layer == nil && $0.offset == weights.outputOffset }) { packed.output.repack(weights.output) }
+    }
+}
+
 /// The linear layers' weights rounded to bfloat16 and packed (`LlamaModel` under `.bf16`).
 final class PackedWeights {
     struct Layer { let qkv, o, gateUp, down: BF16PackedMatrix }
     let layers: [Layer]
     let output: BF16PackedMatrix
+
+    /// Packs layer `l`'s four matrices again from `w` (the same shapes as at init).
+    func repack(layer l: Int, _ w: LlamaWeights) {
+        let p = layers[l]
+        p.qkv.repack(w.wqkv(l))
+        p.o.repack(w.wo(l))
+        p.gateUp.repack(w.wGateUp(l))
+        p.down.repack(w.wDown(l))
+    }
 
     init(_ w: LlamaWeights) {
         let c = w.config, C = c.channels, F = c.feedForward

@@ -83,11 +83,20 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
     /// False for a critic backbone: the hidden states feed another head, so the (tied) output
     /// matrix is neither used nor trained.
     public let usesOutputHead: Bool
+    /// False: the output head (with tied embeddings, the embedding) stays as it is; its weight
+    /// gradient is not computed, and a new version of the model differs only in its blocks.
+    public let trainsOutputHead: Bool
 
-    public init(weights: LlamaWeights, trainedLayers: Int? = nil, usesOutputHead: Bool = true) throws {
+    /// False: the embedding's input side stays as it is even when every block is trained.
+    public let trainsEmbedding: Bool
+
+    public init(weights: LlamaWeights, trainedLayers: Int? = nil, usesOutputHead: Bool = true, trainsOutputHead: Bool = true,
+                trainsEmbedding: Bool = true) throws {
         config = weights.config
         self.weights = weights
         self.usesOutputHead = usesOutputHead
+        self.trainsEmbedding = trainsEmbedding
+        self.trainsOutputHead = usesOutputHead && trainsOutputHead
         let n = trainedLayers ?? weights.config.layers
         guard n >= 0 && n <= config.layers else {
             throw LlamaError.badParameter(name: "trained layers", value: "\(n)", expected: "0 to \(config.layers)")
@@ -98,7 +107,7 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
     }
 
     public var firstTrainedLayer: Int { config.layers - trainedLayers }
-    public var trainsEmbeddingInput: Bool { trainedLayers == config.layers }
+    public var trainsEmbeddingInput: Bool { trainedLayers == config.layers && trainsEmbedding }
 
     /// The trained tensors: the top blocks, the final norm, the output head, and the embedding
     /// when every block is trained or it is the tied head. The optimizer updates (and decays)
@@ -107,8 +116,8 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
         weights.namedTensors.filter { t in
             if let l = t.layer { return l >= firstTrainedLayer }
             switch t.name {
-            case "model.embed_tokens.weight": return trainsEmbeddingInput || (usesOutputHead && config.tiedEmbeddings)
-            case "lm_head.weight": return usesOutputHead
+            case "model.embed_tokens.weight": return trainsEmbeddingInput || (trainsOutputHead && config.tiedEmbeddings)
+            case "lm_head.weight": return trainsOutputHead
             default: return true
             }
         }
@@ -339,7 +348,7 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
             } }
             if backward {
                 timed("output matmul") {
-                    Layers.linearBackward(dx: chunkD.pointer, dw: gradients.output, dy: logits.pointer, x: chunkX.pointer, w: weights.output,
+                    Layers.linearBackward(dx: chunkD.pointer, dw: trainsOutputHead ? gradients.output : nil, dy: logits.pointer, x: chunkX.pointer, w: weights.output,
                                           rows: n, in: C, out: V, precision: precision)
                 }
                 for i in 0..<n { Kernels.axpy(1, chunkD.pointer + i * C, s.dxn.pointer + rows[start + i] * C, C) }

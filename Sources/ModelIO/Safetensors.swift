@@ -24,7 +24,8 @@ public final class SafetensorsFile: @unchecked Sendable {  // immutable after in
     public let entries: [String: Entry]
     public let fileSize: Int
     private let base: UnsafeRawPointer
-    private let dataStart: Int
+    /// Where the data starts: 8 bytes of header length, then the header.
+    public let dataStart: Int
 
     public init(path: String) throws {
         self.path = path
@@ -156,9 +157,15 @@ public enum SafetensorsError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// Writes a safetensors file: tensors in the order added, the header padded to 8 bytes, streamed
-/// from the given memory (no copy of the whole file is built) into a temporary file that is
-/// flushed and renamed into place. The pointers must stay valid until `write` returns.
+/// Writes a safetensors file: tensors in the order added, the header padded with spaces to
+/// `alignment` bytes, streamed from the given memory (no copy of the whole file is built) into a
+/// temporary file that is flushed and renamed into place. The pointers must stay valid until
+/// `write` returns.
+///
+/// A large `alignment` keeps every tensor at the same file offset while the header's metadata
+/// changes a little (a training step's state, checksums): two versions of a model then differ
+/// only in the chunks of the tensors that changed, which is what lets the param-store's clients
+/// fetch a new version as a delta of one they hold.
 public struct SafetensorsWriter {
     public enum DType: String, Sendable, CaseIterable { case f32 = "F32", f16 = "F16", bf16 = "BF16" }
 
@@ -173,8 +180,13 @@ public struct SafetensorsWriter {
 
     private var tensors: [Pending] = []
     public var metadata: [String: String] = ["format": "pt"]
+    /// The data starts at a multiple of this many bytes from the start of the file (a multiple of 8).
+    public var alignment = 8
 
-    public init() {}
+    public init(alignment: Int = 8) {
+        precondition(alignment > 0 && alignment % 8 == 0, "safetensors header alignment must be a positive multiple of 8")
+        self.alignment = alignment
+    }
 
     public mutating func add(_ name: String, shape: [Int], values: UnsafePointer<Float>, dtype: DType = .f32) {
         tensors.append(Pending(name: name, shape: shape, dtype: dtype, values: values))
@@ -196,6 +208,56 @@ public struct SafetensorsWriter {
         }
     }
 
+    /// Where each tensor's data begins and ends, relative to the data start.
+    public var layout: [(name: String, begin: Int, end: Int)] {
+        var offset = 0
+        return tensors.map { t in
+            defer { offset += t.bytes }
+            return (t.name, offset, offset + t.bytes)
+        }
+    }
+
+    /// Whether `file` has this writer's header length and every tensor at the same place with
+    /// the same dtype and shape (and no others): then `overwrite` can turn it into this file.
+    public func layoutMatches(_ file: SafetensorsFile) -> Bool {
+        guard file.dataStart == headerBytes().count, file.entries.count == tensors.count else { return false }
+        var offset = 0
+        for t in tensors {
+            guard let e = file.entries[t.name], e.begin == offset, e.dtype == t.dtype.rawValue, e.shape == t.shape else { return false }
+            offset += t.bytes
+        }
+        return file.fileSize == file.dataStart + offset
+    }
+
+    /// Writes the header and the tensors named in `tensors` into the existing file at `path`,
+    /// in place, not flushed: the file (whose layout must match, see `layoutMatches`) becomes
+    /// this writer's file while only the bytes that differ are written.
+    public func overwrite(_ path: String, tensors names: Set<String>) throws {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SafetensorsError.cannotWrite(path: path, errno: errno) }
+        defer { close(fd) }
+        func put(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
+            var done = 0
+            while done < bytes.count {
+                let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw SafetensorsError.cannotWrite(path: path, errno: errno)
+                }
+                done += n
+            }
+        }
+        let header = headerBytes()
+        var offset = header.count
+        for t in tensors {
+            defer { offset += t.bytes }
+            guard names.contains(t.name) else { continue }
+            precondition(t.dtype == .f32 && UInt32(1).littleEndian == 1, "overwrite writes little-endian F32 tensors")
+            try put(UnsafeRawBufferPointer(start: t.values, count: t.bytes), at: offset)
+        }
+        try header.withUnsafeBytes { try put($0, at: 0) }
+    }
+
     func headerBytes() -> [UInt8] {
         func quote(_ s: String) -> String {
             let d = try! JSONSerialization.data(withJSONObject: [s])
@@ -209,14 +271,17 @@ public struct SafetensorsWriter {
             offset += t.bytes
         }
         var json = Array(("{" + parts.joined(separator: ",") + "}").utf8)
-        while json.count % 8 != 0 { json.append(0x20) }
+        let padded = (8 + json.count + alignment - 1) / alignment * alignment - 8
+        json.append(contentsOf: repeatElement(0x20, count: padded - json.count))
         var out: [UInt8] = []
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
         return out + json
     }
 
-    public func write(to path: String) throws {
-        try AtomicFile.write(to: path) { sink in
+    /// `durable: false` skips flushing to disk (the file is still renamed into place whole):
+    /// for files that are checked against checksums where they are used and can be made again.
+    public func write(to path: String, durable: Bool = true) throws {
+        try AtomicFile.write(to: path, durable: durable) { sink in
             try sink.write(headerBytes())
             let chunk = 1 << 20
             let staging = UnsafeMutableRawPointer.allocate(byteCount: 4 * chunk, alignment: 64)
@@ -240,6 +305,8 @@ public struct SafetensorsWriter {
 
 /// Whole-file writes that readers never see half-done: a temporary file in the same
 /// directory, flushed to disk, then renamed over the destination (and the directory flushed).
+/// Without `durable`, nothing is flushed: a process that dies still leaves the old file or the
+/// new one, but a machine that loses power may leave either damaged.
 public enum AtomicFile {
     public struct Sink {
         let fd: Int32
@@ -258,17 +325,17 @@ public enum AtomicFile {
         public func write(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try write($0) } }
     }
 
-    public static func write(_ data: Data, to path: String) throws {
-        try write(to: path) { sink in try data.withUnsafeBytes { try sink.write($0) } }
+    public static func write(_ data: Data, to path: String, durable: Bool = true) throws {
+        try write(to: path, durable: durable) { sink in try data.withUnsafeBytes { try sink.write($0) } }
     }
 
-    public static func write(to path: String, _ body: (Sink) throws -> Void) throws {
+    public static func write(to path: String, durable: Bool = true, _ body: (Sink) throws -> Void) throws {
         let tmp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw SafetensorsError.cannotWrite(path: tmp, errno: errno) }
         do {
             try body(Sink(fd: fd, path: tmp))
-            guard fsync(fd) == 0 else { throw SafetensorsError.cannotWrite(path: tmp, errno: errno) }
+            guard !durable || fsync(fd) == 0 else { throw SafetensorsError.cannotWrite(path: tmp, errno: errno) }
             close(fd)
         } catch {
             close(fd)
@@ -280,6 +347,7 @@ public enum AtomicFile {
             unlink(tmp)
             throw SafetensorsError.cannotWrite(path: path, errno: e)
         }
+        guard durable else { return }
         let dir = open((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY)
         if dir >= 0 { fsync(dir); close(dir) }
     }

@@ -5,6 +5,7 @@ import Ledger
 import Llama
 import Runtime
 import Schema
+import Training
 import Wire
 import ZeroMQ
 
@@ -79,7 +80,9 @@ public final class LabelerService {
     private var rollouts: [UInt64: Rollout] = [:]
     private var groups: [GroupKey: [UInt64]] = [:]
     private var suites: [String: (hash: [UInt8], suite: TestSuite)] = [:]
-    private var critic: (version: UInt64, trainer: CriticTrainer)?
+    /// The critic in memory, its version and each tensor's checksum (the next version is read
+    /// over it in place: only the tensors that changed).
+    private var critic: (version: UInt64, trainer: CriticTrainer, checksums: [String: String])?
     private var weights: WeightClient?
     private var lastWaitingNote: UInt64 = 0
     public private(set) var labeled = 0
@@ -215,9 +218,17 @@ public final class LabelerService {
             }
             let (path, _) = try weights!.fetch(model: "critic", version: version)
             let started = nowMs()
-            critic = (version, try CriticTrainer(critic: try Critic.load(checkpoint: path), trainedLayers: 1))
+            let reader = try Checkpoint.Reader(path: path)
+            let previous = critic
+            critic = nil  // until the new version is wholly in memory
+            if let previous, (try? previous.trainer.critic.read(reader, only: reader.changed(since: previous.checksums))) != nil {
+                critic = (version, previous.trainer, reader.checksums)
+                log("critic v\(version) applied over v\(previous.version) in place: \(reader.changed(since: previous.checksums).count) tensors changed")
+            } else {
+                critic = (version, try CriticTrainer(critic: try Critic.load(reader), trainedLayers: 1), reader.checksums)
+                log("critic v\(version) loaded")
+            }
             Telemetry.seconds("coderl_weight_load_seconds", Double(nowMs() - started) / 1000, [("model", "critic")])
-            log("critic v\(version) loaded")
             pool.touchAll(nowMs: nowMs())
             // Groups that waited for a critic.
             for key in Array(groups.keys) { try labelIfComplete(key) }

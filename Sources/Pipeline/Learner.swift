@@ -145,6 +145,8 @@ public final class LearnerService {
     /// The step being trained consumed its rollouts before (a restart from a checkpoint older
     /// than the ledger's position): its version may exist in the param-store already.
     private var catchingUp = false
+    /// The newest version of each model this process has published (the parent of its next delta).
+    private var publishedHere: [String: UInt64] = [:]
     private var lastCheckpointMs = nowMs()
 
     /// `ledger`: the run's ledger when this process has it open already; nil opens it.
@@ -194,7 +196,8 @@ public final class LearnerService {
             kind: .actor, trainedLayers: trained,
             adamw: AdamWSettings(weightDecay: Float(config.training.weightDecay)),
             schedule: LearningRateSchedule(peak: Float(config.training.learningRate), totalSteps: config.run.steps),
-            clipNorm: config.training.clipNorm > 0 ? config.training.clipNorm : nil, rng: Xoshiro256(seed: config.run.seed)))
+            clipNorm: config.training.clipNorm > 0 ? config.training.clipNorm : nil, rng: Xoshiro256(seed: config.run.seed),
+            trainsOutputHead: config.training.trainHead))
         let criticLayers = config.model.criticLayers == 0 ? Critic.defaultLayers(actorLayers: layers) : config.model.criticLayers
         guard criticLayers <= layers else {
             throw PipelineError("model.critic_layers is \(criticLayers) but the actor has \(layers) blocks")
@@ -205,7 +208,8 @@ public final class LearnerService {
         critic = try CriticSession(critic: c, state: TrainingState(
             kind: .critic, trainedLayers: criticTrained, adamw: AdamWSettings(),
             schedule: LearningRateSchedule(peak: Float(config.training.criticLearningRate), totalSteps: config.run.steps),
-            clipNorm: 1, rng: Xoshiro256(seed: config.run.seed &+ 1), criticClasses: classes))
+            clipNorm: 1, rng: Xoshiro256(seed: config.run.seed &+ 1), criticClasses: classes,
+            trainsEmbedding: config.training.criticTrainEmbedding))
         state = LearnerState()
         try setPrecision()
         log("fresh start: actor \(layers) blocks (top \(trained) trained), critic \(criticLayers) blocks (\(classes.rawValue))")
@@ -267,8 +271,27 @@ public final class LearnerService {
             let dir = config.weightsPath + "/" + model + "/incoming"
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let path = dir + String(format: "/v%06llu.safetensors", version)
-            if model == "actor" { try actor.saveWeights(to: path) } else { try critic.saveWeights(to: path) }
-            try announce(model: model, version: version)
+            // Not flushed to disk: the param-store checks every chunk of every version it holds
+            // when it starts, and a version lost with the machine is published again on resume.
+            // After the first version this process published, only the trained tensors go (a
+            // delta of that version); should the store refuse it, the whole version follows.
+            func write(deltaOf parent: UInt64?) throws {
+                if model == "actor" {
+                    try actor.saveWeights(to: path, durable: false, deltaOf: parent)
+                } else {
+                    try critic.saveWeights(to: path, durable: false, deltaOf: parent)
+                }
+            }
+            let parent = publishedHere[model].flatMap { $0 < version ? $0 : nil }
+            try write(deltaOf: parent)
+            do {
+                try announce(model: model, version: version)
+            } catch let error where parent != nil && !stopFlag.isSet {
+                log("the param-store did not take \(model) v\(version) as a delta of v\(parent!) (\(error)); publishing it whole")
+                try write(deltaOf: nil)
+                try announce(model: model, version: version)
+            }
+            publishedHere[model] = version
             if model == "actor" {
                 servedVersion = version
                 Telemetry.gauge("coderl_actor_version", Double(version))
@@ -635,6 +658,12 @@ public final class LearnerService {
             // Actor v0 is the starting model, registered by the param-store itself.
             try publish(version: 0, models: ["critic"])
             try saveCheckpoint()
+        } else {
+            // Published versions are not flushed to disk: a param-store that lost the
+            // checkpoint's version with its machine gets it again (one it kept is left as it is).
+            catchingUp = true
+            try publish(version: state.version, models: state.version == 0 ? ["critic"] : ["critic", "actor"])
+            catchingUp = false
         }
         lastReportSequence = try ledger.lastSequence()
         lastReportExecuted = try executedCount()

@@ -4,6 +4,7 @@ import Schema
 import Wire
 import ZeroMQ
 import Runtime
+import Training
 
 /// The param-store: immutable, versioned weight files for each model (`actor`, `critic`,
 /// `tokenizer`), served in checksummed chunks, with new versions announced.
@@ -48,6 +49,8 @@ public final class ParamStore {
     public let settings: Settings
     private let log: Log
     private var manifests: [String: [UInt64: WeightManifest]] = [:]
+    /// Open weight files being served, by path.
+    private var handles: [String: FileHandle] = [:]
     private var sender: Sender
     public let stopFlag = StopFlag()
 
@@ -83,6 +86,14 @@ public final class ParamStore {
                         log("\(file): its weight file \(weights) is missing or has the wrong size; version \(manifest.version) is not served")
                         continue
                     }
+                    // Published files are not flushed to disk as they arrive: after a crash of
+                    // the machine one may be damaged, and is dropped here (the learner publishes
+                    // its version again when it resumes).
+                    guard try WeightClient.matches(weights, manifest) else {
+                        log("\(weights) does not match its manifest's chunk checksums; version \(manifest.version) of \(model) is dropped")
+                        try? FileManager.default.removeItem(atPath: file)
+                        continue
+                    }
                     manifests[model, default: [:]][manifest.version] = manifest
                 } catch {
                     log("\(file): unreadable manifest (\(error)); skipped")
@@ -96,8 +107,12 @@ public final class ParamStore {
     /// Registers `file` as `version` of `model`. With `link`, the store refers to the file by a
     /// symbolic link (version 0: the starting model, not copied); otherwise the file is moved.
     @discardableResult
-    public func register(model: String, version: UInt64, file: String, link: Bool = false) throws -> WeightManifest {
+    public func register(model: String, version: UInt64, file given: String, link: Bool = false) throws -> WeightManifest {
         guard Self.models.contains(model) else { throw PipelineError("unknown model '\(model)' (expected \(Self.models.joined(separator: ", ")))") }
+        var file = given
+        if !link, let parent = Checkpoint.Delta.parent(of: given) {
+            file = try materialize(model: model, version: version, delta: given, parent: parent)
+        }
         let format = try Self.checkFormat(file)
         var manifest = try Self.manifest(of: file, chunkBytes: settings.chunkBytes)
         manifest.model = model
@@ -126,6 +141,44 @@ public final class ParamStore {
         Telemetry.gauge("coderl_weight_newest_version", Double(manifests[model]!.keys.max()!), [("model", model)])
         prune(model)
         return manifest
+    }
+
+    /// The whole file of `version` made from the delta at `delta` and the version it names:
+    /// written over the file of the oldest version kept (which would be deleted after this
+    /// publication anyway), so that only the tensors that changed are written. The result is
+    /// checked (every tensor against its checksum) before it is registered.
+    private func materialize(model: String, version: UInt64, delta: String, parent: UInt64) throws -> String {
+        guard let parentManifest = manifests[model]?[parent] else {
+            throw PipelineError("\(delta) is a delta of \(model) v\(parent), which the param-store does not hold")
+        }
+        var recycled: String? = nil
+        // The versions kept besides version 0; once `version` is in, the oldest would go.
+        let kept = (manifests[model]?.keys.sorted() ?? []).filter { $0 > 0 && $0 != version }
+        if kept.count >= settings.keepVersions, let oldest = kept.first, oldest != parent, let m = manifests[model]?[oldest] {
+            recycled = path(model, oldest, m.format)
+            forget(model, oldest)
+        }
+        let whole = delta + ".tmp-whole"
+        let reused = try Checkpoint.Delta.materialize(delta: delta, parent: path(model, parent, parentManifest.format),
+                                                      recycling: recycled, to: whole)
+        if !reused, let recycled { try? FileManager.default.removeItem(atPath: recycled) }
+        do {
+            _ = try Checkpoint.Reader(path: whole)
+        } catch {
+            try? FileManager.default.removeItem(atPath: whole)
+            throw error
+        }
+        try? FileManager.default.removeItem(atPath: delta)
+        return whole
+    }
+
+    /// Stops serving `version` of `model` (its manifest is deleted; the file is the caller's).
+    private func forget(_ model: String, _ version: UInt64) {
+        guard let m = manifests[model]?[version] else { return }
+        try? FileManager.default.removeItem(atPath: settings.directory + "/" + model + "/" + String(format: "v%06llu.manifest", version))
+        let file = path(model, version, m.format)
+        try? handles.removeValue(forKey: file)?.close()
+        manifests[model]?[version] = nil
     }
 
     /// Deletes versions beyond the newest `keepVersions` (version 0 stays).
@@ -201,8 +254,7 @@ public final class ParamStore {
         let handshakes = try settings.security.watch(context: context, [(router, .params), (publisher, .params)]) { [log] line in log(line) }
         defer { handshakes?.stop() }
         log("serving weights on \(settings.endpoint), announcing on \(settings.announceEndpoint); \(settings.security.summary)")
-        var handles: [String: FileHandle] = [:]
-        defer { for h in handles.values { try? h.close() } }
+        defer { for h in handles.values { try? h.close() }; handles = [:] }
         var lastAnnounce: UInt64 = 0
         while !stopFlag.isSet {
             // Re-announce the newest versions every few seconds, for subscribers that joined late.
@@ -221,7 +273,7 @@ public final class ParamStore {
                     log("bad message: \(reason)")
                     if let peer { try reply(router, peer, .error(ErrorReply.with { $0.code = "bad-message"; $0.detail = String(reason.prefix(500)) })) }
                 case .message(let peer, let message):
-                    try handle(message, from: peer!, key: router.lastPeerKey, router, publisher, &handles)
+                    try handle(message, from: peer!, key: router.lastPeerKey, router, publisher)
                 }
             }
         }
@@ -233,7 +285,7 @@ public final class ParamStore {
     }
 
     private func handle(_ message: WireCodec.Message, from peer: [UInt8], key: String?, _ router: Socket, _ publisher: Socket,
-                        _ handles: inout [String: FileHandle]) throws {
+) throws {
         let id = message.envelope.messageID
         func error(_ code: String, _ detail: String) throws {
             try reply(router, peer, .error(ErrorReply.with { $0.messageID = id; $0.code = code; $0.detail = detail }))

@@ -62,7 +62,9 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
     private var sender: Sender
     private var weights: WeightClient?
     /// The actor in memory, by version and SHA-256 (an evaluation serves its own "version 0").
-    private var loaded: (version: UInt64, sha256: Data, tokenizer: Data, generator: Generator)?
+    /// The actor in memory: its version and identity, the tokenizer's identity, and (for a
+    /// checkpoint) each tensor's checksum, which lets the next version be applied in place.
+    private var loaded: (version: UInt64, sha256: Data, tokenizer: Data, generator: Generator, checksums: [String: String]?)?
 
     /// Generation results handed from the worker thread to the event loop, one per request.
     private let finished = Mutex<[(SampleRequest, Result<RolloutBatch, any Error>)]?>(nil)
@@ -260,10 +262,28 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
         }
         let started = ContinuousClock.now
         defer { Telemetry.seconds("coderl_weight_load_seconds", (ContinuousClock.now - started).seconds, [("model", "actor")]) }
+        let previous = loaded
+        loaded = nil  // until the new version is wholly in memory
+        let reader = try? Checkpoint.Reader(path: actor.0)
+        if let previous, let reader, let checksums = previous.checksums, previous.tokenizer == vocabulary.1.sha256,
+           reader.config == previous.generator.model.config {
+            // In place: only the tensors that changed since the version in memory are read (and
+            // packed again under bf16).
+            let changed = reader.changed(since: checksums)
+            let weights = previous.generator.model.weights
+            for t in weights.namedTensors where changed.contains(t.name) {
+                try reader.read(t.name, shape: t.shape, into: weights.buffer.pointer + t.offset)
+            }
+            previous.generator.model.weightsChanged(changed)
+            loaded = (version, actor.1.sha256, vocabulary.1.sha256, previous.generator, reader.checksums)
+            log(String(format: "applied actor v%llu over v%llu in place: %d of %d tensors changed, %.2f s", version, previous.version,
+                       changed.count, weights.namedTensors.count, (ContinuousClock.now - started).seconds))
+            return previous.generator
+        }
         let tokenizer = try Tokenizer(gguf: try GGUFFile(path: vocabulary.0))
         let model = try LoadedModel.load(actor.0)
         let generator = Generator(model: LlamaModel(weights: model.weights, precision: settings.precision), tokenizer: tokenizer)
-        loaded = (version, actor.1.sha256, vocabulary.1.sha256, generator)
+        loaded = (version, actor.1.sha256, vocabulary.1.sha256, generator, reader?.checksums)
         log("loaded actor v\(version); matrix products in \(settings.precision.rawValue)\(settings.precision == .bf16 ? " (weights packed once as bf16)" : "")")
         return generator
     }

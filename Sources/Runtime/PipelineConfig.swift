@@ -73,7 +73,9 @@ public struct PipelineConfig: Sendable {
         public var weightDecay: Double
         public var clipNorm: Double
         public var trainedLayers: Int
+        public var trainHead: Bool
         public var criticTrainedLayers: Int
+        public var criticTrainEmbedding: Bool
         public var ceWeight: Double
         public var rlWeight: Double
         public var returnMode: ReturnMode
@@ -202,7 +204,9 @@ public struct PipelineConfig: Sendable {
             weightDecay: r.double("training.weight_decay", 0.0, "Decoupled weight decay (matrices only).", min: 0),
             clipNorm: r.double("training.clip_norm", 1.0, "Clip gradients to this global norm (0 = off).", min: 0),
             trainedLayers: r.int("training.trained_layers", 4, "Train only the top N blocks of the actor (0 = all).", min: 0),
+            trainHead: r.bool("training.train_head", false, "Train the actor's output head (with SmolLM2's tied embeddings: the 28M-parameter embedding). false keeps it as it is: each step skips its weight gradient, and a new version differs from the last only in the trained blocks and the final norm, which is all a sampler fetches."),
             criticTrainedLayers: r.int("training.critic_trained_layers", 0, "Train only the top N blocks of the critic backbone (0 = all); the head is always trained.", min: 0),
+            criticTrainEmbedding: r.bool("training.critic_train_embedding", false, "Train the critic's embedding too when all its blocks are trained (28M parameters with SmolLM2; false keeps it, and a critic version then differs only in its blocks and head)."),
             ceWeight: r.double("training.ce_weight", 1.0, "Weight of cross-entropy on reference solutions in the actor loss.", min: 0),
             rlWeight: r.double("training.rl_weight", 1.0, "Weight of the policy-gradient term in the actor loss.", min: 0),
             returnMode: r.choice("training.return", ReturnMode.relative, "Return: reward minus baseline, or the reward itself"),

@@ -71,7 +71,7 @@ public enum MatrixPrecision: String, Sendable, CaseIterable {
 /// packed once for `BF16Gemm`'s kernel, for inference: each product then reads half the bytes
 /// of the fp32 weights and packs only its input. Holds a copy: later changes to the fp32
 /// weights are not seen (pack again).
-public final class BF16PackedMatrix: @unchecked Sendable {  // immutable after init
+public final class BF16PackedMatrix: @unchecked Sendable {  // written by init and `repack` only, by the thread that owns it
     public let rows: Int, columns: Int
     let words: UnsafeMutablePointer<UInt32>
     /// Rows of W per panel (the kernel's NR), panels of W, and words of one panel.
@@ -86,8 +86,13 @@ public final class BF16PackedMatrix: @unchecked Sendable {  // immutable after i
         panels = (rows + Self.panelRows - 1) / Self.panelRows
         panelWords = coderl_bf16_packed_words(Self.panelRows, columns)
         words = .allocate(capacity: coderl_bf16_packed_words(rows, columns))
+        repack(w, pool: pool)
+    }
+
+    /// Packs `w` (same shape) again in place: a model whose weights changed keeps its buffers.
+    public func repack(_ w: UnsafePointer<Float>, pool: ComputePool = .shared) {
         let w = UnsafeSendable(w), out = UnsafeSendable(words)
-        let panels = panels, panelWords = panelWords
+        let panels = panels, panelWords = panelWords, columns = columns
         pool.run { part, parts in
             let r = ComputePool.range(part, of: parts, count: panels)
             guard !r.isEmpty else { return }

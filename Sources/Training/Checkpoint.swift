@@ -21,12 +21,19 @@ public struct TrainingState: Codable, Equatable, Sendable {
     /// Examples consumed so far (the position in the data stream).
     public var position: Int
     public var criticClasses: CriticClasses?
+    /// Whether the output head (the tied embedding) is trained; nil (checkpoints written before
+    /// the choice existed) means it is.
+    public var trainsOutputHead: Bool?
+    /// Whether the embedding is trained when every block is; nil (older checkpoints) means it is.
+    public var trainsEmbedding: Bool?
     /// Free-form settings of the command that trains (batch size, data file, ...).
     public var settings: [String: String]
 
     public init(kind: Kind, step: Int = 0, trainedLayers: Int, adamw: AdamWSettings, schedule: LearningRateSchedule,
                 clipNorm: Double? = 1, rng: Xoshiro256, position: Int = 0, criticClasses: CriticClasses? = nil,
-                settings: [String: String] = [:]) {
+                trainsOutputHead: Bool? = nil, trainsEmbedding: Bool? = nil, settings: [String: String] = [:]) {
+        self.trainsOutputHead = trainsOutputHead
+        self.trainsEmbedding = trainsEmbedding
         self.kind = kind
         self.step = step
         self.trainedLayers = trainedLayers
@@ -62,6 +69,10 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
 /// checkpoint; a truncated or altered file is refused with the tensor or field that is wrong.
 public enum Checkpoint {
     public static let formatVersion = "1"
+    /// Where the tensor data starts (bytes from the start of the file): far enough for the
+    /// header of any model we train, so versions of one model keep their tensors at the same
+    /// offsets (see `SafetensorsWriter.alignment`).
+    public static let dataAlignment = 256 << 10
 
     public struct Tensor {
         public let name: String
@@ -85,13 +96,21 @@ public enum Checkpoint {
         return hex(XXH64.hash(Array(text.utf8)))
     }
 
-    public static func write(to path: String, config: LlamaConfig, state: TrainingState, tensors: [Tensor]) throws {
-        var writer = SafetensorsWriter()
+    /// The XXH64 (hex) of a tensor's bytes, as a checkpoint records it.
+    public static func checksum(_ t: Tensor) -> String {
+        hex(XXH64.hash(UnsafeRawBufferPointer(start: t.values, count: t.shape.reduce(1, *) * 4)))
+    }
+
+    /// Writes `tensors` with the config and state. With `delta`, the file is a delta of version
+    /// `delta.parent` (see `Delta`): `tensors` are the ones that may have changed, and
+    /// `delta.unchanged` the checksums of the others, which the parent must have.
+    public static func write(to path: String, config: LlamaConfig, state: TrainingState, tensors: [Tensor], durable: Bool = true,
+                             delta: (parent: UInt64, unchanged: [String: String])? = nil) throws {
+        var writer = SafetensorsWriter(alignment: dataAlignment)
         var sums: [String: String] = [:]
         for t in tensors {
             writer.add(t.name, shape: t.shape, values: t.values)
-            let bytes = t.shape.reduce(1, *) * 4
-            sums[t.name] = hex(XXH64.hash(UnsafeRawBufferPointer(start: t.values, count: bytes)))
+            sums[t.name] = checksum(t)
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -100,9 +119,13 @@ public enum Checkpoint {
         meta["config"] = String(decoding: try encoder.encode(config), as: UTF8.self)
         meta["state"] = String(decoding: try encoder.encode(state), as: UTF8.self)
         meta["checksums"] = String(decoding: try encoder.encode(sums), as: UTF8.self)
+        if let delta {
+            meta[Delta.parentKey] = String(delta.parent)
+            meta[Delta.checksumsKey] = String(decoding: try encoder.encode(delta.unchanged.merging(sums) { $1 }), as: UTF8.self)
+        }
         meta["metadata_xxh64"] = metadataDigest(meta)
         writer.metadata = meta
-        try writer.write(to: path)
+        try writer.write(to: path, durable: durable)
     }
 
     /// An opened, verified checkpoint.
@@ -110,6 +133,8 @@ public enum Checkpoint {
         public let path: String
         public let config: LlamaConfig
         public let state: TrainingState
+        /// Each tensor's XXH64 (hex), verified when the file opened.
+        public let checksums: [String: String]
         let file: SafetensorsFile
 
         public init(path: String) throws {
@@ -138,6 +163,7 @@ public enum Checkpoint {
             try config.validate()
             state = try decode(TrainingState.self, "state")
             let sums = try decode([String: String].self, "checksums")
+            checksums = sums
             guard Set(sums.keys) == Set(file.entries.keys) else {
                 throw CheckpointError.corrupt(path: path, reason: "tensor list does not match the checksum list")
             }
@@ -150,6 +176,12 @@ public enum Checkpoint {
         }
 
         public func has(_ name: String) -> Bool { file.entries[name] != nil }
+
+        /// The tensors whose contents differ from a checkpoint with checksums `previous` (those
+        /// it did not hold included): what a holder of that checkpoint must read to hold this one.
+        public func changed(since previous: [String: String]) -> Set<String> {
+            Set(checksums.filter { previous[$0.key] != $0.value }.keys)
+        }
 
         public func read(_ name: String, shape: [Int], into out: UnsafeMutablePointer<Float>) throws {
             do {

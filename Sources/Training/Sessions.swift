@@ -21,7 +21,8 @@ public final class ActorSession: @unchecked Sendable {  // confined to the train
     public init(weights: LlamaWeights, state: TrainingState) throws {
         self.weights = weights
         self.state = state
-        trainer = try LlamaTrainer(weights: weights, trainedLayers: state.trainedLayers)
+        trainer = try LlamaTrainer(weights: weights, trainedLayers: state.trainedLayers, trainsOutputHead: state.trainsOutputHead ?? true,
+                                   trainsEmbedding: state.trainsEmbedding ?? true)
         optimizer = AdamW(ranges: trainer.parameterRanges, settings: state.adamw)
         optimizer.restore(step: state.step)
     }
@@ -96,9 +97,15 @@ public final class ActorSession: @unchecked Sendable {  // confined to the train
         try Checkpoint.write(to: path, config: weights.config, state: state, tensors: checkpointTensors)
     }
 
-    /// Writes the weights alone (a checkpoint `LoadedModel.load` reads; a published version).
-    public func saveWeights(to path: String) throws {
-        try Checkpoint.write(to: path, config: weights.config, state: state, tensors: weightTensors)
+    /// Checksums of the tensors this session does not train (computed once).
+    private var frozenChecksums: [String: String] = [:]
+
+    /// Writes the weights alone (a checkpoint `LoadedModel.load` reads; a published version);
+    /// with `deltaOf`, only the trained tensors, as a delta of that version (`Checkpoint.Delta`).
+    public func saveWeights(to path: String, durable: Bool = true, deltaOf parent: UInt64? = nil) throws {
+        try Checkpoint.Delta.writeVersion(to: path, config: weights.config, state: state, tensors: weightTensors,
+                                          trained: Set(trainer.trainedTensors.map(\.name)), parent: parent,
+                                          frozen: &frozenChecksums, durable: durable)
     }
 
     /// Restores a session exactly as saved (weights, moments, step, generator, position).
@@ -129,9 +136,20 @@ extension Critic {
             throw CheckpointError.incompatible(path: reader.path, reason: "it holds an \(reader.state.kind) model, not a critic")
         }
         let critic = Critic(backbone: LlamaWeights(config: reader.config), classes: classes)
-        for t in critic.backbone.namedTensors { try reader.read(t.name, shape: t.shape, into: critic.backbone.buffer.pointer + t.offset) }
-        for t in critic.headTensors { try reader.read(t.name, shape: t.shape, into: critic.head.pointer + t.offset) }
+        try critic.read(reader)
         return critic
+    }
+
+    /// Reads the tensors named in `only` (every tensor when nil) from a critic checkpoint of the
+    /// same shape into this critic's memory: a newer version applied in place.
+    public func read(_ reader: Checkpoint.Reader, only: Set<String>? = nil) throws {
+        guard reader.state.kind == .critic, reader.state.criticClasses == classes, reader.config == backbone.config else {
+            throw CheckpointError.incompatible(path: reader.path, reason: "it holds another model than this critic (kind, classes or shape differ)")
+        }
+        for t in backbone.namedTensors where only?.contains(t.name) ?? true {
+            try reader.read(t.name, shape: t.shape, into: backbone.buffer.pointer + t.offset)
+        }
+        for t in headTensors where only?.contains(t.name) ?? true { try reader.read(t.name, shape: t.shape, into: head.pointer + t.offset) }
     }
 
     public static func load(checkpoint path: String) throws -> Critic { try load(try Checkpoint.Reader(path: path)) }
@@ -150,7 +168,7 @@ public final class CriticSession: @unchecked Sendable {  // confined to the trai
         self.critic = critic
         self.state = state
         self.classWeights = classWeights
-        trainer = try CriticTrainer(critic: critic, trainedLayers: state.trainedLayers)
+        trainer = try CriticTrainer(critic: critic, trainedLayers: state.trainedLayers, trainsEmbedding: state.trainsEmbedding ?? true)
         backboneOptimizer = AdamW(ranges: trainer.backbone.parameterRanges, settings: state.adamw)
         headOptimizer = AdamW(ranges: critic.headTensors.map { ParameterRange(offset: $0.offset, count: $0.count, decays: $0.decays) },
                               settings: state.adamw)
@@ -214,9 +232,15 @@ public final class CriticSession: @unchecked Sendable {  // confined to the trai
         try Checkpoint.write(to: path, config: critic.config, state: s, tensors: checkpointTensors)
     }
 
-    /// Writes backbone and head alone (a published critic version; `Critic.load` reads it).
-    public func saveWeights(to path: String) throws {
-        try Checkpoint.write(to: path, config: critic.config, state: state, tensors: weightTensors)
+    /// Checksums of the tensors this session does not train (computed once).
+    private var frozenChecksums: [String: String] = [:]
+
+    /// Writes backbone and head alone (a published critic version; `Critic.load` reads it);
+    /// with `deltaOf`, only the trained tensors, as a delta of that version (`Checkpoint.Delta`).
+    public func saveWeights(to path: String, durable: Bool = true, deltaOf parent: UInt64? = nil) throws {
+        let trained = Set((trainer.backbone.trainedTensors + critic.headTensors).map(\.name))
+        try Checkpoint.Delta.writeVersion(to: path, config: critic.config, state: state, tensors: weightTensors,
+                                          trained: trained, parent: parent, frozen: &frozenChecksums, durable: durable)
     }
 
     public static func load(from path: String) throws -> CriticSession {

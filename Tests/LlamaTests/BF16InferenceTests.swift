@@ -105,3 +105,42 @@ final class BF16InferenceTests: XCTestCase {
         }
     }
 }
+
+/// A model whose weights are replaced in place (a new version applied over the old one) must
+/// compute what a model built from the new weights computes, bit for bit, once told which
+/// tensors changed (the packed bf16 copies of those are redone).
+final class WeightsChangedTests: XCTestCase {
+    func testAModelTakesNewWeightsInPlace() throws {
+        for precision in [MatrixPrecision.fp32, .bf16] where precision.unavailableReason == nil {
+            for tied in [true, false] {
+                let old = try Shared.tiny(seed: 21, tied: tied)
+                let new = try Shared.tiny(seed: 22, tied: tied)
+                let c = old.config, w = old.weights
+                let model = LlamaModel(weights: w, precision: precision)
+                let prompt = (0..<20).map { ($0 * 7 + 3) % 64 }
+                func logits(_ m: LlamaModel) throws -> [Float] {
+                    let cache = PrefixCache(config: m.config, capacity: prompt.count)
+                    let out = FloatBuffer(count: c.vocabularySize)
+                    try m.prefill(prompt, cache: cache, logits: out.pointer)
+                    return out.array
+                }
+                _ = try logits(model)
+                // The top block and the output head change; everything else stays.
+                let changed = new.weights.namedTensors.filter { $0.layer == c.layers - 1 || $0.offset == new.weights.outputOffset }
+                let target = LlamaWeights(config: c)
+                target.buffer.pointer.update(from: w.buffer.pointer, count: w.buffer.count)
+                for t in changed {
+                    (target.buffer.pointer + t.offset).update(from: new.weights.buffer.pointer + t.offset, count: t.count)
+                    (w.buffer.pointer + t.offset).update(from: new.weights.buffer.pointer + t.offset, count: t.count)
+                }
+                let expected = try logits(LlamaModel(weights: target, precision: precision))
+                let label = "\(precision) tied \(tied)"
+                if precision == .bf16 {
+                    XCTAssertNotEqual(try logits(model), expected, "\(label): the packed copy still holds the old weights before weightsChanged")
+                }
+                model.weightsChanged(Set(changed.map(\.name)))
+                XCTAssertEqual(try logits(model), expected, label)
+            }
+        }
+    }
+}

@@ -46,7 +46,8 @@ final class FaultTests: XCTestCase {
     }
 
     func testKilledRolesAreRestartedAndNothingIsLostOrCountedTwice() throws {
-        let steps = 40
+        // Long enough that every kill lands while the run goes on (about 30 s on 2 cores).
+        let steps = 80
         let pipeline = try pipelineFile(steps: steps)
         let run = Process()
         run.executableURL = productsDirectory.appendingPathComponent("coderl")

@@ -112,11 +112,15 @@ final class PipelineRunTests: XCTestCase {
         let first = try config(steps: 2)
         let ledger = try Ledger(path: first.ledgerPath)
         _ = try Setup.importData(first, into: ledger)
-        try startRoles(first, ledger: ledger)
+        let samplerLines = Mutex<[String]>([])
+        try startRoles(first, ledger: ledger, samplerLog: { line in samplerLines.withLock { $0.append(line) } })
 
         var lines: [String] = []
         let learner = try LearnerService(config: first, log: Log(role: "learner", instance: "t"), ledger: ledger) { lines.append($0) }
         let summary = try learner.run()
+        // v1 is loaded whole (v0 is the GGUF); v2 arrives as a delta and is applied in place.
+        XCTAssertTrue(samplerLines.withLock { $0 }.contains { $0.contains("applied actor v2 over v1 in place") },
+                      samplerLines.withLock { $0 }.joined(separator: "\n"))
         XCTAssertEqual(lines.filter { $0.hasPrefix("step ") }.count, 2, "\(lines)")
         XCTAssertTrue(summary.contains("held-out pass rate (greedy): before"), summary)
         XCTAssertEqual(learner.state.step, 2)

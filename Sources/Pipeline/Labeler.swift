@@ -221,9 +221,10 @@ public final class LabelerService {
             let reader = try Checkpoint.Reader(path: path)
             let previous = critic
             critic = nil  // until the new version is wholly in memory
-            if let previous, (try? previous.trainer.critic.read(reader, only: reader.changed(since: previous.checksums))) != nil {
+            if let previous, case let changed = reader.changed(since: previous.checksums),
+               (try? previous.trainer.critic.read(reader, only: changed)) != nil {
                 critic = (version, previous.trainer, reader.checksums)
-                log("critic v\(version) applied over v\(previous.version) in place: \(reader.changed(since: previous.checksums).count) tensors changed")
+                log("critic v\(version) applied over v\(previous.version) in place: \(changed.count) tensors changed")
             } else {
                 critic = (version, try CriticTrainer(critic: try Critic.load(reader), trainedLayers: 1), reader.checksums)
                 log("critic v\(version) loaded")

@@ -70,6 +70,8 @@ public final class ParamStore {
         settings.directory + "/" + model + "/" + Self.fileName(version, format)
     }
 
+    func manifestPath(_ model: String, _ version: UInt64) -> String { path(model, version, "manifest") }
+
     /// Reads the manifests on disk; a version whose manifest or file is missing is skipped
     /// with a message (it can be published again).
     private func loadExisting() throws {
@@ -89,7 +91,7 @@ public final class ParamStore {
                     // Published files are not flushed to disk as they arrive: after a crash of
                     // the machine one may be damaged, and is dropped here (the learner publishes
                     // its version again when it resumes).
-                    guard try WeightClient.matches(weights, manifest) else {
+                    guard try manifest.matches(file: weights) else {
                         log("\(weights) does not match its manifest's chunk checksums; version \(manifest.version) of \(model) is dropped")
                         try? FileManager.default.removeItem(atPath: file)
                         continue
@@ -136,7 +138,7 @@ public final class ParamStore {
         } else {
             guard rename(file, target) == 0 else { throw PipelineError("cannot move \(file) to \(target): \(String(cString: strerror(errno)))") }
         }
-        try AtomicFile.write(Data(try manifest.serializedBytes() as [UInt8]), to: dir + "/" + String(format: "v%06llu.manifest", version))
+        try AtomicFile.write(Data(try manifest.serializedBytes() as [UInt8]), to: manifestPath(model, version))
         manifests[model, default: [:]][version] = manifest
         Telemetry.gauge("coderl_weight_newest_version", Double(manifests[model]!.keys.max()!), [("model", model)])
         prune(model)
@@ -175,9 +177,8 @@ public final class ParamStore {
     /// Stops serving `version` of `model` (its manifest is deleted; the file is the caller's).
     private func forget(_ model: String, _ version: UInt64) {
         guard let m = manifests[model]?[version] else { return }
-        try? FileManager.default.removeItem(atPath: settings.directory + "/" + model + "/" + String(format: "v%06llu.manifest", version))
-        let file = path(model, version, m.format)
-        try? handles.removeValue(forKey: file)?.close()
+        try? FileManager.default.removeItem(atPath: manifestPath(model, version))
+        try? handles.removeValue(forKey: path(model, version, m.format))?.close()
         manifests[model]?[version] = nil
     }
 
@@ -187,9 +188,8 @@ public final class ParamStore {
         guard versions.count > settings.keepVersions else { return }
         for v in versions.dropLast(settings.keepVersions) {
             guard let m = manifests[model]?[v] else { continue }
+            forget(model, v)
             try? FileManager.default.removeItem(atPath: path(model, v, m.format))
-            try? FileManager.default.removeItem(atPath: settings.directory + "/" + model + "/" + String(format: "v%06llu.manifest", v))
-            manifests[model]?[v] = nil
         }
     }
 
@@ -284,8 +284,7 @@ public final class ParamStore {
         try sender.send(router, body, to: peer, payload: payload)
     }
 
-    private func handle(_ message: WireCodec.Message, from peer: [UInt8], key: String?, _ router: Socket, _ publisher: Socket,
-) throws {
+    private func handle(_ message: WireCodec.Message, from peer: [UInt8], key: String?, _ router: Socket, _ publisher: Socket) throws {
         let id = message.envelope.messageID
         func error(_ code: String, _ detail: String) throws {
             try reply(router, peer, .error(ErrorReply.with { $0.messageID = id; $0.code = code; $0.detail = detail }))
@@ -375,6 +374,16 @@ public final class ParamStore {
 }
 
 extension WeightManifest {
+    /// Whether every chunk of the file at `path` has its checksum here.
+    func matches(file path: String) throws -> Bool {
+        guard let input = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? input.close() }
+        for sum in chunkXxh64 {
+            guard let data = try input.read(upToCount: Int(chunkBytes)), data.withUnsafeBytes({ XXH64.hash($0) }) == sum else { return false }
+        }
+        return true
+    }
+
     /// SHA-256 of the size, the chunk size and every chunk's XXH64: names the contents (two
     /// files with the same identity have the same checksum in every chunk).
     public var identity: Data {

@@ -271,9 +271,7 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
             // packed again under bf16).
             let changed = reader.changed(since: checksums)
             let weights = previous.generator.model.weights
-            for t in weights.namedTensors where changed.contains(t.name) {
-                try reader.read(t.name, shape: t.shape, into: weights.buffer.pointer + t.offset)
-            }
+            try reader.read(into: weights, only: changed)
             previous.generator.model.weightsChanged(changed)
             loaded = (version, actor.1.sha256, vocabulary.1.sha256, previous.generator, reader.checksums)
             log(String(format: "applied actor v%llu over v%llu in place: %d of %d tensors changed, %.2f s", version, previous.version,

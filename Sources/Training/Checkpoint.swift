@@ -177,6 +177,13 @@ public enum Checkpoint {
 
         public func has(_ name: String) -> Bool { file.entries[name] != nil }
 
+        /// Reads the tensors of `weights` named in `only` (all of them when nil) into its memory.
+        public func read(into weights: LlamaWeights, only: Set<String>? = nil) throws {
+            for t in weights.namedTensors where only?.contains(t.name) ?? true {
+                try read(t.name, shape: t.shape, into: weights.buffer.pointer + t.offset)
+            }
+        }
+
         /// The tensors whose contents differ from a checkpoint with checksums `previous` (those
         /// it did not hold included): what a holder of that checkpoint must read to hold this one.
         public func changed(since previous: [String: String]) -> Set<String> {

@@ -37,7 +37,7 @@ public struct LoadedModel {
             throw CheckpointError.incompatible(path: path, reason: "it holds a critic; only actor checkpoints export as language models")
         }
         let weights = LlamaWeights(config: reader.config)
-        for t in weights.namedTensors { try reader.read(t.name, shape: t.shape, into: weights.buffer.pointer + t.offset) }
+        try reader.read(into: weights)
         let beside = (path as NSString).deletingLastPathComponent + "/" + tokenizerFileName
         return LoadedModel(weights: weights, tokenizerPath: existing(beside), source: path)
     }

@@ -115,7 +115,7 @@ public final class ActorSession: @unchecked Sendable {  // confined to the train
             throw CheckpointError.incompatible(path: path, reason: "it holds a \(reader.state.kind) model, not an actor")
         }
         let weights = LlamaWeights(config: reader.config)
-        for t in weights.namedTensors { try reader.read(t.name, shape: t.shape, into: weights.buffer.pointer + t.offset) }
+        try reader.read(into: weights)
         let session = try ActorSession(weights: weights, state: reader.state)
         for t in session.trainer.trainedTensors {
             let at = t.offset - session.optimizer.base
@@ -146,9 +146,7 @@ extension Critic {
         guard reader.state.kind == .critic, reader.state.criticClasses == classes, reader.config == backbone.config else {
             throw CheckpointError.incompatible(path: reader.path, reason: "it holds another model than this critic (kind, classes or shape differ)")
         }
-        for t in backbone.namedTensors where only?.contains(t.name) ?? true {
-            try reader.read(t.name, shape: t.shape, into: backbone.buffer.pointer + t.offset)
-        }
+        try reader.read(into: backbone, only: only)
         for t in headTensors where only?.contains(t.name) ?? true { try reader.read(t.name, shape: t.shape, into: head.pointer + t.offset) }
     }
 

@@ -236,7 +236,8 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(again.output.contains("read \(keyFile)") && again.output.contains("already lists"), again.output)
         XCTAssertEqual(try String(contentsOfFile: keyFile, encoding: .utf8).split(separator: "\n").map(String.init), lines, "never overwritten")
         let other = try CurveKeyPair.generate()
-        XCTAssertEqual(try coderl(["keys", "--public-key", other.publicKey, "--allow", allow]).status, 0)
+        // "=" form: a Z85 key may start with "-" (this one is random), which would read as an option.
+        XCTAssertEqual(try coderl(["keys", "--public-key=\(other.publicKey)", "--allow", allow]).status, 0)
         XCTAssertEqual(try CurveKeyPair.readAllowList(file: allow), [lines[0], other.publicKey])
         XCTAssertTrue(try String(contentsOfFile: allow, encoding: .utf8).contains("# machine a"))
         let bad = try coderl(["keys", "--public-key", "short", "--allow", allow])

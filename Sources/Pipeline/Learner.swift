@@ -27,6 +27,9 @@ public struct LearnerState: Codable, Equatable, Sendable {
     /// The version whose held-out evaluation was requested at the end of the run.
     public var evalAfterVersion: UInt64? = nil
     public var totals = StepData.Counts()
+    /// What RL has sampled of each problem and where the problem stream stands (absent in
+    /// checkpoints written before it was kept).
+    public var curriculum: Curriculum? = nil
     public init() {}
 }
 
@@ -62,6 +65,8 @@ public struct StepReport: Codable, Sendable {
     public var signalShare: Double? = nil
     public var meanAbsReturn: Double? = nil
     public var sampledLogProb: Double? = nil
+    /// Training problems whose last sampled group had some but not all programs passing.
+    public var frontier: Int? = nil
     /// When the step ended (seconds since 1970), for rates over several steps.
     public var finishedAt: Double? = nil
     /// Seconds of the step spent training (the rest of `seconds` waited for rollouts).
@@ -75,6 +80,7 @@ public struct StepReport: Codable, Sendable {
                       criticAccuracy * 100, policyLag, stale, crossEntropy, policyLoss, criticLoss)
             + (gradientNorm.map { String(format: " | grad %.3g%@", $0, clipped == true ? " clipped" : "") } ?? "")
             + (signalShare.map { String(format: " | signal %.0f%%", $0 * 100) } ?? "")
+            + (frontier.map { " | frontier \($0)" } ?? "")
     }
 }
 
@@ -386,7 +392,14 @@ public final class LearnerService {
             if try ledger.hasRequest(id) { continue }
             // RL continues the shuffled order where warm-start stopped: its first problems are
             // ones warm-start did not train on.
-            let problem = trainProblem(config.training.warmStartSteps * config.training.problemsPerStep + index)
+            let offset = config.training.warmStartSteps * config.training.problemsPerStep
+            var position = index
+            if config.training.curriculum == .frontier {
+                var curriculum = state.curriculum ?? Curriculum(mode: .frontier)
+                position = curriculum.next(count: trainProblems.count) { trainProblem(offset + $0).id }
+                state.curriculum = curriculum
+            }
+            let problem = trainProblem(offset + position)
             try enqueue(try makeRequest(id: id, problem: problem, samples: config.sampling.samplesPerProblem,
                                         baseline: config.needsGreedy, purpose: "train",
                                         seed: config.run.seed &* 1_000_003 &+ UInt64(index)))
@@ -477,6 +490,17 @@ public final class LearnerService {
         state.step += 1
         state.position = data.lastSequence
         state.totals.add(counts)
+        var curriculum = state.curriculum ?? Curriculum(mode: config.training.curriculum)
+        // Groups in ledger order, so a problem sampled twice in one step keeps its later group.
+        var groups: [(key: String, problem: String, samples: Int, passed: Int)] = []
+        for r in scored where !r.baseline {
+            let key = r.requestID + "\u{1}" + r.problemID
+            if groups.last?.key != key { groups.append((key, r.problemID, 0, 0)) }
+            groups[groups.count - 1].samples += 1
+            if r.verdict.outcome == .passed { groups[groups.count - 1].passed += 1 }
+        }
+        for g in groups { curriculum.record(problem: g.problem, samples: g.samples, passed: g.passed) }
+        state.curriculum = curriculum
         if !readOnly { try ledger.update(sequences: data.rollouts.map(\.sequence)) { $0.state = .consumed } }
 
         let now = nowMs()
@@ -496,7 +520,7 @@ public final class LearnerService {
             learningRate: update.map { Double($0.learningRate) }, tokens: update?.tokens,
             signalShare: fresh.isEmpty ? nil : Double(fresh.filter { $0.advantage != 0 }.count) / Double(fresh.count),
             meanAbsReturn: fresh.isEmpty ? nil : fresh.map { Double(abs($0.advantage)) }.reduce(0, +) / Double(fresh.count),
-            sampledLogProb: Self.meanLogProb(fresh), finishedAt: Date().timeIntervalSince1970,
+            sampledLogProb: Self.meanLogProb(fresh), frontier: curriculum.frontierCount, finishedAt: Date().timeIntervalSince1970,
             trainSeconds: Double(now - trainStarted) / 1000)
         report.record()
         Telemetry.seconds("coderl_learner_step_seconds", report.seconds)

@@ -1,0 +1,54 @@
+import Pipeline
+import XCTest
+
+final class CurriculumTests: XCTestCase {
+    /// Problem ids of a stream over `n` problems: position p names problem p mod n.
+    private func id(_ n: Int) -> (Int) -> String { { "p\($0 % n)" } }
+
+    func testAllTakesEveryPositionWhateverWasSeen() {
+        var c = Curriculum(mode: .all)
+        for k in 0..<4 { c.record(problem: "p\(k)", samples: 8, passed: 0) }
+        XCTAssertEqual((0..<10).map { _ in c.next(count: 4, id: id(4)) }, Array(0..<10))
+        XCTAssertEqual(c.skipped, 0)
+    }
+
+    func testFrontierPassesOverProblemsWhoseLastGroupCarriedNoSignal() {
+        var c = Curriculum(mode: .frontier)
+        // The first pass takes every problem: nothing is known yet.
+        XCTAssertEqual((0..<5).map { _ in c.next(count: 5, id: id(5)) }, [0, 1, 2, 3, 4])
+        c.record(problem: "p0", samples: 8, passed: 0)   // all failed
+        c.record(problem: "p1", samples: 8, passed: 3)   // mixed
+        c.record(problem: "p2", samples: 8, passed: 8)   // all passed
+        c.record(problem: "p3", samples: 8, passed: 1)   // mixed
+        // p4 not recorded yet (its rollouts not trained on): still taken.
+        XCTAssertEqual(c.frontierCount, 2)
+        XCTAssertEqual((0..<4).map { _ in c.next(count: 5, id: id(5)) }, [6, 8, 9, 11])
+        XCTAssertEqual(c.skipped, 3)
+        // A later group replaces the earlier one: p1 now all passed, p0 mixed.
+        c.record(problem: "p1", samples: 4, passed: 4)
+        c.record(problem: "p0", samples: 4, passed: 2)
+        c.record(problem: "p4", samples: 8, passed: 0)
+        XCTAssertEqual((0..<3).map { _ in c.next(count: 5, id: id(5)) }, [13, 15, 18])
+        XCTAssertEqual(c.frontierCount, 2)
+    }
+
+    func testAnEmptyFrontierStillYieldsProblems() {
+        var c = Curriculum(mode: .frontier)
+        for k in 0..<3 { c.record(problem: "p\(k)", samples: 4, passed: 0) }
+        // Every problem is off the frontier: after a whole epoch of positions passed over, the
+        // next one is taken rather than looping for ever.
+        XCTAssertEqual(c.next(count: 3, id: id(3)), 3)
+        XCTAssertEqual(c.next(count: 3, id: id(3)), 7)
+    }
+
+    func testCheckpointRoundTripKeepsThePosition() throws {
+        var c = Curriculum(mode: .frontier)
+        _ = c.next(count: 3, id: id(3))
+        c.record(problem: "p1", samples: 8, passed: 0)
+        let back = try JSONDecoder().decode(Curriculum.self, from: try JSONEncoder().encode(c))
+        XCTAssertEqual(back, c)
+        var a = c, b = back
+        XCTAssertEqual(a.next(count: 3, id: id(3)), b.next(count: 3, id: id(3)))
+        XCTAssertEqual(a.next(count: 3, id: id(3)), 3)
+    }
+}

@@ -59,6 +59,9 @@ public struct StepReport: Codable, Sendable {
     /// (the rest carry no policy-gradient signal), their mean |return|, and the mean
     /// log-probability the sampler gave its tokens (minus: the sampled tokens' entropy estimate).
     public var gradientNorm: Double? = nil
+    /// The gradient norms of the cross-entropy term and of the policy-gradient term alone.
+    public var gradientNormCE: Double? = nil
+    public var gradientNormPG: Double? = nil
     public var clipped: Bool? = nil
     public var learningRate: Double? = nil
     public var tokens: Int? = nil
@@ -79,6 +82,7 @@ public struct StepReport: Codable, Sendable {
                       step, version, seconds, rolloutsPerSecond, executionsPerSecond, meanReward, passRate * 100, mix,
                       criticAccuracy * 100, policyLag, stale, crossEntropy, policyLoss, criticLoss)
             + (gradientNorm.map { String(format: " | grad %.3g%@", $0, clipped == true ? " clipped" : "") } ?? "")
+            + (gradientNormCE.flatMap { ce in gradientNormPG.map { String(format: " (ce %.3g, pg %.3g)", ce, $0) } } ?? "")
             + (signalShare.map { String(format: " | signal %.0f%%", $0 * 100) } ?? "")
             + (frontier.map { " | frontier \($0)" } ?? "")
     }
@@ -96,6 +100,8 @@ extension StepReport {
         Telemetry.gauge("coderl_critic_accuracy", criticAccuracy)
         if let criticCalibrationError { Telemetry.gauge("coderl_critic_calibration_error", criticCalibrationError) }
         if let gradientNorm { Telemetry.gauge("coderl_gradient_norm", gradientNorm) }
+        if let gradientNormCE { Telemetry.gauge("coderl_gradient_norm_term", gradientNormCE, [("term", "cross_entropy")]) }
+        if let gradientNormPG { Telemetry.gauge("coderl_gradient_norm_term", gradientNormPG, [("term", "policy_gradient")]) }
         if let learningRate { Telemetry.gauge("coderl_learning_rate", learningRate) }
         if let signalShare { Telemetry.gauge("coderl_signal_share", signalShare) }
         if let meanAbsReturn { Telemetry.gauge("coderl_mean_abs_return", meanAbsReturn) }
@@ -466,7 +472,8 @@ public final class LearnerService {
         var update: ActorSession.StepReport? = nil
         if !parts.isEmpty {
             let actor = self.actor!
-            let report = try serving { try actor.step(parts: parts, examples: data.rollouts.count, rng: actor.state.rng) }
+            let split = ceBatches.count
+            let report = try serving { try actor.step(parts: parts, examples: data.rollouts.count, rng: actor.state.rng, termsAfter: split) }
             update = report
             // Each term's own mean: the cross-entropy parts come first, then the policy-gradient ones.
             let ceParts = report.parts.prefix(ceBatches.count), pgParts = report.parts.dropFirst(ceBatches.count)
@@ -516,7 +523,9 @@ public final class LearnerService {
             outcomes: counts.outcomes, criticAccuracy: accuracy,
             policyLag: counts.lagSum / Double(max(1, counts.rollouts - counts.unscored)), stale: counts.stale, unscored: counts.unscored,
             crossEntropy: ceLoss, policyLoss: pgLoss, criticLoss: criticLoss, criticCalibrationError: calibration,
-            gradientNorm: update.map(\.gradientNorm), clipped: update.map { u in config.training.clipNorm > 0 && u.gradientNorm > config.training.clipNorm },
+            gradientNorm: update.map(\.gradientNorm),
+            gradientNormCE: update?.termNorms?.first ?? (rlBatches.isEmpty || config.training.rlWeight == 0 ? update?.gradientNorm : nil),
+            gradientNormPG: update?.termNorms?.rest ?? (ceBatches.isEmpty ? update?.gradientNorm : nil), clipped: update.map { u in config.training.clipNorm > 0 && u.gradientNorm > config.training.clipNorm },
             learningRate: update.map { Double($0.learningRate) }, tokens: update?.tokens,
             signalShare: fresh.isEmpty ? nil : Double(fresh.filter { $0.advantage != 0 }.count) / Double(fresh.count),
             meanAbsReturn: fresh.isEmpty ? nil : fresh.map { Double(abs($0.advantage)) }.reduce(0, +) / Double(fresh.count),

@@ -33,6 +33,9 @@ public final class ActorSession: @unchecked Sendable {  // confined to the train
         /// Each micro-batch's own losses, in order.
         public var parts: [TokenLosses]
         public var gradientNorm: Double
+        /// With `termsAfter`: the gradient norms of the first parts and of the rest (each term's
+        /// own contribution, before clipping); nil otherwise.
+        public var termNorms: (first: Double, rest: Double)? = nil
         public var learningRate: Float
         public var tokens: Int
     }
@@ -51,11 +54,21 @@ public final class ActorSession: @unchecked Sendable {  // confined to the train
     /// One optimizer step over micro-batches that each carry their own loss mix (scale
     /// included): e.g. cross-entropy on reference solutions and the policy gradient on
     /// rollouts, each averaged over its own micro-batches. The report averages over all parts.
-    public func step(parts: [(TrainingBatch, LossMix)], examples: Int, rng: Xoshiro256) throws -> StepReport {
+    /// `termsAfter` (0 < k < parts.count) also measures the gradient norm of the first k parts
+    /// and of the others separately (a copy of the trained gradients; the update is the same).
+    public func step(parts: [(TrainingBatch, LossMix)], examples: Int, rng: Xoshiro256, termsAfter: Int? = nil) throws -> StepReport {
         trainer.zeroGradients()
         var ce: Double = 0, pg: Double = 0, scored = 0, tokens = 0
         var each: [TokenLosses] = []
-        for (b, m) in parts {
+        let ranges = trainer.parameterRanges
+        var firstTerm: [Float] = []
+        var firstNorm = 0.0
+        for (i, (b, m)) in parts.enumerated() {
+            if let k = termsAfter, k > 0, k < parts.count, i == k {
+                let g = trainer.gradients.buffer.pointer
+                firstNorm = gradientNorm(g, ranges: ranges)
+                for r in ranges { firstTerm.append(contentsOf: UnsafeBufferPointer(start: g + r.offset, count: r.count)) }
+            }
             let l = try trainer.forwardBackward(b, mix: m)
             each.append(l)
             ce += Double(l.crossEntropy)
@@ -63,7 +76,21 @@ public final class ActorSession: @unchecked Sendable {  // confined to the train
             scored += l.scoredTokens
             tokens += b.sequences * b.length
         }
-        let norm = gradientNorm(trainer.gradients.buffer.pointer, ranges: trainer.parameterRanges)
+        let norm = gradientNorm(trainer.gradients.buffer.pointer, ranges: ranges)
+        var termNorms: (first: Double, rest: Double)? = nil
+        if !firstTerm.isEmpty {
+            // The rest's gradient is the total minus the first term's.
+            let g = trainer.gradients.buffer.pointer
+            var at = 0, sum = 0.0
+            for r in ranges {
+                for j in 0..<r.count {
+                    let d = Double(g[r.offset + j] - firstTerm[at + j])
+                    sum += d * d
+                }
+                at += r.count
+            }
+            termNorms = (firstNorm, sum.squareRoot())
+        }
         let lr = state.schedule.rate(at: state.step)
         optimizer.update(parameters: weights.buffer.pointer, gradients: trainer.gradients.buffer.pointer, learningRate: lr,
                          gradientScale: state.clipNorm.map { clipFactor(norm: norm, maxNorm: $0) } ?? 1)
@@ -72,7 +99,7 @@ public final class ActorSession: @unchecked Sendable {  // confined to the train
         state.rng = rng
         let n = Double(max(parts.count, 1))
         return StepReport(losses: TokenLosses(crossEntropy: Float(ce / n), weighted: Float(pg / n), scoredTokens: scored),
-                          parts: each, gradientNorm: norm, learningRate: lr, tokens: tokens)
+                          parts: each, gradientNorm: norm, termNorms: termNorms, learningRate: lr, tokens: tokens)
     }
 
     /// Moves the end of the learning-rate schedule (when a resumed run is extended).

@@ -1,0 +1,51 @@
+#!/bin/sh
+# The ablation of CodeRL on MBPP (Pipelines/mbpp.yaml), every arm from the same starting model,
+# warm-start, seed, problems and number of steps, then the paired comparisons:
+#   A  fine-tuning alone: cross-entropy on the reference solutions of the same problems
+#   B  RL without the critic's token weights
+#   C  CodeRL: RL with the critic's token weights (the committed recipe)
+#   D  (with --with-d) CodeRL without the cross-entropy term
+#
+#   Pipelines/mbpp-arms.sh [--with-d] [RUNS] [-- extra coderl run options such as --set run.steps=60]
+#
+# Each arm is a pipeline run in RUNS/mbpp-ARM (default RUNS: runs); an arm whose run finished
+# is not trained again (running this again after an interruption resumes where it stopped).
+# Arms run one after the other: on 2 cores each takes about an hour. Run from the repository
+# root with ../shared/data beside it (MBPP).
+set -eu
+arms="A B C"
+if [ "${1:-}" = "--with-d" ]; then arms="A B C D"; shift; fi
+runs=${1:-runs}
+[ $# -gt 0 ] && shift
+[ "${1:-}" = "--" ] && shift
+coderl=${CODERL:-.build/release/coderl}
+mkdir -p "$runs"
+
+for arm in $arms; do
+  case $arm in
+    # Two samples per problem only train the critic: the actor sees none of them.
+    A) set_arm="--set training.rl_weight=0 --set training.ce_weight=1 --set training.curriculum=all --set sampling.samples_per_problem=2" ;;
+    B) set_arm="--set training.critic_weights=false" ;;
+    C) set_arm="" ;;
+    D) set_arm="--set training.ce_weight=0" ;;
+  esac
+  dir="$runs/mbpp-$(echo $arm | tr 'A-Z' 'a-z')"
+  echo "== arm $arm: $dir"
+  # shellcheck disable=SC2086
+  "$coderl" run Pipelines/mbpp.yaml --set run.dir="$dir" $set_arm "$@" 2>&1 | tee -a "$dir.log" | grep -E "^(step|warm-start|held-out|trained|Error)" || true
+done
+
+echo
+echo "== each arm against the starting model and against its own warm-start"
+for arm in $arms; do
+  dir="$runs/mbpp-$(echo $arm | tr 'A-Z' 'a-z')"
+  echo "-- $arm: before -> after";     "$coderl" compare "$dir:before" "$dir:after" || true
+  echo "-- $arm: warm-start -> after"; "$coderl" compare "$dir:warm" "$dir:after" || true
+done
+echo
+echo "== CodeRL (C) against the other arms"
+for arm in $arms; do
+  [ "$arm" = C ] && continue
+  dir="$runs/mbpp-$(echo $arm | tr 'A-Z' 'a-z')"
+  echo "-- $arm -> C"; "$coderl" compare "$dir:after" "$runs/mbpp-c:after" || true
+done

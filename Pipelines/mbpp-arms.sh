@@ -10,9 +10,12 @@
 #
 # Each arm is a pipeline run in RUNS/mbpp-ARM (default RUNS: runs); an arm whose run finished
 # is not trained again (running this again after an interruption resumes where it stopped).
-# Arms run one after the other: on 2 cores each takes about an hour. Run from the repository
-# root with ../shared/data beside it (MBPP).
-set -eu
+# Arm A evaluates the held-out problems at all three points (the starting model, after
+# warm-start, after training); the others only after training: their starting model and
+# warm-start are A's (same seed and settings; the script checks that their warm-start losses
+# are A's). Arms run one after the other: on 2 cores each takes about an hour. Run from the
+# repository root with ../shared/data beside it (MBPP).
+set -euf
 arms="A B C"
 if [ "${1:-}" = "--with-d" ]; then arms="A B C D"; shift; fi
 runs=${1:-runs}
@@ -29,18 +32,27 @@ for arm in $arms; do
     C) set_arm="" ;;
     D) set_arm="--set training.ce_weight=0" ;;
   esac
+  [ $arm = A ] || set_arm="$set_arm --set data.heldout_points=[after]"
   dir="$runs/mbpp-$(echo $arm | tr 'A-Z' 'a-z')"
   echo "== arm $arm: $dir"
   # shellcheck disable=SC2086
   "$coderl" run Pipelines/mbpp.yaml --set run.dir="$dir" $set_arm "$@" 2>&1 | tee -a "$dir.log" | grep -E "^(step|warm-start|held-out|trained|Error)" || true
 done
 
-echo
-echo "== each arm against the starting model and against its own warm-start"
+# The arms share A's starting point only if their warm-start went the same way.
 for arm in $arms; do
   dir="$runs/mbpp-$(echo $arm | tr 'A-Z' 'a-z')"
-  echo "-- $arm: before -> after";     "$coderl" compare "$dir:before" "$dir:after" || true
-  echo "-- $arm: warm-start -> after"; "$coderl" compare "$dir:warm" "$dir:after" || true
+  if [ "$(grep '^warm-start' "$dir.log" | cut -d'|' -f1-2 | sort -u)" != "$(grep '^warm-start' "$runs/mbpp-a.log" | cut -d'|' -f1-2 | sort -u)" ]; then
+    echo "arm $arm: its warm-start losses differ from arm A's: compare it with its own warm-start (coderl compare $dir:warm ...)" >&2
+  fi
+done
+
+echo
+echo "== each arm against the starting model and against the warm-start (arm A's evaluations)"
+for arm in $arms; do
+  dir="$runs/mbpp-$(echo $arm | tr 'A-Z' 'a-z')"
+  echo "-- $arm: before -> after";     "$coderl" compare "$runs/mbpp-a:before" "$dir:after" || true
+  echo "-- $arm: warm-start -> after"; "$coderl" compare "$runs/mbpp-a:warm" "$dir:after" || true
 done
 echo
 echo "== CodeRL (C) against the other arms"

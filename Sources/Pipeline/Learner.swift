@@ -701,7 +701,8 @@ public final class LearnerService {
         lastReportSequence = try ledger.lastSequence()
         lastReportExecuted = try executedCount()
         log("\(trainProblems.count) training problems, \(heldout.count) held out; \(config.run.steps) steps of \(config.training.problemsPerStep) problems x \(config.rolloutsPerProblem) programs")
-        if !heldout.isEmpty && !state.evalBeforeIssued {
+        let points = config.data.heldoutPoints
+        if !heldout.isEmpty && points.contains("before") && !state.evalBeforeIssued {
             try issueEval("before")
             state.evalBeforeIssued = true
         }
@@ -710,7 +711,7 @@ public final class LearnerService {
             guard !stopFlag.isSet else { return "stopped" }
             state.version += 1
             try publish(version: state.version)
-            if !heldout.isEmpty {
+            if !heldout.isEmpty && points.contains("warm") {
                 // The second of three evaluations: base, after warm-start, after RL.
                 try issueEval("warm")
                 state.evalWarmVersion = state.version
@@ -826,8 +827,9 @@ public final class LearnerService {
     /// Held-out evaluation of the final version and the summary line.
     private func finish() throws -> String {
         var summary = "trained \(state.step) steps; actor v\(state.version); \(state.totals.rollouts) rollouts (\(state.totals.passed) passed, \(state.totals.stale) stale, \(state.totals.unscored) unscored)"
-        guard !heldout.isEmpty else { return summary }
-        if state.evalAfterVersion != state.version {
+        let points = config.data.heldoutPoints
+        guard !heldout.isEmpty, !points.isEmpty else { return summary }
+        if points.contains("after") && state.evalAfterVersion != state.version {
             try issueEval("after")
             state.evalAfterVersion = state.version
             try saveCheckpoint()
@@ -841,7 +843,8 @@ public final class LearnerService {
             before = done.last { $0.point == "before" }?.passed
             if let warmName { warm = done.last { $0.name == warmName }?.passed }
             after = done.last { $0.name == "after-v\(state.version)" }?.passed
-            if before != nil && after != nil && (warmName == nil || warm != nil) { break }
+            if (before != nil || !state.evalBeforeIssued) && (after != nil || !points.contains("after"))
+                && (warmName == nil || warm != nil) { break }
             serviceSamplers(timeoutMs: 500)
         }
         func rate(_ r: [String: Bool]?) -> String {
@@ -849,8 +852,9 @@ public final class LearnerService {
             let passed = r.values.filter { $0 }.count
             return String(format: "%.1f%% (%d/%d)", Double(passed) * 100 / Double(max(1, r.count)), passed, r.count)
         }
-        summary += "\nheld-out pass rate (greedy): before \(rate(before))" + (warmName != nil ? ", after warm-start \(rate(warm))" : "")
-            + ", after \(rate(after))"
+        summary += "\nheld-out pass rate (greedy): "
+            + [state.evalBeforeIssued ? "before \(rate(before))" : nil, warmName != nil ? "after warm-start \(rate(warm))" : nil,
+               points.contains("after") ? "after \(rate(after))" : nil].compactMap { $0 }.joined(separator: ", ")
         // Paired: the same problems before and after, McNemar's exact test on those that changed.
         for (name, a) in [("base", before), ("warm-start", warm)] {
             guard let a, let after else { continue }

@@ -102,6 +102,8 @@ final class ConfigTests: XCTestCase {
         XCTAssertTrue(text.contains("endpoints.samples: 'tcp://127.0.0.1:5701' is also endpoints.params"), text)
         XCTAssertEqual(errors([path], ["training.bogus=1"]).last?.description, "--set training.bogus=1: training.bogus: unknown key")
         XCTAssertEqual(errors([], ["no-equals"]).first?.reason, "expected key=value")
+        XCTAssertEqual(errors([], ["data.heldout_points=[before, later]"]).map(\.reason), ["'later' is not one of before, warm, after"])
+        XCTAssertTrue(errors([], ["data.heldout_points=[after]", "training.curriculum=frontier"]).isEmpty)
     }
 
     func testEveryKeyHasHelpAndTheResolvedFileReadsBackTheSame() throws {

@@ -374,11 +374,13 @@ extension PipelineRunTests {
     }
 
     /// The switches: group-mean baseline (no greedy program), critic weights off, a KL penalty,
-    /// a smaller CE weight and a warm start all run through the real roles.
+    /// a smaller CE weight, a warm start, the frontier curriculum and a held-out evaluation
+    /// after training only all run through the real roles.
     func testReturnBaselineCriticAndKLSwitches() throws {
         _ = try tinyModel()
         let cfg = try config(steps: 2, extra: ["sampling.baseline=group-mean", "training.critic_weights=false", "training.kl_penalty=0.1",
-                                               "training.ce_weight=0.5", "training.warm_start_steps=1", "data.heldout_problems=0"])
+                                               "training.ce_weight=0.5", "training.warm_start_steps=1", "training.curriculum=frontier",
+                                               "data.heldout_points=[after]"])
         XCTAssertFalse(cfg.needsGreedy)
         let ledger = try Ledger(path: cfg.ledgerPath)
         _ = try Setup.importData(cfg, into: ledger)
@@ -389,11 +391,19 @@ extension PipelineRunTests {
         XCTAssertEqual(learner.state.step, 2)
         XCTAssertEqual(learner.state.version, 3, "a warm-start version and two RL versions")
         XCTAssertTrue(lines.first?.hasPrefix("warm-start 1/1") ?? false, "\(lines)")
+        // The curriculum knows every trained group's problem.
+        let curriculum = try XCTUnwrap(learner.state.curriculum)
+        XCTAssertEqual(curriculum.mode, .frontier)
+        XCTAssertFalse(curriculum.seen.isEmpty)
+        XCTAssertTrue(lines.contains { $0.contains("| frontier ") }, "\(lines)")
         var groups: [String: [Rollout]] = [:]
+        var evals = Set<String>()
         try ledger.scanRollouts { r in
+            if r.purpose == "eval" { evals.insert(String(r.requestID.prefix(10))); return true }
             if r.state == .labeled || r.state == .consumed { groups[r.requestID, default: []].append(r) }
             return true
         }
+        XCTAssertEqual(evals, ["eval-after"], "held-out evaluation after training only")
         XCTAssertFalse(groups.isEmpty)
         for (request, members) in groups {
             XCTAssertEqual(members.count, 2, "\(request): two samples, no greedy program")

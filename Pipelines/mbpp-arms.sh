@@ -8,6 +8,10 @@
 #
 #   Pipelines/mbpp-arms.sh [--with-d] [RUNS] [-- extra coderl run options such as --set run.steps=60]
 #
+# Then, as an out-of-distribution check, greedy pass@1 on HumanEval (164 problems) of the
+# starting model and of each arm's last version (ledger RUNS/mbpp-humaneval), compared the same
+# way.
+#
 # Each arm is a pipeline run in RUNS/mbpp-ARM (default RUNS: runs); an arm whose run finished
 # is not trained again (running this again after an interruption resumes where it stopped).
 # Arm A evaluates the held-out problems at all three points (the starting model, after
@@ -60,4 +64,20 @@ for arm in $arms; do
   [ "$arm" = C ] && continue
   dir="$runs/mbpp-$(echo $arm | tr 'A-Z' 'a-z')"
   echo "-- $arm -> C"; "$coderl" compare "$dir:after" "$runs/mbpp-c:after" || true
+done
+
+echo
+echo "== HumanEval (greedy pass@1), out of distribution"
+he="$runs/mbpp-humaneval/ledger"
+precision=fp32
+grep -qw avx512_bf16 /proc/cpuinfo && precision=bf16
+"$coderl" eval --dataset humaneval --data-dir ../shared/data --samples 1 --temperature 0 --k 1 --precision $precision \
+  --ledger "$he" --id base >/dev/null
+for arm in $arms; do
+  dir="$runs/mbpp-$(echo $arm | tr 'A-Z' 'a-z')"
+  last=$(ls "$dir/weights/actor" | sed -n 's/^v0*\([0-9][0-9]*\)\.safetensors$/\1/p' | sort -n | tail -1)
+  [ -n "$last" ] || { echo "arm $arm: no actor version in $dir/weights" >&2; continue; }
+  "$coderl" eval --dataset humaneval --data-dir ../shared/data --samples 1 --temperature 0 --k 1 --precision $precision \
+    --model "$last" --weights "$dir/weights" --ledger "$he" --id "arm-$arm" >/dev/null
+  echo "-- starting model -> $arm (v$last)"; "$coderl" compare base "arm-$arm" --ledger "$he" || true
 done

@@ -20,7 +20,7 @@
 # are A's). Arms run one after the other: on 2 cores each takes about an hour. Run from the
 # repository root with ../shared/data beside it (MBPP).
 set -euf
-arms="A B C"
+arms=${ARMS:-A B C}   # ARMS="A C" runs only those
 if [ "${1:-}" = "--with-d" ]; then arms="A B C D"; shift; fi
 runs=${1:-runs}
 [ $# -gt 0 ] && shift

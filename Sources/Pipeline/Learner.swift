@@ -472,7 +472,7 @@ public final class LearnerService {
         var update: ActorSession.StepReport? = nil
         if !parts.isEmpty {
             let actor = self.actor!
-            let split = ceBatches.count
+            let split = ceBatches.count   // the cross-entropy parts come first
             let report = try serving { try actor.step(parts: parts, examples: data.rollouts.count, rng: actor.state.rng, termsAfter: split) }
             update = report
             // Each term's own mean: the cross-entropy parts come first, then the policy-gradient ones.
@@ -524,8 +524,7 @@ public final class LearnerService {
             policyLag: counts.lagSum / Double(max(1, counts.rollouts - counts.unscored)), stale: counts.stale, unscored: counts.unscored,
             crossEntropy: ceLoss, policyLoss: pgLoss, criticLoss: criticLoss, criticCalibrationError: calibration,
             gradientNorm: update.map(\.gradientNorm),
-            gradientNormCE: update?.termNorms?.first ?? (rlBatches.isEmpty || config.training.rlWeight == 0 ? update?.gradientNorm : nil),
-            gradientNormPG: update?.termNorms?.rest ?? (ceBatches.isEmpty ? update?.gradientNorm : nil), clipped: update.map { u in config.training.clipNorm > 0 && u.gradientNorm > config.training.clipNorm },
+            gradientNormCE: update?.termNorms?.first, gradientNormPG: update?.termNorms?.rest, clipped: update.map { u in config.training.clipNorm > 0 && u.gradientNorm > config.training.clipNorm },
             learningRate: update.map { Double($0.learningRate) }, tokens: update?.tokens,
             signalShare: fresh.isEmpty ? nil : Double(fresh.filter { $0.advantage != 0 }.count) / Double(fresh.count),
             meanAbsReturn: fresh.isEmpty ? nil : fresh.map { Double(abs($0.advantage)) }.reduce(0, +) / Double(fresh.count),

@@ -34,8 +34,8 @@ public final class ActorSession: @unchecked Sendable {  // confined to the train
         public var parts: [TokenLosses]
         public var gradientNorm: Double
         /// With `termsAfter`: the gradient norms of the first parts and of the rest (each term's
-        /// own contribution, before clipping); nil otherwise.
-        public var termNorms: (first: Double, rest: Double)? = nil
+        /// own contribution, before clipping; nil for a term with no parts); nil otherwise.
+        public var termNorms: (first: Double?, rest: Double?)? = nil
         public var learningRate: Float
         public var tokens: Int
     }
@@ -54,21 +54,18 @@ public final class ActorSession: @unchecked Sendable {  // confined to the train
     /// One optimizer step over micro-batches that each carry their own loss mix (scale
     /// included): e.g. cross-entropy on reference solutions and the policy gradient on
     /// rollouts, each averaged over its own micro-batches. The report averages over all parts.
-    /// `termsAfter` (0 < k < parts.count) also measures the gradient norm of the first k parts
-    /// and of the others separately (a copy of the trained gradients; the update is the same).
+    /// `termsAfter` k also measures the gradient norm of the first k parts and of the others
+    /// apart (the update is the same): with parts on both sides, the first term's gradients are
+    /// kept in `firstTerm` and the rest's are the total minus them.
     public func step(parts: [(TrainingBatch, LossMix)], examples: Int, rng: Xoshiro256, termsAfter: Int? = nil) throws -> StepReport {
         trainer.zeroGradients()
         var ce: Double = 0, pg: Double = 0, scored = 0, tokens = 0
         var each: [TokenLosses] = []
         let ranges = trainer.parameterRanges
-        var firstTerm: [Float] = []
-        var firstNorm = 0.0
+        let split = termsAfter.map { min(max($0, 0), parts.count) }
+        var firstNorm: Double? = nil
         for (i, (b, m)) in parts.enumerated() {
-            if let k = termsAfter, k > 0, k < parts.count, i == k {
-                let g = trainer.gradients.buffer.pointer
-                firstNorm = gradientNorm(g, ranges: ranges)
-                for r in ranges { firstTerm.append(contentsOf: UnsafeBufferPointer(start: g + r.offset, count: r.count)) }
-            }
+            if i == split && i > 0 { firstNorm = keepFirstTerm(ranges) }
             let l = try trainer.forwardBackward(b, mix: m)
             each.append(l)
             ce += Double(l.crossEntropy)
@@ -76,20 +73,21 @@ public final class ActorSession: @unchecked Sendable {  // confined to the train
             scored += l.scoredTokens
             tokens += b.sequences * b.length
         }
-        let norm = gradientNorm(trainer.gradients.buffer.pointer, ranges: ranges)
-        var termNorms: (first: Double, rest: Double)? = nil
-        if !firstTerm.isEmpty {
-            // The rest's gradient is the total minus the first term's.
-            let g = trainer.gradients.buffer.pointer
-            var at = 0, sum = 0.0
-            for r in ranges {
-                for j in 0..<r.count {
-                    let d = Double(g[r.offset + j] - firstTerm[at + j])
-                    sum += d * d
+        let g = trainer.gradients.buffer.pointer
+        let norm = gradientNorm(g, ranges: ranges)
+        var termNorms: (first: Double?, rest: Double?)? = nil
+        if let k = split {
+            if let firstNorm, let kept = firstTerm {
+                // kept - total = -(the rest's gradients).
+                var at = 0
+                for r in ranges {
+                    Kernels.axpy(-1, g + r.offset, kept.pointer + at, r.count)
+                    at += r.count
                 }
-                at += r.count
+                termNorms = (firstNorm, gradientNorm(kept.pointer, ranges: [ParameterRange(offset: 0, count: at, decays: false)]))
+            } else {
+                termNorms = (k == 0 ? nil : norm, k == parts.count ? nil : norm)
             }
-            termNorms = (firstNorm, sum.squareRoot())
         }
         let lr = state.schedule.rate(at: state.step)
         optimizer.update(parameters: weights.buffer.pointer, gradients: trainer.gradients.buffer.pointer, learningRate: lr,
@@ -100,6 +98,22 @@ public final class ActorSession: @unchecked Sendable {  // confined to the train
         let n = Double(max(parts.count, 1))
         return StepReport(losses: TokenLosses(crossEntropy: Float(ce / n), weighted: Float(pg / n), scoredTokens: scored),
                           parts: each, gradientNorm: norm, termNorms: termNorms, learningRate: lr, tokens: tokens)
+    }
+
+    /// The first term's trained gradients while a step measures its terms apart (reused).
+    private var firstTerm: FloatBuffer?
+
+    /// Copies the trained gradients into `firstTerm` and returns their norm.
+    private func keepFirstTerm(_ ranges: [ParameterRange]) -> Double {
+        let g = trainer.gradients.buffer.pointer
+        let count = ranges.reduce(0) { $0 + $1.count }
+        if firstTerm?.count != count { firstTerm = FloatBuffer(count: count) }
+        var at = 0
+        for r in ranges {
+            (firstTerm!.pointer + at).update(from: g + r.offset, count: r.count)
+            at += r.count
+        }
+        return gradientNorm(g, ranges: ranges)
     }
 
     /// Moves the end of the learning-rate schedule (when a resumed run is extended).

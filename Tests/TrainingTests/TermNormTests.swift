@@ -28,22 +28,36 @@ final class TermNormTests: XCTestCase {
         let ceOnly = try session().step(parts: [parts[0]], examples: 2, rng: r)
         let pgOnly = try session().step(parts: [parts[1]], examples: 2, rng: r)
         let norms = try XCTUnwrap(both.termNorms)
-        XCTAssertEqual(norms.first, ceOnly.gradientNorm, accuracy: 1e-5 * ceOnly.gradientNorm)
-        XCTAssertEqual(norms.rest, pgOnly.gradientNorm, accuracy: 1e-4 * pgOnly.gradientNorm)
-        XCTAssertGreaterThan(norms.first, 0)
-        XCTAssertGreaterThan(norms.rest, 0)
+        let first = try XCTUnwrap(norms.first), rest = try XCTUnwrap(norms.rest)
+        XCTAssertEqual(first, ceOnly.gradientNorm, accuracy: 1e-5 * ceOnly.gradientNorm)
+        XCTAssertEqual(rest, pgOnly.gradientNorm, accuracy: 1e-4 * pgOnly.gradientNorm)
+        XCTAssertGreaterThan(first, 0)
+        XCTAssertGreaterThan(rest, 0)
         // Two different directions: the total is neither term, and within the triangle inequality.
-        XCTAssertLessThanOrEqual(both.gradientNorm, norms.first + norms.rest + 1e-6)
-        XCTAssertGreaterThan(both.gradientNorm, abs(norms.first - norms.rest) - 1e-6)
-        XCTAssertNotEqual(both.gradientNorm, norms.first, accuracy: 1e-6)
+        XCTAssertLessThanOrEqual(both.gradientNorm, first + rest + 1e-6)
+        XCTAssertGreaterThan(both.gradientNorm, abs(first - rest) - 1e-6)
+        XCTAssertNotEqual(both.gradientNorm, first, accuracy: 1e-6)
 
         // The same update with or without the measurement.
         let a = try session(), b = try session()
         _ = try a.step(parts: parts, examples: 4, rng: r, termsAfter: 1)
         _ = try b.step(parts: parts, examples: 4, rng: r)
         XCTAssertEqual(a.weights.buffer.array, b.weights.buffer.array)
-        // No split asked for, or one at either end: no term norms.
+        // A second measured step reuses the kept buffer and measures again.
+        let again = try a.step(parts: parts, examples: 4, rng: r, termsAfter: 1)
+        XCTAssertNotNil(again.termNorms?.first)
+        XCTAssertNotNil(again.termNorms?.rest)
+        _ = try b.step(parts: parts, examples: 4, rng: r)
+        XCTAssertEqual(a.weights.buffer.array, b.weights.buffer.array)
+        // No split asked for: no term norms. A split at either end: one term, its norm the total.
         XCTAssertNil(try session().step(parts: parts, examples: 4, rng: r).termNorms)
-        XCTAssertNil(try session().step(parts: parts, examples: 4, rng: r, termsAfter: 2).termNorms)
+        let allFirst = try session().step(parts: parts, examples: 4, rng: r, termsAfter: 2)
+        XCTAssertNotNil(allFirst.termNorms)
+        XCTAssertEqual(allFirst.termNorms?.first, allFirst.gradientNorm)
+        XCTAssertNil(allFirst.termNorms?.rest)
+        let allRest = try session().step(parts: parts, examples: 4, rng: r, termsAfter: 0)
+        XCTAssertNotNil(allRest.termNorms)
+        XCTAssertNil(allRest.termNorms?.first)
+        XCTAssertEqual(allRest.termNorms?.rest, allRest.gradientNorm)
     }
 }

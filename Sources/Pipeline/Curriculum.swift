@@ -1,20 +1,18 @@
-import Runtime
+import Schema
 
-/// Which training problem each RL sample request takes.
+/// Which training problem each RL sample request takes under `training.curriculum: frontier`.
 ///
-/// The training problems are visited in a stream of shuffled epochs. Under `.all` every problem
-/// is taken in turn. Under `.frontier` a problem is passed over when the last group of programs
-/// sampled for it carried no signal: none of them passed, or all of them did (a problem not
-/// sampled yet is taken, so the first pass over the problems takes every one). Only
-/// problems where some but not all samples pass move a pass/fail policy gradient with a
-/// group baseline, so the frontier is where sampling time pays; on MBPP with SmolLM2-135M at
-/// T = 0.5 about one problem in seven is on it (8 samples).
+/// The training problems are visited in a stream of shuffled epochs. A problem is passed over
+/// when the last group of programs sampled for it carried no signal: none of them passed, or
+/// all of them did (a problem not sampled yet is taken, so the first pass over the problems
+/// takes every one). Only problems where some but not all samples pass move a pass/fail policy
+/// gradient with a group baseline, so the frontier is where sampling time pays; on MBPP with
+/// SmolLM2-135M at T = 0.5 about one problem in six is on it (8 samples).
 ///
 /// Pure and deterministic: the learner keeps it in its checkpoint, and the same outcomes in the
-/// same order give the same problems.
+/// same order give the same problems. (Under `training.curriculum: all` the learner takes the
+/// stream as it is and only records outcomes here, for the frontier's size.)
 public struct Curriculum: Codable, Equatable, Sendable {
-    public typealias Mode = PipelineConfig.CurriculumMode
-
     /// The last trained group of a problem: programs sampled and how many passed.
     public struct Seen: Codable, Equatable, Sendable {
         public var samples: Int
@@ -23,7 +21,6 @@ public struct Curriculum: Codable, Equatable, Sendable {
         public var mixed: Bool { passed > 0 && passed < samples }
     }
 
-    public var mode: Mode
     /// Positions of the problem stream already taken or passed over.
     public private(set) var cursor = 0
     /// Positions passed over so far.
@@ -31,7 +28,7 @@ public struct Curriculum: Codable, Equatable, Sendable {
     /// By problem id.
     public private(set) var seen: [String: Seen] = [:]
 
-    public init(mode: Mode) { self.mode = mode }
+    public init() {}
 
     /// Records the outcome of a trained group of sampled programs (not the greedy baseline).
     public mutating func record(problem: String, samples: Int, passed: Int) {
@@ -39,11 +36,21 @@ public struct Curriculum: Codable, Equatable, Sendable {
         seen[problem] = Seen(samples: samples, passed: passed)
     }
 
-    /// Whether the problem is taken when its turn comes.
-    public func eligible(_ problem: String) -> Bool {
-        guard mode == .frontier, let s = seen[problem] else { return true }
-        return s.mixed
+    /// Records the groups (one request, one problem) of a step's scored sampled programs, in
+    /// ledger order: a problem sampled twice in one step keeps its later group.
+    public mutating func record(_ rollouts: [Rollout]) {
+        var start = rollouts.startIndex
+        while start < rollouts.endIndex {
+            let first = rollouts[start]
+            let end = rollouts[start...].firstIndex { $0.requestID != first.requestID || $0.problemID != first.problemID } ?? rollouts.endIndex
+            let group = rollouts[start..<end]
+            record(problem: first.problemID, samples: group.count, passed: group.filter { $0.verdict.outcome == .passed }.count)
+            start = end
+        }
     }
+
+    /// Whether the problem is taken when its turn comes.
+    public func eligible(_ problem: String) -> Bool { seen[problem]?.mixed ?? true }
 
     /// Problems whose last group was mixed.
     public var frontierCount: Int { seen.values.filter(\.mixed).count }

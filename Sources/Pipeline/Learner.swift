@@ -351,6 +351,13 @@ public final class LearnerService {
         return tokens
     }
 
+    /// What RL has sampled of each problem (created on first use: checkpoints written before it
+    /// was kept have none).
+    private var curriculum: Curriculum {
+        get { state.curriculum ?? Curriculum() }
+        set { state.curriculum = newValue }
+    }
+
     /// The problem of train request `index`: an epoch-wise shuffle of the training problems.
     func trainProblem(_ index: Int) -> Problem {
         let n = trainProblems.count
@@ -401,9 +408,7 @@ public final class LearnerService {
             let offset = config.training.warmStartSteps * config.training.problemsPerStep
             var position = index
             if config.training.curriculum == .frontier {
-                var curriculum = state.curriculum ?? Curriculum(mode: .frontier)
                 position = curriculum.next(count: trainProblems.count) { trainProblem(offset + $0).id }
-                state.curriculum = curriculum
             }
             let problem = trainProblem(offset + position)
             try enqueue(try makeRequest(id: id, problem: problem, samples: config.sampling.samplesPerProblem,
@@ -497,17 +502,7 @@ public final class LearnerService {
         state.step += 1
         state.position = data.lastSequence
         state.totals.add(counts)
-        var curriculum = state.curriculum ?? Curriculum(mode: config.training.curriculum)
-        // Groups in ledger order, so a problem sampled twice in one step keeps its later group.
-        var groups: [(key: String, problem: String, samples: Int, passed: Int)] = []
-        for r in scored where !r.baseline {
-            let key = r.requestID + "\u{1}" + r.problemID
-            if groups.last?.key != key { groups.append((key, r.problemID, 0, 0)) }
-            groups[groups.count - 1].samples += 1
-            if r.verdict.outcome == .passed { groups[groups.count - 1].passed += 1 }
-        }
-        for g in groups { curriculum.record(problem: g.problem, samples: g.samples, passed: g.passed) }
-        state.curriculum = curriculum
+        curriculum.record(scored.filter { !$0.baseline })
         if !readOnly { try ledger.update(sequences: data.rollouts.map(\.sequence)) { $0.state = .consumed } }
 
         let now = nowMs()

@@ -7,7 +7,7 @@ public struct PipelineConfig: Sendable {
     public enum Baseline: String, Sendable, CaseIterable { case greedy, groupMean = "group-mean" }
     public enum ReturnMode: String, Sendable, CaseIterable { case relative, absolute }
     public enum RewardScheme: String, Sendable, CaseIterable { case coderl, pass }
-    public enum CurriculumMode: String, Sendable, CaseIterable, Codable { case all, frontier }
+    public enum CurriculumMode: String, Sendable, CaseIterable { case all, frontier }
     public enum CriticClassesChoice: String, Sendable, CaseIterable { case outcomes, binary }
     public enum SandboxChoice: String, Sendable, CaseIterable { case strict, relaxed }
     public enum PrecisionChoice: String, Sendable, CaseIterable { case auto, fp32, bf16 }

@@ -1,19 +1,31 @@
 import Pipeline
+import Schema
 import XCTest
 
 final class CurriculumTests: XCTestCase {
     /// Problem ids of a stream over `n` problems: position p names problem p mod n.
     private func id(_ n: Int) -> (Int) -> String { { "p\($0 % n)" } }
 
-    func testAllTakesEveryPositionWhateverWasSeen() {
-        var c = Curriculum(mode: .all)
-        for k in 0..<4 { c.record(problem: "p\(k)", samples: 8, passed: 0) }
-        XCTAssertEqual((0..<10).map { _ in c.next(count: 4, id: id(4)) }, Array(0..<10))
-        XCTAssertEqual(c.skipped, 0)
+    func testRecordGroupsRolloutsByRequestAndProblemInLedgerOrder() {
+        func rollout(_ request: String, _ problem: String, _ outcome: Outcome) -> Rollout {
+            Rollout.with { $0.requestID = request; $0.problemID = problem; $0.verdict.outcome = outcome }
+        }
+        var c = Curriculum()
+        c.record([rollout("r1", "p0", .passed), rollout("r1", "p0", .failedTest), rollout("r1", "p0", .passed),
+                  rollout("r2", "p1", .compileError), rollout("r2", "p1", .failedTest),
+                  rollout("r3", "p0", .passed), rollout("r3", "p0", .passed)])
+        XCTAssertEqual(c.seen["p0"].map { [$0.samples, $0.passed] }, [2, 2], "the later group of p0 wins")
+        XCTAssertEqual(c.seen["p1"].map { [$0.samples, $0.passed] }, [2, 0])
+        XCTAssertEqual(c.frontierCount, 0)
+        c.record([rollout("r4", "p1", .passed), rollout("r4", "p1", .runtimeError)])
+        XCTAssertEqual(c.frontierCount, 1)
+        XCTAssertTrue(c.eligible("p1"))
+        XCTAssertFalse(c.eligible("p0"))
+        XCTAssertTrue(c.eligible("never-seen"))
     }
 
     func testFrontierPassesOverProblemsWhoseLastGroupCarriedNoSignal() {
-        var c = Curriculum(mode: .frontier)
+        var c = Curriculum()
         // The first pass takes every problem: nothing is known yet.
         XCTAssertEqual((0..<5).map { _ in c.next(count: 5, id: id(5)) }, [0, 1, 2, 3, 4])
         c.record(problem: "p0", samples: 8, passed: 0)   // all failed
@@ -33,7 +45,7 @@ final class CurriculumTests: XCTestCase {
     }
 
     func testAnEmptyFrontierStillYieldsProblems() {
-        var c = Curriculum(mode: .frontier)
+        var c = Curriculum()
         for k in 0..<3 { c.record(problem: "p\(k)", samples: 4, passed: 0) }
         // Every problem is off the frontier: after a whole epoch of positions passed over, the
         // next one is taken rather than looping for ever.
@@ -42,7 +54,7 @@ final class CurriculumTests: XCTestCase {
     }
 
     func testCheckpointRoundTripKeepsThePosition() throws {
-        var c = Curriculum(mode: .frontier)
+        var c = Curriculum()
         _ = c.next(count: 3, id: id(3))
         c.record(problem: "p1", samples: 8, passed: 0)
         let back = try JSONDecoder().decode(Curriculum.self, from: try JSONEncoder().encode(c))

@@ -393,7 +393,7 @@ extension PipelineRunTests {
         XCTAssertTrue(lines.first?.hasPrefix("warm-start 1/1") ?? false, "\(lines)")
         // The curriculum knows every trained group's problem.
         let curriculum = try XCTUnwrap(learner.state.curriculum)
-        XCTAssertEqual(curriculum.mode, .frontier)
+        XCTAssertGreaterThan(curriculum.cursor, 0, "the frontier curriculum chose the problems")
         XCTAssertFalse(curriculum.seen.isEmpty)
         XCTAssertTrue(lines.contains { $0.contains("| frontier ") }, "\(lines)")
         var groups: [String: [Rollout]] = [:]

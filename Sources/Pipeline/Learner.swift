@@ -641,9 +641,9 @@ public final class LearnerService {
 
     // MARK: Evaluation
 
-    private func issueEval(_ tag: String) throws {
+    private func issueEval(_ point: PipelineConfig.HeldOutPoint) throws {
         for (i, p) in heldout.enumerated() {
-            try enqueue(try makeRequest(id: "eval-\(tag)-v\(state.version)-\(i)", problem: p, samples: 0, baseline: true, purpose: "eval", seed: 0))
+            try enqueue(try makeRequest(id: "eval-\(point.rawValue)-v\(state.version)-\(i)", problem: p, samples: 0, baseline: true, purpose: "eval", seed: 0))
         }
     }
 
@@ -696,8 +696,8 @@ public final class LearnerService {
         lastReportExecuted = try executedCount()
         log("\(trainProblems.count) training problems, \(heldout.count) held out; \(config.run.steps) steps of \(config.training.problemsPerStep) problems x \(config.rolloutsPerProblem) programs")
         let points = config.data.heldoutPoints
-        if !heldout.isEmpty && points.contains("before") && !state.evalBeforeIssued {
-            try issueEval("before")
+        if !heldout.isEmpty && points.contains(.before) && !state.evalBeforeIssued {
+            try issueEval(.before)
             state.evalBeforeIssued = true
         }
         if state.warmStartDone < config.training.warmStartSteps {
@@ -705,9 +705,9 @@ public final class LearnerService {
             guard !stopFlag.isSet else { return "stopped" }
             state.version += 1
             try publish(version: state.version)
-            if !heldout.isEmpty && points.contains("warm") {
+            if !heldout.isEmpty && points.contains(.warm) {
                 // The second of three evaluations: base, after warm-start, after RL.
-                try issueEval("warm")
+                try issueEval(.warm)
                 state.evalWarmVersion = state.version
             }
             try saveCheckpoint()
@@ -823,8 +823,8 @@ public final class LearnerService {
         var summary = "trained \(state.step) steps; actor v\(state.version); \(state.totals.rollouts) rollouts (\(state.totals.passed) passed, \(state.totals.stale) stale, \(state.totals.unscored) unscored)"
         let points = config.data.heldoutPoints
         guard !heldout.isEmpty, !points.isEmpty else { return summary }
-        if points.contains("after") && state.evalAfterVersion != state.version {
-            try issueEval("after")
+        if points.contains(.after) && state.evalAfterVersion != state.version {
+            try issueEval(.after)
             state.evalAfterVersion = state.version
             try saveCheckpoint()
         }
@@ -834,10 +834,10 @@ public final class LearnerService {
         while !stopFlag.isSet && nowMs() < deadline {
             // Each evaluation once every held-out problem's greedy program has its verdict.
             let done = try HeldOutEvaluation.all(in: ledger).filter { $0.pending == 0 && $0.passed.count >= heldout.count }
-            before = done.last { $0.point == "before" }?.passed
+            before = done.last { $0.point == PipelineConfig.HeldOutPoint.before.rawValue }?.passed
             if let warmName { warm = done.last { $0.name == warmName }?.passed }
             after = done.last { $0.name == "after-v\(state.version)" }?.passed
-            if (before != nil || !state.evalBeforeIssued) && (after != nil || !points.contains("after"))
+            if (before != nil || !state.evalBeforeIssued) && (after != nil || !points.contains(.after))
                 && (warmName == nil || warm != nil) { break }
             serviceSamplers(timeoutMs: 500)
         }
@@ -848,7 +848,7 @@ public final class LearnerService {
         }
         summary += "\nheld-out pass rate (greedy): "
             + [state.evalBeforeIssued ? "before \(rate(before))" : nil, warmName != nil ? "after warm-start \(rate(warm))" : nil,
-               points.contains("after") ? "after \(rate(after))" : nil].compactMap { $0 }.joined(separator: ", ")
+               points.contains(.after) ? "after \(rate(after))" : nil].compactMap { $0 }.joined(separator: ", ")
         // Paired: the same problems before and after, McNemar's exact test on those that changed.
         for (name, a) in [("base", before), ("warm-start", warm)] {
             guard let a, let after else { continue }

@@ -209,6 +209,28 @@ public final class ConfigReader {
         return v
     }
 
+    /// A list whose items are each one of `T`'s cases (in the order given, repeats dropped).
+    public func choices<T: RawRepresentable & CaseIterable>(_ key: String, _ defaultValue: [T], _ help: String) -> [T] where T.RawValue == String {
+        let names = T.allCases.map(\.rawValue)
+        guard let e = entry(key, "[" + defaultValue.map(\.rawValue).joined(separator: ", ") + "]", help + " (" + names.joined(separator: " | ") + ")") else {
+            return defaultValue
+        }
+        let items: [String]
+        switch e.value {
+        case .list(let l): items = l
+        case .scalar(let s): items = s.isEmpty ? [] : [s]
+        }
+        var out: [T] = []
+        for item in items {
+            guard let v = T(rawValue: item) else {
+                fail(e, key, "'\(item)' is not one of \(names.joined(separator: ", "))")
+                return defaultValue
+            }
+            if !out.contains(where: { $0.rawValue == v.rawValue }) { out.append(v) }
+        }
+        return out
+    }
+
     public func list(_ key: String, _ defaultValue: [String], _ help: String) -> [String] {
         guard let e = entry(key, "[" + defaultValue.joined(separator: ", ") + "]", help) else { return defaultValue }
         switch e.value {

@@ -8,6 +8,9 @@ public struct PipelineConfig: Sendable {
     public enum ReturnMode: String, Sendable, CaseIterable { case relative, absolute }
     public enum RewardScheme: String, Sendable, CaseIterable { case coderl, pass }
     public enum CurriculumMode: String, Sendable, CaseIterable { case all, frontier }
+    /// When the learner evaluates the held-out problems: the starting model, after warm-start,
+    /// the last version.
+    public enum HeldOutPoint: String, Sendable, CaseIterable { case before, warm, after }
     public enum CriticClassesChoice: String, Sendable, CaseIterable { case outcomes, binary }
     public enum SandboxChoice: String, Sendable, CaseIterable { case strict, relaxed }
     public enum PrecisionChoice: String, Sendable, CaseIterable { case auto, fp32, bf16 }
@@ -54,10 +57,7 @@ public struct PipelineConfig: Sendable {
         public var heldoutSplits: [String]
         public var maxTrainProblems: Int
         public var heldoutProblems: Int
-        /// When the held-out problems are evaluated: before (the starting model), warm (after
-        /// warm-start), after (the last version).
-        public var heldoutPoints: Set<String>
-        public static let points = ["before", "warm", "after"]
+        public var heldoutPoints: Set<HeldOutPoint>
     }
 
     public struct Sampling: Sendable {
@@ -194,7 +194,7 @@ public struct PipelineConfig: Sendable {
             heldoutSplits: r.list("data.heldout", ["builtin/heldout"], "Problems evaluated before and after training (never trained on)."),
             maxTrainProblems: r.int("data.max_train_problems", 0, "Use at most this many training problems (0 = all).", min: 0),
             heldoutProblems: r.int("data.heldout_problems", 30, "Held-out problems evaluated (greedy) before and after training (0 = skip).", min: 0),
-            heldoutPoints: Set(r.list("data.heldout_points", Data.points, "When the held-out problems are evaluated: before (the starting model), warm (after warm-start), after (the last version). Arms of one experiment that share the starting model and warm-start need before and warm only once (coderl compare RUN:POINT compares across runs).")))
+            heldoutPoints: Set(r.choices("data.heldout_points", HeldOutPoint.allCases, "When the held-out problems are evaluated: before (the starting model), warm (after warm-start), after (the last version). Arms of one experiment that share the starting model and warm-start need before and warm only once (coderl compare RUN:POINT compares across runs).")))
         sampling = Sampling(
             samplesPerProblem: r.int("sampling.samples_per_problem", 4, "Programs sampled per problem (K), besides the greedy baseline.", min: 1, max: 256),
             temperature: r.double("sampling.temperature", 0.8, "Sampling temperature.", min: 0.01, max: 10),
@@ -264,9 +264,6 @@ public struct PipelineConfig: Sendable {
 
     /// Combinations that cannot work.
     private func check(_ r: ConfigReader) {
-        for point in data.heldoutPoints.subtracting(Data.points).sorted() {
-            r.problem("data.heldout_points", "'\(point)' is not one of \(Data.points.joined(separator: ", "))")
-        }
         if training.requestsAhead > training.maxPolicyLag {
             r.problem("training.requests_ahead", "\(training.requestsAhead) steps of requests in flight would make rollouts up to \(training.requestsAhead) versions old, beyond training.max_policy_lag \(training.maxPolicyLag): every rollout could be stale")
         }

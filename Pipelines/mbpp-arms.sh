@@ -27,6 +27,7 @@ runs=${1:-runs}
 [ "${1:-}" = "--" ] && shift
 coderl=${CODERL:-.build/release/coderl}
 mkdir -p "$runs"
+arm_dir() { echo "$runs/mbpp-$(echo "$1" | tr 'A-Z' 'a-z')"; }
 
 for arm in $arms; do
   case $arm in
@@ -37,7 +38,7 @@ for arm in $arms; do
     D) set_arm="--set training.ce_weight=0" ;;
   esac
   [ $arm = A ] || set_arm="$set_arm --set data.heldout_points=[after]"
-  dir="$runs/mbpp-$(echo $arm | tr 'A-Z' 'a-z')"
+  dir=$(arm_dir $arm)
   echo "== arm $arm: $dir"
   # shellcheck disable=SC2086
   "$coderl" run Pipelines/mbpp.yaml --set run.dir="$dir" $set_arm "$@" 2>&1 | tee -a "$dir.log" | grep -E "^(step|warm-start|held-out|trained|Error)" || true
@@ -45,8 +46,8 @@ done
 
 # The arms share A's starting point only if their warm-start went the same way.
 for arm in $arms; do
-  dir="$runs/mbpp-$(echo $arm | tr 'A-Z' 'a-z')"
-  if [ "$(grep '^warm-start' "$dir.log" | cut -d'|' -f1-2 | sort -u)" != "$(grep '^warm-start' "$runs/mbpp-a.log" | cut -d'|' -f1-2 | sort -u)" ]; then
+  dir=$(arm_dir $arm)
+  if [ "$(grep '^warm-start' "$dir.log" | cut -d'|' -f1-2 | sort -u)" != "$(grep '^warm-start' "$(arm_dir A).log" | cut -d'|' -f1-2 | sort -u)" ]; then
     echo "arm $arm: its warm-start losses differ from arm A's: compare it with its own warm-start (coderl compare $dir:warm ...)" >&2
   fi
 done
@@ -54,16 +55,16 @@ done
 echo
 echo "== each arm against the starting model and against the warm-start (arm A's evaluations)"
 for arm in $arms; do
-  dir="$runs/mbpp-$(echo $arm | tr 'A-Z' 'a-z')"
-  echo "-- $arm: before -> after";     "$coderl" compare "$runs/mbpp-a:before" "$dir:after" || true
-  echo "-- $arm: warm-start -> after"; "$coderl" compare "$runs/mbpp-a:warm" "$dir:after" || true
+  dir=$(arm_dir $arm)
+  echo "-- $arm: before -> after";     "$coderl" compare "$(arm_dir A):before" "$dir:after" || true
+  echo "-- $arm: warm-start -> after"; "$coderl" compare "$(arm_dir A):warm" "$dir:after" || true
 done
 echo
 echo "== CodeRL (C) against the other arms"
 for arm in $arms; do
   [ "$arm" = C ] && continue
-  dir="$runs/mbpp-$(echo $arm | tr 'A-Z' 'a-z')"
-  echo "-- $arm -> C"; "$coderl" compare "$dir:after" "$runs/mbpp-c:after" || true
+  dir=$(arm_dir $arm)
+  echo "-- $arm -> C"; "$coderl" compare "$dir:after" "$(arm_dir C):after" || true
 done
 
 echo
@@ -74,7 +75,7 @@ grep -qw avx512_bf16 /proc/cpuinfo && precision=bf16
 "$coderl" eval --dataset humaneval --data-dir ../shared/data --samples 1 --temperature 0 --k 1 --precision $precision \
   --ledger "$he" --id base >/dev/null
 for arm in $arms; do
-  dir="$runs/mbpp-$(echo $arm | tr 'A-Z' 'a-z')"
+  dir=$(arm_dir $arm)
   last=$(ls "$dir/weights/actor" | sed -n 's/^v0*\([0-9][0-9]*\)\.safetensors$/\1/p' | sort -n | tail -1)
   [ -n "$last" ] || { echo "arm $arm: no actor version in $dir/weights" >&2; continue; }
   "$coderl" eval --dataset humaneval --data-dir ../shared/data --samples 1 --temperature 0 --k 1 --precision $precision \

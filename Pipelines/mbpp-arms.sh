@@ -17,10 +17,12 @@
 # Arm A evaluates the held-out problems at all three points (the starting model, after
 # warm-start, after training); the others only after training: their starting model and
 # warm-start are A's (same seed and settings; the script checks that their warm-start losses
-# are A's). Arms run one after the other: on 2 cores each takes about an hour. Run from the
-# repository root with ../shared/data beside it (MBPP).
+# are A's). Arms run one after the other (on 2 cores each takes about an hour), or JOBS at a
+# time (JOBS=2: two arms side by side in about 1.5 hours; the pipeline's own pauses leave room),
+# each on ports of its own. Run from the repository root with ../shared/data beside it (MBPP).
 set -euf
 arms=${ARMS:-A B C}   # ARMS="A C" runs only those
+jobs=${JOBS:-1}       # arms trained at once
 if [ "${1:-}" = "--with-d" ]; then arms="A B C D"; shift; fi
 runs=${1:-runs}
 [ $# -gt 0 ] && shift
@@ -29,6 +31,16 @@ coderl=${CODERL:-.build/release/coderl}
 mkdir -p "$runs"
 arm_dir() { echo "$runs/mbpp-$(echo "$1" | tr 'A-Z' 'a-z')"; }
 
+# The k-th arm run at once listens on ports of its own (the first keeps Pipelines/mbpp.yaml's).
+ports() {
+  [ "$1" -eq 0 ] && return
+  p=$((5721 + 10 * $1))
+  echo "--set endpoints.params=tcp://127.0.0.1:$p --set endpoints.announcements=tcp://127.0.0.1:$((p + 1))" \
+    "--set endpoints.samples=tcp://127.0.0.1:$((p + 2)) --set endpoints.rollouts=tcp://127.0.0.1:$((p + 3))" \
+    "--set endpoints.executors=tcp://127.0.0.1:$((p + 4)) --set metrics.port=$((9464 + 20 * $1))"
+}
+
+i=0
 for arm in $arms; do
   case $arm in
     # Two samples per problem only train the critic: the actor sees none of them.
@@ -41,8 +53,12 @@ for arm in $arms; do
   dir=$(arm_dir $arm)
   echo "== arm $arm: $dir"
   # shellcheck disable=SC2086
-  "$coderl" run Pipelines/mbpp.yaml --set run.dir="$dir" $set_arm "$@" 2>&1 | tee -a "$dir.log" | grep -E "^(step|warm-start|held-out|trained|Error)" || true
+  ( "$coderl" run Pipelines/mbpp.yaml --set run.dir="$dir" $set_arm $(ports $((i % jobs))) "$@" 2>&1 | tee -a "$dir.log" \
+      | grep -E "^(step|warm-start|held-out|trained|Error)" | sed "s/^/[$arm] /" || true ) &
+  i=$((i + 1))
+  [ $((i % jobs)) -eq 0 ] && wait
 done
+wait
 
 # The arms share A's starting point only if their warm-start went the same way.
 for arm in $arms; do

@@ -61,6 +61,32 @@ public enum Rewards {
         return zip(rewards, isBaseline).map { r, greedy in greedy ? 0 : r - reference }
     }
 
+    /// How the critic's per-token probabilities become token weights.
+    public enum CriticScale: String, Sendable, CaseIterable {
+        /// Each program's weights rescaled to mean 1: the critic decides which of a program's
+        /// tokens carry its return, not how much the program counts. The probability of a pass
+        /// is low wherever passes are rare, so raw weights shrink exactly the rare programs that
+        /// passed, and shrink the policy term against the cross-entropy term.
+        case mean
+        /// The critic's probability of the program's outcome as it is (CodeRL, eq. 8).
+        case raw
+    }
+
+    /// The per-token weights of a sampled program's policy-gradient term: its return times the
+    /// critic's probabilities scaled by `scale` (1 at every token when `critic` is nil or does
+    /// not cover the program's `count` tokens).
+    public static func tokenWeights(advantage: Float, critic: [Float]?, count: Int, scale: CriticScale) -> [Float] {
+        guard let critic, critic.count == count, count > 0 else { return [Float](repeating: advantage, count: count) }
+        var factor = advantage
+        if scale == .mean {
+            let mean = critic.reduce(0, +) / Float(count)
+            // A critic sure the outcome cannot happen at any token carries no ranking of tokens.
+            guard mean > 1e-6 else { return [Float](repeating: advantage, count: count) }
+            factor /= mean
+        }
+        return critic.map { $0 * factor }
+    }
+
     /// Critic class of an outcome: the four outcomes in order (compile error 0, runtime error 1,
     /// failed test 2, passed 3), or binary (failed 0, passed 1).
     public static func criticClass(_ outcome: Outcome, binary: Bool) -> Int? {

@@ -33,11 +33,33 @@ public enum Layers {
 
     // MARK: linear (y = x W^T, W stored as [out, in])
 
+    /// fp32 products run as OpenBLAS calls on one thread over blocks of a fixed size (rows of
+    /// the input, or output features of a weight gradient), the blocks shared among our own
+    /// threads. OpenBLAS's multi-threaded driver splits the inner dimension differently from its
+    /// single-threaded one, so the same product on one thread and on two would differ in the
+    /// last bits; with fixed blocks every number is summed the same way whatever the thread
+    /// count, and a replay on another machine's core count reproduces a run bit for bit (the
+    /// bf16 kernels split only output panels and are exact already).
+    static let blockRows = 512, blockFeatures = 256
+
+    /// `body(range)` for consecutive blocks of `size` in 0..<count, spread over the pool.
+    static func inBlocks(_ count: Int, of size: Int, _ body: (Range<Int>) -> Void) {
+        let blocks = (count + size - 1) / size
+        BLAS.singleThreaded {
+            parallelRows(blocks, minimum: 2) { range, _ in
+                for b in range { body(b * size..<min(count, (b + 1) * size)) }
+            }
+        }
+    }
+
     /// y[N,out] = x[N,in] · W[out,in]^T (+ y when `accumulate`).
     public static func linearForward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
                                      rows N: Int, in k: Int, out n: Int, accumulate: Bool = false, precision: MatrixPrecision = .fp32) {
         switch precision {
-        case .fp32: BLAS.gemmNT(x, w, y, m: N, n: n, k: k, ldc: n, beta: accumulate ? 1 : 0)
+        case .fp32:
+            inBlocks(N, of: blockRows) { r in
+                BLAS.gemmNT(x + r.lowerBound * k, w, y + r.lowerBound * n, m: r.count, n: n, k: k, lda: k, ldc: n, beta: accumulate ? 1 : 0)
+            }
         case .bf16: BF16Gemm.product(transA: false, transB: true, m: N, n: n, k: k, x, lda: k, w, ldb: k, beta: accumulate ? 1 : 0, y, ldc: n)
         }
     }
@@ -50,8 +72,16 @@ public enum Layers {
                                       precision: MatrixPrecision = .fp32) {
         switch precision {
         case .fp32:
-            if let dx { BLAS.gemmNN(dy, w, dx, m: N, n: k, k: n, beta: accumulateInput ? 1 : 0) }
-            if let dw { BLAS.gemmTN(dy, x, dw, m: n, n: k, k: N, beta: 1) }
+            if let dx {
+                inBlocks(N, of: blockRows) { r in
+                    BLAS.gemmNN(dy + r.lowerBound * n, w, dx + r.lowerBound * k, m: r.count, n: k, k: n, beta: accumulateInput ? 1 : 0)
+                }
+            }
+            if let dw {
+                inBlocks(n, of: blockFeatures) { r in
+                    BLAS.gemmTN(dy + r.lowerBound, x, dw + r.lowerBound * k, m: r.count, n: k, k: N, lda: n, ldb: k, ldc: k, beta: 1)
+                }
+            }
         case .bf16:
             if let dx { BF16Gemm.product(transA: false, transB: false, m: N, n: k, k: n, dy, lda: n, w, ldb: k, beta: accumulateInput ? 1 : 0, dx, ldc: k) }
             if let dw { BF16Gemm.product(transA: true, transB: false, m: n, n: k, k: N, dy, lda: n, x, ldb: k, beta: 1, dw, ldc: k) }
@@ -78,29 +108,35 @@ public enum Layers {
     public static func rmsNormBackward(dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?,
                                        dout: UnsafePointer<Float>, x: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
                                        w: UnsafePointer<Float>, rows N: Int, channels C: Int, accumulate: Bool) {
-        // Each part sums its rows' weight gradient separately; the parts are added at the end.
-        let partials = UnsafeMutablePointer<Float>.allocate(capacity: C * ComputePool.shared.parts)
-        partials.initialize(repeating: 0, count: C * ComputePool.shared.parts)
+        // The weight gradient is summed per block of `rowsPerPartial` rows, and the blocks are
+        // added in order at the end: the same sums in the same order whatever the number of
+        // threads, so a replay on another core count reproduces a run bit for bit.
+        let rowsPerPartial = 32
+        let blocks = (N + rowsPerPartial - 1) / rowsPerPartial
+        let partials = UnsafeMutablePointer<Float>.allocate(capacity: dw == nil ? 1 : C * blocks)
+        if dw != nil { partials.initialize(repeating: 0, count: C * blocks) }
         defer { partials.deallocate() }
-        parallelRows(N) { rows, part in
-            let pw = partials + part * C
-            for n in rows {
-                let xr = x + n * C, dr = dout + n * C, r = rstd[n]
-                if dw != nil { for i in 0..<C { pw[i] += dr[i] * xr[i] * r } }
-                guard let dx else { continue }
-                var s: Float = 0
-                for i in 0..<C { s += w[i] * dr[i] * xr[i] }
-                let k = s * r * r / Float(C)
-                let o = dx + n * C
-                if accumulate {
-                    for i in 0..<C { o[i] += r * (w[i] * dr[i] - xr[i] * k) }
-                } else {
-                    for i in 0..<C { o[i] = r * (w[i] * dr[i] - xr[i] * k) }
+        parallelRows(blocks, minimum: 2) { range, _ in
+            for block in range {
+                let pw = partials + block * C
+                for n in block * rowsPerPartial..<min(N, (block + 1) * rowsPerPartial) {
+                    let xr = x + n * C, dr = dout + n * C, r = rstd[n]
+                    if dw != nil { for i in 0..<C { pw[i] += dr[i] * xr[i] * r } }
+                    guard let dx else { continue }
+                    var s: Float = 0
+                    for i in 0..<C { s += w[i] * dr[i] * xr[i] }
+                    let k = s * r * r / Float(C)
+                    let o = dx + n * C
+                    if accumulate {
+                        for i in 0..<C { o[i] += r * (w[i] * dr[i] - xr[i] * k) }
+                    } else {
+                        for i in 0..<C { o[i] = r * (w[i] * dr[i] - xr[i] * k) }
+                    }
                 }
             }
         }
         if let dw {
-            for p in 0..<ComputePool.shared.parts { Kernels.axpy(1, partials + p * C, dw, C) }
+            for block in 0..<blocks { Kernels.axpy(1, partials + block * C, dw, C) }
         }
     }
 

@@ -90,28 +90,30 @@ public final class AdamW: @unchecked Sendable {  // confined to the learner's th
     }
 }
 
-/// Global L2 norm of the gradients over `ranges`, accumulated in double (blocks of 4096 in
-/// float), both cores splitting each range.
+/// Global L2 norm of the gradients over `ranges`: each block of 4096 values summed in float,
+/// the blocks' sums added in double in order, so the norm (and whether and how much a step is
+/// clipped) is the same whatever the number of threads that split the blocks.
 public func gradientNorm(_ gradients: UnsafePointer<Float>, ranges: [ParameterRange]) -> Double {
+    let block = 4096
     var total = 0.0
-    let parts = ComputePool.shared.parts
-    var sums = [Double](repeating: 0, count: parts)
     for r in ranges {
+        let blocks = (r.count + block - 1) / block
+        var sums = [Double](repeating: 0, count: blocks)
         sums.withUnsafeMutableBufferPointer { out in
             let sp = out.baseAddress!
-            ComputePool.shared.run { part, parts in
-                let span = ComputePool.range(part, of: parts, count: r.count, align: 4096)
-                var partial = 0.0
-                var i = span.lowerBound
-                while i < span.upperBound {
-                    let n = min(4096, span.upperBound - i)
-                    partial += Double(Kernels.dot(gradients + r.offset + i, gradients + r.offset + i, n))
-                    i += n
+            let body = { (blockRange: Range<Int>) in
+                for b in blockRange {
+                    let start = b * block, n = min(block, r.count - start)
+                    sp[b] = Double(Kernels.dot(gradients + r.offset + start, gradients + r.offset + start, n))
                 }
-                sp[part] = partial
+            }
+            if blocks < 16 {
+                body(0..<blocks)
+            } else {
+                ComputePool.shared.run { part, parts in body(ComputePool.range(part, of: parts, count: blocks)) }
             }
         }
-        total += sums.reduce(0, +)
+        for s in sums { total += s }
     }
     return total.squareRoot()
 }

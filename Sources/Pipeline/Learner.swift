@@ -449,13 +449,14 @@ public final class LearnerService {
         let builder = BatchBuilder(maxTokens: config.model.maxSequenceTokens, microBatch: config.training.microBatch,
                                    vocabularySize: actor.weights.config.vocabularySize, pad: 0)
         let useCritic = config.training.criticWeights && state.step >= config.training.criticWarmupSteps
+        let scale = Rewards.CriticScale(rawValue: config.training.criticScale.rawValue)!
         // A zero return contributes nothing unless a KL penalty applies.
         let trained = fresh.filter { $0.advantage != 0 || config.training.klPenalty > 0 }
         var rl: [(prompt: [Int], completion: [Int], weights: [Float]?)] = []
         for r in trained {
-            let n = r.programTokens.count
-            let cw = useCritic && r.criticWeights.count == n ? r.criticWeights : [Float](repeating: 1, count: n)
-            rl.append((r.promptTokens.map(Int.init), r.programTokens.map(Int.init), cw.map { $0 * r.advantage }))
+            let weights = Rewards.tokenWeights(advantage: r.advantage, critic: useCritic ? r.criticWeights : nil,
+                                               count: r.programTokens.count, scale: scale)
+            rl.append((r.promptTokens.map(Int.init), r.programTokens.map(Int.init), weights))
         }
         var rlBatches = try builder.batches(rl)
         if config.training.klPenalty > 0 && !rlBatches.isEmpty {

@@ -8,6 +8,7 @@ public struct PipelineConfig: Sendable {
     public enum ReturnMode: String, Sendable, CaseIterable { case relative, absolute }
     public enum RewardScheme: String, Sendable, CaseIterable { case coderl, pass }
     public enum CurriculumMode: String, Sendable, CaseIterable { case all, frontier }
+    public enum CriticScaleChoice: String, Sendable, CaseIterable { case mean, raw }
     /// When the learner evaluates the held-out problems: the starting model, after warm-start,
     /// the last version.
     public enum HeldOutPoint: String, Sendable, CaseIterable { case before, warm, after }
@@ -86,6 +87,7 @@ public struct PipelineConfig: Sendable {
         public var returnMode: ReturnMode
         public var reward: RewardScheme
         public var criticWeights: Bool
+        public var criticScale: CriticScaleChoice
         public var klPenalty: Double
         public var maxPolicyLag: Int
         public var requestsAhead: Int
@@ -219,6 +221,7 @@ public struct PipelineConfig: Sendable {
             returnMode: r.choice("training.return", ReturnMode.relative, "Return: reward minus baseline, or the reward itself"),
             reward: r.choice("training.reward", RewardScheme.coderl, "Reward: CodeRL's graded outcomes (compile error -1, runtime error -0.6, failed test -0.3, passed 1), or pass (1 passed, 0 otherwise)"),
             criticWeights: r.bool("training.critic_weights", true, "Weight each token by the critic's probability of the program's outcome (false: plain REINFORCE with baseline)."),
+            criticScale: r.choice("training.critic_scale", CriticScaleChoice.mean, "How the critic's per-token probabilities weight a program's return: mean (each program's weights rescaled to mean 1, so the critic only decides which tokens carry the return; raw probabilities of a pass are small where passes are rare and would shrink exactly the programs that passed), or raw (the probabilities as they are, as in the CodeRL paper)"),
             klPenalty: r.double("training.kl_penalty", 0.0, "Per-token penalty beta * (log p - log p_initial) subtracted from the return (0 = off).", min: 0),
             maxPolicyLag: r.int("training.max_policy_lag", 2, "Rollouts more than this many versions behind are stale: used for the critic, not the actor (counted).", min: 0),
             requestsAhead: r.int("training.requests_ahead", 1, "Steps of sample requests kept in flight beyond the one being trained.", min: 0, max: 16),

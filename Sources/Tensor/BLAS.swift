@@ -1,5 +1,6 @@
 import CBLAS
 import Foundation
+import Synchronization
 
 /// The only place that calls OpenBLAS. Matrices are row-major; shapes in the names:
 /// `A[M,K]`, `B[N,K]` (stored as rows, i.e. used transposed), `C[M,N]`.
@@ -51,16 +52,30 @@ public enum BLAS {
 
     public static var threads: Int { Int(openblas_get_num_threads()) }
 
-    /// Runs `body` with OpenBLAS on one thread, for phases that call many small products from
-    /// several threads of our own (attention over sequences and heads): OpenBLAS's own threads
-    /// would compete with them. Not reentrant; the previous count is restored.
+    /// Runs `body` with OpenBLAS on one thread, for phases that call many products from
+    /// several threads of our own (attention over sequences and heads, training's products over
+    /// fixed blocks): OpenBLAS's own threads would compete with them, and a product's result
+    /// would depend on how many there are. OpenBLAS's thread count is process-wide, so it stays
+    /// at one until the last of any overlapping calls (from other threads too) returns; then
+    /// the count from before the first is restored.
     public static func singleThreaded<R>(_ body: () throws -> R) rethrows -> R {
-        let previous = openblas_get_num_threads()
-        if previous == 1 { return try body() }
-        openblas_set_num_threads(1)
-        defer { openblas_set_num_threads(previous) }
+        singleThreadedUsers.withLock { state in
+            if state.depth == 0 {
+                state.saved = openblas_get_num_threads()
+                if state.saved != 1 { openblas_set_num_threads(1) }
+            }
+            state.depth += 1
+        }
+        defer {
+            singleThreadedUsers.withLock { state in
+                state.depth -= 1
+                if state.depth == 0 && state.saved != 1 { openblas_set_num_threads(state.saved) }
+            }
+        }
         return try body()
     }
+
+    private static let singleThreadedUsers = Mutex<(depth: Int, saved: Int32)>((0, 1))
 
     /// The kernel family OpenBLAS picked for this CPU, e.g. "Haswell" or "SkylakeX".
     public static var coreName: String {

@@ -41,8 +41,13 @@ final class PipelineRunTests: XCTestCase {
     func tinyModel() throws -> String { try writeTinyModel(to: dir + "/tiny.gguf") }
 
     func config(steps: Int, extra: [String] = []) throws -> PipelineConfig {
+        try PipelineConfig.load(files: [], assignments: assignments(steps: steps, extra: extra)).0
+    }
+
+    /// The `--set` assignments of `config(steps:extra:)`.
+    func assignments(steps: Int, extra: [String] = []) -> [String] {
         let ipc = "ipc://\(dir!)/"
-        return try PipelineConfig.load(files: [], assignments: [
+        return [
             "run.dir=\(dir!)/run", "run.steps=\(steps)", "model.actor=\(dir!)/tiny.gguf", "model.critic_layers=1",
             "data.max_train_problems=6", "data.heldout_problems=2",
             "sampling.samples_per_problem=2", "sampling.max_new_tokens=8",
@@ -51,7 +56,7 @@ final class PipelineRunTests: XCTestCase {
             "endpoints.params=\(ipc)params", "endpoints.announcements=\(ipc)announce", "endpoints.samples=\(ipc)samples",
             "endpoints.rollouts=\(ipc)rollouts", "endpoints.executors=\(ipc)executors",
             "execution.heartbeat_timeout_ms=3000", "execution.seconds_per_test=2",
-        ] + extra).0
+        ] + extra
     }
 
     func spawn(_ name: String, _ body: @escaping @Sendable () throws -> Void) {
@@ -207,6 +212,24 @@ final class PipelineRunTests: XCTestCase {
             hashes.append(result.actorSHA256)
         }
         XCTAssertEqual(hashes[0], hashes[1])
+        // `coderl replay` on one thread and on three (another machine's core count) gives the
+        // same weights as this process on all cores: no sum's order depends on the thread count.
+        for threads in [1, 3] {
+            let replay = Process()
+            replay.executableURL = productsDirectory.appendingPathComponent("coderl")
+            replay.arguments = ["replay", "--ledger", first.ledgerPath, "--out", dir + "/replay-threads-\(threads)"]
+                + assignments(steps: 2).flatMap { ["--set", $0] }
+            replay.environment = ProcessInfo.processInfo.environment.merging(
+                ["CODERL_THREADS": "\(threads)", "OPENBLAS_NUM_THREADS": "\(threads)"]) { $1 }
+            let pipe = Pipe()
+            replay.standardOutput = pipe
+            replay.standardError = pipe
+            try replay.run()
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            replay.waitUntilExit()
+            XCTAssertEqual(replay.terminationStatus, 0, output)
+            XCTAssertTrue(output.contains("actor  sha256 \(hashes[0])"), "replay on \(threads) thread(s):\n\(output)")
+        }
         let online = try Checkpoint.Reader(path: first.weightsPath + "/actor/v000002.safetensors")
         let replayed = try Checkpoint.Reader(path: dir + "/replay-0/learner/step-000002/replayed-actor.safetensors")
         let weights = LlamaWeights(config: online.config)

@@ -52,4 +52,26 @@ final class RewardsTests: XCTestCase {
         XCTAssertEqual(Rewards.criticClass(.passed, binary: true), 1)
         XCTAssertNil(Rewards.criticClass(.unspecified, binary: true))
     }
+
+    func testCriticTokenWeights() {
+        // A passing program the critic thought unlikely to pass (p = 0.1 .. 0.3), return +0.5.
+        let critic: [Float] = [0.1, 0.2, 0.3]
+        let raw = Rewards.tokenWeights(advantage: 0.5, critic: critic, count: 3, scale: .raw)
+        XCTAssertEqual(raw, [0.05, 0.1, 0.15].map { Float($0) }, accuracy: 1e-6)
+        // Scaled to mean 1: the program carries its whole return (0.5 per token on average),
+        // shared out in the critic's proportions.
+        let mean = Rewards.tokenWeights(advantage: 0.5, critic: critic, count: 3, scale: .mean)
+        XCTAssertEqual(mean, [0.25, 0.5, 0.75], accuracy: 1e-6)
+        XCTAssertEqual(mean.reduce(0, +) / 3, 0.5, accuracy: 1e-6)
+        // No critic, a critic for another program length, or one that is sure at every token
+        // the outcome cannot happen: the return on every token.
+        XCTAssertEqual(Rewards.tokenWeights(advantage: -0.5, critic: nil, count: 2, scale: .mean), [-0.5, -0.5])
+        XCTAssertEqual(Rewards.tokenWeights(advantage: -0.5, critic: [0.9], count: 2, scale: .raw), [-0.5, -0.5])
+        XCTAssertEqual(Rewards.tokenWeights(advantage: 1, critic: [0, 0], count: 2, scale: .mean), [1, 1])
+    }
+}
+
+private func XCTAssertEqual(_ a: [Float], _ b: [Float], accuracy: Float, file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(a.count, b.count, file: file, line: line)
+    for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: accuracy, file: file, line: line) }
 }

@@ -160,6 +160,8 @@ public final class LearnerService {
     /// The newest version of each model this process has published (the parent of its next delta).
     private var publishedHere: [String: UInt64] = [:]
     private var lastCheckpointMs = nowMs()
+    /// The step of the last checkpoint written or resumed from.
+    private var lastCheckpointStep = -1
 
     /// `ledger`: the run's ledger when this process has it open already; nil opens it.
     public init(config: PipelineConfig, log: Log, ledger: Ledger? = nil, progress: @escaping (String) -> Void) throws {
@@ -196,6 +198,7 @@ public final class LearnerService {
             critic = try CriticSession.load(from: dir + "/critic.safetensors")
             state = try JSONDecoder().decode(LearnerState.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/learner.json")))
             log("resumed from \(dir): step \(state.step), version \(state.version), ledger position \(state.position)")
+            lastCheckpointStep = state.step
             actor.setTotalSteps(config.run.steps)
             try setPrecision()
             return false
@@ -253,6 +256,7 @@ public final class LearnerService {
             lastCheckpointMs = nowMs()
             Telemetry.seconds("coderl_checkpoint_seconds", Double(lastCheckpointMs - started) / 1000)
         }
+        lastCheckpointStep = state.step
         let name = String(format: "step-%06d", state.step)
         let dir = checkpointRoot + "/" + name
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -735,6 +739,16 @@ public final class LearnerService {
             let report = try train(data, started: started)
             // Time spent training is not silence on the samplers' part.
             samplers.touchAll(nowMs: nowMs())
+            if stopFlag.isSet {
+                // Stopped during the step: it is kept (checkpointed below) and its version
+                // published when the run resumes, as after any restart.
+                if state.step % config.training.publishEvery == 0 || state.step == config.run.steps { state.version += 1 }
+                var r = report
+                r.version = state.version
+                progress(r.line)
+                if !catchingUp { try appendProgress(r) }
+                break
+            }
             if state.step % config.training.publishEvery == 0 || state.step == config.run.steps {
                 state.version += 1
                 var r = report
@@ -748,7 +762,15 @@ public final class LearnerService {
                 if !catchingUp { try appendProgress(report) }
             }
         }
-        guard !stopFlag.isSet else { return "stopped" }
+        guard !stopFlag.isSet else {
+            // A stop between steps keeps every finished step: a resumed run starts after it
+            // instead of training the steps since the last checkpoint again.
+            if state.step > lastCheckpointStep && !catchingUp {
+                try saveCheckpoint()
+                log("stopped after step \(state.step); checkpointed")
+            }
+            return "stopped"
+        }
         return try finish()
     }
 

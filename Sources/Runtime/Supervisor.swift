@@ -14,6 +14,9 @@ public final class Supervisor: @unchecked Sendable {  // driven by one thread; `
         public var finishesRun = false
         /// Added to the supervisor's own environment.
         public var environment: [String: String] = [:]
+        /// Seconds between SIGTERM and SIGKILL when the run stops (the learner finishes the step
+        /// it is in and checkpoints, which takes longer than the others need).
+        public var stopGrace: TimeInterval = 10
 
         public init(name: String, executable: String, arguments: [String], logFile: String) {
             self.name = name
@@ -125,17 +128,21 @@ public final class Supervisor: @unchecked Sendable {  // driven by one thread; `
         return false
     }
 
-    /// SIGTERM to every process, then SIGKILL to those still running after `grace` seconds.
-    public func stopAll(grace: TimeInterval = 10) {
-        let live = roles.compactMap { $0.process }.filter { $0.isRunning }
-        for p in live { kill(p.processIdentifier, SIGTERM) }
-        let deadline = Date().addingTimeInterval(grace)
-        while Date() < deadline && live.contains(where: { $0.isRunning }) { Thread.sleep(forTimeInterval: 0.05) }
-        for p in live where p.isRunning {
-            note("process \(p.processIdentifier) did not stop within \(Int(grace)) s; killing it")
-            kill(p.processIdentifier, SIGKILL)
+    /// SIGTERM to every process, then SIGKILL to those still running after their role's
+    /// `stopGrace` seconds (or `grace`, when given, for all).
+    public func stopAll(grace: TimeInterval? = nil) {
+        let live = roles.compactMap { r in r.process.map { (r.role, $0) } }.filter { $0.1.isRunning }
+        for (_, p) in live { kill(p.processIdentifier, SIGTERM) }
+        let started = Date()
+        for (role, p) in live {
+            let limit = grace ?? role.stopGrace
+            while p.isRunning && Date().timeIntervalSince(started) < limit { Thread.sleep(forTimeInterval: 0.05) }
+            if p.isRunning {
+                note("\(role.name) (pid \(p.processIdentifier)) did not stop within \(Int(limit)) s; killing it")
+                kill(p.processIdentifier, SIGKILL)
+            }
         }
-        for p in live { p.waitUntilExit() }
+        for (_, p) in live { p.waitUntilExit() }
         for r in roles { try? FileManager.default.removeItem(atPath: pidDirectory + "/" + r.role.name + ".pid") }
     }
 }

@@ -102,7 +102,14 @@ struct Run: ParsableCommand {
         guard errors.isEmpty else { throw CLIError("configuration errors:\n" + errors.joined(separator: "\n")) }
         let perStep = config.rolloutsPerStep
         let stepsPerEpoch = (train + config.training.problemsPerStep - 1) / config.training.problemsPerStep
-        lines.append("problems: \(train) for training, \(heldout) held out (evaluated greedily before and after)")
+        let points = config.data.heldoutPoints.map { point -> String in
+            switch point {
+            case .before: "the starting model"
+            case .warm: "after warm-start"
+            case .after: "after training"
+            }
+        }
+        lines.append("problems: \(train) for training, \(heldout) held out" + (heldout == 0 || points.isEmpty ? " (not evaluated)" : " (evaluated greedily: \(points.joined(separator: ", ")))"))
         lines.append("per step: \(config.training.problemsPerStep) problems x (\(config.sampling.samplesPerProblem) samples\(config.needsGreedy ? " + greedy baseline" : "")) = \(perStep) programs")
         lines.append("steps per epoch: \(stepsPerEpoch); \(config.run.steps) steps = \(String(format: "%.2f", Double(config.run.steps) / Double(max(1, stepsPerEpoch)))) epochs, \(perStep * config.run.steps) programs to run")
         lines.append("versions: published every \(config.training.publishEvery) steps (\(config.run.steps / config.training.publishEvery) in all); rollouts at most \(config.training.maxPolicyLag) versions old train the actor")
@@ -173,6 +180,7 @@ struct Run: ParsableCommand {
         learner.environment = threads(config.roles.learnerThreads)
         learner.capturesOutput = true
         learner.finishesRun = true
+        learner.stopGrace = 180   // a step on 2 cores takes up to a minute or two; then it checkpoints
         roles.append(learner)
         for i in 0..<config.roles.samplers {
             var sampler = role("sampler-\(i)", "sampler", common + ["--instance", "\(i)"])

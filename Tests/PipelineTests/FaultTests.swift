@@ -142,6 +142,12 @@ final class FaultTests: XCTestCase {
             return true
         }
         XCTAssertTrue(requests.values.allSatisfy { $0 == 3 }, "\(requests)")
+        // The learner finished the step it was in and checkpointed: no finished step is lost
+        // (the periodic checkpoints alone come every 10 versions).
+        let learner = dir + "/run/learner"
+        let finished = ((try? String(contentsOfFile: learner + "/progress.jsonl", encoding: .utf8)) ?? "").split(separator: "\n").count
+        let latest = try String(contentsOfFile: learner + "/latest", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(latest, String(format: "step-%06d", finished), "the checkpoint after SIGTERM holds every finished step")
         let again = try start()
         let deadline = Date().addingTimeInterval(240)
         while again.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.2) }

@@ -48,6 +48,25 @@ final class BF16GemmTests: XCTestCase {
         }
     }
 
+    /// The same product on one, two and three threads is the same to the bit (training's
+    /// shapes: a forward product, a weight gradient, an input gradient), so a replay on another
+    /// core count reproduces a run exactly.
+    func testResultsDoNotDependOnTheThreadCount() {
+        let pools: [ComputePool?] = [nil, ComputePool(threads: 2), ComputePool(threads: 3)]
+        for (transA, transB, m, n, k) in [(false, true, 500, 576, 192), (true, false, 192, 576, 500), (false, false, 500, 576, 192)] {
+            let a = random(m * k, seed: 11), b = random(n * k, seed: 12)
+            var results: [[Float]] = []
+            for pool in pools {
+                var c = [Float](repeating: 0.25, count: m * n)
+                BF16Gemm.product(transA: transA, transB: transB, m: m, n: n, k: k, a, lda: transA ? m : k, b, ldb: transB ? k : n,
+                                 beta: 1, &c, ldc: n, pool: pool)
+                results.append(c)
+            }
+            XCTAssertEqual(results[0], results[1], "m \(m) n \(n) k \(k): one thread against two")
+            XCTAssertEqual(results[0], results[2], "m \(m) n \(n) k \(k): one thread against three")
+        }
+    }
+
     /// Inputs are rounded to nearest, not truncated: 1 + 2^-8 + 2^-10 becomes 1 + 2^-7.
     func testRoundsToNearest() {
         let a: [Float] = [1 + 0x1p-8 + 0x1p-10], b: [Float] = [1]

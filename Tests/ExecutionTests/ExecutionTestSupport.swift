@@ -47,7 +47,7 @@ func callSuite(_ entry: String, _ cases: [(String, String)]) -> TestSuite {
     }
 }
 
-/// Runs a job and returns its verdict; an infrastructure error fails the test.
+/// Runs a job and returns its verdict; an infrastructure error fails the test (thrown).
 func verdict(_ program: String, _ suite: TestSuite, limits: Limits = Shared.quick,
              file: StaticString = #filePath, line: UInt = #line) throws -> Verdict {
     switch try Shared.executor.run(program: program, suite: suite, limits: limits) {
@@ -55,11 +55,16 @@ func verdict(_ program: String, _ suite: TestSuite, limits: Limits = Shared.quic
         XCTAssertEqual(verdict.isolation, "namespaces, seccomp", file: file, line: line)
         return verdict
     case .infrastructureError(let reason):
-        XCTFail("infrastructure error: \(reason)", file: file, line: line)
-        throw XCTSkip("infrastructure error")
+        throw TestFailure("infrastructure error: \(reason)")
     }
 }
 
 extension Verdict {
     var statuses: [TestStatus] { tests.map(\.status) }
+}
+
+/// Thrown where a test cannot go on (an infrastructure error): the test fails with the description.
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -739,28 +739,19 @@ public final class LearnerService {
             let report = try train(data, started: started)
             // Time spent training is not silence on the samplers' part.
             samplers.touchAll(nowMs: nowMs())
-            if stopFlag.isSet {
-                // Stopped during the step: it is kept (checkpointed below) and its version
-                // published when the run resumes, as after any restart.
-                if state.step % config.training.publishEvery == 0 || state.step == config.run.steps { state.version += 1 }
-                var r = report
-                r.version = state.version
-                progress(r.line)
-                if !catchingUp { try appendProgress(r) }
-                break
-            }
+            var r = report
             if state.step % config.training.publishEvery == 0 || state.step == config.run.steps {
                 state.version += 1
-                var r = report
                 r.version = state.version
-                try publish(version: state.version)
-                if checkpointDue() { try saveCheckpoint() }
-                progress(r.line)
-                if !catchingUp { try appendProgress(r) }
-            } else {
-                progress(report.line)
-                if !catchingUp { try appendProgress(report) }
+                // Stopped during the step: the step is kept (checkpointed below) and its
+                // version published when the run resumes, as after any restart.
+                if !stopFlag.isSet {
+                    try publish(version: state.version)
+                    if checkpointDue() { try saveCheckpoint() }
+                }
             }
+            progress(r.line)
+            if !catchingUp { try appendProgress(r) }
         }
         guard !stopFlag.isSet else {
             // A stop between steps keeps every finished step: a resumed run starts after it

@@ -250,31 +250,78 @@ public final class LearnerService {
             || (t.checkpointMinutes > 0 && Double(nowMs() - lastCheckpointMs) >= t.checkpointMinutes * 60_000)
     }
 
+    /// A checkpoint being written on a thread of its own while training goes on.
+    private struct PendingCheckpoint {
+        let name: String
+        let state: LearnerState
+        let startedMs: UInt64
+        let result: Handoff<Result<Void, any Error>>
+    }
+    private var pendingCheckpoint: PendingCheckpoint?
+
+    /// Writes a checkpoint and returns once it is on disk.
     private func saveCheckpoint() throws {
+        try beginCheckpoint()
+        try finishCheckpoint(wait: true)
+    }
+
+    /// Starts a checkpoint of the step just trained: the trained tensors and the optimizer's
+    /// moments are copied here (the next step changes them), and a thread of its own writes
+    /// the files, flushed, then points `latest` at them. Until then `latest` names the previous
+    /// checkpoint, so a learner killed while the files are written resumes from that one and
+    /// the ledger. One checkpoint is written at a time.
+    private func beginCheckpoint() throws {
+        try finishCheckpoint(wait: true)
         let started = nowMs()
-        defer {
-            lastCheckpointMs = nowMs()
-            Telemetry.seconds("coderl_checkpoint_seconds", Double(lastCheckpointMs - started) / 1000)
-        }
         lastCheckpointStep = state.step
         let name = String(format: "step-%06d", state.step)
         let dir = checkpointRoot + "/" + name
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try actor.save(to: dir + "/actor.safetensors")
-        try critic.save(to: dir + "/critic.safetensors")
+        let root = checkpointRoot, log = self.log
+        let actorSnapshot = actor.snapshot(), criticSnapshot = critic.snapshot()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try encoder.encode(state), to: dir + "/learner.json")
-        try AtomicFile.write(Data((name + "\n").utf8), to: checkpointRoot + "/latest")
-        // Older checkpoints are not needed: keep the newest two.
-        let all = ((try? FileManager.default.contentsOfDirectory(atPath: checkpointRoot)) ?? []).filter { $0.hasPrefix("step-") }.sorted()
-        for old in all.dropLast(2) { try? FileManager.default.removeItem(atPath: checkpointRoot + "/" + old) }
+        let learnerJSON = try encoder.encode(state)
+        Telemetry.seconds("coderl_checkpoint_seconds", Double(nowMs() - started) / 1000)
+        let result = Handoff<Result<Void, any Error>>()
+        let thread = Thread {
+            result.put(Result {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                try actorSnapshot.write(to: dir + "/actor.safetensors")
+                try criticSnapshot.write(to: dir + "/critic.safetensors")
+                try AtomicFile.write(learnerJSON, to: dir + "/learner.json")
+                Failpoint.reach(.checkpointWritten, name, log: log)
+                try AtomicFile.write(Data((name + "\n").utf8), to: root + "/latest")
+                // Older checkpoints are not needed: keep the newest two.
+                let all = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).filter { $0.hasPrefix("step-") }.sorted()
+                for old in all.dropLast(2) { try? FileManager.default.removeItem(atPath: root + "/" + old) }
+            })
+        }
+        thread.start()
+        pendingCheckpoint = PendingCheckpoint(name: name, state: state, startedMs: started, result: result)
+    }
+
+    /// Takes the result of the checkpoint being written, if any: with `wait`, once it is done;
+    /// otherwise only if it is done already. A checkpoint that could not be written is an error
+    /// (as it would have been on the training thread). The ledger records the learner's
+    /// position once its checkpoint is on disk.
+    private func finishCheckpoint(wait: Bool) throws {
+        guard let pending = pendingCheckpoint else { return }
+        var outcome = pending.result.take()
+        while outcome == nil && wait {
+            if samplers != nil { serviceSamplers(timeoutMs: 5) } else { usleep(2_000) }
+            outcome = pending.result.take()
+        }
+        guard let outcome else { return }
+        pendingCheckpoint = nil
+        lastCheckpointMs = nowMs()
+        Telemetry.seconds("coderl_checkpoint_write_seconds", Double(lastCheckpointMs - pending.startedMs) / 1000)
+        do { try outcome.get() } catch { throw PipelineError("checkpoint \(pending.name) could not be written: \(error)") }
         guard !readOnly else { return }
         var meta = try ledger.runMetadata() ?? RunMetadata()
-        meta.actorVersion = state.version
-        meta.criticVersion = state.version
-        meta.learnerPosition = state.position
-        meta.learnerStep = UInt64(state.step)
+        meta.actorVersion = pending.state.version
+        meta.criticVersion = pending.state.version
+        meta.learnerPosition = pending.state.position
+        meta.learnerStep = UInt64(pending.state.step)
         try ledger.saveRunMetadata(meta)
     }
 
@@ -722,6 +769,7 @@ public final class LearnerService {
             var data: StepData? = nil
             var lastWaitNote = nowMs()
             while !stopFlag.isSet {
+                try finishCheckpoint(wait: false)
                 data = try StepData.collect(from: ledger, after: state.position, problems: config.training.problemsPerStep)
                 if data != nil { break }
                 try topUp(available: try availableGroups())
@@ -747,12 +795,13 @@ public final class LearnerService {
                 // version published when the run resumes, as after any restart.
                 if !stopFlag.isSet {
                     try publish(version: state.version)
-                    if checkpointDue() { try saveCheckpoint() }
+                    if checkpointDue() { try beginCheckpoint() }
                 }
             }
             progress(r.line)
             if !catchingUp { try appendProgress(r) }
         }
+        try finishCheckpoint(wait: true)
         guard !stopFlag.isSet else {
             // A stop between steps keeps every finished step: a resumed run starts after it
             // instead of training the steps since the last checkpoint again.

@@ -164,6 +164,7 @@ public final class ParamStore {
         let reused = try Checkpoint.Delta.materialize(delta: delta, parent: path(model, parent, parentManifest.format),
                                                       recycling: recycled, to: whole)
         if !reused, let recycled { try? FileManager.default.removeItem(atPath: recycled) }
+        Failpoint.reach(.deltaMaterialized, "\(model) v\(version)", log: log)
         do {
             _ = try Checkpoint.Reader(path: whole)
         } catch {

@@ -2,13 +2,13 @@ import CodeRL
 import Foundation
 import Llama
 import ModelIO
+import Runtime
 import Schema
 import Synchronization
 import Tensor
 import Training
 import Wire
 import ZeroMQ
-import Runtime
 
 /// The sampler role: asks the learner for up to `batchRequests` requests at a time, generates
 /// K programs per problem plus the greedy baseline for all of them as one batch (each prompt
@@ -272,6 +272,7 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
             let changed = reader.changed(since: checksums)
             let weights = previous.generator.model.weights
             try reader.read(into: weights, only: changed)
+            Failpoint.reach(.weightsApplying, "actor v\(version) over v\(previous.version)", log: log)
             previous.generator.model.weightsChanged(changed)
             loaded = (version, actor.1.sha256, vocabulary.1.sha256, previous.generator, reader.checksums)
             log(String(format: "applied actor v%llu over v%llu in place: %d of %d tensors changed, %.2f s", version, previous.version,

@@ -65,7 +65,8 @@ public final class Supervisor: @unchecked Sendable {  // driven by one thread; `
         if !r.role.environment.isEmpty {
             p.environment = ProcessInfo.processInfo.environment.merging(r.role.environment) { $1 }
         }
-        FileManager.default.createFile(atPath: r.role.logFile, contents: nil)
+        // Appended to: a restarted role's log keeps what its predecessor said before it died.
+        if !FileManager.default.fileExists(atPath: r.role.logFile) { FileManager.default.createFile(atPath: r.role.logFile, contents: nil) }
         let log = FileHandle(forWritingAtPath: r.role.logFile)!
         log.seekToEndOfFile()
         p.standardError = log

@@ -199,3 +199,41 @@ public enum Checkpoint {
         }
     }
 }
+
+extension Checkpoint {
+    /// A checkpoint taken now and written later, on another thread, while training goes on.
+    /// The tensors training changes (trained weights, optimizer moments) are copied when the
+    /// snapshot is taken; the ones it never writes (`frozen`) are read in place when the file is
+    /// written, and `owner` keeps their memory alive until then.
+    public final class Snapshot: @unchecked Sendable {  // immutable once made
+        let config: LlamaConfig
+        let state: TrainingState
+        let tensors: [Tensor]
+        private let copies: FloatBuffer
+        private let owner: AnyObject
+        /// Bytes copied to take the snapshot.
+        public var copiedBytes: Int { copies.count * 4 }
+
+        init(config: LlamaConfig, state: TrainingState, tensors: [Tensor], frozen: Set<String>, owner: AnyObject) {
+            self.config = config
+            self.state = state
+            self.owner = owner
+            let copies = FloatBuffer(count: tensors.filter { !frozen.contains($0.name) }.reduce(0) { $0 + $1.shape.reduce(1, *) })
+            var at = 0
+            self.tensors = tensors.map { t in
+                guard !frozen.contains(t.name) else { return t }
+                let n = t.shape.reduce(1, *)
+                let copy = copies.pointer + at
+                copy.update(from: t.values, count: n)
+                at += n
+                return Tensor(name: t.name, shape: t.shape, values: copy)
+            }
+            self.copies = copies
+        }
+
+        /// Writes the checkpoint as it was when the snapshot was taken (`Checkpoint.write`).
+        public func write(to path: String) throws {
+            try Checkpoint.write(to: path, config: config, state: state, tensors: tensors)
+        }
+    }
+}

@@ -138,6 +138,14 @@ public final class ActorSession: @unchecked Sendable {  // confined to the train
         try Checkpoint.write(to: path, config: weights.config, state: state, tensors: checkpointTensors)
     }
 
+    /// The session's checkpoint as it is now, to be written while training goes on: the trained
+    /// tensors and their moments are copied, the frozen weights read in place when written.
+    public func snapshot() -> Checkpoint.Snapshot {
+        let trained = Set(trainer.trainedTensors.map(\.name))
+        let frozen = Set(weights.namedTensors.map(\.name).filter { !trained.contains($0) })
+        return Checkpoint.Snapshot(config: weights.config, state: state, tensors: checkpointTensors, frozen: frozen, owner: self)
+    }
+
     /// Checksums of the tensors this session does not train (computed once).
     private var frozenChecksums: [String: String] = [:]
 
@@ -265,10 +273,23 @@ public final class CriticSession: @unchecked Sendable {  // confined to the trai
         return out
     }
 
-    public func save(to path: String) throws {
+    /// The state a checkpoint records (the class weights among its settings).
+    private var checkpointState: TrainingState {
         var s = state
         if let w = classWeights { s.settings["class_weights"] = w.map { "\($0)" }.joined(separator: ",") }
-        try Checkpoint.write(to: path, config: critic.config, state: s, tensors: checkpointTensors)
+        return s
+    }
+
+    public func save(to path: String) throws {
+        try Checkpoint.write(to: path, config: critic.config, state: checkpointState, tensors: checkpointTensors)
+    }
+
+    /// The session's checkpoint as it is now, to be written while training goes on (see
+    /// `ActorSession.snapshot`).
+    public func snapshot() -> Checkpoint.Snapshot {
+        let trained = Set(trainer.backbone.trainedTensors.map(\.name))
+        let frozen = Set(critic.backbone.namedTensors.map(\.name).filter { !trained.contains($0) })
+        return Checkpoint.Snapshot(config: critic.config, state: checkpointState, tensors: checkpointTensors, frozen: frozen, owner: self)
     }
 
     /// Checksums of the tensors this session does not train (computed once).

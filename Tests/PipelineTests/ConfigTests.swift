@@ -11,6 +11,22 @@ final class ConfigTests: XCTestCase {
 
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
+    /// CODERL_FAILPOINTS (the fault tests' pauses): valid items are kept, every other one is
+    /// named in a message and left out.
+    func testFailpointSettingsAreParsedAndBadItemsNamed() {
+        var complaints: [String] = []
+        let pauses = Failpoint.parse("checkpoint-written=6000@2, delta-materialized=10,bogus=5,weights-applying=x,weights-applying=5@0,=3,weights-applying",
+                                     complain: { complaints.append($0) })
+        XCTAssertEqual(pauses.count, 2)
+        XCTAssertEqual(pauses["checkpoint-written"]?.ms, 6000)
+        XCTAssertEqual(pauses["checkpoint-written"]?.at, 2)
+        XCTAssertEqual(pauses["delta-materialized"]?.ms, 10)
+        XCTAssertEqual(pauses["delta-materialized"]?.at, 1)
+        XCTAssertEqual(complaints.count, 5, "\(complaints)")
+        XCTAssertTrue(complaints[0].contains("'bogus=5'") && complaints[0].contains("checkpoint-written, delta-materialized, weights-applying"), complaints[0])
+        XCTAssertTrue(Failpoint.parse("", complain: { XCTFail($0) }).isEmpty)
+    }
+
     func write(_ name: String, _ text: String) throws -> String {
         let path = dir + "/" + name
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)

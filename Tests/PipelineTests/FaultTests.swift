@@ -79,31 +79,110 @@ final class FaultTests: XCTestCase {
         XCTAssertTrue(log.contains("held-out pass rate"), log)
         print("killed with SIGKILL: \(killed.joined(separator: ", "))")
 
+        try assertRunWhole(steps: steps)
+        XCTAssertEqual(Set(try trainRollouts().map { String($0.sampler.prefix(9)) }).count, 2, "both samplers contributed")
+    }
+
+    func trainRollouts() throws -> [Rollout] {
+        var all: [Rollout] = []
+        try Ledger.openForReading(path: dir + "/run/ledger").scanRollouts { all.append($0); return true }
+        return all.filter { $0.purpose == "train" }
+    }
+
+    /// What a run that finished must hold whatever was killed during it: every request's
+    /// rollouts stored once, exactly `steps` steps of groups consumed in ledger order, each
+    /// judged by an executor and labeled, and the learner's position at the last step.
+    func assertRunWhole(steps: Int, file: StaticString = #filePath, line: UInt = #line) throws {
         let ledger = try Ledger.openForReading(path: dir + "/run/ledger")
         var all: [Rollout] = []
         try ledger.scanRollouts { all.append($0); return true }
         let train = all.filter { $0.purpose == "train" }
-        // Every request's rollouts stored exactly once.
         for (request, members) in Dictionary(grouping: train, by: \.requestID) {
-            XCTAssertEqual(members.map(\.sampleIndex).sorted(), [0, 1, 2], "request \(request)")
+            XCTAssertEqual(members.map(\.sampleIndex).sorted(), [0, 1, 2], "request \(request)", file: file, line: line)
         }
-        // The learner consumed exactly `steps` steps of groups, in ledger order, once.
         let consumed = train.filter { $0.state == .consumed }
-        XCTAssertEqual(consumed.count, steps * 2 * 3)
-        let firstGroups = train.prefix(steps * 2 * 3)
-        XCTAssertEqual(consumed.map(\.sequence), firstGroups.map(\.sequence), "consumed rollouts are the first groups, each once")
-        // Everything was judged by an executor (no infrastructure failure scored), and labeled.
+        XCTAssertEqual(consumed.count, steps * 2 * 3, file: file, line: line)
+        XCTAssertEqual(consumed.map(\.sequence), train.prefix(steps * 2 * 3).map(\.sequence), "consumed rollouts are the first groups, each once",
+                       file: file, line: line)
         for r in all {
-            XCTAssertTrue(r.state == .labeled || r.state == .consumed || r.state == .generated || r.state == .executed, "\(r.sequence)")
+            XCTAssertTrue(r.state == .labeled || r.state == .consumed || r.state == .generated || r.state == .executed, "\(r.sequence)",
+                          file: file, line: line)
         }
         for r in consumed {
-            XCTAssertNotEqual(r.verdict.outcome, .unspecified, "rollout \(r.sequence) was not judged: \(r.verdict.errorMessage)")
-            XCTAssertFalse(r.verdict.executor.isEmpty)
-            XCTAssertEqual(r.reward, Rewards.reward(r.verdict.outcome))
+            XCTAssertNotEqual(r.verdict.outcome, .unspecified, "rollout \(r.sequence) was not judged: \(r.verdict.errorMessage)", file: file, line: line)
+            XCTAssertFalse(r.verdict.executor.isEmpty, file: file, line: line)
+            XCTAssertEqual(r.reward, Rewards.reward(r.verdict.outcome), file: file, line: line)
         }
-        let meta = try XCTUnwrap(try ledger.runMetadata())
-        XCTAssertEqual(meta.learnerStep, UInt64(steps))
-        XCTAssertEqual(Set(train.map { String($0.sampler.prefix(9)) }).count, 2, "both samplers contributed")
+        XCTAssertEqual(try XCTUnwrap(try ledger.runMetadata()).learnerStep, UInt64(steps), file: file, line: line)
+    }
+
+    /// Kills at the three moments of the weight path where a half-done write could be taken
+    /// for a whole one, each reached on purpose (`CODERL_FAILPOINTS` pauses the role there):
+    /// the learner after a checkpoint's files are written (on its writer thread, while the
+    /// next steps train) and before `latest` names them; the param-store after it made a whole
+    /// version from a delta over its oldest version and before it checked and registered it;
+    /// a sampler after it read a new version's changed tensors into its model in place and
+    /// before it packed them and recorded the version. Each is SIGKILLed while paused there;
+    /// the run must finish whole, the learner resuming from the checkpoint before.
+    func testKillsMidCheckpointMidDeltaAndMidApplyLeaveTheRunWhole() throws {
+        let steps = 30
+        let pipeline = try pipelineFile(steps: steps)
+        let run = Process()
+        run.executableURL = productsDirectory.appendingPathComponent("coderl")
+        run.arguments = ["run", pipeline]
+        // The learner's second checkpoint is its first periodic one (step 10), written while
+        // step 11 trains; the store's third delta; a sampler's second version applied in place.
+        var environment = ProcessInfo.processInfo.environment
+        environment["CODERL_FAILPOINTS"] = "checkpoint-written=6000@2,delta-materialized=6000@3,weights-applying=6000@2"
+        run.environment = environment
+        let output = dir + "/run.out"
+        FileManager.default.createFile(atPath: output, contents: nil)
+        run.standardOutput = FileHandle(forWritingAtPath: output)
+        run.standardError = run.standardOutput
+        try run.run()
+
+        let targets = ["learner": "checkpoint-written", "param-store": "delta-materialized", "sampler-0": "weights-applying"]
+        var killedAt: [String: String] = [:]
+        let deadline = Date().addingTimeInterval(300)
+        while run.isRunning && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.05)
+            for (role, failpoint) in targets where killedAt[role] == nil {
+                let log = (try? String(contentsOfFile: dir + "/run/logs/\(role).log", encoding: .utf8)) ?? ""
+                guard let line = log.split(separator: "\n").first(where: { $0.contains("failpoint \(failpoint) reached") }),
+                      let text = try? String(contentsOfFile: dir + "/run/pids/\(role).pid", encoding: .utf8),
+                      let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), kill(pid, SIGKILL) == 0 else { continue }
+                killedAt[role] = String(line)
+            }
+        }
+        if run.isRunning { run.terminate(); run.waitUntilExit() }
+        let log = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        XCTAssertEqual(run.terminationStatus, 0, "the run did not finish after the kills \(killedAt):\n\(log.suffix(3000))")
+        XCTAssertEqual(Set(killedAt.keys), Set(targets.keys), "each role was killed at its failpoint: \(killedAt)")
+        print("killed at failpoints:\n" + killedAt.values.sorted().joined(separator: "\n"))
+        try assertRunWhole(steps: steps)
+
+        // The checkpoint being written when the learner died is not the one it resumed from.
+        let learnerLog = try String(contentsOfFile: dir + "/run/logs/learner.log", encoding: .utf8)
+        XCTAssertTrue(killedAt["learner"]?.contains("(step-000010)") ?? false, killedAt["learner"] ?? "")
+        XCTAssertTrue(learnerLog.contains("/learner/step-000000: step 0"), "resumed from the checkpoint before step 10:\n\(learnerLog.suffix(3000))")
+        // The param-store came back without the version it had not registered; the learner
+        // published it again.
+        let storeLog = try String(contentsOfFile: dir + "/run/logs/param-store.log", encoding: .utf8)
+        let starts = storeLog.split(separator: "\n").filter { $0.contains("versions on disk: ") }
+        XCTAssertGreaterThanOrEqual(starts.count, 2, "the log of the store killed is kept, then its successor's:\n\(storeLog)")
+        // "failpoint delta-materialized reached (actor v7): ..." and, after the restart,
+        // "versions on disk: actor 0,5,6; critic 0,5,6".
+        let detail = try XCTUnwrap(killedAt["param-store"]?.components(separatedBy: "reached (").last?.split(separator: ")").first)
+        let parts = detail.split(separator: " ")
+        let model = String(parts[0]), version = String(parts[1].dropFirst())
+        let listed = try XCTUnwrap(starts.dropFirst().first?.components(separatedBy: "versions on disk: ").last?.split(separator: ";")
+            .first { $0.trimmingCharacters(in: .whitespaces).hasPrefix(model + " ") })
+        XCTAssertFalse(listed.split(separator: " ").last!.split(separator: ",").contains(Substring(version)),
+                       "\(model) v\(version) was not registered before the kill, so the restarted store does not serve it: \(listed)")
+        // The restarted sampler loaded a whole version instead of trusting a half-applied one.
+        let samplerLog = try String(contentsOfFile: dir + "/run/logs/sampler-0.log", encoding: .utf8)
+        let afterKill = samplerLog.components(separatedBy: "failpoint weights-applying reached").dropFirst().joined()
+        XCTAssertTrue(afterKill.contains("loaded actor v"), samplerLog.suffix(3000).description)
     }
 
     /// SIGTERM to `coderl run` mid-run: every role is gone, the ledger opens and holds only

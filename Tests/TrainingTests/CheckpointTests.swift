@@ -64,6 +64,42 @@ final class CheckpointTests: XCTestCase {
         XCTAssertFalse(file.names.contains("optimizer.m.model.layers.0.mlp.up_proj.weight"), "frozen block 0 has no moments")
     }
 
+    /// A snapshot written after training went on holds the state of the moment it was taken,
+    /// byte for byte what a checkpoint written then holds (the learner writes checkpoints on a
+    /// thread of its own while the next step trains).
+    func testSnapshotWrittenLaterHoldsTheStateWhenTaken() throws {
+        let a = try session()
+        var rng = Xoshiro256(seed: 5)
+        for s in 0..<2 { _ = rng.next(); try a.step(try batches(seed: UInt64(s)), examples: 4, rng: rng) }
+        try a.save(to: dir + "/now.safetensors")
+        let snapshot = a.snapshot()
+        // Only the trained tensors are copied, with their two moments (block 0 is frozen).
+        let trained = a.trainer.trainedTensors.reduce(0) { $0 + $1.count }
+        XCTAssertLessThan(trained, a.weights.buffer.count)
+        XCTAssertEqual(snapshot.copiedBytes, 3 * trained * 4)
+        for s in 2..<4 { try a.step(try batches(seed: UInt64(s)), examples: 4, rng: rng) }
+        try snapshot.write(to: dir + "/later.safetensors")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/later.safetensors")),
+                       try Data(contentsOf: URL(fileURLWithPath: dir + "/now.safetensors")))
+        XCTAssertEqual(try ActorSession.load(from: dir + "/later.safetensors").state.step, 2)
+
+        let critic = try Critic.fromActor(randomWeights(try config(), seed: 4), layers: 2, classes: .binary, seed: 6)
+        let c = try CriticSession(critic: critic, state: TrainingState(kind: .critic, trainedLayers: 1, adamw: AdamWSettings(),
+                                                                         schedule: LearningRateSchedule(peak: 1e-3), rng: Xoshiro256(seed: 1),
+                                                                         criticClasses: .binary), classWeights: [1, 3])
+        var r = Xoshiro256(seed: 2)
+        let batch = try CriticBatch.programs([randomTokens(9, vocabulary: 48, rng: &r), randomTokens(7, vocabulary: 48, rng: &r)],
+                                             promptLengths: [3, 3], labels: [1, 0], classes: .binary, pad: 0, vocabularySize: 48)
+        _ = try c.step([batch], examples: 2, rng: r)
+        try c.save(to: dir + "/critic-now.safetensors")
+        let criticSnapshot = c.snapshot()
+        _ = try c.step([batch], examples: 2, rng: r)
+        try criticSnapshot.write(to: dir + "/critic-later.safetensors")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/critic-later.safetensors")),
+                       try Data(contentsOf: URL(fileURLWithPath: dir + "/critic-now.safetensors")))
+        XCTAssertEqual(try CriticSession.load(from: dir + "/critic-later.safetensors").classWeights, [1, 3])
+    }
+
     func testDamagedCheckpointsAreRefusedWithTheReason() throws {
         let a = try session()
         let path = dir + "/ckpt.safetensors"

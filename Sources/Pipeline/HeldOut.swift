@@ -12,6 +12,9 @@ public struct HeldOutEvaluation: Sendable, Equatable {
     public var passed: [String: Bool]
     /// Programs still waiting for a verdict.
     public var pending: Int
+    /// The length in tokens of each problem's greedy program (labeled problems only): one that
+    /// reached the run's `sampling.max_new_tokens` was cut off there.
+    public var tokens: [String: Int] = [:]
 
     public var name: String { "\(point)-v\(version)" }
 
@@ -33,6 +36,7 @@ public struct HeldOutEvaluation: Sendable, Equatable {
             var e = found[key] ?? HeldOutEvaluation(point: point, version: version, passed: [:], pending: 0)
             if r.state == .labeled || r.state == .consumed {
                 e.passed[r.problemID] = r.verdict.outcome == .passed
+                e.tokens[r.problemID] = r.programTokens.count
             } else {
                 e.pending += 1
             }

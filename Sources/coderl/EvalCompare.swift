@@ -3,6 +3,7 @@ import CodeRL
 import Foundation
 import Ledger
 import Pipeline
+import Runtime
 
 /// `coderl compare A B`: two evaluations of a ledger, problem by problem.
 struct EvalCompare: ParsableCommand {
@@ -36,11 +37,18 @@ struct EvalCompare: ParsableCommand {
 
     func run() throws {
         let pair = try [a, b].map { try scores(of: $0) }
-        try compare(pair)
+        try compare(pair.map(\.scores), lengths: pair.map(\.lengths))
     }
 
-    /// Per-problem scores of an evaluation id in --ledger, or of a run's held-out evaluation.
-    private func scores(of reference: String) throws -> [String: Double] {
+    /// A run evaluation's greedy program lengths and the run's token limit.
+    struct Lengths {
+        var tokens: [String: Int]
+        var limit: Int?
+    }
+
+    /// Per-problem scores of an evaluation id in --ledger, or of a run's held-out evaluation
+    /// (with its programs' lengths).
+    private func scores(of reference: String) throws -> (scores: [String: Double], lengths: Lengths?) {
         if let colon = reference.lastIndex(of: ":") {
             let run = String(reference[..<colon]), point = String(reference[reference.index(after: colon)...])
             var isDirectory: ObjCBool = false
@@ -52,7 +60,9 @@ struct EvalCompare: ParsableCommand {
                     throw CLIError("no held-out evaluation '\(point)' in \(path)" + (known.isEmpty ? " (it has none)" : "; it has: " + known.joined(separator: ", ")))
                 }
                 if e.pending > 0 { FileHandle.standardError.write(Data("\(reference): \(e.pending) programs still without a verdict are left out\n".utf8)) }
-                return e.passed.mapValues { $0 ? 1 : 0 }
+                let limit = FileManager.default.fileExists(atPath: run + "/pipeline.yaml")
+                    ? try? PipelineConfig.load(files: [run + "/pipeline.yaml"]).0.sampling.maxNewTokens : nil
+                return (e.passed.mapValues { $0 ? 1 : 0 }, Lengths(tokens: e.tokens, limit: limit))
             }
         }
         let store = try Ledger.openForReading(path: ledger)
@@ -63,21 +73,29 @@ struct EvalCompare: ParsableCommand {
         for r in try store.evalResults(eval: reference) where r.pool > 0 && r.error.isEmpty {
             byProblem[r.problemID] = Double(r.correct) / Double(r.pool)
         }
-        return byProblem
+        return (byProblem, nil)
     }
 
-    private func compare(_ scores: [[String: Double]]) throws {
+    private func compare(_ scores: [[String: Double]], lengths: [Lengths?]) throws {
         let shared = Set(scores[0].keys).intersection(scores[1].keys).sorted { $0.localizedStandardCompare($1) == .orderedAscending }
         guard !shared.isEmpty else { throw CLIError("\(a) and \(b) have no scored problem in common") }
         let comparison = PairedComparison(shared.map { PairedComparison.Problem(id: $0, a: scores[0][$0]!, b: scores[1][$0]!) })
         let onlyA = scores[0].count - shared.count, onlyB = scores[1].count - shared.count
+        let cutOff = Self.cutOff(shared: shared, lengths: lengths, gained: comparison.gained, lost: comparison.lost)
         if json {
-            let object: [String: Any] = [
+            var object: [String: Any] = [
                 "a": a, "b": b, "problems": shared.count, "mean_a": comparison.meanA, "mean_b": comparison.meanB,
                 "difference": comparison.difference, "interval_95": [comparison.interval.low, comparison.interval.high],
                 "gained": comparison.gained, "lost": comparison.lost, "both_solved": comparison.bothSolved,
                 "neither_solved": comparison.neitherSolved, "mcnemar_p": comparison.pValue,
             ]
+            if let cutOff {
+                object["program_tokens_median"] = [cutOff.medianA, cutOff.medianB]
+                object["token_limit"] = cutOff.limit
+                object["at_limit"] = [cutOff.atLimitA, cutOff.atLimitB]
+                object["gained_cut_off_in_a"] = cutOff.gainedCutInA
+                object["lost_cut_off_in_b"] = cutOff.lostCutInB
+            }
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted]), as: UTF8.self))
             return
         }
@@ -88,5 +106,31 @@ struct EvalCompare: ParsableCommand {
         print("solved by both \(comparison.bothSolved), neither \(comparison.neitherSolved), B only (gained) \(comparison.gained.count), A only (lost) \(comparison.lost.count); McNemar exact p = \(String(format: "%.4g", comparison.pValue))")
         if !comparison.gained.isEmpty { print("gained: " + comparison.gained.joined(separator: " ")) }
         if !comparison.lost.isEmpty { print("lost: " + comparison.lost.joined(separator: " ")) }
+        if let c = cutOff {
+            print("greedy programs: median \(c.medianA) tokens in A, \(c.medianB) in B; cut off at the run's limit of \(c.limit) tokens: "
+                  + "A \(c.atLimitA), B \(c.atLimitB); gained problems whose A program was cut off \(c.gainedCutInA.count) of \(comparison.gained.count), "
+                  + "lost problems whose B program was cut off \(c.lostCutInB.count) of \(comparison.lost.count)")
+        }
+    }
+
+    /// How many greedy programs ran into the token limit (two run evaluations with the same
+    /// limit only): a model that learned to stop gains the problems it used to run past.
+    struct CutOff {
+        var limit: Int
+        var medianA: Int, medianB: Int
+        var atLimitA: Int, atLimitB: Int
+        var gainedCutInA: [String], lostCutInB: [String]
+    }
+
+    static func cutOff(shared: [String], lengths: [Lengths?], gained: [String], lost: [String]) -> CutOff? {
+        guard lengths.count == 2, let la = lengths[0], let lb = lengths[1], let limit = la.limit, lb.limit == limit else { return nil }
+        func median(_ l: Lengths) -> Int {
+            let sorted = shared.compactMap { l.tokens[$0] }.sorted()
+            return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
+        }
+        func cut(_ l: Lengths, _ id: String) -> Bool { (l.tokens[id] ?? 0) >= limit }
+        return CutOff(limit: limit, medianA: median(la), medianB: median(lb),
+                      atLimitA: shared.filter { cut(la, $0) }.count, atLimitB: shared.filter { cut(lb, $0) }.count,
+                      gainedCutInA: gained.filter { cut(la, $0) }, lostCutInB: lost.filter { cut(lb, $0) })
     }
 }

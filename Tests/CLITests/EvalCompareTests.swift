@@ -47,9 +47,11 @@ final class EvalCompareTests: XCTestCase {
     func testCompareRunsByTheirHeldOutEvaluations() throws {
         let root = NSTemporaryDirectory() + "coderl-compare-runs-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: root) }
-        func run(_ name: String, _ evaluations: [(String, Set<Int>)]) throws {
+        // `cut`: problems whose greedy program ran into the run's limit of 20 tokens.
+        func run(_ name: String, _ evaluations: [(String, Set<Int>, cut: Set<Int>)]) throws {
             let ledger = try Ledger(path: "\(root)/\(name)/ledger")
-            for (tag, solved) in evaluations {
+            try "sampling: {max_new_tokens: 20}\n".write(toFile: "\(root)/\(name)/pipeline.yaml", atomically: true, encoding: .utf8)
+            for (tag, solved, cut) in evaluations {
                 _ = try ledger.append((0..<30).map { i in
                     Rollout.with {
                         $0.requestID = "eval-\(tag)-\(i)"
@@ -58,19 +60,24 @@ final class EvalCompareTests: XCTestCase {
                         $0.baseline = true
                         $0.state = .labeled
                         $0.verdict.outcome = solved.contains(i) ? .passed : .failedTest
+                        $0.programTokens = [UInt32](repeating: 7, count: cut.contains(i) ? 20 : 5)
                     }
                 })
             }
         }
-        try run("a", [("before-v0", Set(0..<10)), ("after-v5", Set(0..<12))])
+        try run("a", [("before-v0", Set(0..<10), []), ("after-v5", Set(0..<12), Set(12..<18))])
         // An older "after" (v3) and the latest (v9): the latest counts.
-        try run("c", [("before-v0", Set(0..<10)), ("after-v3", []), ("after-v9", Set(2..<18))])
+        try run("c", [("before-v0", Set(0..<10), []), ("after-v3", [], []), ("after-v9", Set(2..<18), [0, 1])])
         let result = try runCLI("coderl", ["compare", "\(root)/a:after", "\(root)/c:after"])
         XCTAssertEqual(result.status, 0, result.output)
         // A solves 0..11, C 2..17: gained 12..17 (6), lost 0, 1 (2).
         XCTAssertTrue(result.output.contains("30 problems scored by both"), result.output)
         XCTAssertTrue(result.output.contains("pass@1: A 40.0%, B 53.3%"), result.output)
         XCTAssertTrue(result.output.contains("B only (gained) 6, A only (lost) 2"), result.output)
+        // Every problem gained was one A's program ran past the limit on; both lost, C's.
+        XCTAssertTrue(result.output.contains("greedy programs: median 5 tokens in A, 5 in B; cut off at the run's limit of 20 tokens: A 6, B 2; "
+                                             + "gained problems whose A program was cut off 6 of 6, lost problems whose B program was cut off 2 of 2"),
+                      result.output)
         let older = try runCLI("coderl", ["compare", "\(root)/c:before", "\(root)/c:after-v3"])
         XCTAssertTrue(older.output.contains("pass@1: A 33.3%, B 0.0%"), older.output)
         let missing = try runCLI("coderl", ["compare", "\(root)/a:warm", "\(root)/c:after"])

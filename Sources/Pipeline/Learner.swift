@@ -213,12 +213,9 @@ public final class LearnerService {
             schedule: LearningRateSchedule(peak: Float(config.training.learningRate), totalSteps: config.run.steps),
             clipNorm: config.training.clipNorm > 0 ? config.training.clipNorm : nil, rng: Xoshiro256(seed: config.run.seed),
             trainsOutputHead: config.training.trainHead))
-        let criticLayers = config.model.criticLayers == 0 ? Critic.defaultLayers(actorLayers: layers) : config.model.criticLayers
-        guard criticLayers <= layers else {
-            throw PipelineError("model.critic_layers is \(criticLayers) but the actor has \(layers) blocks")
-        }
         let classes: CriticClasses = config.model.criticClasses == .binary ? .binary : .outcomes
-        let c = try Critic.fromActor(weights, layers: criticLayers, classes: classes, seed: config.run.seed)
+        let c = try startingCritic(actor: weights, classes: classes)
+        let criticLayers = c.config.layers
         let criticTrained = config.training.criticTrainedLayers == 0 ? criticLayers : min(config.training.criticTrainedLayers, criticLayers)
         critic = try CriticSession(critic: c, state: TrainingState(
             kind: .critic, trainedLayers: criticTrained, adamw: AdamWSettings(),
@@ -229,6 +226,37 @@ public final class LearnerService {
         try setPrecision()
         log("fresh start: actor \(layers) blocks (top \(trained) trained), critic \(criticLayers) blocks (\(classes.rawValue))")
         return true
+    }
+
+    /// `model.critic` when set (a trained critic, checked against the actor: same vocabulary
+    /// and width, classes as `model.critic_classes`), else a new critic from the actor's first
+    /// blocks with a random head.
+    private func startingCritic(actor weights: LlamaWeights, classes: CriticClasses) throws -> Critic {
+        let layers = weights.config.layers
+        guard !config.model.critic.isEmpty else {
+            let criticLayers = config.model.criticLayers == 0 ? Critic.defaultLayers(actorLayers: layers) : config.model.criticLayers
+            guard criticLayers <= layers else {
+                throw PipelineError("model.critic_layers is \(criticLayers) but the actor has \(layers) blocks")
+            }
+            return try Critic.fromActor(weights, layers: criticLayers, classes: classes, seed: config.run.seed)
+        }
+        let path = config.model.critic
+        let critic: Critic
+        do { critic = try Critic.load(checkpoint: path) } catch {
+            throw PipelineError("model.critic: \(path) is not a critic checkpoint: \(error)")
+        }
+        guard critic.classes == classes else {
+            throw PipelineError("model.critic: \(path) predicts \(critic.classes.rawValue) but model.critic_classes is \(classes.rawValue)")
+        }
+        let a = weights.config, c = critic.config
+        guard c.vocabularySize == a.vocabularySize, c.channels == a.channels else {
+            throw PipelineError("model.critic: \(path) does not fit the actor (vocabulary \(c.vocabularySize), width \(c.channels); the actor's: \(a.vocabularySize), \(a.channels))")
+        }
+        if config.training.criticTrainedLayers > c.layers {
+            throw PipelineError("training.critic_trained_layers is \(config.training.criticTrainedLayers) but the critic in \(path) has \(c.layers) blocks")
+        }
+        log("starting critic: \(path) (\(c.layers) blocks, \(classes.rawValue))")
+        return critic
     }
 
     /// The configured arithmetic for both trainers' matrix products (a runtime choice: the

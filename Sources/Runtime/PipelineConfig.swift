@@ -47,6 +47,8 @@ public struct PipelineConfig: Sendable {
     public struct Model: Sendable {
         public var actor: String
         public var tokenizer: String
+        /// A trained critic to start from (a `coderl train-critic` output or a critic checkpoint).
+        public var critic: String
         public var criticLayers: Int
         public var criticClasses: CriticClassesChoice
         public var maxSequenceTokens: Int
@@ -187,7 +189,8 @@ public struct PipelineConfig: Sendable {
         model = Model(
             actor: r.string("model.actor", "", "Starting actor: GGUF file, Hugging Face directory or checkpoint (empty = the cached SmolLM2-135M-Instruct)."),
             tokenizer: r.string("model.tokenizer", "", "GGUF file with the tokenizer when the actor carries none."),
-            criticLayers: r.int("model.critic_layers", 0, "Blocks of the actor the critic is built from (0 = a quarter of them).", min: 0),
+            critic: r.string("model.critic", "", "Starting critic: a critic checkpoint such as `coderl train-critic` writes (empty = a new critic from the actor's first model.critic_layers blocks and a random head). Its classes must be model.critic_classes."),
+            criticLayers: r.int("model.critic_layers", 0, "Blocks of the actor the critic is built from (0 = a quarter of them; ignored with model.critic).", min: 0),
             criticClasses: r.choice("model.critic_classes", CriticClassesChoice.outcomes, "What the critic predicts"),
             maxSequenceTokens: r.int("model.max_sequence_tokens", 768, "Longest prompt + program trained on; longer rollouts are cut at this length.", min: 16))
         data = Data(

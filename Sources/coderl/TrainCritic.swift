@@ -23,7 +23,7 @@ struct TrainCritic: ParsableCommand {
             split (by a hash of their ids) into training and held-out sets; accuracy, balanced \
             accuracy and the recall and precision of "passed" on the held-out problems are \
             printed after every epoch. The output loads with `coderl eval --critic` and as a \
-            pipeline's starting critic.
+            pipeline's starting critic (`model.critic`).
 
             Examples:
               coderl eval --dataset mbpp --split train --limit 100 --samples 8 --ledger L --id mbpp-train

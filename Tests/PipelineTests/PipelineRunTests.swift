@@ -4,6 +4,7 @@ import ExecutorService
 import Foundation
 import Ledger
 import Llama
+import Optim
 import ModelIO
 import Pipeline
 import Runtime
@@ -436,6 +437,42 @@ extension PipelineRunTests {
             XCTAssertEqual(members.map(\.advantage).reduce(0, +), 0, accuracy: 1e-5, "returns relative to the group mean")
             XCTAssertTrue(members.allSatisfy { $0.criticWeights.isEmpty }, "critic weights are off")
         }
+    }
+
+    /// `model.critic`: the run starts from a trained critic (here one with its own head and 2
+    /// blocks where a new one would have 1), publishes it as critic v0 and trains it on; a
+    /// critic of other classes, or a file that is no critic, is refused by name.
+    func testAPipelineStartsFromATrainedCritic() throws {
+        let actor = try tinyModel()
+        let given = try Critic.fromActor(try LoadedModel.load(actor).weights, layers: 2, classes: .binary, seed: 77)
+        let session = try CriticSession(critic: given, state: TrainingState(kind: .critic, trainedLayers: 2, adamw: AdamWSettings(),
+                                                                             schedule: LearningRateSchedule(peak: 1e-3), rng: Xoshiro256(seed: 1),
+                                                                             criticClasses: .binary))
+        let path = dir + "/trained-critic.safetensors"
+        try session.save(to: path)
+
+        let cfg = try config(steps: 1, extra: ["model.critic=\(path)", "model.critic_classes=binary", "data.heldout_problems=0"])
+        let ledger = try Ledger(path: cfg.ledgerPath)
+        _ = try Setup.importData(cfg, into: ledger)
+        let wrongClasses = try config(steps: 1, extra: ["model.critic=\(path)", "model.critic_classes=outcomes", "data.heldout_problems=0"])
+        XCTAssertThrowsError(try LearnerService(config: wrongClasses, log: Log(role: "learner", instance: "t"), ledger: ledger) { _ in }.run()) { e in
+            XCTAssertTrue("\(e)".contains("predicts binary but model.critic_classes is outcomes"), "\(e)")
+        }
+        let notACritic = try config(steps: 1, extra: ["model.critic=\(actor)", "data.heldout_problems=0"])
+        XCTAssertThrowsError(try LearnerService(config: notACritic, log: Log(role: "learner", instance: "t"), ledger: ledger) { _ in }.run()) { e in
+            XCTAssertTrue("\(e)".contains("model.critic: \(actor) is not a critic checkpoint"), "\(e)")
+        }
+
+        try startRoles(cfg, ledger: ledger)
+        let lines = Mutex<[String]>([])
+        let learner = try LearnerService(config: cfg, log: Log(role: "learner", instance: "t") { line in lines.withLock { $0.append(line) } }, ledger: ledger) { _ in }
+        _ = try learner.run()
+        XCTAssertEqual(learner.state.step, 1)
+        XCTAssertTrue(lines.withLock { $0.contains { $0.contains("starting critic: \(path) (2 blocks, binary)") } })
+        let published = try Critic.load(checkpoint: cfg.weightsPath + "/critic/v000000.safetensors")
+        XCTAssertEqual(published.config.layers, 2)
+        XCTAssertEqual(published.head.array, given.head.array, "critic v0 is the trained critic")
+        XCTAssertEqual(published.backbone.buffer.array, given.backbone.buffer.array)
     }
 
     /// `sampling.precision: bf16` and `training.precision: bf16`: the sampler loads each actor

@@ -7,7 +7,7 @@ import Schema
 /// tests when the problem has assert-style ones) followed by the assistant turn already opened
 /// with a Python code fence, so the model's reply *is* the program: sampling stops at the
 /// closing fence. For a model as small as SmolLM2-135M this matters more than anything else
-/// (DESIGN.md: replies without a code block were a common failure).
+/// (replies without a code block were a common failure).
 public struct PromptFormat: Sendable {
     public static let fence = "```python\n"
     public static let closingFence = "```"

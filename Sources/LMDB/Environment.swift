@@ -6,7 +6,7 @@ import Foundation
 /// Transactions are scoped to a synchronous closure: `read { txn in ... }` and
 /// `write { txn in ... }`. The transaction is a borrowed non-copyable value, so it cannot be
 /// stored, returned, sent to another thread or used after its commit, and because the
-/// closure is not `async` it never spans an `await` (STYLE.md, habit 6). `write` commits when
+/// closure is not `async` it never spans an `await` (LMDB ties a write transaction to its thread). `write` commits when
 /// the closure returns and aborts when it throws.
 ///
 /// When the map is full, `write` aborts, grows the map (doubling, up to
@@ -135,7 +135,7 @@ public final class Environment: @unchecked Sendable {
     }
 
     deinit {
-        // Database handles are never closed (STYLE.md): mdb_env_close releases them.
+        // Database handles are never closed (closing one another thread uses is unsafe): mdb_env_close releases them.
         mdb_env_close(handle)
         pthread_rwlock_destroy(gate)
         gate.deallocate()

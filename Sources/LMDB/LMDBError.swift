@@ -1,7 +1,7 @@
 import CLMDB
 
-/// A failed liblmdb call. The return code is kept as a number (STYLE.md: swift-system's
-/// `Errno` habit) so callers can match on it; `description` adds LMDB's own message, the
+/// A failed liblmdb call. The return code is kept as a number (as swift-system's `Errno`
+/// does) so callers can match on it; `description` adds LMDB's own message, the
 /// operation and what it was applied to.
 public struct LMDBError: Error, CustomStringConvertible, Equatable, Sendable {
     /// LMDB's (negative) or the system's (positive errno) return code.

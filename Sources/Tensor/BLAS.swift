@@ -45,7 +45,8 @@ public enum BLAS {
                     alpha, a, Int32(lda ?? m), b, Int32(ldb ?? n), beta, c, Int32(ldc ?? n))
     }
 
-    /// Sets OpenBLAS's thread count. Call once at start-up (STYLE.md: OpenBLAS trap).
+    /// Sets OpenBLAS's thread count. Call once at start-up: changing it while
+    /// another thread is inside OpenBLAS is not safe.
     public static func setThreads(_ count: Int) {
         openblas_set_num_threads(Int32(max(1, count)))
     }

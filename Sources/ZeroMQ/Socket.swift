@@ -7,7 +7,7 @@ public enum SocketType: Int32, Sendable {
 
 /// One ZeroMQ socket. Owns its handle and keeps its context alive.
 ///
-/// Not `Sendable`: libzmq sockets must stay on the thread that uses them (STYLE.md), so the
+/// Not `Sendable`: libzmq sockets must stay on the thread that uses them (libzmq's rule), so the
 /// compiler refuses to move one to another task or thread.
 public final class Socket {
     public let context: Context

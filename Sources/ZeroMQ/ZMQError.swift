@@ -45,7 +45,7 @@ public struct ZMQError: Error, CustomStringConvertible, Equatable, Sendable {
 }
 
 /// Calls a libzmq function returning -1 on failure, retrying on EINTR (the one place that
-/// does so, STYLE.md).
+/// does so, so a signal never surfaces as an error elsewhere).
 @discardableResult
 func retrying(_ operation: @autoclosure () -> String, _ context: @autoclosure () -> String,
               _ call: () -> Int32) throws(ZMQError) -> Int32 {

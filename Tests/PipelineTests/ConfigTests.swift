@@ -137,13 +137,15 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(again.run.directory, "/tmp/r")
     }
 
-    /// The README's configuration reference lists every key with its default.
-    func testTheReadmeReferenceListsEveryKey() throws {
-        let readme = try String(contentsOfFile: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../README.md").standardizedFileURL.path, encoding: .utf8)
+    /// The configuration reference (Sources/Pipeline/Pipeline.docc/Configuration.md) lists
+    /// every key with its default.
+    func testTheDocumentedReferenceListsEveryKey() throws {
+        let page = "Sources/Pipeline/Pipeline.docc/Configuration.md"
+        let text = try String(contentsOfFile: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../" + page).standardizedFileURL.path, encoding: .utf8)
         for k in PipelineConfig.reference {
             let value = k.defaultValue.isEmpty ? "(empty)" : k.defaultValue
-            XCTAssertTrue(readme.contains("| `\(k.key)` | `\(value)` |"), "README.md: no row for \(k.key) = \(value) (regenerate from `coderl run --print-keys`)")
+            XCTAssertTrue(text.contains("| `\(k.key)` | `\(value)` |"), "\(page): no row for \(k.key) = \(value) (regenerate from `coderl run --print-keys`)")
         }
     }
 }

@@ -68,6 +68,9 @@ public struct StepReport: Codable, Sendable {
     public var signalShare: Double? = nil
     public var meanAbsReturn: Double? = nil
     public var sampledLogProb: Double? = nil
+    /// The sampling policy's KL divergence from the starting model, estimated on the step's
+    /// fresh samples (every `training.kl_every` steps).
+    public var klToStart: Double? = nil
     /// Training problems whose last sampled group had some but not all programs passing.
     public var frontier: Int? = nil
     /// When the step ended (seconds since 1970), for rates over several steps.
@@ -84,6 +87,7 @@ public struct StepReport: Codable, Sendable {
             + (gradientNorm.map { String(format: " | grad %.3g%@", $0, clipped == true ? " clipped" : "") } ?? "")
             + (gradientNormCE.flatMap { ce in gradientNormPG.map { String(format: " (ce %.3g, pg %.3g)", ce, $0) } } ?? "")
             + (signalShare.map { String(format: " | signal %.0f%%", $0 * 100) } ?? "")
+            + (klToStart.map { String(format: " | kl %.4f", $0) } ?? "")
             + (frontier.map { " | frontier \($0)" } ?? "")
     }
 }
@@ -105,6 +109,7 @@ extension StepReport {
         if let learningRate { Telemetry.gauge("coderl_learning_rate", learningRate) }
         if let signalShare { Telemetry.gauge("coderl_signal_share", signalShare) }
         if let meanAbsReturn { Telemetry.gauge("coderl_mean_abs_return", meanAbsReturn) }
+        if let klToStart { Telemetry.gauge("coderl_kl_to_start", klToStart) }
         for (term, value) in [("cross_entropy", crossEntropy), ("policy_gradient", policyLoss), ("critic", criticLoss)] {
             Telemetry.gauge("coderl_loss", value, [("term", term)])
         }
@@ -538,8 +543,16 @@ public final class LearnerService {
             rl.append((r.promptTokens.map(Int.init), r.programTokens.map(Int.init), weights))
         }
         var rlBatches = try builder.batches(rl)
+        var klToStart: Double? = nil
         if config.training.klPenalty > 0 && !rlBatches.isEmpty {
-            rlBatches = try applyKL(rlBatches, rollouts: trained)
+            let initial = try initialLogProbs(rlBatches)
+            rlBatches = try applyKL(rlBatches, rollouts: trained, initial: initial)
+            klToStart = Self.klEstimate(trained, initial: initial)
+        } else if config.training.klEvery > 0 && (state.step + 1) % config.training.klEvery == 0 && !fresh.isEmpty {
+            let batches = try builder.batches(fresh.map { r -> (prompt: [Int], completion: [Int], weights: [Float]?) in
+                (r.promptTokens.map(Int.init), r.programTokens.map(Int.init), nil)
+            })
+            klToStart = Self.klEstimate(fresh, initial: try initialLogProbs(batches))
         }
         var ce: [(prompt: [Int], completion: [Int], weights: [Float]?)] = []
         var seen = Set<String>()
@@ -603,7 +616,7 @@ public final class LearnerService {
             learningRate: update.map { Double($0.learningRate) }, tokens: update?.tokens,
             signalShare: fresh.isEmpty ? nil : Double(fresh.filter { $0.advantage != 0 }.count) / Double(fresh.count),
             meanAbsReturn: fresh.isEmpty ? nil : fresh.map { Double(abs($0.advantage)) }.reduce(0, +) / Double(fresh.count),
-            sampledLogProb: Self.meanLogProb(fresh), frontier: curriculum.frontierCount, finishedAt: Date().timeIntervalSince1970,
+            sampledLogProb: Self.meanLogProb(fresh), klToStart: klToStart, frontier: curriculum.frontierCount, finishedAt: Date().timeIntervalSince1970,
             trainSeconds: Double(now - trainStarted) / 1000)
         report.record()
         Telemetry.seconds("coderl_learner_step_seconds", report.seconds)
@@ -664,31 +677,66 @@ public final class LearnerService {
         return executedBelowCount + above
     }
 
-    /// Subtracts `kl_penalty * (log p_sampler - log p_initial)` from each token's weight.
-    private func applyKL(_ batches: [TrainingBatch], rollouts: [Rollout]) throws -> [TrainingBatch] {
+    /// The log-probability the starting model gives each completion token of `batches`: one
+    /// list per sequence, in the batches' order.
+    private func initialLogProbs(_ batches: [TrainingBatch]) throws -> [[Float]] {
         if reference == nil {
             let initial = try LoadedModel.load(try Setup.actorPath(config)).weights
             reference = try LlamaTrainer(weights: initial, trainedLayers: 1)
+            reference!.precision = actor.trainer.precision
         }
+        let reference = self.reference!
+        let V = actor.weights.config.vocabularySize
+        return try serving {
+            var out: [[Float]] = []
+            for b in batches {
+                let logits = try reference.logits(b)
+                let T = b.length
+                for s in 0..<b.sequences {
+                    var row: [Float] = []
+                    for t in 0..<(T - 1) where b.lossMask[s][t] > 0 {
+                        row.append(logits.withUnsafeBufferPointer { all in
+                            let p = all.baseAddress! + (s * T + t) * V
+                            return p[b.tokens[s][t + 1]] - Kernels.logSumExp(p, V)
+                        })
+                    }
+                    out.append(row)
+                }
+            }
+            return out
+        }
+    }
+
+    /// The mean over sampled tokens of `log p_sampler - log p_initial`: an estimate of the
+    /// sampling policy's KL divergence from the starting model (tokens the sampler gave no
+    /// log-probability are left out).
+    static func klEstimate(_ rollouts: [Rollout], initial: [[Float]]) -> Double? {
+        var sum = 0.0, n = 0
+        for (r, reference) in zip(rollouts, initial) {
+            for (k, l) in reference.enumerated() where k < r.logprobs.count && r.logprobs[k] > -1e29 {
+                sum += Double(r.logprobs[k] - l)
+                n += 1
+            }
+        }
+        return n == 0 ? nil : sum / Double(n)
+    }
+
+    /// Subtracts `kl_penalty * (log p_sampler - log p_initial)` from each token's weight.
+    private func applyKL(_ batches: [TrainingBatch], rollouts: [Rollout], initial: [[Float]]) throws -> [TrainingBatch] {
         let beta = Float(config.training.klPenalty)
         var out: [TrainingBatch] = []
         var index = 0
         let V = actor.weights.config.vocabularySize
         for b in batches {
-            let logits = try reference!.logits(b)
             var weights = b.weights!
             let T = b.length
             for s in 0..<b.sequences {
-                let r = rollouts[index]
+                let r = rollouts[index], reference = initial[index]
                 index += 1
                 var k = 0
                 for t in 0..<(T - 1) where b.lossMask[s][t] > 0 {
-                    let refLogp = logits.withUnsafeBufferPointer { all in
-                        let row = all.baseAddress! + (s * T + t) * V
-                        return row[b.tokens[s][t + 1]] - Kernels.logSumExp(row, V)
-                    }
-                    let sampled = k < r.logprobs.count ? r.logprobs[k] : refLogp
-                    weights[s][t] -= beta * (sampled - refLogp)
+                    let sampled = k < r.logprobs.count ? r.logprobs[k] : reference[k]
+                    weights[s][t] -= beta * (sampled - reference[k])
                     k += 1
                 }
             }

@@ -91,6 +91,7 @@ public struct PipelineConfig: Sendable {
         public var criticWeights: Bool
         public var criticScale: CriticScaleChoice
         public var klPenalty: Double
+        public var klEvery: Int
         public var maxPolicyLag: Int
         public var requestsAhead: Int
         public var publishEvery: Int
@@ -226,6 +227,7 @@ public struct PipelineConfig: Sendable {
             criticWeights: r.bool("training.critic_weights", true, "Weight each token by the critic's probability of the program's outcome (false: plain REINFORCE with baseline)."),
             criticScale: r.choice("training.critic_scale", CriticScaleChoice.mean, "How the critic's per-token probabilities weight a program's return: mean (each program's weights rescaled to mean 1, so the critic only decides which tokens carry the return; raw probabilities of a pass are small where passes are rare and would shrink exactly the programs that passed), or raw (the probabilities as they are, as in the CodeRL paper)"),
             klPenalty: r.double("training.kl_penalty", 0.0, "Per-token penalty beta * (log p - log p_initial) subtracted from the return (0 = off).", min: 0),
+            klEvery: r.int("training.kl_every", 10, "Measure the sampling policy's KL divergence from the starting model every N steps, on the step's fresh samples (a forward pass of the starting model; every step when kl_penalty > 0; 0 = never).", min: 0),
             maxPolicyLag: r.int("training.max_policy_lag", 2, "Rollouts more than this many versions behind are stale: used for the critic, not the actor (counted).", min: 0),
             requestsAhead: r.int("training.requests_ahead", 1, "Steps of sample requests kept in flight beyond the one being trained.", min: 0, max: 16),
             publishEvery: r.int("training.publish_every", 1, "Publish a new actor and critic version every N steps.", min: 1),

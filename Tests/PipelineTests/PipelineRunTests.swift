@@ -439,6 +439,29 @@ extension PipelineRunTests {
         }
     }
 
+    /// `training.kl_every`: the KL divergence of the sampling policy from the starting model,
+    /// estimated from the sampler's log-probabilities and a forward pass of the starting model.
+    /// The first step's programs were sampled by version 0, the starting model itself, so its
+    /// estimate is zero up to rounding; misaligned tokens would make it large.
+    func testKLToTheStartingModelIsMeasured() throws {
+        _ = try tinyModel()
+        let cfg = try config(steps: 2, extra: ["training.kl_every=1", "data.heldout_problems=0"])
+        let ledger = try Ledger(path: cfg.ledgerPath)
+        _ = try Setup.importData(cfg, into: ledger)
+        try startRoles(cfg, ledger: ledger)
+        var lines: [String] = []
+        let learner = try LearnerService(config: cfg, log: Log(role: "learner", instance: "t"), ledger: ledger) { lines.append($0) }
+        _ = try learner.run()
+        let reports = try String(contentsOfFile: cfg.learnerPath + "/progress.jsonl", encoding: .utf8).split(separator: "\n")
+            .map { try JSONDecoder().decode(StepReport.self, from: Data($0.utf8)) }
+        XCTAssertEqual(reports.count, 2)
+        print("KL to the starting model by step: \(reports.map { $0.klToStart.map { String(format: "%.2e", $0) } ?? "-" })")
+        let first = try XCTUnwrap(reports[0].klToStart, "step 1 measured the KL")
+        XCTAssertEqual(first, 0, accuracy: 1e-3, "version 0 is the starting model")
+        XCTAssertNotNil(reports[1].klToStart)
+        XCTAssertTrue(lines.allSatisfy { !$0.hasPrefix("step") || $0.contains(" | kl ") }, "\(lines)")
+    }
+
     /// `model.critic`: the run starts from a trained critic (here one with its own head and 2
     /// blocks where a new one would have 1), publishes it as critic v0 and trains it on; a
     /// critic of other classes, or a file that is no critic, is refused by name.

@@ -45,18 +45,25 @@ final class FaultTests: XCTestCase {
         return path
     }
 
-    func testKilledRolesAreRestartedAndNothingIsLostOrCountedTwice() throws {
-        // Long enough that every kill lands while the run goes on (about 30 s on 2 cores).
-        let steps = 80
+    /// Starts `coderl run` on a pipeline of `steps` steps; its output goes to `output`.
+    func startRun(steps: Int, environment: [String: String] = [:]) throws -> (run: Process, output: String) {
         let pipeline = try pipelineFile(steps: steps)
         let run = Process()
         run.executableURL = productsDirectory.appendingPathComponent("coderl")
         run.arguments = ["run", pipeline]
+        if !environment.isEmpty { run.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let output = dir + "/run.out"
         FileManager.default.createFile(atPath: output, contents: nil)
         run.standardOutput = FileHandle(forWritingAtPath: output)
         run.standardError = run.standardOutput
         try run.run()
+        return (run, output)
+    }
+
+    func testKilledRolesAreRestartedAndNothingIsLostOrCountedTwice() throws {
+        // Long enough that every kill lands while the run goes on (about 30 s on 2 cores).
+        let steps = 80
+        let (run, output) = try startRun(steps: steps)
 
         // Kill a random role every 1-2.5 s while the run goes on (each role at least once).
         var rng = SystemRandomNumberGenerator()
@@ -126,20 +133,11 @@ final class FaultTests: XCTestCase {
     /// the run must finish whole, the learner resuming from the checkpoint before.
     func testKillsMidCheckpointMidDeltaAndMidApplyLeaveTheRunWhole() throws {
         let steps = 30
-        let pipeline = try pipelineFile(steps: steps)
-        let run = Process()
-        run.executableURL = productsDirectory.appendingPathComponent("coderl")
-        run.arguments = ["run", pipeline]
         // The learner's second checkpoint is its first periodic one (step 10), written while
         // step 11 trains; the store's third delta; a sampler's second version applied in place.
-        var environment = ProcessInfo.processInfo.environment
-        environment["CODERL_FAILPOINTS"] = "checkpoint-written=6000@2,delta-materialized=6000@3,weights-applying=6000@2"
-        run.environment = environment
-        let output = dir + "/run.out"
-        FileManager.default.createFile(atPath: output, contents: nil)
-        run.standardOutput = FileHandle(forWritingAtPath: output)
-        run.standardError = run.standardOutput
-        try run.run()
+        let (run, output) = try startRun(steps: steps, environment: [
+            "CODERL_FAILPOINTS": "checkpoint-written=6000@2,delta-materialized=6000@3,weights-applying=6000@2",
+        ])
 
         let targets = ["learner": "checkpoint-written", "param-store": "delta-materialized", "sampler-0": "weights-applying"]
         var killedAt: [String: String] = [:]

@@ -399,6 +399,18 @@ extension PipelineRunTests {
         XCTAssertGreaterThan(changedWeights, 0, "critic v1 gives other weights than the critic that labeled them")
     }
 
+    /// Imports the config's problems, starts every role and runs a learner to the end; returns
+    /// it, its progress lines and the ledger.
+    func runToTheEnd(_ cfg: PipelineConfig) throws -> (learner: LearnerService, lines: [String], ledger: Ledger) {
+        let ledger = try Ledger(path: cfg.ledgerPath)
+        _ = try Setup.importData(cfg, into: ledger)
+        try startRoles(cfg, ledger: ledger)
+        var lines: [String] = []
+        let learner = try LearnerService(config: cfg, log: Log(role: "learner", instance: "t"), ledger: ledger) { lines.append($0) }
+        _ = try learner.run()
+        return (learner, lines, ledger)
+    }
+
     /// The switches: group-mean baseline (no greedy program), critic weights off, a KL penalty,
     /// a smaller CE weight, a warm start, the frontier curriculum and a held-out evaluation
     /// after training only all run through the real roles.
@@ -408,12 +420,7 @@ extension PipelineRunTests {
                                                "training.ce_weight=0.5", "training.warm_start_steps=1", "training.curriculum=frontier",
                                                "data.heldout_points=[after]"])
         XCTAssertFalse(cfg.needsGreedy)
-        let ledger = try Ledger(path: cfg.ledgerPath)
-        _ = try Setup.importData(cfg, into: ledger)
-        try startRoles(cfg, ledger: ledger)
-        var lines: [String] = []
-        let learner = try LearnerService(config: cfg, log: Log(role: "learner", instance: "t"), ledger: ledger) { lines.append($0) }
-        _ = try learner.run()
+        let (learner, lines, ledger) = try runToTheEnd(cfg)
         XCTAssertEqual(learner.state.step, 2)
         XCTAssertEqual(learner.state.version, 3, "a warm-start version and two RL versions")
         XCTAssertTrue(lines.first?.hasPrefix("warm-start 1/1") ?? false, "\(lines)")
@@ -446,12 +453,7 @@ extension PipelineRunTests {
     func testKLToTheStartingModelIsMeasured() throws {
         _ = try tinyModel()
         let cfg = try config(steps: 2, extra: ["training.kl_every=1", "data.heldout_problems=0"])
-        let ledger = try Ledger(path: cfg.ledgerPath)
-        _ = try Setup.importData(cfg, into: ledger)
-        try startRoles(cfg, ledger: ledger)
-        var lines: [String] = []
-        let learner = try LearnerService(config: cfg, log: Log(role: "learner", instance: "t"), ledger: ledger) { lines.append($0) }
-        _ = try learner.run()
+        let lines = try runToTheEnd(cfg).lines
         let reports = try String(contentsOfFile: cfg.learnerPath + "/progress.jsonl", encoding: .utf8).split(separator: "\n")
             .map { try JSONDecoder().decode(StepReport.self, from: Data($0.utf8)) }
         XCTAssertEqual(reports.count, 2)

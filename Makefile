@@ -12,7 +12,7 @@ ifneq ($(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo yes),)
 export OPENBLAS_CORETYPE ?= SkylakeX
 endif
 
-.PHONY: setup deps model build test bench demo docker-check install clean
+.PHONY: setup deps model build test test-fast test-integration bench demo docker-check install clean
 
 setup: deps model build
 
@@ -28,8 +28,19 @@ model:
 build:
 	$(SWIFT) build -c release
 
+# Two tiers (`make test` runs both, as CI does). The integration tier starts processes and
+# pipelines, runs hostile programs in the sandbox, loads SmolLM2, builds Docker files and
+# renders in Chromium; the fast tier is everything else, for the inner loop (Tests/README.md).
+INTEGRATION := \.(FaultTests|SmolLM2ReplayTests|CLITests|AgreementTests|PipelineRunTests|HostileProgramTests|HostileCatalogueTests|ReferenceFixtureTests|EvaluationTests|StopConditionTests|DockerTests|CrashSafetyTests|BF16InferenceTests|ReportTests|RemoteExecutorTests|WorkerProtocolTests|DescriptorCLITests|SandboxModeTests|HelpTests|TelemetryTests|ExportTests|FormatTests|VerdictFidelityTests|DescriptorTests|LedgerVerifyTests|SamplerPoolTests)/
+
 test:
 	$(SWIFT) test -c release --disable-swift-testing
+
+test-fast:
+	$(SWIFT) test -c release --disable-swift-testing --parallel --skip '$(INTEGRATION)'
+
+test-integration:
+	$(SWIFT) test -c release --disable-swift-testing --filter '$(INTEGRATION)'
 
 bench: build
 	.build/release/coderl bench generate

@@ -14,7 +14,9 @@ struct EvalCompare: ParsableCommand {
             An evaluation is an id in --ledger (made by `coderl eval`), or a pipeline run's \
             held-out greedy evaluation written RUN:POINT, where RUN is the run directory (or its \
             ledger) and POINT is before, warm (after warm-start) or after (the latest), or a \
-            version such as after-v41: this compares the arms of an experiment run by run.
+            version such as after-v41: this compares the arms of an experiment run by run. \
+            LEDGER:ID names a `coderl eval` evaluation in another ledger (a directory), so two \
+            evaluations kept in different ledgers compare too.
 
             Only problems both evaluations scored are compared. A problem's score is its pass@1 \
             estimate (correct / judged programs; 0 or 1 for greedy evaluation) and it counts as \
@@ -28,6 +30,7 @@ struct EvalCompare: ParsableCommand {
               coderl compare base-eval rl-eval --ledger runs/eval/ledger --json
               coderl compare runs/mbpp-a:after runs/mbpp-c:after
               coderl compare runs/mbpp-c:warm runs/mbpp-c:after
+              coderl compare runs/he/ledger:base runs/he-c/ledger:arm-C
             """)
 
     @Argument(help: "Evaluation A (the baseline).") var a: String
@@ -55,6 +58,10 @@ struct EvalCompare: ParsableCommand {
             if FileManager.default.fileExists(atPath: run, isDirectory: &isDirectory), isDirectory.boolValue {
                 let path = FileManager.default.fileExists(atPath: run + "/ledger") ? run + "/ledger" : run
                 let store = try Ledger.openForReading(path: path)
+                // An evaluation of `coderl eval` kept in that ledger, by its id.
+                if try HeldOutEvaluation.named(point, in: store) == nil, try store.eval(id: point) != nil {
+                    return (try Self.evalScores(store, id: point), nil)
+                }
                 guard let e = try HeldOutEvaluation.named(point, in: store) else {
                     let known = try HeldOutEvaluation.all(in: store).map(\.name)
                     throw CLIError("no held-out evaluation '\(point)' in \(path)" + (known.isEmpty ? " (it has none)" : "; it has: " + known.joined(separator: ", ")))
@@ -69,11 +76,16 @@ struct EvalCompare: ParsableCommand {
         guard try store.eval(id: reference) != nil else {
             throw CLIError("no evaluation '\(reference)' in \(ledger); `coderl evals --ledger \(ledger)` lists them (a run's held-out evaluation is written RUN:before, RUN:warm or RUN:after)")
         }
+        return (try Self.evalScores(store, id: reference), nil)
+    }
+
+    /// Each problem's pass@1 estimate in a `coderl eval` evaluation.
+    static func evalScores(_ store: Ledger, id: String) throws -> [String: Double] {
         var byProblem: [String: Double] = [:]
-        for r in try store.evalResults(eval: reference) where r.pool > 0 && r.error.isEmpty {
+        for r in try store.evalResults(eval: id) where r.pool > 0 && r.error.isEmpty {
             byProblem[r.problemID] = Double(r.correct) / Double(r.pool)
         }
-        return (byProblem, nil)
+        return byProblem
     }
 
     private func compare(_ scores: [[String: Double]], lengths: [Lengths?]) throws {

@@ -37,6 +37,9 @@ final class EvalCompareTests: XCTestCase {
         let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any])
         XCTAssertEqual(object["problems"] as? Int, 60)
         XCTAssertEqual((object["gained"] as? [String])?.count, 20)
+        // The same pair named LEDGER:ID (evaluations kept in different ledgers compare too).
+        let named = try runCLI("coderl", ["compare", "\(dir):base", "\(dir):tuned"])
+        XCTAssertTrue(named.output.contains("pass@1: A 33.3%, B 58.3%, difference +25.0 points"), named.output)
         let missing = try runCLI("coderl", ["compare", "base", "nope", "--ledger", dir])
         XCTAssertNotEqual(missing.status, 0)
         XCTAssertTrue(missing.output.contains("no evaluation 'nope'"), missing.output)

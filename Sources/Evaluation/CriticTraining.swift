@@ -44,6 +44,21 @@ public enum CriticTraining {
         return out
     }
 
+    /// The judged programs of a pipeline run's ledger: its training rollouts (never the
+    /// held-out evaluations' programs), each with the prompt the pipeline gave it and the class
+    /// of its verdict; programs still without a verdict are left out.
+    public static func examples(runLedger ledger: Ledger, classes: CriticClasses) throws -> [CriticExample] {
+        var out: [CriticExample] = []
+        try ledger.scanRollouts { r in
+            guard r.purpose != "eval", r.verdict.outcome != .unspecified, !r.programTokens.isEmpty, !r.promptTokens.isEmpty,
+                  let label = Rewards.criticClass(r.verdict.outcome, binary: classes == .binary) else { return true }
+            out.append(CriticExample(problemID: r.problemID, prompt: r.promptTokens.map { Int($0) },
+                                     program: r.programTokens.map { Int($0) }, label: label))
+            return true
+        }
+        return out
+    }
+
     /// Splits by problem (a problem's programs all land on one side): about `fraction` of the
     /// problems, chosen by a hash of their ids, are held out.
     public static func split(_ examples: [CriticExample], heldOut fraction: Double) -> (train: [CriticExample], heldOut: [CriticExample]) {

@@ -28,10 +28,13 @@ struct TrainCritic: ParsableCommand {
             Examples:
               coderl eval --dataset mbpp --split train --limit 100 --samples 8 --ledger L --id mbpp-train
               coderl train-critic --ledger L --eval mbpp-train --classes binary --out critic.safetensors
+              coderl train-critic --ledger runs/mbpp-c/ledger --rollouts --classes outcomes --out critic.safetensors
             """)
 
     @Option(help: "Ledger holding the evaluations.") var ledger: String
-    @Option(name: .customLong("eval"), help: "Evaluation whose judged programs to train on (repeatable).") var evals: [String]
+    @Option(name: .customLong("eval"), help: "Evaluation whose judged programs to train on (repeatable).") var evals: [String] = []
+    @Flag(help: "Also train on the judged training rollouts of a pipeline run (--ledger RUN/ledger; never its held-out evaluations).")
+    var rollouts = false
     @Option(help: "Output checkpoint (.safetensors).") var out: String
     @Option(help: "Model whose first blocks start the critic (default: the cached SmolLM2-135M-Instruct GGUF).") var model: String?
     @Option(help: "GGUF file with the tokenizer, when the model carries none.") var tokenizer: String?
@@ -48,7 +51,7 @@ struct TrainCritic: ParsableCommand {
     @Option(help: "OpenBLAS threads (default: all cores).") var threads: Int?
 
     func validate() throws {
-        guard !evals.isEmpty else { throw ValidationError("give at least one --eval ID") }
+        guard !evals.isEmpty || rollouts else { throw ValidationError("give at least one --eval ID, or --rollouts for a run's ledger") }
         guard epochs >= 1, batchSize >= 1, microBatch >= 1, layers >= 0, trainedLayers >= 0 else {
             throw ValidationError("--epochs, --batch-size and --micro-batch must be at least 1; --layers and --trained-layers at least 0")
         }
@@ -66,9 +69,10 @@ struct TrainCritic: ParsableCommand {
         let format = PromptFormat(tokenizer: try Tokenizer(gguf: file), template: try? ChatTemplate(gguf: file))
 
         let store = try Ledger.openForReading(path: ledger)
-        let all = try CriticTraining.examples(ledger: store, evals: evals, format: format, classes: classes)
+        var all = try CriticTraining.examples(ledger: store, evals: evals, format: format, classes: classes)
+        if rollouts { all += try CriticTraining.examples(runLedger: store, classes: classes) }
         let (train, held) = CriticTraining.split(all, heldOut: heldOut)
-        guard !train.isEmpty else { throw CLIError("the evaluations hold no judged programs to train on (\(all.count) in all)") }
+        guard !train.isEmpty else { throw CLIError("\(rollouts ? "the ledger's rollouts and evaluations" : "the evaluations") hold no judged programs to train on (\(all.count) in all)") }
         var counts = [Int](repeating: 0, count: classes.count)
         for e in train { counts[e.label] += 1 }
         say("programs: \(train.count) to train on, \(held.count) held out; classes " +

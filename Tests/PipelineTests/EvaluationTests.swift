@@ -290,6 +290,33 @@ final class EvaluationTests: XCTestCase {
         XCTAssertEqual(metric(run, "pass@1"), 0)
     }
 
+    /// `train-critic --rollouts`: a run's judged training rollouts become examples with the
+    /// prompts the pipeline used; held-out evaluation programs and unjudged ones do not.
+    func testCriticExamplesFromARunsRollouts() throws {
+        let ledger = try Ledger(path: dir + "/run-ledger")
+        func rollout(_ problem: String, _ outcome: Outcome, purpose: String = "train", state: RolloutState = .labeled) -> Rollout {
+            Rollout.with {
+                $0.problemID = problem
+                $0.requestID = purpose == "eval" ? "eval-after-v3-0" : "train-\(problem)"
+                $0.purpose = purpose
+                $0.promptTokens = [1, 2, 3]
+                $0.programTokens = [7, 8]
+                $0.logprobs = [-0.1, -0.2]
+                $0.state = state
+                $0.verdict.outcome = outcome
+            }
+        }
+        _ = try ledger.append([rollout("p/1", .passed), rollout("p/1", .failedTest), rollout("p/2", .compileError),
+                               rollout("p/3", .passed, purpose: "eval"), rollout("p/4", .unspecified, state: .generated)])
+        let binary = try CriticTraining.examples(runLedger: ledger, classes: .binary)
+        XCTAssertEqual(binary.map(\.problemID), ["p/1", "p/1", "p/2"], "held-out and unjudged programs are left out")
+        XCTAssertEqual(binary.map(\.label), [1, 0, 0])
+        XCTAssertTrue(binary.allSatisfy { $0.prompt == [1, 2, 3] && $0.program == [7, 8] })
+        let outcomes = try CriticTraining.examples(runLedger: ledger, classes: .outcomes)
+        XCTAssertEqual(outcomes.map(\.label), [Rewards.criticClass(.passed, binary: false)!, Rewards.criticClass(.failedTest, binary: false)!,
+                                                Rewards.criticClass(.compileError, binary: false)!])
+    }
+
     func testCriticTrainsOnJudgedProgramsOfAnEvaluation() throws {
         let ledger = try Ledger(path: dir + "/ledger")
         let problems = try ownProblems(ledger)

@@ -51,7 +51,8 @@ final class SandboxModeTests: XCTestCase {
         XCTAssertEqual(try executor.run(program: "x = bytearray(10 * 1024 ** 3)", suite: stdioSuite([("", "")]), limits: limits).verdict?.statuses, [.memoryLimit])
         let marker = "/tmp/coderl-relaxed-daemon-\(getpid())"
         let daemon = "import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(1)\n        open('\(marker)', 'w').write('x')\n    os._exit(0)\nprint('ok')"
-        XCTAssertEqual(try executor.run(program: daemon, suite: stdioSuite([("", "ok")]), limits: limits).verdict?.outcome, .passed)
+        let forked = try executor.run(program: daemon, suite: stdioSuite([("", "ok")]), limits: limits).verdict
+        XCTAssertEqual(forked?.outcome, .passed, "\(forked?.tests ?? []) \(forked?.errorType ?? "") \(forked?.errorMessage ?? "")")
         Thread.sleep(forTimeInterval: 1.5)
         XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "the subreaper kills orphaned daemons")
         unlink(marker)

@@ -58,11 +58,12 @@ struct EvalCompare: ParsableCommand {
             if FileManager.default.fileExists(atPath: run, isDirectory: &isDirectory), isDirectory.boolValue {
                 let path = FileManager.default.fileExists(atPath: run + "/ledger") ? run + "/ledger" : run
                 let store = try Ledger.openForReading(path: path)
-                // An evaluation of `coderl eval` kept in that ledger, by its id.
-                if try HeldOutEvaluation.named(point, in: store) == nil, try store.eval(id: point) != nil {
+                let heldOut = try HeldOutEvaluation.named(point, in: store)
+                // Otherwise an evaluation of `coderl eval` kept in that ledger, by its id.
+                if heldOut == nil, try store.eval(id: point) != nil {
                     return (try Self.evalScores(store, id: point), nil)
                 }
-                guard let e = try HeldOutEvaluation.named(point, in: store) else {
+                guard let e = heldOut else {
                     let known = try HeldOutEvaluation.all(in: store).map(\.name)
                     throw CLIError("no held-out evaluation '\(point)' in \(path)" + (known.isEmpty ? " (it has none)" : "; it has: " + known.joined(separator: ", ")))
                 }

@@ -141,10 +141,12 @@ public final class ActorSession: @unchecked Sendable {  // confined to the train
     /// The session's checkpoint as it is now, to be written while training goes on: the trained
     /// tensors and their moments are copied, the frozen weights read in place when written.
     public func snapshot() -> Checkpoint.Snapshot {
-        let trained = Set(trainer.trainedTensors.map(\.name))
-        let frozen = Set(weights.namedTensors.map(\.name).filter { !trained.contains($0) })
-        return Checkpoint.Snapshot(config: weights.config, state: state, tensors: checkpointTensors, frozen: frozen, owner: self)
+        Checkpoint.Snapshot(config: weights.config, state: state, tensors: checkpointTensors,
+                            frozen: Set(weightTensors.map(\.name)).subtracting(trainedNames), owner: self)
     }
+
+    /// The weight tensors training changes (the rest never change while the session lives).
+    var trainedNames: Set<String> { Set(trainer.trainedTensors.map(\.name)) }
 
     /// Checksums of the tensors this session does not train (computed once).
     private var frozenChecksums: [String: String] = [:]
@@ -153,8 +155,7 @@ public final class ActorSession: @unchecked Sendable {  // confined to the train
     /// with `deltaOf`, only the trained tensors, as a delta of that version (`Checkpoint.Delta`).
     public func saveWeights(to path: String, durable: Bool = true, deltaOf parent: UInt64? = nil) throws {
         try Checkpoint.Delta.writeVersion(to: path, config: weights.config, state: state, tensors: weightTensors,
-                                          trained: Set(trainer.trainedTensors.map(\.name)), parent: parent,
-                                          frozen: &frozenChecksums, durable: durable)
+                                          trained: trainedNames, parent: parent, frozen: &frozenChecksums, durable: durable)
     }
 
     /// Restores a session exactly as saved (weights, moments, step, generator, position).
@@ -287,10 +288,12 @@ public final class CriticSession: @unchecked Sendable {  // confined to the trai
     /// The session's checkpoint as it is now, to be written while training goes on (see
     /// `ActorSession.snapshot`).
     public func snapshot() -> Checkpoint.Snapshot {
-        let trained = Set(trainer.backbone.trainedTensors.map(\.name))
-        let frozen = Set(critic.backbone.namedTensors.map(\.name).filter { !trained.contains($0) })
-        return Checkpoint.Snapshot(config: critic.config, state: checkpointState, tensors: checkpointTensors, frozen: frozen, owner: self)
+        Checkpoint.Snapshot(config: critic.config, state: checkpointState, tensors: checkpointTensors,
+                            frozen: Set(weightTensors.map(\.name)).subtracting(trainedNames), owner: self)
     }
+
+    /// The tensors training changes: the trained blocks of the backbone and the head.
+    var trainedNames: Set<String> { Set((trainer.backbone.trainedTensors + critic.headTensors).map(\.name)) }
 
     /// Checksums of the tensors this session does not train (computed once).
     private var frozenChecksums: [String: String] = [:]
@@ -298,9 +301,8 @@ public final class CriticSession: @unchecked Sendable {  // confined to the trai
     /// Writes backbone and head alone (a published critic version; `Critic.load` reads it);
     /// with `deltaOf`, only the trained tensors, as a delta of that version (`Checkpoint.Delta`).
     public func saveWeights(to path: String, durable: Bool = true, deltaOf parent: UInt64? = nil) throws {
-        let trained = Set((trainer.backbone.trainedTensors + critic.headTensors).map(\.name))
         try Checkpoint.Delta.writeVersion(to: path, config: critic.config, state: state, tensors: weightTensors,
-                                          trained: trained, parent: parent, frozen: &frozenChecksums, durable: durable)
+                                          trained: trainedNames, parent: parent, frozen: &frozenChecksums, durable: durable)
     }
 
     public static func load(from path: String) throws -> CriticSession {

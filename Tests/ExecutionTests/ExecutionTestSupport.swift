@@ -21,6 +21,14 @@ enum Shared {
         limits.outputBytes = 1 << 20
         return limits
     }
+
+    /// `quick` with 15 s per test, for programs whose judged behaviour is not their time but
+    /// whose work (walking a tree, building a huge reply) can take over 2 s on a loaded machine.
+    static var roomy: Limits {
+        var limits = quick
+        limits.secondsPerTest = 15
+        return limits
+    }
 }
 
 func stdioSuite(_ cases: [(String, String)]) -> TestSuite {

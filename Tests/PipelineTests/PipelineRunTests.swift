@@ -216,30 +216,14 @@ final class PipelineRunTests: XCTestCase {
         // `coderl replay` on one thread and on three (another machine's core count) gives the
         // same weights as this process on all cores: no sum's order depends on the thread count.
         for threads in [1, 3] {
-            let replay = Process()
-            replay.executableURL = productsDirectory.appendingPathComponent("coderl")
-            replay.arguments = ["replay", "--ledger", first.ledgerPath, "--out", dir + "/replay-threads-\(threads)"]
-                + assignments(steps: 2).flatMap { ["--set", $0] }
-            replay.environment = ProcessInfo.processInfo.environment.merging(
-                ["CODERL_THREADS": "\(threads)", "OPENBLAS_NUM_THREADS": "\(threads)"]) { $1 }
-            let pipe = Pipe()
-            replay.standardOutput = pipe
-            replay.standardError = pipe
-            try replay.run()
-            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            replay.waitUntilExit()
-            XCTAssertEqual(replay.terminationStatus, 0, output)
+            let (status, output) = try runProduct(["replay", "--ledger", first.ledgerPath, "--out", dir + "/replay-threads-\(threads)"]
+                                                  + assignments(steps: 2).flatMap { ["--set", $0] }, threads: threads)
+            XCTAssertEqual(status, 0, output)
             XCTAssertTrue(output.contains("actor  sha256 \(hashes[0])"), "replay on \(threads) thread(s):\n\(output)")
         }
-        let online = try Checkpoint.Reader(path: first.weightsPath + "/actor/v000002.safetensors")
-        let replayed = try Checkpoint.Reader(path: dir + "/replay-0/learner/step-000002/replayed-actor.safetensors")
-        let weights = LlamaWeights(config: online.config)
-        for t in weights.namedTensors {
-            var a = [Float](repeating: 0, count: t.count), b = a
-            try online.read(t.name, shape: t.shape, into: &a)
-            try replayed.read(t.name, shape: t.shape, into: &b)
-            XCTAssertEqual(a, b, "replayed \(t.name) differs from the online learner's version 2")
-        }
+        XCTAssertEqual(try differingTensors(first.weightsPath + "/actor/v000002.safetensors",
+                                            dir + "/replay-0/learner/step-000002/replayed-actor.safetensors"), [],
+                       "replayed tensors differ from the online learner's version 2")
     }
 }
 

@@ -1,7 +1,5 @@
 import Foundation
-import Llama
 import ModelIO
-import Training
 import XCTest
 
 /// Replay on the real model: a short `coderl run` of SmolLM2-135M-Instruct (processes, deltas,
@@ -24,38 +22,13 @@ final class SmolLM2ReplayTests: XCTestCase {
                         "endpoints.params=ipc://\(dir)/params", "endpoints.announcements=ipc://\(dir)/announce",
                         "endpoints.samples=ipc://\(dir)/samples", "endpoints.rollouts=ipc://\(dir)/rollouts",
                         "endpoints.executors=ipc://\(dir)/executors"]
-        func coderl(_ arguments: [String], threads: Int? = nil) throws -> (status: Int32, output: String) {
-            let p = Process()
-            p.executableURL = productsDirectory.appendingPathComponent("coderl")
-            p.arguments = arguments
-            if let threads {
-                p.environment = ProcessInfo.processInfo.environment.merging(["CODERL_THREADS": "\(threads)", "OPENBLAS_NUM_THREADS": "\(threads)"]) { $1 }
-            }
-            let out = dir + "/out-\(UUID().uuidString.prefix(4))"
-            FileManager.default.createFile(atPath: out, contents: nil)
-            p.standardOutput = FileHandle(forWritingAtPath: out)
-            p.standardError = p.standardOutput
-            try p.run()
-            p.waitUntilExit()
-            return (p.terminationStatus, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
-        }
         let run = dir + "/run"
-        let online = try coderl(["run", pipeline, "--set", "run.dir=\(run)"] + settings.flatMap { ["--set", $0] })
+        let online = try runProduct(["run", pipeline, "--set", "run.dir=\(run)"] + settings.flatMap { ["--set", $0] })
         XCTAssertEqual(online.status, 0, online.output.suffix(3000).description)
-        let replay = try coderl(["replay", "--ledger", run + "/ledger", "--config", run + "/pipeline.yaml", "--out", dir + "/replay"], threads: 3)
+        let replay = try runProduct(["replay", "--ledger", run + "/ledger", "--config", run + "/pipeline.yaml", "--out", dir + "/replay"], threads: 3)
         XCTAssertEqual(replay.status, 0, replay.output.suffix(3000).description)
-
         // Version 3: warm-start, then two steps.
-        let published = try Checkpoint.Reader(path: run + "/weights/actor/v000003.safetensors")
-        let replayed = try Checkpoint.Reader(path: dir + "/replay/learner/step-000002/replayed-actor.safetensors")
-        let weights = LlamaWeights(config: published.config)
-        var differing: [String] = []
-        for t in weights.namedTensors {
-            var a = [Float](repeating: 0, count: t.count), b = a
-            try published.read(t.name, shape: t.shape, into: &a)
-            try replayed.read(t.name, shape: t.shape, into: &b)
-            if a != b { differing.append(t.name) }
-        }
-        XCTAssertEqual(differing, [], "replayed tensors differ from the online learner's version 3")
+        XCTAssertEqual(try differingTensors(run + "/weights/actor/v000003.safetensors", dir + "/replay/learner/step-000002/replayed-actor.safetensors"),
+                       [], "replayed tensors differ from the online learner's version 3")
     }
 }

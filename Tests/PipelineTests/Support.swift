@@ -25,3 +25,33 @@ var productsDirectory: URL {
     }
     return products
 }
+
+/// Runs a built executable (`coderl` unless `tool` says otherwise) to its end and returns its
+/// exit status and what it wrote (standard output and error together). `threads` sets both
+/// our thread count and OpenBLAS's.
+func runProduct(_ arguments: [String], threads: Int? = nil, tool: String = "coderl") throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = productsDirectory.appendingPathComponent(tool)
+    p.arguments = arguments
+    if let threads {
+        p.environment = ProcessInfo.processInfo.environment.merging(["CODERL_THREADS": "\(threads)", "OPENBLAS_NUM_THREADS": "\(threads)"]) { $1 }
+    }
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    try p.run()
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    return (p.terminationStatus, output)
+}
+
+/// The weight tensors (by name) whose values differ between two weight files of one model.
+func differingTensors(_ a: String, _ b: String) throws -> [String] {
+    let first = try Checkpoint.Reader(path: a), second = try Checkpoint.Reader(path: b)
+    return try LlamaWeights(config: first.config).namedTensors.compactMap { t in
+        var x = [Float](repeating: 0, count: t.count), y = x
+        try first.read(t.name, shape: t.shape, into: &x)
+        try second.read(t.name, shape: t.shape, into: &y)
+        return x == y ? nil : t.name
+    }
+}

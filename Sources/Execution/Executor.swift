@@ -65,8 +65,9 @@ public final class Executor: Sendable {
     public let slots: Int
     public let isolation: String
     public let name: String
-    /// How a job's memory is capped as a whole: "cgroup v1"/"cgroup v2", or why it is not
-    /// (then only each process's address space is limited).
+    /// How a job's memory (and, with a pids cgroup, its processes) is capped as a whole:
+    /// "cgroup v1 (memory and processes)" and the like, or why it is not (then only each
+    /// process's address space is limited, and processes per user).
     public let memoryCap: String
     private let idle: Mutex<[SlotBox]>
     private let available: DispatchSemaphore
@@ -88,7 +89,7 @@ public final class Executor: Sendable {
             switch MemoryCap.make(label: "\(name.filter { $0.isLetter || $0.isNumber })-\(i)") {
             case .success(let cap):
                 caps.append(cap)
-                capStatus = "cgroup v\(cap.version)"
+                capStatus = "cgroup v\(cap.version)" + (cap.pidsDirectory != nil ? " (memory and processes)" : " (memory; processes per user with RLIMIT_NPROC)")
             case .failure(let reason):
                 caps = []                       // the ones made are removed as they go
                 capStatus = "none: \(reason); each program process's address space is limited, not the job as a whole"
@@ -148,6 +149,10 @@ public final class Executor: Sendable {
             let harness = try box.harness()
             let cap = harness.cap
             cap?.setLimit(MemoryCap.bytes(for: limits))
+            if let cap, cap.pidsDirectory != nil, !cap.setProcessLimit(limits.processes) {
+                box.discard()
+                return .infrastructureError("cannot set the job's process cap in \(cap.pidsDirectory ?? "")")
+            }
             let killsBefore = cap?.oomKills() ?? 0
             try harness.send(request.json, deadline: deadline)
             let answer = try harness.receive(deadline: deadline)

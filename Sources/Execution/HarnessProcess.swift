@@ -25,6 +25,7 @@ final class HarnessProcess {
             ("scratch", .string(configuration.scratchDirectory)),
             ("paths", .array(configuration.modulePaths.map(JSON.string))),
             ("seccomp", .bool(configuration.seccomp)),
+            ("process_cap", .bool(cap?.pidsDirectory != nil)),
         ])
         self.settings = settings.text
         try start()
@@ -37,8 +38,12 @@ final class HarnessProcess {
         let harness = String(decoding: PackageResources.harness_py, as: UTF8.self)
         var argv = plan.command + [harness, settings]
         if let cap {
-            // A shell joins the cgroup, then becomes the slot: nothing starts outside the cap.
-            argv = ["/bin/sh", "-c", "echo $$ > \"$0\" && exec \"$@\"", cap.processesFile] + argv
+            // A shell joins the cgroups, then becomes the slot: nothing starts outside the cap.
+            // ($0 is the first file, $1... the others, shifted away before the exec.)
+            let files = cap.processesFiles
+            let joins = files.indices.map { "echo $$ > \"$\($0)\"" }.joined(separator: " && ")
+            let script = joins + (files.count > 1 ? " && shift \(files.count - 1)" : "") + " && exec \"$@\""
+            argv = ["/bin/sh", "-c", script] + files + argv
         }
         var input: [Int32] = [0, 0], output: [Int32] = [0, 0], errors: [Int32] = [0, 0]
         guard pipe(&input) == 0, pipe(&output) == 0, pipe(&errors) == 0 else {

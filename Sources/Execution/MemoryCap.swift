@@ -11,18 +11,27 @@ import Foundation
 /// delegated to our cgroup) are both used; creating cgroups needs root (or a delegated
 /// subtree). Where neither works, `MemoryCap.make` says why and jobs run with the
 /// per-process limits only.
+///
+/// Where the `pids` controller is there too (v1 `pids` hierarchy, or delegated on v2), the
+/// slot also gets a process cap: a job may start `Limits.processes` tasks (processes and
+/// threads) of its own, whatever else runs on the machine. `RLIMIT_NPROC`, the fallback,
+/// counts every process of the job's user machine-wide, so in relaxed mode (jobs run as
+/// `nobody`) one slot's children, or anything else running as `nobody`, starve another's forks.
 final class MemoryCap: @unchecked Sendable {   // the files are written by the one thread that owns the slot
     let directory: String
     let version: Int
+    /// The slot's pids cgroup (the memory cgroup's own directory on v2), nil when there is none.
+    let pidsDirectory: String?
     private var limit: UInt64 = 0
 
     /// The memory a slot needs besides its program: the evaluator and the sandbox init
     /// (Python interpreters) and bubblewrap.
     static let harnessBytes: UInt64 = 192 << 20
 
-    private init(directory: String, version: Int) {
+    private init(directory: String, version: Int, pidsDirectory: String?) {
         self.directory = directory
         self.version = version
+        self.pidsDirectory = pidsDirectory
     }
 
     deinit { remove() }
@@ -45,7 +54,9 @@ final class MemoryCap: @unchecked Sendable {   // the files are written by the o
             }
             removeStale(in: base)
             let directory = base + "/" + name
-            if mkdir(directory, 0o755) == 0 { return .success(MemoryCap(directory: directory, version: 1)) }
+            if mkdir(directory, 0o755) == 0 {
+                return .success(MemoryCap(directory: directory, version: 1, pidsDirectory: v1Pids(own: own, name: name)))
+            }
             reasons.append("cgroup v1: cannot make \(directory): \(String(cString: strerror(errno)))")
         }
         // v2: "0::/path" on a unified hierarchy whose controllers include memory.
@@ -60,7 +71,11 @@ final class MemoryCap: @unchecked Sendable {   // the files are written by the o
                 } else {
                     removeStale(in: base)
                     let directory = base + "/" + name
-                    if mkdir(directory, 0o755) == 0 { return .success(MemoryCap(directory: directory, version: 2)) }
+                    if controllers.contains("pids") && !subtree.contains("pids") { _ = write("+pids", to: base + "/cgroup.subtree_control") }
+                    if mkdir(directory, 0o755) == 0 {
+                        let pids = FileManager.default.fileExists(atPath: directory + "/pids.max") ? directory : nil
+                        return .success(MemoryCap(directory: directory, version: 2, pidsDirectory: pids))
+                    }
                     reasons.append("cgroup v2: cannot make \(directory): \(String(cString: strerror(errno)))")
                 }
             } else {
@@ -68,6 +83,21 @@ final class MemoryCap: @unchecked Sendable {   // the files are written by the o
             }
         }
         return .failure(Unavailable(reasons.isEmpty ? "no memory cgroup hierarchy is mounted" : reasons.joined(separator: "; ")))
+    }
+
+    /// A pids cgroup named `name` in the v1 `pids` hierarchy, or nil where there is none.
+    private static func v1Pids(own: String, name: String) -> String? {
+        for line in own.split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3, fields[1].split(separator: ",").contains("pids") else { continue }
+            let base = "/sys/fs/cgroup/pids" + (fields[2] == "/" ? "" : String(fields[2]))
+            removeStale(in: base)
+            let directory = base + "/" + name
+            guard mkdir(directory, 0o755) == 0 else { return nil }
+            guard FileManager.default.fileExists(atPath: directory + "/pids.max") else { rmdir(directory); return nil }
+            return directory
+        }
+        return nil
     }
 
     /// Removes the empty cgroups of executors that are gone (a process killed with SIGKILL
@@ -86,8 +116,20 @@ final class MemoryCap: @unchecked Sendable {   // the files are written by the o
         init(_ description: String) { self.description = description }
     }
 
-    /// The file a process writes its pid to, to join.
-    var processesFile: String { directory + "/cgroup.procs" }
+    /// The files a process writes its pid to, to join (the memory cgroup, then the pids one).
+    var processesFiles: [String] {
+        [directory + "/cgroup.procs"] + (pidsDirectory.map { $0 == directory ? [] : [$0 + "/cgroup.procs"] } ?? [])
+    }
+
+    /// Lets the job about to start make `processes` tasks of its own: the cap is what the
+    /// slot holds now (the idle harness) plus `processes`. Returns false when there is no
+    /// pids cgroup or the kernel refused.
+    func setProcessLimit(_ processes: UInt32) -> Bool {
+        guard let pids = pidsDirectory,
+              let text = try? String(contentsOfFile: pids + "/pids.current", encoding: .utf8),
+              let current = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return false }
+        return Self.write("\(current + UInt64(processes))", to: pids + "/pids.max")
+    }
 
     /// Caps the slot at `bytes` (memory and, where the kernel counts it, swap). Returns false
     /// when the kernel refused (usage above the new cap that could not be reclaimed).
@@ -127,9 +169,11 @@ final class MemoryCap: @unchecked Sendable {   // the files are written by the o
 
     /// Removes the cgroup once its processes are gone (waits up to a second for them).
     func remove() {
-        for _ in 0..<100 {
-            if rmdir(directory) == 0 || errno == ENOENT { return }
-            usleep(10_000)
+        for path in [directory] + (pidsDirectory.map { $0 == directory ? [] : [$0] } ?? []) {
+            for _ in 0..<100 {
+                if rmdir(path) == 0 || errno == ENOENT { break }
+                usleep(10_000)
+            }
         }
     }
 

@@ -38,6 +38,7 @@ SETTINGS = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
 MODE = SETTINGS.get("mode", "namespaces")          # namespaces | relaxed
 SCRATCH = SETTINGS.get("scratch", "/tmp")          # relaxed mode: where job directories go
 NS = MODE == "namespaces"
+PROCESS_CAP = bool(SETTINGS.get("process_cap", False))  # the slot's pids cgroup caps a job's processes
 SECCOMP = bool(SETTINGS.get("seccomp", True)) and os.uname().machine == "x86_64"
 sys.path.extend(p for p in SETTINGS.get("paths", []) if os.path.isdir(p))
 libc = ctypes.CDLL(None, use_errno=True)
@@ -209,7 +210,9 @@ def set_limits(limits):
     memory = limits["memory"]
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_size"], limits["file_size"]))
-    resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"], limits["processes"]))
+    if not PROCESS_CAP:
+        # Counts every process of the user, machine-wide: only the fallback.
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"], limits["processes"]))
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     cpu = max(1, int(limits["cpu_seconds"] + 0.999))

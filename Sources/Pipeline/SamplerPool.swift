@@ -9,7 +9,8 @@ import Runtime
 /// `coderl eval --samplers` both hand out work through it.
 ///
 /// Samplers announce themselves with a `WorkRequest` when they hold nothing, saying how many
-/// requests they take at once (they generate them as one batch), and heart-beat the requests
+/// requests they take at once (they generate them as one batch; queued requests are dealt to
+/// the idle samplers in turn, one each), and heart-beat the requests
 /// they hold. A request goes back to the front of the queue when its sampler falls silent
 /// (`heartbeatTimeoutMs`), restarts (asks for work while holding it) or refuses it; a
 /// sampler restarted on the requester's side keeps working on what it held (its heartbeat
@@ -102,8 +103,11 @@ public final class SamplerPool {
             samplers[name] = nil
             keys[name] = nil
         }
-        for name in samplers.keys.sorted() {
-            while samplers[name]!.free > 0 && !pending.isEmpty {
+        // One request to each idle sampler in turn, so that work is spread over all of them
+        // (a sampler that asks first must not take everything while another waits).
+        var takers = samplers.keys.sorted().filter { samplers[$0]!.free > 0 }
+        while !pending.isEmpty && !takers.isEmpty {
+            for name in takers where !pending.isEmpty {
                 var request = pending.removeFirst()
                 prepare(&request)
                 do {
@@ -118,6 +122,7 @@ public final class SamplerPool {
                 samplers[name]!.held.insert(request.requestID)
                 assigned[request.requestID] = (name, request)
             }
+            takers.removeAll { samplers[$0]!.free == 0 }
         }
     }
 

@@ -1,6 +1,7 @@
 import Execution
 import Foundation
 import Schema
+import Synchronization
 import XCTest
 
 /// Strict refuses without isolation and says why; relaxed runs and says what is missing.
@@ -78,5 +79,74 @@ final class SandboxModeTests: XCTestCase {
             XCTAssertTrue(FileManager.default.fileExists(atPath: last + "/left-behind"), last)
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: last), "the last job directory is removed with its executor")
+    }
+
+    /// A job's process limit is its own: in relaxed mode every job runs as `nobody`, and a
+    /// per-user limit (RLIMIT_NPROC) would count one slot's children against the other's.
+    func testRelaxedJobsDoNotShareAProcessBudget() throws {
+        var configuration = SandboxConfiguration()
+        configuration.mode = .relaxed
+        configuration.bubblewrap = "/nonexistent/bwrap"
+        setenv("PATH", "/nonexistent", 1)
+        let executor = try Executor(slots: 2, configuration: configuration)
+        setenv("PATH", "/usr/local/bin:/usr/bin:/bin", 1)
+        guard executor.memoryCap.contains("memory and processes") else {
+            throw XCTSkip("no pids cgroup on this machine (\(executor.memoryCap)): jobs share RLIMIT_NPROC per user")
+        }
+        let limits = { var l = Shared.roomy; l.processes = 12; return l }()
+        // Job A holds ten sleeping children until the marker file goes away.
+        let marker = "/tmp/coderl-relaxed-holder-\(getpid())"
+        unlink(marker)
+        defer { unlink(marker) }
+        let holder = """
+            import os, time
+            for _ in range(10):
+                if os.fork() == 0:
+                    time.sleep(30)
+                    os._exit(0)
+            open('\(marker)', 'w').write('x')
+            for _ in range(140):
+                if not os.path.exists('\(marker)'):
+                    break
+                time.sleep(0.1)
+            print('held')
+            """
+        let held = Mutex<Verdict?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            let v = try? executor.run(program: holder, suite: stdioSuite([("", "held")]), limits: limits).verdict
+            held.withLock { $0 = v }
+            done.signal()
+        }
+        let start = Date()
+        while !FileManager.default.fileExists(atPath: marker) && Date().timeIntervalSince(start) < 30 { usleep(20_000) }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: marker), "job A never started its children")
+        // Job B, beside it, starts processes of its own: with a per-user limit of 12 the 11 of
+        // job A would leave it none.
+        let forker = """
+            import os
+            made = 0
+            try:
+                for _ in range(%d):
+                    pid = os.fork()
+                    if pid == 0:
+                        os._exit(0)
+                    os.waitpid(pid, 0)
+                    made += 1
+            except OSError:
+                pass
+            print(made)
+            """
+        var few = limits
+        few.processes = 4
+        let beside = try executor.run(program: forker.replacingOccurrences(of: "%d", with: "3"), suite: stdioSuite([("", "3")]), limits: limits).verdict
+        XCTAssertEqual(beside?.outcome, .passed, "\(beside?.tests ?? []) \(beside?.errorType ?? "") \(beside?.errorMessage ?? "")")
+        // One at a time, so a cap of 4 allows every fork; 4 alive at once is refused.
+        let bomb = "import os, time\nmade = 0\ntry:\n    for _ in range(8):\n        if os.fork() == 0:\n            time.sleep(5); os._exit(0)\n        made += 1\nexcept OSError:\n    pass\nprint(made)"
+        let capped = try executor.run(program: bomb, suite: stdioSuite([("", "3")]), limits: few).verdict
+        XCTAssertEqual(capped?.outcome, .passed, "the program and 3 children fill a cap of 4: \(capped?.tests ?? [])")
+        unlink(marker)
+        XCTAssertEqual(done.wait(timeout: .now() + 30), .success)
+        XCTAssertEqual(held.withLock { $0 }?.outcome, .passed)
     }
 }

@@ -72,4 +72,33 @@ final class SamplerPoolTests: XCTestCase {
         XCTAssertEqual(pool.pending.map(\.requestID), ["train-3", "train-4", "train-0"])
         XCTAssertTrue(pool.assigned.isEmpty)
     }
+
+    /// Queued requests are dealt to idle samplers in turn: one that asked first does not take
+    /// everything while another waits.
+    func testQueuedRequestsAreSpreadOverIdleSamplers() throws {
+        let context = try Context()
+        defer { context.shutdown() }
+        let endpoint = "inproc://sampler-pool-spread"
+        let pool = try SamplerPool(context: context, endpoint: endpoint, heartbeatTimeoutMs: 60_000, name: "requester", log: Log(role: "test", instance: "0"))
+        var samplers: [Socket] = []
+        for name in ["sampler-a", "sampler-b"] {
+            let socket = try Socket(context, .dealer)
+            try socket.setRoutingID(Array(name.utf8))
+            try socket.connect(endpoint)
+            var sender = Sender(name: name)
+            try sender.send(socket, .workRequest(WorkRequest.with { $0.worker = name; $0.capacity = 16 }))
+            samplers.append(socket)
+        }
+        let deadline = nowMs() + 5_000
+        while pool.samplerCount < 2 && nowMs() < deadline {
+            _ = try pool.receive()
+            usleep(5_000)
+        }
+        XCTAssertEqual(pool.samplerCount, 2)
+        for i in 0..<5 { pool.enqueue(request(i)) }
+        try pool.maintain(nowMs: nowMs())
+        XCTAssertEqual(try received(samplers[0], pool, ms: 200), ["train-0", "train-2", "train-4"])
+        XCTAssertEqual(try received(samplers[1], pool, ms: 200), ["train-1", "train-3"])
+        XCTAssertTrue(pool.pending.isEmpty)
+    }
 }

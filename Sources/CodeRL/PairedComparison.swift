@@ -6,8 +6,11 @@ import Foundation
 /// Each problem has a score in each evaluation, its pass@1 estimate (correct / judged
 /// programs; for greedy evaluation 0 or 1), and is counted solved when that score is at least
 /// one half. The difference of mean scores gets a paired-bootstrap 95% interval (problems
-/// resampled with replacement); solved-or-not gets McNemar's exact test on the discordant
-/// problems (solved by one evaluation only).
+/// resampled with replacement) and a paired sign-flip permutation test (each problem's
+/// difference keeps or flips its sign at random: under "no difference" both are equally
+/// likely), which uses every problem's score, so sampled evaluations (several programs per
+/// problem) have far more power than solved-or-not; solved-or-not gets McNemar's exact test
+/// on the discordant problems (solved by one evaluation only).
 public struct PairedComparison: Sendable {
     public struct Problem: Sendable, Equatable {
         public var id: String
@@ -32,6 +35,8 @@ public struct PairedComparison: Sendable {
     public let pValue: Double
     /// The paired-bootstrap 95% interval of meanB - meanA.
     public let interval: (low: Double, high: Double)
+    /// The two-sided p-value of the paired sign-flip permutation test on the scores.
+    public let permutationP: Double
 
     public var difference: Double { meanB - meanA }
 
@@ -47,6 +52,41 @@ public struct PairedComparison: Sendable {
         neitherSolved = problems.count { $0.a < 0.5 && $0.b < 0.5 }
         pValue = Self.mcNemarExact(gained.count, lost.count)
         interval = Self.bootstrap(problems.map { $0.b - $0.a }, resamples: resamples, seed: seed)
+        permutationP = Self.signFlip(problems.map { $0.b - $0.a }, resamples: resamples, seed: seed)
+    }
+
+    /// The share of `resamples` random sign assignments (plus the observed one) whose mean
+    /// difference is at least as far from zero as the observed mean: a two-sided p-value
+    /// that never reaches 0 (at least 1 / (resamples + 1)).
+    public static func signFlip(_ differences: [Double], resamples: Int, seed: UInt64) -> Double {
+        let nonzero = differences.filter { $0 != 0 }
+        guard !nonzero.isEmpty else { return 1 }
+        let observed = abs(nonzero.reduce(0, +))
+        var random = XorShift(seed: seed)
+        var atLeast = 1                              // the observed assignment itself
+        for _ in 0..<resamples {
+            var sum = 0.0
+            var bits = 0 as UInt64, left = 0
+            for d in nonzero {
+                if left == 0 { bits = random.next(); left = 64 }
+                sum += bits & 1 == 0 ? d : -d
+                bits >>= 1
+                left -= 1
+            }
+            // A relative tolerance: sums of the same values in another order may differ in the last bits.
+            if abs(sum) >= observed - 1e-9 * max(1, observed) { atLeast += 1 }
+        }
+        return Double(atLeast) / Double(resamples + 1)
+    }
+
+    /// xorshift64*: small, seeded, enough for resampling.
+    struct XorShift {
+        var state: UInt64
+        init(seed: UInt64) { state = seed | 1 }
+        mutating func next() -> UInt64 {
+            state ^= state >> 12; state ^= state << 25; state ^= state >> 27
+            return state &* 2_685_821_657_736_338_717
+        }
     }
 
     /// Two-sided exact McNemar p-value for `b` and `c` discordant pairs: twice the binomial
@@ -69,17 +109,13 @@ public struct PairedComparison: Sendable {
     /// The 2.5th and 97.5th percentiles of the mean of `differences` over resamples.
     static func bootstrap(_ differences: [Double], resamples: Int, seed: UInt64) -> (low: Double, high: Double) {
         guard !differences.isEmpty else { return (0, 0) }
-        var state = seed | 1
-        func next() -> UInt64 {            // xorshift64*: small, seeded, enough for resampling
-            state ^= state >> 12; state ^= state << 25; state ^= state >> 27
-            return state &* 2_685_821_657_736_338_717
-        }
+        var random = XorShift(seed: seed)
         let n = differences.count
         var means: [Double] = []
         means.reserveCapacity(resamples)
         for _ in 0..<resamples {
             var sum = 0.0
-            for _ in 0..<n { sum += differences[Int(next() % UInt64(n))] }
+            for _ in 0..<n { sum += differences[Int(random.next() % UInt64(n))] }
             means.append(sum / Double(n))
         }
         means.sort()

@@ -9,7 +9,7 @@ import Runtime
 struct EvalCompare: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compare",
-        abstract: "Compare two evaluations in a ledger problem by problem: paired difference, interval, McNemar's exact test.",
+        abstract: "Compare two evaluations in a ledger problem by problem: paired difference, interval, permutation and McNemar tests.",
         discussion: """
             An evaluation is an id in --ledger (made by `coderl eval`), or a pipeline run's \
             held-out greedy evaluation written RUN:POINT, where RUN is the run directory (or its \
@@ -21,9 +21,11 @@ struct EvalCompare: ParsableCommand {
             Only problems both evaluations scored are compared. A problem's score is its pass@1 \
             estimate (correct / judged programs; 0 or 1 for greedy evaluation) and it counts as \
             solved at a score of at least 1/2. Printed: both mean scores, their difference with a \
-            paired-bootstrap 95% interval (10,000 resamples of the problems, fixed seed), the \
-            problems solved by each alone, McNemar's exact two-sided p-value on those, and the \
-            problems gained and lost (B against A).
+            paired-bootstrap 95% interval (10,000 resamples of the problems, fixed seed) and the \
+            two-sided p-value of a paired sign-flip permutation test on the scores (10,000 \
+            random signs, fixed seed; with several programs per problem this is the test with \
+            power), the problems solved by each alone, McNemar's exact two-sided p-value on \
+            those, and the problems gained and lost (B against A).
 
             Examples:
               coderl compare base-eval rl-eval --ledger runs/eval/ledger
@@ -101,6 +103,7 @@ struct EvalCompare: ParsableCommand {
                 "difference": comparison.difference, "interval_95": [comparison.interval.low, comparison.interval.high],
                 "gained": comparison.gained, "lost": comparison.lost, "both_solved": comparison.bothSolved,
                 "neither_solved": comparison.neitherSolved, "mcnemar_p": comparison.pValue,
+                "permutation_p": comparison.permutationP,
             ]
             if let cutOff {
                 object["program_tokens_median"] = [cutOff.medianA, cutOff.medianB]
@@ -115,7 +118,7 @@ struct EvalCompare: ParsableCommand {
         func percent(_ x: Double) -> String { String(format: "%.1f%%", x * 100) }
         func points(_ x: Double) -> String { String(format: "%+.1f", x * 100) }
         print("A \(a) vs B \(b): \(shared.count) problems scored by both" + (onlyA + onlyB > 0 ? " (\(onlyA) only in A, \(onlyB) only in B: not compared)" : ""))
-        print("pass@1: A \(percent(comparison.meanA)), B \(percent(comparison.meanB)), difference \(points(comparison.difference)) points (95% interval \(points(comparison.interval.low)) to \(points(comparison.interval.high)), paired bootstrap)")
+        print("pass@1: A \(percent(comparison.meanA)), B \(percent(comparison.meanB)), difference \(points(comparison.difference)) points (95% interval \(points(comparison.interval.low)) to \(points(comparison.interval.high)), paired bootstrap; sign-flip permutation p = \(String(format: "%.4g", comparison.permutationP)))")
         print("solved by both \(comparison.bothSolved), neither \(comparison.neitherSolved), B only (gained) \(comparison.gained.count), A only (lost) \(comparison.lost.count); McNemar exact p = \(String(format: "%.4g", comparison.pValue))")
         if !comparison.gained.isEmpty { print("gained: " + comparison.gained.joined(separator: " ")) }
         if !comparison.lost.isEmpty { print("lost: " + comparison.lost.joined(separator: " ")) }

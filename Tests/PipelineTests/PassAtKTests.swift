@@ -135,4 +135,27 @@ final class PairedComparisonTests: XCTestCase {
         XCTAssertEqual(same.interval.high, 0)
         XCTAssertEqual(same.pValue, 1)
     }
+
+    func testSignFlipPermutationTest() {
+        // Three differences, all positive: exactly 2 of the 8 sign patterns reach |sum| >= 1.
+        XCTAssertEqual(PairedComparison.signFlip([0.3, 0.5, 0.2, 0], resamples: 20_000, seed: 7), 0.25, accuracy: 0.01)
+        // With 0/1 scores it is McNemar's test: the sum of 12 signs is 10 - 2.
+        let binary = (0..<12).map { $0 < 10 ? 1.0 : -1.0 } + Array(repeating: 0, count: 50)
+        XCTAssertEqual(PairedComparison.signFlip(binary, resamples: 20_000, seed: 7), PairedComparison.mcNemarExact(10, 2), accuracy: 0.005)
+        XCTAssertEqual(PairedComparison.signFlip([0, 0], resamples: 100, seed: 7), 1)
+        XCTAssertEqual(PairedComparison.signFlip([0.2, -0.2], resamples: 1_000, seed: 7), 1, "a sum of zero is as far as any")
+        // Sampled scores that never cross one half: McNemar sees nothing, the scores do.
+        var problems: [PairedComparison.Problem] = []
+        for i in 0..<300 {
+            let a = i < 100 ? 0.1 : 0.0
+            let b = i < 60 ? 0.3 : i < 70 ? 0.0 : a
+            problems.append(.init(id: "p\(i)", a: a, b: b))
+        }
+        let c = PairedComparison(problems)
+        XCTAssertEqual(c.pValue, 1)
+        XCTAssertLessThan(c.permutationP, 0.001)
+        XCTAssertGreaterThan(c.permutationP, 0, "never zero: the observed assignment counts")
+        // No difference: p = 1.
+        XCTAssertEqual(PairedComparison(problems.map { .init(id: $0.id, a: $0.a, b: $0.a) }).permutationP, 1)
+    }
 }

@@ -10,7 +10,8 @@
 #
 # Then, as an out-of-distribution check, greedy pass@1 on HumanEval (164 problems) of the
 # starting model and of each arm's last version (ledger RUNS/mbpp-humaneval), compared the same
-# way.
+# way; and sampled pass@1 (10 programs per problem at T = 0.5) on MBPP test and HumanEval
+# (ledgers RUNS/mbpp-sampled, RUNS/mbpp-humaneval-sampled), the measure with power.
 #
 # Each arm is a pipeline run in RUNS/mbpp-ARM (default RUNS: runs); an arm whose run finished
 # is not trained again (running this again after an interruption resumes where it stopped).
@@ -83,18 +84,43 @@ for arm in $arms; do
   echo "-- $arm -> C"; "$coderl" compare "$dir:after" "$(arm_dir C):after" || true
 done
 
-echo
-echo "== HumanEval (greedy pass@1), out of distribution"
-he="$runs/mbpp-humaneval/ledger"
+# Each arm's last actor version, or nothing (with a message) when it has none.
+last_version() {
+  v=$(ls "$(arm_dir "$1")/weights/actor" | sed -n 's/^v0*\([0-9][0-9]*\)\.safetensors$/\1/p' | sort -n | tail -1)
+  [ -n "$v" ] || echo "arm $1: no actor version in $(arm_dir "$1")/weights" >&2
+  echo "$v"
+}
+
+# evaluate LEDGER EVAL-OPTIONS...: the starting model, then each arm's last version; then
+# each arm against the start and C against each other arm.
 precision=fp32
 grep -qw avx512_bf16 /proc/cpuinfo && precision=bf16
-"$coderl" eval --dataset humaneval --data-dir ../shared/data --samples 1 --temperature 0 --k 1 --precision $precision \
-  --ledger "$he" --id base >/dev/null
-for arm in $arms; do
-  dir=$(arm_dir $arm)
-  last=$(ls "$dir/weights/actor" | sed -n 's/^v0*\([0-9][0-9]*\)\.safetensors$/\1/p' | sort -n | tail -1)
-  [ -n "$last" ] || { echo "arm $arm: no actor version in $dir/weights" >&2; continue; }
-  "$coderl" eval --dataset humaneval --data-dir ../shared/data --samples 1 --temperature 0 --k 1 --precision $precision \
-    --model "$last" --weights "$dir/weights" --ledger "$he" --id "arm-$arm" >/dev/null
-  echo "-- starting model -> $arm (v$last)"; "$coderl" compare base "arm-$arm" --ledger "$he" || true
-done
+evaluate() {
+  ledger=$1; shift
+  "$coderl" eval "$@" --precision $precision --ledger "$ledger" --id base >/dev/null
+  for arm in $arms; do
+    last=$(last_version $arm); [ -n "$last" ] || continue
+    "$coderl" eval "$@" --precision $precision --model "$last" --weights "$(arm_dir $arm)/weights" --ledger "$ledger" --id "arm-$arm" >/dev/null
+    echo "-- starting model -> $arm (v$last)"; "$coderl" compare base "arm-$arm" --ledger "$ledger" || true
+  done
+  for arm in $arms; do
+    [ "$arm" = C ] || [ -z "$(last_version $arm 2>/dev/null)" ] || [ -z "$(last_version C 2>/dev/null)" ] && continue
+    echo "-- $arm -> C"; "$coderl" compare "arm-$arm" arm-C --ledger "$ledger" || true
+  done
+}
+
+echo
+echo "== HumanEval (greedy pass@1), out of distribution"
+evaluate "$runs/mbpp-humaneval/ledger" --dataset humaneval --data-dir ../shared/data --samples 1 --temperature 0 --k 1
+
+# Greedy pass@1 scores each problem 0 or 1; ten programs per problem at the temperature the arms
+# sampled at score it in tenths, the quantity RL optimises (the expected pass rate of a sample),
+# and the permutation test then has the power the solved-or-not counts lack.
+echo
+echo "== MBPP test, sampled pass@1 (10 programs per problem, T = 0.5)"
+evaluate "$runs/mbpp-sampled/ledger" --dataset mbpp --split test --data-dir ../shared/data --samples 10 --temperature 0.5 \
+  --k 1,10 --max-new-tokens 192
+echo
+echo "== HumanEval, sampled pass@1 (10 programs per problem, T = 0.5)"
+evaluate "$runs/mbpp-humaneval-sampled/ledger" --dataset humaneval --data-dir ../shared/data --samples 10 --temperature 0.5 \
+  --k 1,10 --max-new-tokens 192

@@ -199,14 +199,15 @@ public enum Layers {
     /// outputs zeros. out[T, NH*HS] (the group's heads are written). `scores` is scratch of T*T.
     public static func attentionForward(_ out: UnsafeMutablePointer<Float>, qkv: UnsafeMutablePointer<Float>, keyMask: [Bool],
                                         group g: Int, rope: RoPE, rows T: Int, heads NH: Int, kvHeads NKV: Int, headSize HS: Int,
-                                        scores: UnsafeMutablePointer<Float>) {
+                                        scores: UnsafeMutablePointer<Float>, fromRow: Int = 0) {
         let QKV = (NH + 2 * NKV) * HS, G = NH / NKV
         ropeForward(qkv + g * G * HS, rope: rope, rows: T, ld: QKV, heads: G)
         ropeForward(qkv + (NH + g) * HS, rope: rope, rows: T, ld: QKV, heads: 1)
         let k = qkv + (NH + g) * HS, v = qkv + (NH + NKV + g) * HS
         for h in (g * G)..<((g + 1) * G) {
-            // Causal blocks: query rows r0..<r1 only need keys 0..<r1.
-            for r0 in stride(from: 0, to: T, by: attentionBlock) {
+            // Causal blocks: query rows r0..<r1 only need keys 0..<r1. Blocks wholly before
+            // `fromRow` are skipped (their outputs are not wanted).
+            for r0 in stride(from: fromRow / attentionBlock * attentionBlock, to: T, by: attentionBlock) {
                 let r1 = min(T, r0 + attentionBlock), rb = r1 - r0
                 attentionProbabilities(scores, q: qkv + h * HS, k: k, keyMask: keyMask, rows: r0..<r1, length: T, ld: QKV, headSize: HS)
                 // out_h[r0..<r1, HS] = P[r0..<r1, 0..<r1] · V[0..<r1, HS]

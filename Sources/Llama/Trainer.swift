@@ -150,7 +150,7 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
     /// Logits at every position: [B*T, V] (for checks against references).
     public func logits(_ batch: TrainingBatch) throws -> [Float] {
         let N = batch.sequences * batch.length, C = config.channels, V = config.vocabularySize
-        let s = try normalizedHidden(batch, keep: false)
+        let s = try normalizedHidden(batch, keep: false, padding: true)
         var out = [Float](repeating: 0, count: N * V)
         out.withUnsafeMutableBufferPointer {
             Layers.linearForward($0.baseAddress!, s.xn.pointer, weights.output, rows: N, in: C, out: V, precision: precision)
@@ -166,8 +166,9 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
     }
 
     /// Embedding and all blocks; leaves x_L in `scratch.xFinal`. Trained blocks keep their
-    /// activations in `saved` when `keep`.
-    func forwardBlocks(_ batch: TrainingBatch, keep: Bool) throws -> Scratch {
+    /// activations in `saved` when `keep`. Padding rows are computed only with `padding`
+    /// (their values are used by nothing but `logits`).
+    func forwardBlocks(_ batch: TrainingBatch, keep: Bool, padding: Bool = false) throws -> Scratch {
         let B = batch.sequences, T = batch.length, N = B * T, C = config.channels
         guard T <= config.contextLength else {
             throw LlamaError.contextOverflow(needed: T, capacity: config.contextLength)
@@ -181,12 +182,119 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
         let kept = { (l: Int) in keep && l >= self.firstTrainedLayer }
         if !kept(0) && (transient?.rows ?? 0) < N { transient = Saved(rows: N, config: config) }
         func buffers(_ l: Int) -> Saved { kept(l) ? saved[l - firstTrainedLayer] : transient! }
-        Layers.embeddingForward(buffers(0).x.pointer, tokens: batch.tokens.flatMap { $0 }, table: weights.embedding, channels: C)
-        for l in 0..<config.layers {
+        // Blocks below the first kept one run on the batch's distinct rows only (a prompt that
+        // several sequences share is computed once), when that saves rows.
+        let frozen = (0..<config.layers).first(where: kept) ?? config.layers
+        var first = 0
+        if sharesPrefixes && frozen > 0, let plan = RowPlan(batch, padding: padding), plan.rows.count < N * 7 / 8 {
+            let out = frozen < config.layers ? buffers(frozen).x.pointer : s.xFinal.pointer
+            timed("forward shared rows") { forwardPacked(layers: 0..<frozen, plan: plan, batch: batch, into: out, scratch: s) }
+            first = frozen
+        } else {
+            Layers.embeddingForward(buffers(0).x.pointer, tokens: batch.tokens.flatMap { $0 }, table: weights.embedding, channels: C)
+        }
+        for l in first..<config.layers {
             let out = l + 1 < config.layers ? buffers(l + 1).x.pointer : s.xFinal.pointer
             blockForward(l, buffers(l), into: out, batch: batch, scratch: s)
         }
         return s
+    }
+
+    /// Whether blocks that keep no activations compute each distinct row once (on by default;
+    /// off only to check that it changes nothing).
+    public var sharesPrefixes = true
+
+    /// The rows of a batch that differ: row t of sequence b equals row t of an earlier sequence
+    /// whose first t+1 tokens are b's (causal attention, same positions, every key visible), so
+    /// only the first of equal rows is computed. Padding rows are computed only with `padding`
+    /// (they are neither attended to nor scored; otherwise they stay zero).
+    struct RowPlan {
+        /// The batch row (b * T + t) of each computed row, in computed order.
+        let rows: [Int]
+        /// For every batch row, the computed row holding its value, or -1 for padding.
+        let source: [Int]
+        /// Per sequence, its first computed row (rows before it are another sequence's).
+        let firstOwn: [Int]
+
+        init?(_ batch: TrainingBatch, padding: Bool) {
+            let B = batch.sequences, T = batch.length
+            var rows: [Int] = [], source = [Int](repeating: -1, count: B * T), firstOwn = [Int](repeating: 0, count: B)
+            var lengths: [Int] = []
+            for b in 0..<B {
+                // Right padding only (the visible keys are a prefix); anything else is not planned.
+                let length = batch.keyMask[b].firstIndex(of: false) ?? T
+                guard !batch.keyMask[b][length...].contains(true) else { return nil }
+                lengths.append(length)
+                var shared = 0, from = -1
+                for e in 0..<b {
+                    var p = 0
+                    let limit = min(lengths[e], length)
+                    while p < limit && batch.tokens[e][p] == batch.tokens[b][p] { p += 1 }
+                    if p > shared { shared = p; from = e }
+                }
+                for t in 0..<shared { source[b * T + t] = source[from * T + t] }
+                firstOwn[b] = shared
+                for t in shared..<(padding ? T : length) {
+                    source[b * T + t] = rows.count
+                    rows.append(b * T + t)
+                }
+            }
+            self.rows = rows
+            self.source = source
+            self.firstOwn = firstOwn
+        }
+    }
+
+    /// Buffers of the packed path: its rows' activations, and the batch-layout q/k/v and
+    /// attention output that attention works on.
+    private var packed: (x: FloatBuffer, xMid: FloatBuffer, att: FloatBuffer, gateUp: FloatBuffer, qkv: FloatBuffer,
+                         batchQKV: FloatBuffer, batchAtt: FloatBuffer)?
+
+    /// Blocks `layers` on the plan's computed rows; leaves their output in batch layout in `out`.
+    private func forwardPacked(layers: Range<Int>, plan: RowPlan, batch: TrainingBatch, into out: UnsafeMutablePointer<Float>, scratch s: Scratch) {
+        let B = batch.sequences, T = batch.length, N = B * T, R = plan.rows.count
+        let C = config.channels, F = config.feedForward, QKV = config.qkvWidth
+        let NH = config.heads, NKV = config.kvHeads, HS = config.headSize, eps = config.rmsEpsilon
+        if (packed?.batchQKV.count ?? 0) < N * QKV || (packed?.x.count ?? 0) < R * C {
+            let rows = max(R, (packed?.x.count ?? 0) / C), all = max(N, (packed?.batchAtt.count ?? 0) / C)
+            packed = (FloatBuffer(count: rows * C), FloatBuffer(count: rows * C), FloatBuffer(count: rows * C),
+                      FloatBuffer(count: rows * 2 * F), FloatBuffer(count: rows * QKV), FloatBuffer(count: all * QKV),
+                      FloatBuffer(count: all * C))
+        }
+        let p = packed!
+        let x = p.x.pointer, xn = s.xn.pointer, h = s.h.pointer
+        let tokens = batch.tokens.flatMap { $0 }
+        Layers.embeddingForward(x, tokens: plan.rows.map { tokens[$0] }, table: weights.embedding, channels: C)
+        let batchQKV = p.batchQKV.pointer, batchAtt = p.batchAtt.pointer, rope = rope
+        batchQKV.update(repeating: 0, count: N * QKV)
+        for l in layers {
+            Layers.rmsNormForward(xn, rstd: s.rstdFinal.pointer, x, weights.attnNorm(l), rows: R, channels: C, eps: eps)
+            Layers.linearForward(p.qkv.pointer, xn, weights.wqkv(l), rows: R, in: C, out: QKV, precision: precision)
+            for (g, i) in plan.source.enumerated() where i >= 0 {
+                (batchQKV + g * QKV).update(from: p.qkv.pointer + i * QKV, count: QKV)
+            }
+            BLAS.singleThreaded {
+                ComputePool.shared.run { part, parts in
+                    for item in ComputePool.range(part, of: parts, count: B * NKV) {
+                        let b = item / NKV
+                        Layers.attentionForward(batchAtt + b * T * C, qkv: batchQKV + b * T * QKV, keyMask: batch.keyMask[b], group: item % NKV,
+                                                rope: rope, rows: T, heads: NH, kvHeads: NKV, headSize: HS,
+                                                scores: s.scores.pointer + part * T * T, fromRow: plan.firstOwn[b])
+                    }
+                }
+            }
+            for (i, g) in plan.rows.enumerated() { (p.att.pointer + i * C).update(from: batchAtt + g * C, count: C) }
+            p.xMid.pointer.update(from: x, count: R * C)
+            Layers.linearForward(p.xMid.pointer, p.att.pointer, weights.wo(l), rows: R, in: C, out: C, accumulate: true, precision: precision)
+            Layers.rmsNormForward(xn, rstd: s.rstdFinal.pointer, p.xMid.pointer, weights.ffnNorm(l), rows: R, channels: C, eps: eps)
+            Layers.linearForward(p.gateUp.pointer, xn, weights.wGateUp(l), rows: R, in: C, out: 2 * F, precision: precision)
+            Layers.swigluForward(h, p.gateUp.pointer, rows: R, hidden: F)
+            x.update(from: p.xMid.pointer, count: R * C)
+            Layers.linearForward(x, h, weights.wDown(l), rows: R, in: F, out: C, accumulate: true, precision: precision)
+        }
+        for (g, i) in plan.source.enumerated() {
+            if i >= 0 { (out + g * C).update(from: x + i * C, count: C) } else { (out + g * C).update(repeating: 0, count: C) }
+        }
     }
 
     private func run(_ batch: TrainingBatch, mix: LossMix, backward: Bool) throws -> TokenLosses {
@@ -217,9 +325,9 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
     }
 
     /// Final-norm output for every row, xn[N,C] in `s.xn` (the input of any head).
-    func normalizedHidden(_ batch: TrainingBatch, keep: Bool) throws -> Scratch {
+    func normalizedHidden(_ batch: TrainingBatch, keep: Bool, padding: Bool = false) throws -> Scratch {
         let N = batch.sequences * batch.length
-        let s = try forwardBlocks(batch, keep: keep)
+        let s = try forwardBlocks(batch, keep: keep, padding: padding)
         Layers.rmsNormForward(s.xn.pointer, rstd: s.rstdFinal.pointer, s.xFinal.pointer, weights.finalNorm,
                               rows: N, channels: config.channels, eps: config.rmsEpsilon)
         return s

@@ -1,6 +1,7 @@
 import CodeRL
 import Foundation
 import Ledger
+import Llama
 import ModelIO
 import Schema
 import XCTest
@@ -65,8 +66,11 @@ final class FaultTests: XCTestCase {
         let steps = 80
         let (run, output) = try startRun(steps: steps)
 
-        // Kill a random role every 1-2.5 s while the run goes on (each role at least once).
-        var rng = SystemRandomNumberGenerator()
+        // Kill a random role every 0.5-1.5 s while the run goes on (each role at least once).
+        // The schedule comes from a printed seed: CODERL_FAULT_SEED=S replays it.
+        let seed = ProcessInfo.processInfo.environment["CODERL_FAULT_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 1...999_999)
+        print("fault schedule seed \(seed) (replay with CODERL_FAULT_SEED=\(seed))")
+        var rng = Xoshiro256(seed: seed)
         var victims = ["executor-0", "sampler-0", "critic-labeler", "param-store", "learner", "executor-1", "sampler-1"]
         var killed: [String] = []
         let deadline = Date().addingTimeInterval(300)
@@ -80,14 +84,14 @@ final class FaultTests: XCTestCase {
         while run.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.2) }
         if run.isRunning { run.terminate(); run.waitUntilExit() }
         let log = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
-        XCTAssertEqual(run.terminationStatus, 0, "the run did not finish after killing \(killed):\n\(log.suffix(3000))")
+        XCTAssertEqual(run.terminationStatus, 0, "the run did not finish after killing \(killed) (fault schedule seed \(seed)):\n\(log.suffix(3000))")
         XCTAssertGreaterThanOrEqual(killed.count, 6, "killed: \(killed)")
         XCTAssertTrue(log.contains("restarted"), log)
         XCTAssertTrue(log.contains("held-out pass rate"), log)
         print("killed with SIGKILL: \(killed.joined(separator: ", "))")
 
         try assertRunWhole(steps: steps)
-        XCTAssertEqual(Set(try trainRollouts().map { String($0.sampler.prefix(9)) }).count, 2, "both samplers contributed")
+        XCTAssertEqual(Set(try trainRollouts().map { String($0.sampler.prefix(9)) }).count, 2, "both samplers contributed (fault schedule seed \(seed))")
     }
 
     func trainRollouts() throws -> [Rollout] {

@@ -114,7 +114,12 @@ public struct BatchBuilder {
     }
 
     /// Micro-batches of completions with per-token weights (nil weights: cross-entropy).
+    /// Completions of one prompt go into micro-batches together (in the order their prompts
+    /// first appear), so that the frozen blocks compute the prompt once for all of them.
     public func batches(_ items: [(prompt: [Int], completion: [Int], weights: [Float]?)]) throws -> [TrainingBatch] {
+        var firstSeen: [[Int]: Int] = [:]
+        for (i, item) in items.enumerated() where firstSeen[item.prompt] == nil { firstSeen[item.prompt] = i }
+        let items = items.indices.sorted { (firstSeen[items[$0].prompt]!, $0) < (firstSeen[items[$1].prompt]!, $1) }.map { items[$0] }
         var out: [TrainingBatch] = []
         var start = 0
         while start < items.count {

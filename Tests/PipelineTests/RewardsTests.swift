@@ -1,5 +1,6 @@
 import CodeRL
 import Schema
+import Pipeline
 import XCTest
 
 final class RewardsTests: XCTestCase {
@@ -74,4 +75,18 @@ final class RewardsTests: XCTestCase {
 private func XCTAssertEqual(_ a: [Float], _ b: [Float], accuracy: Float, file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertEqual(a.count, b.count, file: file, line: line)
     for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: accuracy, file: file, line: line) }
+}
+
+/// Micro-batches keep the completions of one prompt together, whatever order they came in.
+final class BatchBuilderTests: XCTestCase {
+    func testCompletionsOfOnePromptShareMicroBatches() throws {
+        let builder = BatchBuilder(maxTokens: 64, microBatch: 2, vocabularySize: 32, pad: 0)
+        let a = [1, 2, 3], b = [4, 5]
+        let items: [(prompt: [Int], completion: [Int], weights: [Float]?)] = [
+            (a, [10], [1]), (b, [11, 12], [-1, -1]), (a, [13, 14], [0.5, 0.5]), (b, [15], [2]), (a, [16], [1]),
+        ]
+        let batches = try builder.batches(items)
+        XCTAssertEqual(batches.map(\.tokens), [[[1, 2, 3, 10, 0], [1, 2, 3, 13, 14]], [[1, 2, 3, 16], [4, 5, 11, 12]], [[4, 5, 15]]])
+        XCTAssertEqual(batches[1].weights!, [[0, 0, 1], [0, -1, -1]])
+    }
 }

@@ -77,6 +77,11 @@ public struct StepReport: Codable, Sendable {
     public var finishedAt: Double? = nil
     /// Seconds of the step spent training (the rest of `seconds` waited for rollouts).
     public var trainSeconds: Double? = nil
+    /// Where the training time went: the actor's update, the critic's, the KL estimate's
+    /// forward passes on the starting model (seconds each).
+    public var actorSeconds: Double? = nil
+    public var criticSeconds: Double? = nil
+    public var klSeconds: Double? = nil
 
     public var line: String {
         let total = max(1, outcomes.reduce(0, +))
@@ -544,6 +549,7 @@ public final class LearnerService {
         }
         var rlBatches = try builder.batches(rl)
         var klToStart: Double? = nil
+        let klStarted = nowMs()
         if config.training.klPenalty > 0 && !rlBatches.isEmpty {
             let initial = try initialLogProbs(rlBatches)
             rlBatches = try applyKL(rlBatches, rollouts: trained, initial: initial)
@@ -554,6 +560,7 @@ public final class LearnerService {
             })
             klToStart = Self.klEstimate(fresh, initial: try initialLogProbs(batches))
         }
+        let klSeconds = Double(nowMs() - klStarted) / 1000
         var ce: [(prompt: [Int], completion: [Int], weights: [Float]?)] = []
         var seen = Set<String>()
         for r in data.rollouts where seen.insert(r.problemID).inserted {
@@ -568,6 +575,7 @@ public final class LearnerService {
         }
         var ceLoss = 0.0, pgLoss = 0.0
         var update: ActorSession.StepReport? = nil
+        let actorStarted = nowMs()
         if !parts.isEmpty {
             let actor = self.actor!
             let split = ceBatches.count   // the cross-entropy parts come first
@@ -578,7 +586,9 @@ public final class LearnerService {
             ceLoss = ceParts.map { Double($0.crossEntropy) }.reduce(0, +) / Double(max(1, ceParts.count))
             pgLoss = pgParts.map { Double($0.weighted) }.reduce(0, +) / Double(max(1, pgParts.count))
         }
+        let actorSeconds = Double(nowMs() - actorStarted) / 1000
         // The critic learns every scored outcome (stale ones included).
+        let criticStarted = nowMs()
         let classes = critic.critic.classes
         var criticLoss = 0.0, accuracy = 0.0
         var calibration: Double? = nil
@@ -592,6 +602,7 @@ public final class LearnerService {
             accuracy = Double(right) / Double(max(1, labels.count))
             calibration = Calibration.expectedError(probabilities: result.probabilities, labels: labels)
         }
+        let criticSeconds = Double(nowMs() - criticStarted) / 1000
         state.step += 1
         state.position = data.lastSequence
         state.totals.add(counts)
@@ -617,7 +628,8 @@ public final class LearnerService {
             signalShare: fresh.isEmpty ? nil : Double(fresh.filter { $0.advantage != 0 }.count) / Double(fresh.count),
             meanAbsReturn: fresh.isEmpty ? nil : fresh.map { Double(abs($0.advantage)) }.reduce(0, +) / Double(fresh.count),
             sampledLogProb: Self.meanLogProb(fresh), klToStart: klToStart, frontier: curriculum.frontierCount, finishedAt: Date().timeIntervalSince1970,
-            trainSeconds: Double(now - trainStarted) / 1000)
+            trainSeconds: Double(now - trainStarted) / 1000, actorSeconds: actorSeconds, criticSeconds: criticSeconds,
+            klSeconds: klSeconds)
         report.record()
         Telemetry.seconds("coderl_learner_step_seconds", report.seconds)
         Telemetry.seconds("coderl_learner_train_seconds", report.trainSeconds ?? 0)

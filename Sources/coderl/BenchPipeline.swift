@@ -38,6 +38,8 @@ struct BenchPipeline: ParsableCommand {
     @Option(help: "Longest program in tokens.") var maxNewTokens = 128
     @Option(help: "First of the five TCP ports the pipeline uses on 127.0.0.1.") var port = 5790
     @Option(help: "Run directory (default: a new temporary one, deleted afterwards).") var dir: String?
+    @Option(name: .customLong("set"), help: "KEY=VALUE passed to `coderl run` (repeatable), e.g. --set roles.learner_threads=2.")
+    var overrides: [String] = []
 
     func run() throws {
         guard steps >= 1, warmup >= 1, problems >= 1, samples >= 1 else { throw ValidationError("--steps, --warmup, --problems and --samples must be >= 1") }
@@ -65,11 +67,12 @@ struct BenchPipeline: ParsableCommand {
         let pipelineFile = runDir + "/bench.yaml"
         try yaml.write(toFile: pipelineFile, atomically: true, encoding: .utf8)
         print("CPU: \(Self.cpuModel()), \(ProcessInfo.processInfo.activeProcessorCount) cores; precision \(precision) (\(chosen.rawValue) here)")
-        print("pipeline: \(problems) problems x (\(samples) samples + greedy) per step, \(warmup) warm-up steps, \(steps) measured; run directory \(runDir)/run")
+        print("pipeline: \(problems) problems x (\(samples) samples + greedy) per step, \(warmup) warm-up steps, \(steps) measured; run directory \(runDir)/run"
+              + (overrides.isEmpty ? "" : "; " + overrides.joined(separator: " ")))
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-        process.arguments = ["run", pipelineFile]
+        process.arguments = ["run", pipelineFile] + overrides.flatMap { ["--set", $0] }
         let logFile = runDir + "/run.log"
         FileManager.default.createFile(atPath: logFile, contents: nil)
         let log = FileHandle(forWritingAtPath: logFile)!
@@ -128,6 +131,10 @@ struct BenchPipeline: ParsableCommand {
                      samplerRate, batchSize, generating, wall, batchSize, peerDecode, 100 * samplerRate / max(peerDecode, 1e-9)))
         print(String(format: "learner:  %.0f tokens/s while training (%.1f s of %.1f); this process's training step on 4 x 256 tokens: %.0f tokens/s (%.0f%%)",
                      learnerTokens / max(learnerSeconds, 1e-9), learnerSeconds, wall, peerTrain, 100 * learnerTokens / max(learnerSeconds, 1e-9) / max(peerTrain, 1e-9)))
+        let actorSeconds = measured.compactMap(\.actorSeconds).reduce(0, +), criticSeconds = measured.compactMap(\.criticSeconds).reduce(0, +)
+        let klSeconds = measured.compactMap(\.klSeconds).reduce(0, +)
+        print(String(format: "          of the training time: actor update %.1f s, critic update %.1f s, KL estimate %.1f s, the rest %.1f s",
+                     actorSeconds, criticSeconds, klSeconds, max(0, learnerSeconds - actorSeconds - criticSeconds - klSeconds)))
         print(String(format: "sync:     %.2f s per version: publish actor+critic %.2f, sampler fetch %.2f + load %.2f (critic on the labeler %.2f, in parallel)",
                      sync, publish / versions, fetch / versions, load / versions, criticSync / versions))
         var busy: [String] = []

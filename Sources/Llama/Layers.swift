@@ -227,8 +227,11 @@ public enum Layers {
     public static func attentionBackward(_ dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>,
                                          qkv: UnsafePointer<Float>, keyMask: [Bool], group g: Int, rope: RoPE, rows T: Int,
                                          heads NH: Int, kvHeads NKV: Int, headSize HS: Int,
-                                         scores: UnsafeMutablePointer<Float>, dscores: UnsafeMutablePointer<Float>) {
+                                         scores: UnsafeMutablePointer<Float>, dscores: UnsafeMutablePointer<Float>, fromRow: Int = 0) {
         let QKV = (NH + 2 * NKV) * HS, G = NH / NKV
+        // Query blocks wholly before `fromRow` have zero `dout` (their outputs were not used):
+        // they add nothing, and their dq is zero.
+        let first = fromRow / attentionBlock * attentionBlock
         let scale = 1 / Float(HS).squareRoot()
         let k = qkv + (NH + g) * HS, v = qkv + (NH + NKV + g) * HS
         let dk = dqkv + (NH + g) * HS, dv = dqkv + (NH + NKV + g) * HS
@@ -238,7 +241,8 @@ public enum Layers {
         }
         for h in (g * G)..<((g + 1) * G) {
             let q = qkv + h * HS, dq = dqkv + h * HS, dout_h = dout + h * HS
-            for r0 in stride(from: 0, to: T, by: attentionBlock) {
+            for t in 0..<min(first, T) { (dq + t * QKV).update(repeating: 0, count: HS) }
+            for r0 in stride(from: first, to: T, by: attentionBlock) {
                 let r1 = min(T, r0 + attentionBlock), rb = r1 - r0
                 let p = scores + r0 * T, dp = dscores + r0 * T
                 attentionProbabilities(scores, q: q, k: k, keyMask: keyMask, rows: r0..<r1, length: T, ld: QKV, headSize: HS)

@@ -182,27 +182,28 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
         let kept = { (l: Int) in keep && l >= self.firstTrainedLayer }
         if !kept(0) && (transient?.rows ?? 0) < N { transient = Saved(rows: N, config: config) }
         func buffers(_ l: Int) -> Saved { kept(l) ? saved[l - firstTrainedLayer] : transient! }
-        // Blocks below the first kept one run on the batch's distinct rows only (a prompt that
-        // several sequences share is computed once), when that saves rows.
-        let frozen = (0..<config.layers).first(where: kept) ?? config.layers
-        var first = 0
-        if sharesPrefixes && frozen > 0, let plan = RowPlan(batch, padding: padding), plan.rows.count < N * 7 / 8 {
-            let out = frozen < config.layers ? buffers(frozen).x.pointer : s.xFinal.pointer
-            timed("forward shared rows") { forwardPacked(layers: 0..<frozen, plan: plan, batch: batch, into: out, scratch: s) }
-            first = frozen
-        } else {
-            Layers.embeddingForward(buffers(0).x.pointer, tokens: batch.tokens.flatMap { $0 }, table: weights.embedding, channels: C)
+        // Every block runs on the batch's distinct rows only (a prompt that several sequences
+        // share is computed once, padding is skipped), when that saves rows.
+        if sharesPrefixes, let plan = RowPlan(batch, padding: padding), plan.rows.count < N * 7 / 8 {
+            rowPlan = plan
+            timed("forward shared rows") { forwardPacked(plan: plan, batch: batch, kept: kept, scratch: s) }
+            return s
         }
-        for l in first..<config.layers {
+        rowPlan = nil
+        Layers.embeddingForward(buffers(0).x.pointer, tokens: batch.tokens.flatMap { $0 }, table: weights.embedding, channels: C)
+        for l in 0..<config.layers {
             let out = l + 1 < config.layers ? buffers(l + 1).x.pointer : s.xFinal.pointer
             blockForward(l, buffers(l), into: out, batch: batch, scratch: s)
         }
         return s
     }
 
-    /// Whether blocks that keep no activations compute each distinct row once (on by default;
-    /// off only to check that it changes nothing).
+    /// Whether the blocks compute each distinct row of a batch once (on by default; off only
+    /// to check that it changes nothing, and to measure what it saves).
     public var sharesPrefixes = true
+    /// The plan of the last forward pass when it ran on distinct rows (its backward pass
+    /// then does too).
+    private var rowPlan: RowPlan?
 
     /// The rows of a batch that differ: row t of sequence b equals row t of an earlier sequence
     /// whose first t+1 tokens are b's (causal attention, same positions, every key visible), so
@@ -245,55 +246,122 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
         }
     }
 
-    /// Buffers of the packed path: its rows' activations, and the batch-layout q/k/v and
-    /// attention output that attention works on.
-    private var packed: (x: FloatBuffer, xMid: FloatBuffer, att: FloatBuffer, gateUp: FloatBuffer, qkv: FloatBuffer,
+    /// Buffers of the packed path: the distinct rows' activations of blocks that keep none,
+    /// their gradient, and the batch-layout q/k/v and attention output attention works on.
+    private var packed: (x: FloatBuffer, xMid: FloatBuffer, att: FloatBuffer, gateUp: FloatBuffer, qkv: FloatBuffer, dx: FloatBuffer,
                          batchQKV: FloatBuffer, batchAtt: FloatBuffer)?
 
-    /// Blocks `layers` on the plan's computed rows; leaves their output in batch layout in `out`.
-    private func forwardPacked(layers: Range<Int>, plan: RowPlan, batch: TrainingBatch, into out: UnsafeMutablePointer<Float>, scratch s: Scratch) {
-        let B = batch.sequences, T = batch.length, N = B * T, R = plan.rows.count
+    private func packedBuffers(rows R: Int, all N: Int) -> (x: FloatBuffer, xMid: FloatBuffer, att: FloatBuffer, gateUp: FloatBuffer,
+                                                             qkv: FloatBuffer, dx: FloatBuffer, batchQKV: FloatBuffer, batchAtt: FloatBuffer) {
         let C = config.channels, F = config.feedForward, QKV = config.qkvWidth
-        let NH = config.heads, NKV = config.kvHeads, HS = config.headSize, eps = config.rmsEpsilon
         if (packed?.batchQKV.count ?? 0) < N * QKV || (packed?.x.count ?? 0) < R * C {
             let rows = max(R, (packed?.x.count ?? 0) / C), all = max(N, (packed?.batchAtt.count ?? 0) / C)
             packed = (FloatBuffer(count: rows * C), FloatBuffer(count: rows * C), FloatBuffer(count: rows * C),
-                      FloatBuffer(count: rows * 2 * F), FloatBuffer(count: rows * QKV), FloatBuffer(count: all * QKV),
-                      FloatBuffer(count: all * C))
+                      FloatBuffer(count: rows * 2 * F), FloatBuffer(count: rows * QKV), FloatBuffer(count: rows * C),
+                      FloatBuffer(count: all * QKV), FloatBuffer(count: all * C))
         }
-        let p = packed!
-        let x = p.x.pointer, xn = s.xn.pointer, h = s.h.pointer
+        return packed!
+    }
+
+    /// Every block on the plan's distinct rows: a kept block's activations go to its `Saved`
+    /// (rows in plan order, but q/k/v in batch layout, as attention and its backward read
+    /// them); the last block's output is spread back to batch layout in `s.xFinal`.
+    private func forwardPacked(plan: RowPlan, batch: TrainingBatch, kept: (Int) -> Bool, scratch s: Scratch) {
+        let B = batch.sequences, T = batch.length, N = B * T, R = plan.rows.count
+        let C = config.channels, F = config.feedForward, QKV = config.qkvWidth
+        let NH = config.heads, NKV = config.kvHeads, HS = config.headSize, eps = config.rmsEpsilon
+        let p = packedBuffers(rows: R, all: N)
+        let xn = s.xn.pointer, h = s.h.pointer
+        // A block's input: its Saved's x when kept, else the shared packed x (a block may write
+        // its output over its own input).
+        func input(_ l: Int) -> UnsafeMutablePointer<Float> { kept(l) ? saved[l - firstTrainedLayer].x.pointer : p.x.pointer }
         let tokens = batch.tokens.flatMap { $0 }
-        Layers.embeddingForward(x, tokens: plan.rows.map { tokens[$0] }, table: weights.embedding, channels: C)
-        let batchQKV = p.batchQKV.pointer, batchAtt = p.batchAtt.pointer, rope = rope
-        batchQKV.update(repeating: 0, count: N * QKV)
-        for l in layers {
-            Layers.rmsNormForward(xn, rstd: s.rstdFinal.pointer, x, weights.attnNorm(l), rows: R, channels: C, eps: eps)
+        Layers.embeddingForward(input(0), tokens: plan.rows.map { tokens[$0] }, table: weights.embedding, channels: C)
+        let batchAtt = p.batchAtt.pointer, rope = rope
+        for l in 0..<config.layers {
+            let a: Saved? = kept(l) ? saved[l - firstTrainedLayer] : nil
+            let x = input(l), out = l + 1 < config.layers ? input(l + 1) : p.x.pointer
+            let qkv = a?.qkv.pointer ?? p.batchQKV.pointer
+            let rstd1 = a?.rstd1.pointer ?? s.rstdFinal.pointer, rstd2 = a?.rstd2.pointer ?? s.rstdFinal.pointer
+            let att = a?.att.pointer ?? p.att.pointer, xMid = a?.xMid.pointer ?? p.xMid.pointer, gateUp = a?.gateUp.pointer ?? p.gateUp.pointer
+            Layers.rmsNormForward(xn, rstd: rstd1, x, weights.attnNorm(l), rows: R, channels: C, eps: eps)
             Layers.linearForward(p.qkv.pointer, xn, weights.wqkv(l), rows: R, in: C, out: QKV, precision: precision)
-            for (g, i) in plan.source.enumerated() where i >= 0 {
-                (batchQKV + g * QKV).update(from: p.qkv.pointer + i * QKV, count: QKV)
+            for (g, i) in plan.source.enumerated() {
+                if i >= 0 { (qkv + g * QKV).update(from: p.qkv.pointer + i * QKV, count: QKV) } else { (qkv + g * QKV).update(repeating: 0, count: QKV) }
             }
             BLAS.singleThreaded {
                 ComputePool.shared.run { part, parts in
                     for item in ComputePool.range(part, of: parts, count: B * NKV) {
                         let b = item / NKV
-                        Layers.attentionForward(batchAtt + b * T * C, qkv: batchQKV + b * T * QKV, keyMask: batch.keyMask[b], group: item % NKV,
+                        Layers.attentionForward(batchAtt + b * T * C, qkv: qkv + b * T * QKV, keyMask: batch.keyMask[b], group: item % NKV,
                                                 rope: rope, rows: T, heads: NH, kvHeads: NKV, headSize: HS,
                                                 scores: s.scores.pointer + part * T * T, fromRow: plan.firstOwn[b])
                     }
                 }
             }
-            for (i, g) in plan.rows.enumerated() { (p.att.pointer + i * C).update(from: batchAtt + g * C, count: C) }
-            p.xMid.pointer.update(from: x, count: R * C)
-            Layers.linearForward(p.xMid.pointer, p.att.pointer, weights.wo(l), rows: R, in: C, out: C, accumulate: true, precision: precision)
-            Layers.rmsNormForward(xn, rstd: s.rstdFinal.pointer, p.xMid.pointer, weights.ffnNorm(l), rows: R, channels: C, eps: eps)
-            Layers.linearForward(p.gateUp.pointer, xn, weights.wGateUp(l), rows: R, in: C, out: 2 * F, precision: precision)
-            Layers.swigluForward(h, p.gateUp.pointer, rows: R, hidden: F)
-            x.update(from: p.xMid.pointer, count: R * C)
-            Layers.linearForward(x, h, weights.wDown(l), rows: R, in: F, out: C, accumulate: true, precision: precision)
+            for (i, g) in plan.rows.enumerated() { (att + i * C).update(from: batchAtt + g * C, count: C) }
+            xMid.update(from: x, count: R * C)
+            Layers.linearForward(xMid, att, weights.wo(l), rows: R, in: C, out: C, accumulate: true, precision: precision)
+            Layers.rmsNormForward(xn, rstd: rstd2, xMid, weights.ffnNorm(l), rows: R, channels: C, eps: eps)
+            Layers.linearForward(gateUp, xn, weights.wGateUp(l), rows: R, in: C, out: 2 * F, precision: precision)
+            Layers.swigluForward(h, gateUp, rows: R, hidden: F)
+            out.update(from: xMid, count: R * C)
+            Layers.linearForward(out, h, weights.wDown(l), rows: R, in: F, out: C, accumulate: true, precision: precision)
         }
         for (g, i) in plan.source.enumerated() {
-            if i >= 0 { (out + g * C).update(from: x + i * C, count: C) } else { (out + g * C).update(repeating: 0, count: C) }
+            let row = s.xFinal.pointer + g * C
+            if i >= 0 { row.update(from: p.x.pointer + i * C, count: C) } else { row.update(repeating: 0, count: C) }
+        }
+    }
+
+    /// Backward of `forwardPacked` through the trained blocks, given d x_L in batch layout in
+    /// `s.dx`: a distinct row's gradient is the sum over the batch rows it stands for.
+    private func backwardPacked(plan: RowPlan, batch: TrainingBatch, scratch s: Scratch) {
+        let B = batch.sequences, T = batch.length, N = B * T, R = plan.rows.count
+        let C = config.channels, F = config.feedForward, QKV = config.qkvWidth
+        let NH = config.heads, NKV = config.kvHeads, HS = config.headSize, eps = config.rmsEpsilon
+        let p = packedBuffers(rows: R, all: N), g = gradients
+        let dx = p.dx.pointer, datt = s.datt.pointer, batchAtt = p.batchAtt.pointer, dqkv = p.qkv.pointer, batchDQKV = s.dqkv.pointer
+        dx.update(repeating: 0, count: R * C)
+        for (row, i) in plan.source.enumerated() where i >= 0 { Kernels.axpy(1, s.dx.pointer + row * C, dx + i * C, C) }
+        for l in stride(from: config.layers - 1, through: firstTrainedLayer, by: -1) {
+            let a = saved[l - firstTrainedLayer]
+            let propagate = l > firstTrainedLayer || trainsEmbeddingInput
+            Layers.swigluForward(s.h.pointer, a.gateUp.pointer, rows: R, hidden: F)
+            Layers.linearBackward(dx: s.dh.pointer, dw: g.wDown(l), dy: dx, x: s.h.pointer, w: weights.wDown(l), rows: R, in: F, out: C, precision: precision)
+            Layers.swigluBackward(s.dgateUp.pointer, dh: s.dh.pointer, gateUp: a.gateUp.pointer, rows: R, hidden: F)
+            Layers.rmsNormForward(s.xn.pointer, rstd: a.rstd2.pointer, a.xMid.pointer, weights.ffnNorm(l), rows: R, channels: C, eps: eps)
+            Layers.linearBackward(dx: s.dxn.pointer, dw: g.wGateUp(l), dy: s.dgateUp.pointer, x: s.xn.pointer, w: weights.wGateUp(l),
+                                  rows: R, in: C, out: 2 * F, precision: precision)
+            Layers.rmsNormBackward(dx: dx, dw: g.ffnNorm(l), dout: s.dxn.pointer, x: a.xMid.pointer, rstd: a.rstd2.pointer,
+                                   w: weights.ffnNorm(l), rows: R, channels: C, accumulate: true)
+            Layers.linearBackward(dx: datt, dw: g.wo(l), dy: dx, x: a.att.pointer, w: weights.wo(l), rows: R, in: C, out: C, precision: precision)
+            // A distinct row's attention output was computed at its own batch row only.
+            batchAtt.update(repeating: 0, count: N * C)
+            for (i, row) in plan.rows.enumerated() { (batchAtt + row * C).update(from: datt + i * C, count: C) }
+            let qkv = a.qkv.pointer, rope = rope
+            BLAS.singleThreaded {
+                ComputePool.shared.run { part, parts in
+                    for item in ComputePool.range(part, of: parts, count: B * NKV) {
+                        let b = item / NKV
+                        Layers.attentionBackward(batchDQKV + b * T * QKV, dout: batchAtt + b * T * C, qkv: qkv + b * T * QKV,
+                                                 keyMask: batch.keyMask[b], group: item % NKV, rope: rope, rows: T, heads: NH,
+                                                 kvHeads: NKV, headSize: HS, scores: s.scores.pointer + part * T * T,
+                                                 dscores: s.dscores.pointer + part * T * T, fromRow: plan.firstOwn[b])
+                    }
+                }
+            }
+            // Keys and values of a shared row were read by every sequence that shares it.
+            dqkv.update(repeating: 0, count: R * QKV)
+            for (row, i) in plan.source.enumerated() where i >= 0 { Kernels.axpy(1, batchDQKV + row * QKV, dqkv + i * QKV, QKV) }
+            Layers.rmsNormForward(s.xn.pointer, rstd: a.rstd1.pointer, a.x.pointer, weights.attnNorm(l), rows: R, channels: C, eps: eps)
+            Layers.linearBackward(dx: s.dxn.pointer, dw: g.wqkv(l), dy: dqkv, x: s.xn.pointer, w: weights.wqkv(l), rows: R, in: C, out: QKV, precision: precision)
+            Layers.rmsNormBackward(dx: propagate ? dx : nil, dw: g.attnNorm(l), dout: s.dxn.pointer, x: a.x.pointer, rstd: a.rstd1.pointer,
+                                   w: weights.attnNorm(l), rows: R, channels: C, accumulate: true)
+        }
+        if trainsEmbeddingInput {
+            let tokens = batch.tokens.flatMap { $0 }
+            Layers.embeddingBackward(gradients.embedding, dout: dx, tokens: plan.rows.map { tokens[$0] }, channels: C)
         }
     }
 
@@ -315,6 +383,10 @@ public final class LlamaTrainer: @unchecked Sendable {  // confined to one threa
         let N = batch.sequences * batch.length, C = config.channels
         Layers.rmsNormBackward(dx: s.dx.pointer, dw: gradients.finalNorm, dout: s.dxn.pointer, x: s.xFinal.pointer,
                                rstd: s.rstdFinal.pointer, w: weights.finalNorm, rows: N, channels: C, accumulate: false)
+        if let plan = rowPlan {
+            timed("backward shared rows") { backwardPacked(plan: plan, batch: batch, scratch: s) }
+            return
+        }
         for l in stride(from: config.layers - 1, through: firstTrainedLayer, by: -1) {
             blockBackward(l, saved[l - firstTrainedLayer], batch: batch, scratch: s,
                           propagate: l > firstTrainedLayer || trainsEmbeddingInput)

@@ -3,9 +3,10 @@ import Llama
 import Tensor
 import XCTest
 
-/// Blocks that keep no activations compute each distinct row of a batch once (programs sampled
-/// from one prompt share it): the losses, gradients and logits must be those of computing every
-/// row, and the shortcut must actually be taken.
+/// The blocks compute each distinct row of a batch once (programs sampled from one prompt share
+/// it; a repeated program shares everything): the losses, gradients (trained blocks, norms,
+/// head, and the embedding when every block is trained) and logits must be those of computing
+/// every row, and the shortcut must actually be taken.
 final class SharedPrefixTests: XCTestCase {
     let config = try! LlamaConfig(vocabularySize: 48, channels: 32, layers: 4, heads: 4, kvHeads: 2, feedForward: 40, contextLength: 192)
 
@@ -31,7 +32,7 @@ final class SharedPrefixTests: XCTestCase {
 
     func testSharedRowsChangeNothing() throws {
         let weights = randomWeights(config, seed: 5)
-        for trained in [1, 3] {
+        for trained in [1, 3, 4] {
             let shared = try trainer(weights, trained: trained, shares: true)
             let every = try trainer(weights, trained: trained, shares: false)
             let b = try batch(weighted: true)

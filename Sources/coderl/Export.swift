@@ -10,19 +10,22 @@ struct Export: ParsableCommand {
         commandName: "export",
         abstract: "Write a model as GGUF (llama.cpp) or Hugging Face safetensors (transformers).",
         discussion: """
-            --checkpoint takes a training checkpoint (from `coderl sft`), a GGUF file, or a Hugging Face \
-            directory (config.json + model.safetensors), so a GGUF can be converted as well. GGUF output \
+            --checkpoint takes a pipeline run directory (its latest actor version, with the run's \
+            tokenizer), a training checkpoint (from `coderl sft` or a learner), a GGUF file, or a \
+            Hugging Face directory (config.json + model.safetensors), so a GGUF can be converted as \
+            well. GGUF output \
             carries the tokenizer over (from the GGUF, or from tokenizer.gguf beside a checkpoint; \
             --tokenizer names another GGUF to take it from). Hugging Face output is a directory with \
             config.json and model.safetensors.
 
             Examples:
+              coderl export --checkpoint runs/mbpp --format gguf --out mbpp.gguf
               coderl export --checkpoint runs/sft/step-000200.safetensors --format gguf --out sft.gguf
               coderl export --checkpoint runs/sft/step-000200.safetensors --format safetensors --out sft-hf --dtype bf16
               coderl export --checkpoint ~/.cache/coderl/models/SmolLM2-135M-Instruct.Q4_1.gguf --format gguf --type f16 --out smol-f16.gguf
             """)
 
-    @Option(help: "Checkpoint, GGUF file or Hugging Face directory to export.")
+    @Option(help: "Pipeline run directory, checkpoint, GGUF file or Hugging Face directory to export.")
     var checkpoint: String
 
     @Option(help: "Output format: gguf or safetensors.")
@@ -47,14 +50,20 @@ struct Export: ParsableCommand {
     }
 
     func run() throws {
+        var source = checkpoint, tokenizer = self.tokenizer
+        if let actor = try RunActor.latest(in: checkpoint) {
+            print("\(checkpoint): actor v\(actor.version) (\(actor.path))")
+            source = actor.path
+            tokenizer = tokenizer ?? actor.tokenizer
+        }
         let progress = ProgressLine(total: 0, plainInterval: 5)
-        progress.update(done: 0, unit: "tensors", detail: "loading \(checkpoint)")
-        let model = try LoadedModel.load(checkpoint)
+        progress.update(done: 0, unit: "tensors", detail: "loading \(source)")
+        let model = try LoadedModel.load(source)
         defer { progress.finish() }
         switch ModelExport.Format(rawValue: format)! {
         case .gguf:
             guard let tokenizerFile = tokenizer ?? model.tokenizerPath else {
-                throw CLIError("\(checkpoint) carries no tokenizer; pass --tokenizer with a GGUF file that has one (llama.cpp needs it)")
+                throw CLIError("\(source) carries no tokenizer; pass --tokenizer with a GGUF file that has one (llama.cpp needs it)")
             }
             let metadata = LoadedModel.tokenizerMetadata(of: try GGUFFile(path: tokenizerFile))
             let line = ProgressLine(total: model.weights.namedTensors.count + 1, plainInterval: 5)

@@ -219,6 +219,10 @@ struct Run: ParsableCommand {
         let finished = try supervisor.run()
         if finished {
             print("[run] finished; logs in \(config.logsPath), summary in \(config.learnerPath)/summary.txt")
+            if let actor = try? RunActor.latest(in: config.run.directory) {
+                print("[run] trained actor: v\(actor.version) in \(actor.path); for llama.cpp or transformers: "
+                      + "coderl export --checkpoint \(config.run.directory) --format gguf --out actor.gguf (or --format safetensors --out DIR)")
+            }
         } else {
             print("[run] stopped; run `coderl run` with the same files to resume")
             throw ExitCode(1)

@@ -4,6 +4,7 @@ import Ledger
 import Llama
 import ModelIO
 import Schema
+import Training
 import XCTest
 
 /// The fault checks of the pipeline, on real processes started by `coderl run`: roles are
@@ -191,11 +192,13 @@ final class FaultTests: XCTestCase {
     /// whole requests, and running the same command again finishes the run.
     func testSigtermStopsEveryProcessAndTheRunResumes() throws {
         let pipeline = try pipelineFile(steps: 30)
+        let output = dir + "/run.out"
+        FileManager.default.createFile(atPath: output, contents: nil)
         func start() throws -> Process {
             let run = Process()
             run.executableURL = productsDirectory.appendingPathComponent("coderl")
             run.arguments = ["run", pipeline]
-            run.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+            run.standardOutput = FileHandle(forWritingAtPath: output)
             run.standardError = run.standardOutput
             try run.run()
             return run
@@ -235,5 +238,23 @@ final class FaultTests: XCTestCase {
         if again.isRunning { again.terminate(); return XCTFail("the resumed run did not finish within 240 s (see \(dir!)/run/logs)") }
         XCTAssertEqual(again.terminationStatus, 0)
         XCTAssertEqual(try Ledger.openForReading(path: dir + "/run/ledger").runMetadata()?.learnerStep, 30)
+        // The finished run names its trained actor and the command that exports it, which
+        // takes the run directory.
+        let said = try String(contentsOfFile: output, encoding: .utf8)
+        let versions = try FileManager.default.contentsOfDirectory(atPath: dir + "/run/weights/actor").compactMap { name -> Int? in
+            name.hasSuffix(".safetensors") ? Int(name.dropFirst().dropLast(12)) : nil
+        }
+        let last = try XCTUnwrap(versions.max())
+        let path = dir + "/run/weights/actor/" + String(format: "v%06d.safetensors", last)
+        XCTAssertTrue(said.contains("[run] trained actor: v\(last) in \(path)"), String(said.suffix(2000)))
+        XCTAssertTrue(said.contains("coderl export --checkpoint \(dir!)/run --format gguf"), String(said.suffix(2000)))
+        let export = try runProduct(["export", "--checkpoint", dir + "/run", "--format", "gguf", "--out", dir + "/actor.gguf"])
+        XCTAssertEqual(export.status, 0, export.output)
+        XCTAssertTrue(export.output.contains("actor v\(last)"), export.output)
+        let exported = try LoadedModel.load(dir + "/actor.gguf")
+        let trained = try LoadedModel.load(path)
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: exported.weights.buffer.pointer, count: exported.weights.buffer.count)),
+                       Array(UnsafeBufferPointer(start: trained.weights.buffer.pointer, count: trained.weights.buffer.count)))
+        XCTAssertNotNil(exported.tokenizerPath, "the GGUF carries the run's tokenizer")
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Runtime
 import Tensor
 
 @main
@@ -15,6 +16,7 @@ struct CodeRL: ParsableCommand {
               coderl eval --dataset humaneval --samples 10 --k 1,10  # pass@k of the default model
               coderl report --ledger runs/demo/ledger --out report.html
             """,
+        version: CodeRLVersion.string,
         subcommands: [Run.self, Eval.self, Evals.self, TrainCritic.self, Replay.self, Relabel.self, Generate.self, Import.self, Exec.self, SFT.self, Export.self, Rollouts.self, Report.self, Keys.self, LedgerCommand.self, EvalCompare.self, Bench.self])
 
     static func main() {

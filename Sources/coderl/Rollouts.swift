@@ -11,7 +11,7 @@ struct Rollouts: ParsableCommand {
             Examples:
               coderl rollouts list --ledger runs/ledger --outcome failed --limit 20
               coderl rollouts show 42 --ledger runs/ledger
-              coderl rollouts export --ledger runs/ledger --version 3 > v3.jsonl
+              coderl rollouts export --ledger runs/ledger --policy-version 3 > v3.jsonl
             """,
         subcommands: [RolloutsList.self, RolloutsShow.self, RolloutsExport.self])
 }
@@ -39,7 +39,7 @@ enum OutcomeFilter: String, ExpressibleByArgument, CaseIterable {
 struct RolloutFilter: ParsableArguments {
     @Option(help: "Ledger directory.") var ledger: String
     @Option(help: "Only this problem id.") var problem: String?
-    @Option(help: "Only this policy version.") var version: UInt64?
+    @Option(name: .customLong("policy-version"), help: "Only this policy version.") var version: UInt64?
     @Option(help: "Only this outcome: \(OutcomeFilter.allCases.map(\.rawValue).joined(separator: ", ")).") var outcome: OutcomeFilter?
     @Option(help: "Start at this sequence number.") var from: UInt64 = 1
     @Option(help: "Stop after this many matches.") var limit: Int?
@@ -67,7 +67,7 @@ struct RolloutsList: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "One line per rollout.", discussion: """
         Examples:
           coderl rollouts list --ledger runs/demo/ledger --outcome passed --limit 20
-          coderl rollouts list --ledger runs/demo/ledger --problem basic/12-add --version 3
+          coderl rollouts list --ledger runs/demo/ledger --problem basic/12-add --policy-version 3
         """)
     @OptionGroup var filter: RolloutFilter
     @Option(help: "table or jsonl.") var format: OutputFormat = .table
@@ -139,7 +139,7 @@ struct RolloutsExport: ParsableCommand {
         discussion: """
             Examples:
               coderl rollouts export --ledger runs/demo/ledger > rollouts.jsonl
-              coderl rollouts export --ledger runs/demo/ledger --version 3 --outcome failed > v3-failures.jsonl
+              coderl rollouts export --ledger runs/demo/ledger --policy-version 3 --outcome failed > v3-failures.jsonl
             """)
     @OptionGroup var filter: RolloutFilter
     @Option(help: "jsonl or table.") var format: OutputFormat = .jsonl

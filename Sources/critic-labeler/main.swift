@@ -23,7 +23,8 @@ struct CriticLabelerCommand: ParsableCommand {
             Examples:
               critic-labeler --config runs/demo/pipeline.yaml
               critic-labeler --config runs/demo/pipeline.yaml --set logging.critic_labeler=debug --metrics-port 9500
-            """)
+            """,
+        version: CodeRLVersion.string)
 
     @OptionGroup var role: RoleOptions
 

@@ -19,7 +19,8 @@ struct ParamStoreCommand: ParsableCommand {
             Examples:
               param-store --config runs/demo/pipeline.yaml
               param-store --config runs/demo/pipeline.yaml --set logging.param_store=debug --metrics-port 9500
-            """)
+            """,
+        version: CodeRLVersion.string)
 
     @OptionGroup var role: RoleOptions
 

@@ -40,6 +40,19 @@ final class CLITests: XCTestCase {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
+    /// Every binary says its version (the same one).
+    func testEveryBinaryPrintsItsVersion() throws {
+        var versions: Set<String> = []
+        for tool in ["coderl", "sampler", "executor", "learner", "param-store", "critic-labeler"] {
+            let (status, output) = try coderl(["--version"], tool: tool)
+            XCTAssertEqual(status, 0, "\(tool) --version: \(output)")
+            let version = output.trimmingCharacters(in: .whitespacesAndNewlines)
+            XCTAssertNotNil(version.range(of: #"^\d+\.\d+\.\d+$"#, options: .regularExpression), "\(tool) --version printed \(output)")
+            versions.insert(version)
+        }
+        XCTAssertEqual(versions.count, 1, "\(versions)")
+    }
+
     /// Every command's options have distinct names: an option group sharing a name with the
     /// command's own option (`bench exec --seconds` was both the workload's duration and the
     /// sandbox's per-test limit) leaves one of them unreachable, and ArgumentParser does not say.
@@ -132,7 +145,7 @@ final class CLITests: XCTestCase {
 
         let failedOnly = try coderl(["rollouts", "list", "--ledger", ledger, "--outcome", "failed"])
         XCTAssertEqual(failedOnly.output.split(separator: "\n").count, 2, failedOnly.output)
-        let version2 = try coderl(["rollouts", "export", "--ledger", ledger, "--version", "2"])
+        let version2 = try coderl(["rollouts", "export", "--ledger", ledger, "--policy-version", "2"])
         XCTAssertEqual(version2.output.split(separator: "\n").count, 1, version2.output)
         XCTAssertTrue(version2.output.contains("\"policyVersion\":\"2\""), version2.output)
 

@@ -249,7 +249,7 @@ public final class ConfigReader {
     }
 
     /// Edit distance, for "did you mean" hints.
-    static func distance(_ a: String, _ b: String) -> Int {
+    public static func distance(_ a: String, _ b: String) -> Int {
         let a = Array(a), b = Array(b)
         var row = Array(0...b.count)
         for i in 1...max(1, a.count) where !a.isEmpty {

@@ -51,9 +51,11 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case notACheckpoint(path: String, reason: String)
     case corrupt(path: String, reason: String)
     case incompatible(path: String, reason: String)
+    case missing(path: String)
 
     public var description: String {
         switch self {
+        case let .missing(path): return "\(path): no such file or directory (a model is a GGUF file, a training checkpoint, or a Hugging Face directory)"
         case let .notACheckpoint(path, reason): return "\(path): not a coderl training checkpoint: \(reason)"
         case let .corrupt(path, reason): return "\(path): corrupt checkpoint, not loaded: \(reason)"
         case let .incompatible(path, reason): return "\(path): checkpoint does not fit: \(reason)"

@@ -19,7 +19,7 @@ public struct LoadedModel {
     public static func load(_ path: String) throws -> LoadedModel {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw CheckpointError.notACheckpoint(path: path, reason: "no such file or directory")
+            throw CheckpointError.missing(path: path)
         }
         func existing(_ p: String) -> String? { FileManager.default.fileExists(atPath: p) ? p : nil }
         if isDirectory.boolValue {

@@ -169,6 +169,13 @@ struct Eval: ParsableCommand {
         if (criticalSampling || ablations) && critic == nil { throw ValidationError("--critical-sampling and --ablations need --critic") }
         if references && (criticalSampling || ablations) { throw ValidationError("--references evaluates fixed programs; it cannot be combined with critical sampling") }
         if let reason = precision.unavailableReason { throw ValidationError(reason) }
+        // A name that is no dataset, file or selection fails before anything (a ledger) is made.
+        let names = ["humaneval", "mbpp", "apps", "codecontests", BuiltinProblems.name]
+        if !names.contains(dataset) && !FileManager.default.fileExists(atPath: dataset) && !dataset.contains("/") && dataset != "*" {
+            let near = names.filter { ConfigReader.distance($0, dataset) <= 2 }
+            throw ValidationError("--dataset \(dataset): not \(names.dropLast().joined(separator: ", ")) or \(names.last!), no such file or folder, "
+                                  + "and not a source/split selection such as mbpp/test" + (near.isEmpty ? "" : " (did you mean \(near.joined(separator: " or "))?)"))
+        }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1, got \(limit)") }
         if slots < 1 { throw ValidationError("--slots must be at least 1, got \(slots)") }
         if let id, id.isEmpty || id.contains("\0") { throw ValidationError("--id must be a non-empty name") }

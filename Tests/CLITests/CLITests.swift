@@ -112,6 +112,21 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try Ledger.openForReading(path: ledger).counts().problems, 2)
     }
 
+    /// A misspelt dataset gets a suggestion and leaves nothing behind; a missing model is
+    /// called missing.
+    func testMistakesAreNamedWithoutLeavingAnythingBehind() throws {
+        let ledger = root + "/typo-ledger"
+        let typo = try coderl(["eval", "--dataset", "humanevl", "--ledger", ledger])
+        XCTAssertNotEqual(typo.status, 0)
+        XCTAssertTrue(typo.output.contains("--dataset humanevl: not humaneval, mbpp, apps, codecontests or builtin"), typo.output)
+        XCTAssertTrue(typo.output.contains("(did you mean humaneval?)"), typo.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: ledger), "no ledger is made for a command that cannot run")
+        let missing = try coderl(["generate", "--model", root + "/nonexistent.gguf", "--prompt", "hi"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.output.contains("nonexistent.gguf: no such file or directory"), missing.output)
+        XCTAssertFalse(missing.output.contains("not a coderl training checkpoint"), missing.output)
+    }
+
     func testRolloutsListShowAndExport() throws {
         let ledger = root + "/ledger"
         do {

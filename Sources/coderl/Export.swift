@@ -22,7 +22,7 @@ struct Export: ParsableCommand {
               coderl export --checkpoint runs/mbpp --format gguf --out mbpp.gguf
               coderl export --checkpoint runs/sft/step-000200.safetensors --format gguf --out sft.gguf
               coderl export --checkpoint runs/sft/step-000200.safetensors --format safetensors --out sft-hf --dtype bf16
-              coderl export --checkpoint ~/.cache/coderl/models/SmolLM2-135M-Instruct.Q4_1.gguf --format gguf --type f16 --out smol-f16.gguf
+              coderl export --checkpoint ~/.cache/coderl/models/SmolLM2-135M-Instruct.Q4_1.gguf --format gguf --dtype f16 --out smol-f16.gguf
             """)
 
     @Option(help: "Pipeline run directory, checkpoint, GGUF file or Hugging Face directory to export.")
@@ -34,10 +34,7 @@ struct Export: ParsableCommand {
     @Option(help: "Output path (a file for gguf, a directory for safetensors).")
     var out: String
 
-    @Option(help: "GGUF matrix type: f32 or f16 (norms stay f32).")
-    var type: String = "f32"
-
-    @Option(help: "Safetensors dtype: f32, f16 or bf16.")
+    @Option(help: "Number type of the weights: f32, f16, or (safetensors only) bf16; GGUF keeps norms in f32.")
     var dtype: String = "f32"
 
     @Option(help: "GGUF file to take the tokenizer from when the source has none.")
@@ -45,8 +42,8 @@ struct Export: ParsableCommand {
 
     func validate() throws {
         guard ModelExport.Format(rawValue: format) != nil else { throw ValidationError("--format must be gguf or safetensors, got '\(format)'") }
-        guard ["f32", "f16"].contains(type) else { throw ValidationError("--type must be f32 or f16, got '\(type)'") }
         guard SafetensorsWriter.DType(rawValue: dtype.uppercased()) != nil else { throw ValidationError("--dtype must be f32, f16 or bf16, got '\(dtype)'") }
+        if format == "gguf" && dtype == "bf16" { throw ValidationError("--dtype bf16 is for safetensors; GGUF output is f32 or f16") }
     }
 
     func run() throws {
@@ -67,7 +64,7 @@ struct Export: ParsableCommand {
             }
             let metadata = LoadedModel.tokenizerMetadata(of: try GGUFFile(path: tokenizerFile))
             let line = ProgressLine(total: model.weights.namedTensors.count + 1, plainInterval: 5)
-            try ModelExport.gguf(model.weights, tokenizer: metadata, to: out, type: type == "f16" ? .f16 : .f32) { done, _ in
+            try ModelExport.gguf(model.weights, tokenizer: metadata, to: out, type: dtype == "f16" ? .f16 : .f32) { done, _ in
                 line.update(done: done, unit: "tensors", detail: "writing \(out)")
             }
             line.finish()

@@ -78,7 +78,7 @@ struct Generate: ParsableCommand {
                     "sampled_logprobs": s.sampledLogProbs.map(Double.init),
                     "finish": "\(s.finishReason)",
                 ]
-                let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
+                let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes])
                 print(String(decoding: data, as: UTF8.self))
             } else {
                 if seqs.count > 1 { print("--- sample \(i) (\(s.tokens.count) tokens, \(s.finishReason))") }

@@ -50,8 +50,8 @@ struct SFT: ParsableCommand {
             end as OUT/step-NNNNNN.safetensors, and OUT/latest names the newest.
 
             Examples:
-              coderl sft --data pairs.jsonl --out runs/sft --steps 200 --batch 4 --lr 5e-5 --chat
-              coderl sft --data pairs.jsonl --out runs/sft --steps 200 --train-layers 8 --schedule cosine --warmup 20
+              coderl sft --data pairs.jsonl --out runs/sft --steps 200 --batch 4 --learning-rate 5e-5 --chat
+              coderl sft --data pairs.jsonl --out runs/sft --steps 200 --trained-layers 8 --schedule cosine --warmup 20
               coderl sft --resume runs/sft --steps 400
             """)
 
@@ -82,7 +82,7 @@ struct SFT: ParsableCommand {
     @Option(help: "Micro-batches accumulated per optimizer step.")
     var accumulate: Int = 1
 
-    @Option(help: "Peak learning rate.")
+    @Option(name: .customLong("learning-rate"), help: "Peak learning rate (training.learning_rate in a pipeline).")
     var lr: Float = 5e-5
 
     @Option(help: "Learning-rate schedule after warm-up: constant, cosine or linear.")
@@ -100,7 +100,7 @@ struct SFT: ParsableCommand {
     @Option(help: "Clip the global gradient norm to this (0: no clipping).")
     var clip: Double = 1
 
-    @Option(help: "Train only the top N transformer blocks (and the final norm and head); default: all.")
+    @Option(name: .customLong("trained-layers"), help: "Train only the top N transformer blocks (and the final norm and head); default: all (training.trained_layers in a pipeline).")
     var trainLayers: Int?
 
     @Option(help: "Longest sequence in tokens; longer examples have their completion cut.")
@@ -127,7 +127,7 @@ struct SFT: ParsableCommand {
         guard (steps ?? 1) >= 1, (stopAt ?? 1) >= 1, batch >= 1, accumulate >= 1, saveEvery >= 1, maxLength >= 2, warmup >= 0 else {
             throw ValidationError("--steps, --batch, --accumulate and --save-every must be at least 1, --max-length at least 2")
         }
-        guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a positive number, got \(lr)") }
+        guard lr > 0, lr.isFinite else { throw ValidationError("--learning-rate must be a positive number, got \(lr)") }
         guard LearningRateSchedule.Decay(rawValue: schedule) != nil else {
             throw ValidationError("--schedule must be constant, cosine or linear, got '\(schedule)'")
         }

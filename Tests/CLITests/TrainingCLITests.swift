@@ -32,7 +32,7 @@ extension CLITests {
         }
         let data = root + "/pairs.jsonl"
         try writePairs(data)
-        let common = ["--data", data, "--batch", "4", "--train-layers", "2", "--lr", "3e-4", "--chat", "--save-every", "3", "--seed", "3"]
+        let common = ["--data", data, "--batch", "4", "--trained-layers", "2", "--learning-rate", "3e-4", "--chat", "--save-every", "3", "--seed", "3"]
         let straight = try coderl(["sft", "--out", root + "/a", "--steps", "6"] + common)
         XCTAssertEqual(straight.status, 0, straight.output)
         let curve = losses(straight.output)

@@ -39,13 +39,18 @@ final class SandboxModeTests: XCTestCase {
         }
     }
 
-    func testRelaxedModeStillEnforcesLimitsAndCleansUp() throws {
+    /// An executor in relaxed mode without bubblewrap (none on the PATH while it starts).
+    func relaxedExecutor(slots: Int) throws -> Executor {
         var configuration = SandboxConfiguration()
         configuration.mode = .relaxed
         configuration.bubblewrap = "/nonexistent/bwrap"
         setenv("PATH", "/nonexistent", 1)
-        let executor = try Executor(slots: 1, configuration: configuration)
-        setenv("PATH", "/usr/local/bin:/usr/bin:/bin", 1)
+        defer { setenv("PATH", "/usr/local/bin:/usr/bin:/bin", 1) }
+        return try Executor(slots: slots, configuration: configuration)
+    }
+
+    func testRelaxedModeStillEnforcesLimitsAndCleansUp() throws {
+        let executor = try relaxedExecutor(slots: 1)
         XCTAssertTrue(executor.isolation.hasPrefix("relaxed: no bubblewrap"), executor.isolation)
         let limits = Shared.quick
         XCTAssertEqual(try executor.run(program: "while True: pass", suite: stdioSuite([("", "")]), limits: limits).verdict?.statuses, [.timeout])
@@ -71,9 +76,7 @@ final class SandboxModeTests: XCTestCase {
         // The slot's last job directory goes when its executor does.
         var last = ""
         do {
-            setenv("PATH", "/nonexistent", 1)
-            let shortLived = try Executor(slots: 1, configuration: configuration)
-            setenv("PATH", "/usr/local/bin:/usr/bin:/bin", 1)
+            let shortLived = try relaxedExecutor(slots: 1)
             XCTAssertEqual(try shortLived.run(program: note, suite: stdioSuite([("", "ok")]), limits: limits).verdict?.outcome, .passed)
             last = try String(contentsOfFile: cwdFile, encoding: .utf8)
             XCTAssertTrue(FileManager.default.fileExists(atPath: last + "/left-behind"), last)
@@ -84,12 +87,7 @@ final class SandboxModeTests: XCTestCase {
     /// A job's process limit is its own: in relaxed mode every job runs as `nobody`, and a
     /// per-user limit (RLIMIT_NPROC) would count one slot's children against the other's.
     func testRelaxedJobsDoNotShareAProcessBudget() throws {
-        var configuration = SandboxConfiguration()
-        configuration.mode = .relaxed
-        configuration.bubblewrap = "/nonexistent/bwrap"
-        setenv("PATH", "/nonexistent", 1)
-        let executor = try Executor(slots: 2, configuration: configuration)
-        setenv("PATH", "/usr/local/bin:/usr/bin:/bin", 1)
+        let executor = try relaxedExecutor(slots: 2)
         guard executor.memoryCap.contains("memory and processes") else {
             throw XCTSkip("no pids cgroup on this machine (\(executor.memoryCap)): jobs share RLIMIT_NPROC per user")
         }

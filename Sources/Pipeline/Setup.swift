@@ -78,6 +78,15 @@ public enum Setup {
         }
     }
 
+    /// The `source/split` selections `problems` offer, with their counts, for a message about a
+    /// selector that matched nothing: "mbpp/test (500), mbpp/train (374)".
+    public static func selections(_ problems: [Problem]) -> String {
+        var counts: [String: Int] = [:]
+        for p in problems { counts[p.source + "/" + p.split, default: 0] += 1 }
+        guard !counts.isEmpty else { return "none (no problems)" }
+        return counts.keys.sorted().map { "\($0) (\(counts[$0]!))" }.joined(separator: ", ")
+    }
+
     /// The ledger's problems matching the selectors, by id.
     public static func problems(_ ledger: Ledger, selectors: [String]) throws -> [Problem] {
         try ledger.problems().filter { matches($0, selectors) }.sorted { $0.id < $1.id }

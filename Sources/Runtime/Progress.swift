@@ -2,6 +2,10 @@ import Foundation
 
 /// A progress line on standard error: redrawn in place on a terminal (bar, counts, rate,
 /// ETA), and printed as plain lines at most every `plainInterval` seconds otherwise (logs, CI).
+/// From its first update (`0/N` as soon as the work starts) until `finish()`, a heartbeat
+/// keeps it alive while nothing is done: the clock on a terminal advances every second, and
+/// in a pipe the last line is printed again (with the time gone by) every `plainInterval`
+/// seconds (30 when that is 0), so a long first step never looks like a hang.
 /// Safe to use from several threads (a process's output readers and its supervisor).
 public final class ProgressLine: @unchecked Sendable {   // state behind `lock`
     private let lock = NSRecursiveLock()
@@ -11,12 +15,42 @@ public final class ProgressLine: @unchecked Sendable {   // state behind `lock`
     public let started = Date()
     var lastPlain = Date.distantPast
     var drawn = false
+    var finished = false
     var last: (done: Int, unit: String, detail: String, rateDone: Int?, rateSeconds: Double?)?
+    private let write: @Sendable (String) -> Void
+    private var heartbeat: DispatchSourceTimer?
 
-    public init(total: Int, plainInterval: Double = 30, terminal: Bool? = nil) {
+    /// `write` receives every piece of output (standard error by default).
+    public init(total: Int, plainInterval: Double = 30, terminal: Bool? = nil,
+                write: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }) {
         self.total = total
         self.plainInterval = plainInterval
         isTerminal = terminal ?? (isatty(2) != 0)
+        self.write = write
+    }
+
+    deinit { heartbeat?.cancel() }
+
+    /// The heartbeat's period: a second on a terminal, the plain interval (30 s when 0) otherwise.
+    var heartbeatSeconds: Double { isTerminal ? 1 : (plainInterval > 0 ? plainInterval : 30) }
+
+    private func startHeartbeat() {
+        guard heartbeat == nil, !finished else { return }
+        let timer = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
+        let period = heartbeatSeconds
+        timer.schedule(deadline: .now() + period, repeating: period, leeway: .milliseconds(100))
+        timer.setEventHandler { [weak self] in self?.beat() }
+        heartbeat = timer
+        timer.resume()
+    }
+
+    private func beat() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !finished, let last else { return }
+        if isTerminal || Date().timeIntervalSince(lastPlain) >= heartbeatSeconds * 0.99 {
+            draw(last.done, last.unit, last.detail, last.rateDone, last.rateSeconds, force: true)
+        }
     }
 
     /// Reports `done` of `total` units; `detail` follows the counts. `rateDone` units were done
@@ -25,6 +59,12 @@ public final class ProgressLine: @unchecked Sendable {   // state behind `lock`
     public func update(done: Int, unit: String, detail: String = "", rateDone: Int? = nil, rateSeconds: Double? = nil) {
         lock.lock()
         defer { lock.unlock() }
+        last = (done, unit, detail, rateDone, rateSeconds)
+        draw(done, unit, detail, rateDone, rateSeconds, force: false)
+        startHeartbeat()
+    }
+
+    private func draw(_ done: Int, _ unit: String, _ detail: String, _ rateDone: Int?, _ rateSeconds: Double?, force: Bool) {
         let elapsed = Date().timeIntervalSince(started)
         let workDone = rateDone ?? done, seconds = rateSeconds ?? elapsed
         var eta = ""
@@ -33,14 +73,13 @@ public final class ProgressLine: @unchecked Sendable {   // state behind `lock`
         }
         let rate = seconds > 0 && workDone > 0 ? " | " + Self.rate(Double(workDone) / seconds, unit) : ""
         let counts = (total > 0 ? "\(done)/\(total) \(unit)" : "\(done) \(unit)") + (detail.isEmpty ? "" : " | " + detail) + rate + " | " + Self.duration(elapsed) + eta
-        last = (done, unit, detail, rateDone, rateSeconds)
         if isTerminal {
             let width = 24, filled = total > 0 ? min(width, width * done / total) : 0
             let bar = "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] "
-            FileHandle.standardError.write(Data(("\r\u{1B}[K" + bar + counts).utf8))
+            write("\r\u{1B}[K" + bar + counts)
             drawn = true
-        } else if Date().timeIntervalSince(lastPlain) >= plainInterval || (total > 0 && done == total) {
-            FileHandle.standardError.write(Data(("progress: " + counts + "\n").utf8))
+        } else if force || Date().timeIntervalSince(lastPlain) >= plainInterval || (total > 0 && done == total) {
+            write("progress: " + counts + "\n")
             lastPlain = Date()
         }
     }
@@ -49,7 +88,7 @@ public final class ProgressLine: @unchecked Sendable {   // state behind `lock`
     public func note(_ line: String) {
         lock.lock()
         defer { lock.unlock() }
-        if isTerminal && drawn { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if isTerminal && drawn { write("\r\u{1B}[K") }
         print(line)
         fflush(nil)
         if isTerminal && drawn, let last { update(done: last.done, unit: last.unit, detail: last.detail, rateDone: last.rateDone, rateSeconds: last.rateSeconds) }
@@ -66,8 +105,11 @@ public final class ProgressLine: @unchecked Sendable {   // state behind `lock`
     public func finish() {
         lock.lock()
         defer { lock.unlock() }
-        if isTerminal && drawn { FileHandle.standardError.write(Data("\n".utf8)) }
+        if isTerminal && drawn { write("\n") }
         drawn = false
+        finished = true
+        heartbeat?.cancel()
+        heartbeat = nil
     }
 
     /// "42s", "3m 05s", "2h 01m".

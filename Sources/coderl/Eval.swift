@@ -257,6 +257,7 @@ struct Eval: ParsableCommand {
                                 rateDone: p.problemsThisRun, rateSeconds: p.seconds)
             }
             FileHandle.standardError.write(Data("evaluation \(runID) (resume with --id \(ablations ? baseID + " --ablations" : runID)): \(selected.count) problems of \(datasetLabel), \(Self.describe(o)), executors: \(backend.description)\n".utf8))
+            progress.update(done: 0, unit: "problems", detail: "starting")
             let started = Date()
             let (run, results) = try evaluator.run(id: runID, problems: selected, model: modelLabel, dataset: datasetLabel,
                                                    criticName: mode == .none ? "" : (critic ?? ""))

@@ -63,6 +63,7 @@ struct Export: ParsableCommand {
                 throw CLIError("\(source) carries no tokenizer; pass --tokenizer with a GGUF file that has one (llama.cpp needs it)")
             }
             let metadata = LoadedModel.tokenizerMetadata(of: try GGUFFile(path: tokenizerFile))
+            progress.finish()
             let line = ProgressLine(total: model.weights.namedTensors.count + 1, plainInterval: 5)
             try ModelExport.gguf(model.weights, tokenizer: metadata, to: out, type: dtype == "f16" ? .f16 : .f32) { done, _ in
                 line.update(done: done, unit: "tensors", detail: "writing \(out)")

@@ -216,9 +216,12 @@ struct Run: ParsableCommand {
                                         progress.note(line)
                                         if line.hasPrefix("step "), let step = Int(line.dropFirst(5).prefix { $0.isNumber }) {
                                             progress.update(done: step, unit: "steps", detail: "learner")
+                                        } else if line.hasPrefix("warm-start "), let of = line.split(separator: " ").dropFirst().first {
+                                            progress.update(done: 0, unit: "steps", detail: "warm-start \(of)")
                                         }
                                     })
         defer { progress.finish() }
+        progress.update(done: 0, unit: "steps", detail: "starting the roles")
         Signals.onTerminate { supervisor.requestStop() }
         let finished = try supervisor.run()
         if finished {

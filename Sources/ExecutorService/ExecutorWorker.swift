@@ -258,7 +258,7 @@ public final class ExecutorWorker: @unchecked Sendable {
         Telemetry.gauge("coderl_executor_slots_busy", Double(running.count))
         if let result = done.result {
             if result.infrastructureError.isEmpty {
-                let outcome = result.verdict.outcome.metricName
+                let outcome = result.verdict.outcome.name
                 Telemetry.count("coderl_executor_jobs_total", [("outcome", outcome)])
                 Telemetry.seconds("coderl_executor_job_seconds", result.verdict.seconds, [("outcome", outcome)])
             } else {

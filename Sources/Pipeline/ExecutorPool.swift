@@ -50,7 +50,7 @@ public final class ExecutorPool {
         for o in outcomes {
             switch o {
             case .verdict(_, let verdict):
-                let outcome = verdict.outcome.metricName
+                let outcome = verdict.outcome.name
                 Telemetry.count("coderl_executions_total", [("outcome", outcome)])
                 Telemetry.seconds("coderl_execution_seconds", verdict.seconds, [("outcome", outcome)])
             case .parked:

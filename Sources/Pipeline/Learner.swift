@@ -83,9 +83,78 @@ public struct StepReport: Codable, Sendable {
     public var criticSeconds: Double? = nil
     public var klSeconds: Double? = nil
 
+    /// progress.jsonl's keys: snake_case, like every JSON this project writes.
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case step = "step"
+        case version = "version"
+        case seconds = "seconds"
+        case rolloutsPerSecond = "rollouts_per_second"
+        case executionsPerSecond = "executions_per_second"
+        case meanReward = "mean_reward"
+        case passRate = "pass_rate"
+        case outcomes = "outcomes"
+        case criticAccuracy = "critic_accuracy"
+        case policyLag = "policy_lag"
+        case stale = "stale"
+        case unscored = "unscored"
+        case crossEntropy = "cross_entropy"
+        case policyLoss = "policy_loss"
+        case criticLoss = "critic_loss"
+        case criticCalibrationError = "critic_calibration_error"
+        case gradientNorm = "gradient_norm"
+        case gradientNormCE = "gradient_norm_ce"
+        case gradientNormPG = "gradient_norm_pg"
+        case clipped = "clipped"
+        case learningRate = "learning_rate"
+        case tokens = "tokens"
+        case signalShare = "signal_share"
+        case meanAbsReturn = "mean_abs_return"
+        case sampledLogProb = "sampled_log_prob"
+        case klToStart = "kl_to_start"
+        case frontier = "frontier"
+        case finishedAt = "finished_at"
+        case trainSeconds = "train_seconds"
+        case actorSeconds = "actor_seconds"
+        case criticSeconds = "critic_seconds"
+        case klSeconds = "kl_seconds"
+    }
+
+    /// One report as a line of progress.jsonl (snake_case keys, no newline).
+    public func jsonLine() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(self)
+    }
+
+    /// A line of progress.jsonl; lines written before the keys were snake_case (camelCase,
+    /// the property names) are read too.
+    public static func decode(line: some StringProtocol) throws -> StepReport {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .custom { path in
+            let key = path.last!
+            return CodingKeys(rawValue: snakeCase(key.stringValue)) ?? key
+        }
+        return try decoder.decode(StepReport.self, from: Data(line.utf8))
+    }
+
+    /// `gradientNormCE` → `gradient_norm_ce`: an underscore where a lower-case letter or digit
+    /// meets a capital, or a run of capitals meets a capitalised word; all lower-cased.
+    static func snakeCase(_ name: String) -> String {
+        let chars = Array(name)
+        var out = ""
+        for (i, c) in chars.enumerated() {
+            if c.isUppercase && i > 0 {
+                let previous = chars[i - 1], next = i + 1 < chars.count ? chars[i + 1] : nil
+                if previous.isLowercase || previous.isNumber || (previous.isUppercase && next?.isLowercase == true) { out += "_" }
+            }
+            out += c.lowercased()
+        }
+        return out
+    }
+
     public var line: String {
         let total = max(1, outcomes.reduce(0, +))
-        let mix = zip(["CE", "RE", "FT", "P"], outcomes).map { "\($0) \(Int((Double($1) * 100 / Double(total)).rounded()))%" }.joined(separator: " ")
+        let mix = zip(Outcome.counted.map(\.name), outcomes).map { "\($0) \(Int((Double($1) * 100 / Double(total)).rounded()))%" }.joined(separator: " ")
         return String(format: "step %d v%llu | %.1fs | rollouts/s %.2f | exec/s %.2f | reward %+.3f | pass %.1f%% | %@ | critic acc %.0f%% | lag %.2f | stale %d | ce %.3f pg %+.4f critic %.3f",
                       step, version, seconds, rolloutsPerSecond, executionsPerSecond, meanReward, passRate * 100, mix,
                       criticAccuracy * 100, policyLag, stale, crossEntropy, policyLoss, criticLoss)
@@ -118,7 +187,7 @@ extension StepReport {
         for (term, value) in [("cross_entropy", crossEntropy), ("policy_gradient", policyLoss), ("critic", criticLoss)] {
             Telemetry.gauge("coderl_loss", value, [("term", term)])
         }
-        for (name, n) in zip(["compile_error", "runtime_error", "failed_test", "passed"], outcomes) {
+        for (name, n) in zip(Outcome.counted.map(\.name), outcomes) {
             Telemetry.count("coderl_outcomes_total", [("outcome", name)], by: n)
         }
     }
@@ -966,7 +1035,7 @@ public final class LearnerService {
         guard let h = FileHandle(forWritingAtPath: path) else { return }
         defer { try? h.close() }
         h.seekToEndOfFile()
-        h.write(try JSONEncoder().encode(report) + Data("\n".utf8))
+        h.write(try report.jsonLine() + Data("\n".utf8))
     }
 
     /// Held-out evaluation of the final version and the summary line.

@@ -153,7 +153,7 @@ struct BenchPipeline: ParsableCommand {
 
     static func reports(_ file: String) -> [StepReport] {
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return [] }
-        return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(StepReport.self, from: Data($0.utf8)) }
+        return text.split(separator: "\n").compactMap { try? StepReport.decode(line: $0) }
     }
 
     /// What the pipeline had done at one moment: the learner's reports, every role's metrics

@@ -92,7 +92,7 @@ struct ReportData {
 
     static func outcomeName(_ r: Rollout) -> String {
         guard r.hasVerdict, r.verdict.outcome != .unspecified else { return r.state == .generated || r.state == .executing ? "pending" : "unscored" }
-        return r.verdict.outcome.metricName.replacingOccurrences(of: "_", with: " ")
+        return r.verdict.outcome.name
     }
 
     /// The first failing test of a verdict, as one line.
@@ -162,7 +162,7 @@ struct ReportData {
         var steps: [StepReport] = []
         for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
             do {
-                steps.append(try JSONDecoder().decode(StepReport.self, from: Data(line.utf8)))
+                steps.append(try StepReport.decode(line: line))
             } catch {
                 notes.append("\(path), line \(i + 1): not a learner step report (\(error)); skipped")
             }
@@ -228,7 +228,7 @@ struct ReportPage {
     }
 
     func training() -> String {
-        let outcomeNames = ["compile error", "runtime error", "failed test", "passed"]
+        let outcomeNames = Outcome.counted.map(\.name)
         if !steps.isEmpty {
             let xs = steps.map { Double($0.step) }
             func series(_ name: String, _ color: String, _ f: (StepReport) -> Double) -> S {
@@ -309,7 +309,7 @@ struct ReportPage {
         var html = "<p>The newest \(data.newest.count) of \(data.totalRollouts) rollouts, newest first. "
         html += "<label>Filter <input id=\"filter\" type=\"search\" placeholder=\"problem, verdict, text of the program…\"></label> "
         html += "<label>Outcome <select id=\"outcome\"><option value=\"\">any</option>"
-        html += ["passed", "failed test", "runtime error", "compile error", "pending", "unscored"].map { "<option>\($0)</option>" }.joined()
+        html += ["passed", "failed-test", "runtime-error", "compile-error", "pending", "unscored"].map { "<option>\($0)</option>" }.joined()
         html += "</select></label> <span id=\"shown\"></span></p>"
         html += "<table id=\"rollouts\"><thead><tr><th>#</th><th>problem</th><th>version</th><th>purpose</th><th>verdict</th><th>reward</th><th>return</th><th>failing test</th><th>program</th></tr></thead><tbody>"
         for r in data.newest {

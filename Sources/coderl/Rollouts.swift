@@ -147,29 +147,9 @@ struct RolloutsExport: ParsableCommand {
     func run() throws { try printRollouts(filter, format: format) }
 }
 
-func describe(_ outcome: Outcome) -> String {
-    switch outcome {
-    case .compileError: "compile-error"
-    case .runtimeError: "runtime-error"
-    case .failedTest: "failed-test"
-    case .passed: "passed"
-    default: "-"
-    }
-}
+func describe(_ outcome: Outcome) -> String { outcome.name }
 
-func describe(_ status: TestStatus) -> String {
-    switch status {
-    case .passed: "passed"
-    case .wrongAnswer: "wrong-answer"
-    case .runtimeError: "runtime-error"
-    case .timeout: "timeout"
-    case .memoryLimit: "memory-limit"
-    case .outputLimit: "output-limit"
-    case .compileError: "compile-error"
-    case .notRun: "not-run"
-    default: "-"
-    }
-}
+func describe(_ status: TestStatus) -> String { status.name }
 
 func describe(_ state: RolloutState) -> String {
     switch state {

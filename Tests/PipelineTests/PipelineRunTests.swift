@@ -439,7 +439,7 @@ extension PipelineRunTests {
         let cfg = try config(steps: 2, extra: ["training.kl_every=1", "data.heldout_problems=0"])
         let lines = try runToTheEnd(cfg).lines
         let reports = try String(contentsOfFile: cfg.learnerPath + "/progress.jsonl", encoding: .utf8).split(separator: "\n")
-            .map { try JSONDecoder().decode(StepReport.self, from: Data($0.utf8)) }
+            .map { try StepReport.decode(line: $0) }
         XCTAssertEqual(reports.count, 2)
         print("KL to the starting model by step: \(reports.map { $0.klToStart.map { String(format: "%.2e", $0) } ?? "-" })")
         let first = try XCTUnwrap(reports[0].klToStart, "step 1 measured the KL")

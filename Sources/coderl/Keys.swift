@@ -14,9 +14,9 @@ struct Keys: ParsableCommand {
             changes, so a machine added with --allow joins the running pipeline without a restart.
 
             Examples:
-              coderl keys exec.key                                   (on an executor machine)
-              coderl keys --public-key 'Z85...' --allow runs/keys/allowed   (on the head)
-              coderl keys exec.key --allow runs/keys/allowed         (both on one machine)
+              coderl keys exec.key                         # on an executor machine
+              coderl keys --public-key 'Z85...' --allow runs/keys/allowed  # on the head
+              coderl keys exec.key --allow runs/keys/allowed  # both on one machine
             """)
 
     @Argument(help: "Key pair file (created when absent).") var file: String?

@@ -23,7 +23,8 @@ struct Relabel: ParsableCommand {
 
             Examples:
               coderl relabel --ledger runs/demo/ledger --critic 7
-              coderl relabel --ledger runs/demo/ledger --critic runs/other/learner/step-000010/critic.safetensors --reexecute
+              coderl relabel --ledger runs/demo/ledger \\
+                  --critic runs/other/learner/step-000010/critic.safetensors --reexecute
             """)
 
     @Option(help: "The ledger (a run's RUN/ledger directory).") var ledger: String

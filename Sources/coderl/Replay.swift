@@ -16,8 +16,10 @@ struct Replay: ParsableCommand {
             same rollouts with the same configuration give bit-identical weights.
 
             Examples:
-              coderl replay --ledger runs/demo/ledger --config runs/demo/pipeline.yaml --out runs/replay-1
-              coderl replay --ledger runs/demo/ledger --config runs/demo/pipeline.yaml --set training.critic_weights=false --out runs/ablation
+              coderl replay --ledger runs/demo/ledger --config runs/demo/pipeline.yaml \\
+                  --out runs/replay-1
+              coderl replay --ledger runs/demo/ledger --config runs/demo/pipeline.yaml \\
+                  --set training.critic_weights=false --out runs/ablation
             """)
 
     @Option(help: "The ledger (a run's RUN/ledger directory).") var ledger: String

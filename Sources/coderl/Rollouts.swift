@@ -67,7 +67,8 @@ struct RolloutsList: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "One line per rollout.", discussion: """
         Examples:
           coderl rollouts list --ledger runs/demo/ledger --outcome passed --limit 20
-          coderl rollouts list --ledger runs/demo/ledger --problem basic/12-add --policy-version 3
+          coderl rollouts list --ledger runs/demo/ledger --problem basic/12-add \\
+              --policy-version 3
         """)
     @OptionGroup var filter: RolloutFilter
     @Option(help: "table or jsonl.") var format: OutputFormat = .table
@@ -139,7 +140,8 @@ struct RolloutsExport: ParsableCommand {
         discussion: """
             Examples:
               coderl rollouts export --ledger runs/demo/ledger > rollouts.jsonl
-              coderl rollouts export --ledger runs/demo/ledger --policy-version 3 --outcome failed > v3-failures.jsonl
+              coderl rollouts export --ledger runs/demo/ledger --policy-version 3 \\
+                  --outcome failed > v3-failures.jsonl
             """)
     @OptionGroup var filter: RolloutFilter
     @Option(help: "jsonl or table.") var format: OutputFormat = .jsonl

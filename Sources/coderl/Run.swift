@@ -27,7 +27,8 @@ struct Run: ParsableCommand {
 
             Examples:
               coderl run Pipelines/coderl.yaml
-              coderl run Pipelines/coderl.yaml --config Configs/demo.yaml --set run.steps=5
+              coderl run Pipelines/coderl.yaml --config Configs/demo.yaml \\
+                  --set run.steps=5
               coderl run Pipelines/coderl.yaml --dry-run
               coderl run --print-keys
             """)

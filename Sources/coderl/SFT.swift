@@ -50,8 +50,10 @@ struct SFT: ParsableCommand {
             end as OUT/step-NNNNNN.safetensors, and OUT/latest names the newest.
 
             Examples:
-              coderl sft --data pairs.jsonl --out runs/sft --steps 200 --batch 4 --learning-rate 5e-5 --chat
-              coderl sft --data pairs.jsonl --out runs/sft --steps 200 --trained-layers 8 --schedule cosine --warmup 20
+              coderl sft --data pairs.jsonl --out runs/sft --steps 200 --batch 4 \\
+                  --learning-rate 5e-5 --chat
+              coderl sft --data pairs.jsonl --out runs/sft --steps 200 \\
+                  --trained-layers 8 --schedule cosine --warmup 20
               coderl sft --resume runs/sft --steps 400
             """)
 

@@ -26,9 +26,12 @@ struct TrainCritic: ParsableCommand {
             pipeline's starting critic (`model.critic`).
 
             Examples:
-              coderl eval --dataset mbpp --split train --limit 100 --samples 8 --ledger L --id mbpp-train
-              coderl train-critic --ledger L --eval mbpp-train --classes binary --out critic.safetensors
-              coderl train-critic --ledger runs/mbpp-c/ledger --rollouts --classes outcomes --out critic.safetensors
+              coderl eval --dataset mbpp --split train --limit 100 --samples 8 \\
+                  --ledger L --id mbpp-train
+              coderl train-critic --ledger L --eval mbpp-train --classes binary \\
+                  --out critic.safetensors
+              coderl train-critic --ledger runs/mbpp-c/ledger --rollouts \\
+                  --classes outcomes --out critic.safetensors
             """)
 
     @Option(help: "Ledger holding the evaluations.") var ledger: String

@@ -22,7 +22,8 @@ struct CriticLabelerCommand: ParsableCommand {
 
             Examples:
               critic-labeler --config runs/demo/pipeline.yaml
-              critic-labeler --config runs/demo/pipeline.yaml --set logging.critic_labeler=debug --metrics-port 9500
+              critic-labeler --config runs/demo/pipeline.yaml \\
+                  --set logging.critic_labeler=debug --metrics-port 9500
             """,
         version: CodeRLVersion.string)
 

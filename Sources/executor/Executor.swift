@@ -21,7 +21,9 @@ struct ExecutorCommand: ParsableCommand {
             Examples:
               executor --connect tcp://head:5557 --slots 2
               executor --connect tcp://head:5557 --metrics-port 9470 --log-level debug
-              executor --connect tcp://head:5557 --server-key='rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7' --sandbox strict   (with =: a key may begin with -)
+              executor --connect tcp://head:5557 \\
+                  --server-key='rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7' \\
+                  --sandbox strict   (with =: a key may begin with -)
             """,
         version: CodeRLVersion.string)
 

@@ -18,7 +18,8 @@ struct LearnerCommand: ParsableCommand {
 
             Examples:
               learner --config runs/demo/pipeline.yaml
-              learner --config runs/demo/pipeline.yaml --set logging.learner=debug --metrics-port 9500
+              learner --config runs/demo/pipeline.yaml --set logging.learner=debug \\
+                  --metrics-port 9500
             """,
         version: CodeRLVersion.string)
 

@@ -18,7 +18,8 @@ struct ParamStoreCommand: ParsableCommand {
 
             Examples:
               param-store --config runs/demo/pipeline.yaml
-              param-store --config runs/demo/pipeline.yaml --set logging.param_store=debug --metrics-port 9500
+              param-store --config runs/demo/pipeline.yaml \\
+                  --set logging.param_store=debug --metrics-port 9500
             """,
         version: CodeRLVersion.string)
 

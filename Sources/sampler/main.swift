@@ -19,7 +19,9 @@ struct SamplerCommand: ParsableCommand {
 
             Examples:
               sampler --config runs/demo/pipeline.yaml --instance 1
-              sampler --config pipeline.yaml --set endpoints.samples=tcp://head:5703 --set endpoints.rollouts=tcp://head:5704 --set endpoints.params=tcp://head:5701
+              sampler --config pipeline.yaml --set endpoints.samples=tcp://head:5703 \\
+                  --set endpoints.rollouts=tcp://head:5704 \\
+                  --set endpoints.params=tcp://head:5701
               sampler --connect tcp://evalhost:5720 --params tcp://evalhost:5721
             """,
         version: CodeRLVersion.string)

@@ -111,29 +111,49 @@ final class HelpTests: XCTestCase {
         }
         // Subcommands as the root help lists them, one level down for groups.
         func subcommands(_ text: String) -> [String] {
-            guard let part = text.components(separatedBy: "SUBCOMMANDS:").dropFirst().first else { return [] }
+            guard let part = text.components(separatedBy: "SUBCOMMANDS:").dropFirst().first?.components(separatedBy: "\n\n").first else { return [] }
             return part.split(separator: "\n").compactMap { line in
                 guard line.hasPrefix("  "), !line.hasPrefix("   ") else { return nil }
                 return line.split(separator: " ").first.map(String.init)
             }.filter { $0 != "help" }
         }
+        // In a pipe the help is wrapped at 80 columns: an example line that does not fit is
+        // broken mid-command. Every line of an Examples block starts a command or a comment,
+        // or continues one that ended in a backslash (or an open parenthesis).
+        func assertExamplesFit(_ text: String, _ name: String) {
+            guard let block = text.components(separatedBy: "Examples:").dropFirst().first?.components(separatedBy: "\n\n").first else { return }
+            let starts = ["coderl", "executor", "sampler", "param-store", "critic-labeler", "learner", "#", "(", "make", "swift", "ssh", "cat", "OPENBLAS"]
+            var previous = ""
+            for line in block.split(separator: "\n").map(String.init) where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+                let body = line.trimmingCharacters(in: .whitespaces)
+                let continued = previous.hasSuffix("\\") || previous.hasSuffix("(")
+                XCTAssertTrue(continued || starts.contains { body.hasPrefix($0) }, "\(name) --help: an example broken mid-command: '\(line)' after '\(previous)'")
+                XCTAssertLessThanOrEqual(line.count, 78, "\(name) --help: an example wider than 78 columns: '\(line)'")
+                previous = body
+            }
+        }
         var checked = 0
         for tool in ["executor", "sampler", "param-store", "critic-labeler", "learner"] {
             let text = try help(tool, [])
+            assertExamplesFit(text, tool)
             XCTAssertTrue(text.contains("Examples:"), "\(tool) --help has no examples")
             checked += 1
         }
         let root = try help("coderl", [])
+        assertExamplesFit(root, "coderl")
         XCTAssertTrue(root.contains("Examples:"))
         let commands = subcommands(root)
         XCTAssertGreaterThanOrEqual(commands.count, 14, root)
         for command in commands {
             let text = try help("coderl", [command])
+            assertExamplesFit(text, "coderl \(command)")
             XCTAssertTrue(text.contains("Examples:"), "coderl \(command) --help has no examples")
             XCTAssertTrue(text.contains("OPTIONS:") || text.contains("SUBCOMMANDS:"), "coderl \(command) --help")
             checked += 1
             for sub in subcommands(text) {
-                XCTAssertTrue(try help("coderl", [command, sub]).contains("Examples:"), "coderl \(command) \(sub) --help has no examples")
+                let subText = try help("coderl", [command, sub])
+                assertExamplesFit(subText, "coderl \(command) \(sub)")
+                XCTAssertTrue(subText.contains("Examples:"), "coderl \(command) \(sub) --help has no examples")
                 checked += 1
             }
         }

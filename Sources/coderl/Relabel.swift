@@ -34,10 +34,11 @@ struct Relabel: ParsableCommand {
     @Option(help: "Baseline of relative returns: greedy or group-mean.") var baseline: String = "greedy"
     @Option(help: "Reward: coderl (graded outcomes) or pass (1 passed, 0 otherwise).") var reward: String = "coderl"
     @Option(help: "First rollout sequence.") var fromSeq: UInt64 = 1
-    @Option(help: "Last rollout sequence.") var toSeq: UInt64 = .max
+    @Option(help: "Last rollout sequence (default: the ledger's last).") var toSeq: UInt64?
     @OptionGroup var sandbox: SandboxOptionsGroup
 
     func validate() throws {
+        if let toSeq, toSeq < fromSeq { throw ValidationError("--to-seq \(toSeq) is before --from-seq \(fromSeq)") }
         guard critic != nil || reexecute else { throw ValidationError("give --critic, --reexecute, or both") }
         guard Rewards.ReturnMode(rawValue: `return`) != nil else { throw ValidationError("--return must be relative or absolute") }
         guard Rewards.Baseline(rawValue: baseline) != nil else { throw ValidationError("--baseline must be greedy or group-mean") }
@@ -68,7 +69,7 @@ struct Relabel: ParsableCommand {
         let store = try Ledger(path: ledger)
         let started = Date()
         let progress = ProgressLine(total: 0, plainInterval: 10)
-        let summary = try relabeler.run(ledger: store, range: fromSeq...toSeq) { done in
+        let summary = try relabeler.run(ledger: store, range: fromSeq...(toSeq ?? .max)) { done in
             progress.update(done: done, unit: "rollouts", detail: reexecute ? "relabeled and re-executed" : "relabeled")
         }
         progress.finish()

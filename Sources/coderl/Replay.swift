@@ -26,8 +26,12 @@ struct Replay: ParsableCommand {
     @Option(name: .customLong("config"), help: "Configuration files (e.g. the run's RUN/pipeline.yaml); later ones win.") var configFiles: [String] = []
     @Option(name: .customLong("set"), help: "Override one key (repeatable).") var assignments: [String] = []
     @Option(help: "First rollout sequence to read.") var fromSeq: UInt64 = 1
-    @Option(help: "Last rollout sequence to read.") var toSeq: UInt64 = .max
+    @Option(help: "Last rollout sequence to read (default: the ledger's last).") var toSeq: UInt64?
     @Option(help: "Output run directory (must not hold a learner checkpoint).") var out: String
+
+    func validate() throws {
+        if let toSeq, toSeq < fromSeq { throw ValidationError("--to-seq \(toSeq) is before --from-seq \(fromSeq)") }
+    }
 
     func run() throws {
         let config: PipelineConfig
@@ -46,7 +50,7 @@ struct Replay: ParsableCommand {
                 progress.update(done: steps, unit: "steps", detail: "replaying \(ledger)")
             }
         }
-        let result = try learner.replay(from: fromSeq, to: toSeq)
+        let result = try learner.replay(from: fromSeq, to: toSeq ?? .max)
         progress.finish()
         print("replayed \(result.steps) steps on rollouts \(result.firstSequence)...\(result.lastSequence)")
         print("actor  sha256 \(result.actorSHA256)")

@@ -146,6 +146,18 @@ final class CLITests: XCTestCase {
                                  directory: repository)
         XCTAssertNotEqual(nothing.status, 0)
         XCTAssertTrue(nothing.output.contains("data.train: no problem of data.sources matches [\"builtin/nope\"]; the sources hold builtin/heldout (30), builtin/train (122)"), nothing.output)
+
+        // A backwards range is refused before anything is opened (it used to trap).
+        for (command, rest) in [("relabel", ["--reexecute"]), ("replay", ["--out", root + "/out"])] {
+            let backwards = try coderl([command, "--ledger", root + "/none", "--from-seq", "10", "--to-seq", "5"] + rest)
+            XCTAssertNotEqual(backwards.status, 0)
+            XCTAssertTrue(backwards.output.contains("--to-seq 5 is before --from-seq 10"), backwards.output)
+        }
+        // No "18446744073709551615" shown as a default.
+        for command in ["relabel", "replay"] {
+            let help = try coderl([command, "--help"])
+            XCTAssertFalse(help.output.contains("18446744073709551615"), help.output)
+        }
     }
 
     func testRolloutsListShowAndExport() throws {

@@ -18,6 +18,18 @@ public struct RoleOptions: ParsableArguments {
 
     public init() {}
 
+    /// The configuration of a role that keeps state (the ledger, checkpoints, weights), which
+    /// must not start on the defaults by accident: without --config it would keep that state
+    /// in runs/coderl under the current directory. `--set run.dir=DIR` runs on the defaults
+    /// on purpose.
+    public func loadForStatefulRole(_ role: String) throws -> PipelineConfig {
+        if configFiles.isEmpty && !assignments.contains(where: { $0.hasPrefix("run.dir=") }) {
+            throw ValidationError("\(role) needs --config FILE: the pipeline's configuration (RUN/pipeline.yaml, written by `coderl run`, or your own); "
+                                  + "on the defaults it would keep its state in runs/coderl under the current directory (pass --set run.dir=DIR to do that on purpose)")
+        }
+        return try load()
+    }
+
     public func load() throws -> PipelineConfig {
         do {
             return try PipelineConfig.load(files: configFiles, assignments: assignments).0

@@ -30,7 +30,7 @@ struct CriticLabelerCommand: ParsableCommand {
     @OptionGroup var role: RoleOptions
 
     func run() throws {
-        let config = try role.load()
+        let config = try role.loadForStatefulRole("critic-labeler")
         let (log, metrics) = role.observe(config, role: "critic-labeler")
         defer { metrics?.stop() }
         var settings = LabelerService.Settings(config: config)

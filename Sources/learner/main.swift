@@ -26,7 +26,7 @@ struct LearnerCommand: ParsableCommand {
     @OptionGroup var role: RoleOptions
 
     func run() throws {
-        let config = try role.load()
+        let config = try role.loadForStatefulRole("learner")
         let (log, metrics) = role.observe(config, role: "learner")
         defer { metrics?.stop() }
         let service = try LearnerService(config: config, log: log) { line in

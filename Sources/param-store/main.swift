@@ -26,7 +26,7 @@ struct ParamStoreCommand: ParsableCommand {
     @OptionGroup var role: RoleOptions
 
     func run() throws {
-        let config = try role.load()
+        let config = try role.loadForStatefulRole("param-store")
         let (log, metrics) = role.observe(config, role: "param-store")
         defer { metrics?.stop() }
         var settings = ParamStore.Settings(directory: config.weightsPath, endpoint: config.endpoints.params,

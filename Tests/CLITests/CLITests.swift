@@ -153,6 +153,13 @@ final class CLITests: XCTestCase {
             XCTAssertNotEqual(backwards.status, 0)
             XCTAssertTrue(backwards.output.contains("--to-seq 5 is before --from-seq 10"), backwards.output)
         }
+        // A role that keeps state does not start on the defaults by accident.
+        for role in ["learner", "param-store", "critic-labeler"] {
+            let bare = try coderl([], tool: role, directory: root)
+            XCTAssertNotEqual(bare.status, 0)
+            XCTAssertTrue(bare.output.contains("\(role) needs --config FILE"), bare.output)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/runs"), "\(role) left runs/ behind")
+        }
         // No "18446744073709551615" shown as a default.
         for command in ["relabel", "replay"] {
             let help = try coderl([command, "--help"])

@@ -55,10 +55,10 @@ struct Eval: ParsableCommand {
               # paired test of two evaluations
               coderl compare BASE-ID TUNED-ID --ledger runs/eval/ledger
               coderl eval --dataset humaneval --samples 20 --samplers tcp://*:5720 \\
-                  --executors tcp://*:5730
+                  --executors tcp://*:5705
                   (then on any machine: sampler --connect tcp://HOST:5720 \\
                       --params tcp://HOST:5721
-                                        executor --connect tcp://HOST:5730)
+                                        executor --connect tcp://HOST:5705)
             """)
 
     @Option(help: "Model: a GGUF file, a checkpoint or a Hugging Face directory (default: the cached SmolLM2-135M-Instruct), or a param-store version number with --weights.")

@@ -19,15 +19,15 @@ struct ExecutorCommand: ParsableCommand {
             the jobs go elsewhere).
 
             Examples:
-              executor --connect tcp://head:5557 --slots 2
-              executor --connect tcp://head:5557 --metrics-port 9470 --log-level debug
-              executor --connect tcp://head:5557 \\
+              executor --connect tcp://head:5705 --slots 2
+              executor --connect tcp://head:5705 --metrics-port 9470 --log-level debug
+              executor --connect tcp://head:5705 \\
                   --server-key='rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7' \\
                   --sandbox strict   (with =: a key may begin with -)
             """,
         version: CodeRLVersion.string)
 
-    @Option(help: "The dispatcher's endpoint, e.g. tcp://head:5557.") var connect: String
+    @Option(help: "The dispatcher's endpoint, e.g. tcp://head:5705.") var connect: String
     @Option(help: "Jobs run at once (one sandboxed slot each; defaults to the number of cores).") var slots: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "This executor's name in heartbeats and verdicts (default: host-pid).") var name: String?
     @Option(help: "Heartbeat interval in milliseconds.") var heartbeatMs: Int = 1000

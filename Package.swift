@@ -110,6 +110,8 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
 
+        // Starting the package's executables and other programs from tests.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO", "Tensor"]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "ModelIO", "Tensor"]),
@@ -118,14 +120,14 @@ let package = Package(
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Schema"]),
         .testTarget(name: "SchemaTests", dependencies: ["Schema"]),
-        .testTarget(name: "CLITests", dependencies: ["CodeRL", "Ledger", "ModelIO", "Schema", "Wire", "ZeroMQ"]),
+        .testTarget(name: "CLITests", dependencies: ["CodeRL", "Ledger", "ModelIO", "Schema", "TestSupport", "Wire", "ZeroMQ"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Schema"]),
         .testTarget(name: "ExecutionTests", dependencies: ["Execution", "ExecutorService", "Datasets", "Ledger", "LMDB", "Schema", "Wire", "ZeroMQ"]),
-        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "LMDB", "Schema"]),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "LMDB", "Schema", "TestSupport"]),
         // Child process of the ledger crash-safety test (killed with SIGKILL).
         .executableTarget(name: "LedgerStress", dependencies: ["Ledger", "Schema"], path: "Tests/Helpers/LedgerStress"),
         .testTarget(name: "PipelineTests", dependencies: [
-            "CodeRL", "Evaluation", "Runtime", "Pipeline", "Llama", "ModelIO", "Optim", "Tensor", "Training", "Execution", "ExecutorService", "Ledger", "Schema", "Wire", "ZeroMQ",
+            "CodeRL", "Evaluation", "Runtime", "Pipeline", "Llama", "ModelIO", "Optim", "Tensor", "Training", "Execution", "ExecutorService", "Ledger", "Schema", "TestSupport", "Wire", "ZeroMQ",
         ]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CZeroMQ", "CLMDB"]),
     ]

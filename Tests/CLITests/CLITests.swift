@@ -1,6 +1,7 @@
 import Foundation
 import Ledger
 import Schema
+import TestSupport
 import XCTest
 import ZeroMQ
 
@@ -17,27 +18,7 @@ final class CLITests: XCTestCase {
 
     func coderl(_ arguments: [String], environment: [String: String] = [:], tool: String = "coderl",
                 directory: String? = nil) throws -> (status: Int32, output: String) {
-        var products = Bundle.main.bundleURL
-        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-            products = bundle.bundleURL.deletingLastPathComponent()
-        }
-        let binary = products.appendingPathComponent(tool).path
-        guard FileManager.default.isExecutableFile(atPath: binary) else {
-            XCTFail("\(binary) is missing: `swift build` builds it with the tests")
-            return (-1, "")
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try runCLI(tool, arguments, directory: directory, environment: environment)
     }
 
     /// Every binary says its version (the same one).

@@ -2,6 +2,7 @@ import Foundation
 import Ledger
 import Schema
 import Wire
+import TestSupport
 import XCTest
 import ZeroMQ
 

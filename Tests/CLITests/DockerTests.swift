@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// The container files agree with the package and with the pipeline they start.
@@ -8,17 +9,7 @@ final class DockerTests: XCTestCase {
     func read(_ path: String) throws -> String { try String(contentsOfFile: root + "/" + path, encoding: .utf8) }
 
     func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: root)
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try runProcess(executable, arguments, directory: root)
     }
 
     /// Every executable the package builds (but the test helper) is copied into the image.
@@ -70,9 +61,7 @@ final class DockerTests: XCTestCase {
         XCTAssertTrue(pipeline.contains("executors: tcp://*:5705"), pipeline)
         XCTAssertTrue(pipeline.contains("executors: 0"), pipeline)
         // The head's pipeline file is a valid configuration.
-        var products = Bundle.main.bundleURL
-        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") { products = bundle.bundleURL.deletingLastPathComponent() }
-        let dry = try run(products.appendingPathComponent("coderl").path, ["run", "Pipelines/compose.yaml", "--dry-run"])
+        let dry = try run(productPath("coderl"), ["run", "Pipelines/compose.yaml", "--dry-run"])
         XCTAssertEqual(dry.status, 0, dry.output)
         XCTAssertTrue(dry.output.contains("1 sampler(s), 0 executor(s)"), dry.output)
         // bubblewrap in a container needs all three (Docker/check.sh found the last one: without
@@ -86,7 +75,7 @@ final class DockerTests: XCTestCase {
             .matches(in: check, range: NSRange(check.startIndex..., in: check))
             .flatMap { ["--set", String(check[Range($0.range(at: 1), in: check)!])] }
         XCTAssertGreaterThanOrEqual(settings.count, 10, check)
-        let short = try run(products.appendingPathComponent("coderl").path, ["run", "Pipelines/compose.yaml", "--dry-run"] + settings)
+        let short = try run(productPath("coderl"), ["run", "Pipelines/compose.yaml", "--dry-run"] + settings)
         XCTAssertEqual(short.status, 0, short.output)
         XCTAssertTrue(short.output.contains("2 steps"), short.output)
     }
@@ -95,20 +84,7 @@ final class DockerTests: XCTestCase {
 /// Every executable and subcommand explains itself with examples.
 final class HelpTests: XCTestCase {
     func testEveryCommandHasHelpWithExamples() throws {
-        var products = Bundle.main.bundleURL
-        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") { products = bundle.bundleURL.deletingLastPathComponent() }
-        func help(_ tool: String, _ arguments: [String]) throws -> String {
-            let process = Process()
-            process.executableURL = products.appendingPathComponent(tool)
-            process.arguments = arguments + ["--help"]
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return String(decoding: data, as: UTF8.self)
-        }
+        func help(_ tool: String, _ arguments: [String]) throws -> String { try runCLI(tool, arguments + ["--help"]).output }
         // Subcommands as the root help lists them, one level down for groups.
         func subcommands(_ text: String) -> [String] {
             guard let part = text.components(separatedBy: "SUBCOMMANDS:").dropFirst().first?.components(separatedBy: "\n\n").first else { return [] }
@@ -175,11 +151,9 @@ extension DockerTests {
         }
         let installed = Set(stage.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\\" }).map(String.init))
         let base: Set<String> = ["libc6", "libstdc++6", "libgcc-s1"]
-        var products = Bundle.main.bundleURL
-        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") { products = bundle.bundleURL.deletingLastPathComponent() }
         var traced = 0
         for tool in ["coderl", "executor", "sampler", "learner", "critic-labeler", "param-store"] {
-            let binary = products.appendingPathComponent(tool).path
+            let binary = productPath(tool)
             let needed = try run("/usr/bin/readelf", ["-d", binary]).output.split(separator: "\n")
                 .filter { $0.contains("(NEEDED)") }.compactMap { $0.split(separator: "[").last?.split(separator: "]").first.map(String.init) }
             let resolved = try run("/usr/bin/ldd", [binary]).output.split(separator: "\n")

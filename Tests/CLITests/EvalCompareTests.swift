@@ -2,6 +2,7 @@ import CodeRL
 import Foundation
 import Ledger
 import Schema
+import TestSupport
 import XCTest
 
 /// `coderl compare` on two evaluations stored in a ledger.

@@ -2,6 +2,7 @@ import Foundation
 import Ledger
 import Schema
 import Wire
+import TestSupport
 import XCTest
 import ZeroMQ
 
@@ -167,33 +168,4 @@ final class HostileCatalogueTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir
     }
-}
-
-/// The package's executables, beside the test bundle.
-func productPath(_ tool: String) -> String {
-    var products = Bundle.main.bundleURL
-    for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-        products = bundle.bundleURL.deletingLastPathComponent()
-    }
-    return products.appendingPathComponent(tool).path
-}
-
-/// Starts one of the package's executables (its output into `output`, or inherited).
-func startCLI(_ tool: String, _ arguments: [String], output: Pipe? = nil, directory: String? = nil) throws -> Process {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: productPath(tool))
-    process.arguments = arguments
-    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    if let output { process.standardOutput = output; process.standardError = output }
-    try process.run()
-    return process
-}
-
-/// Runs one of the package's executables to its end: exit status and everything it printed.
-func runCLI(_ tool: String, _ arguments: [String], directory: String? = nil) throws -> (status: Int32, output: String) {
-    let pipe = Pipe()
-    let process = try startCLI(tool, arguments, output: pipe, directory: directory)
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }

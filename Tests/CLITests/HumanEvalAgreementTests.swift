@@ -1,5 +1,6 @@
 import Foundation
 import ModelIO
+import TestSupport
 import XCTest
 
 /// An outside check of our scoring: `coderl eval --samples-jsonl` writes the programs in the
@@ -101,19 +102,7 @@ extension CLITests {
     }
 
     private func runTool(_ tool: String, _ arguments: [String], site: String?) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        if let site { environment["PYTHONPATH"] = site }
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try runProcess(tool, arguments, environment: site.map { ["PYTHONPATH": $0] } ?? [:])
     }
 
     /// `break DATA OUT IDS`: HumanEval records with every fifth canonical solution kept and the

@@ -1,6 +1,7 @@
 import Foundation
 import Ledger
 import Schema
+import TestSupport
 import XCTest
 
 /// A damaged ledger is an error message, never a crash: a truncated data file is refused by

@@ -1,6 +1,7 @@
 import Foundation
 import Ledger
 import Schema
+import TestSupport
 import XCTest
 
 /// `coderl report` on a ledger and progress file written here, read back as a browser would.
@@ -14,24 +15,7 @@ final class ReportTests: XCTestCase {
 
     override func tearDown() { try? FileManager.default.removeItem(atPath: root) }
 
-    func tool(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
-    func coderl(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        var products = Bundle.main.bundleURL
-        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") { products = bundle.bundleURL.deletingLastPathComponent() }
-        return try tool(products.appendingPathComponent("coderl").path, arguments)
-    }
+    func coderl(_ arguments: [String]) throws -> (status: Int32, output: String) { try runCLI("coderl", arguments) }
 
     /// A run: 3 versions x 4 programs (one hostile text), held-out evaluations, one `coderl eval`.
     func writeRun() throws {
@@ -128,11 +112,11 @@ final class ReportTests: XCTestCase {
             return
         }
         let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--user-data-dir=\(root)/chromium"]
-        let dom = try tool(chromium, flags + ["--dump-dom", "file://" + out])
+        let dom = try runProcess(chromium, flags + ["--dump-dom", "file://" + out])
         XCTAssertTrue(dom.output.contains("<span id=\"shown\">16 shown</span>"), String(dom.output.suffix(2000)))
         XCTAssertEqual(dom.output.components(separatedBy: "<svg").count - 1, 11)
         let png = root + "/report.png"
-        let shot = try tool(chromium, flags + ["--window-size=1240,2400", "--screenshot=\(png)", "file://" + out])
+        let shot = try runProcess(chromium, flags + ["--window-size=1240,2400", "--screenshot=\(png)", "file://" + out])
         let bytes = try Data(contentsOf: URL(fileURLWithPath: png))
         XCTAssertEqual(Array(bytes.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A], shot.output)
         XCTAssertGreaterThan(bytes.count, 50_000, "a page of plots, not a blank one")

@@ -1,5 +1,6 @@
 import Foundation
 import Schema
+import TestSupport
 import XCTest
 import Ledger
 
@@ -16,7 +17,7 @@ final class CrashSafetyTests: XCTestCase {
     }
 
     func testCommittedRolloutsSurviveSIGKILL() throws {
-        let helper = productsDirectory().appendingPathComponent("LedgerStress").path
+        let helper = productsDirectory.appendingPathComponent("LedgerStress").path
         guard FileManager.default.isExecutableFile(atPath: helper) else {
             return XCTFail("\(helper) is missing: `swift build` builds it with the tests")
         }

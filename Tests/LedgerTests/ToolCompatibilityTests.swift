@@ -1,5 +1,6 @@
 import Foundation
 import Schema
+import TestSupport
 import XCTest
 import Ledger
 
@@ -22,17 +23,17 @@ final class ToolCompatibilityTests: XCTestCase {
             try ledger.append((0..<25).map { sampleRollout(problem: "p\($0)", tokens: [UInt32($0)]) })
         }
 
-        let stat = try runTool(tool("mdb_stat"), ["-a", path])
+        let stat = try runProcess(tool("mdb_stat"), ["-a", path])
         XCTAssertEqual(stat.status, 0, stat.output)
         XCTAssertTrue(stat.output.contains("Status of rollouts"), stat.output)
         XCTAssertTrue(stat.output.contains("Entries: 25"), stat.output)
 
-        let dump = try runTool(tool("mdb_dump"), ["-s", "rollouts", path])
+        let dump = try runProcess(tool("mdb_dump"), ["-s", "rollouts", path])
         XCTAssertEqual(dump.status, 0, dump.output)
         // mdb_dump prints each key as hex on its own line: sequence 25 is 0000000000000019.
         XCTAssertTrue(dump.output.contains(" 0000000000000019\n"), dump.output)
 
-        let copied = try runTool(tool("mdb_copy"), [path, copy])
+        let copied = try runProcess(tool("mdb_copy"), [path, copy])
         XCTAssertEqual(copied.status, 0, copied.output)
         let reopened = try Ledger.openForReading(path: copy)
         XCTAssertEqual(try reopened.lastSequence(), 25)

@@ -5,6 +5,7 @@ import Llama
 import ModelIO
 import Schema
 import Training
+import TestSupport
 import XCTest
 
 /// The fault checks of the pipeline, on real processes started by `coderl run`: roles are

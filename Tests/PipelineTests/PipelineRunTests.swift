@@ -13,6 +13,7 @@ import Synchronization
 import Tensor
 import Training
 import Wire
+import TestSupport
 import XCTest
 import ZeroMQ
 

@@ -3,6 +3,7 @@ import Ledger
 import ModelIO
 import Pipeline
 import Schema
+import TestSupport
 import XCTest
 import ZeroMQ
 
@@ -19,16 +20,8 @@ final class RemoteExecutorTests: XCTestCase {
 
     @discardableResult
     func sh(_ command: String) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", command]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        let result = try runProcess("/bin/sh", ["-c", command])
+        return (result.status, result.output)
     }
 
     override func setUpWithError() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import ModelIO
+import TestSupport
 import XCTest
 
 /// Replay on the real model: a short `coderl run` of SmolLM2-135M-Instruct (processes, deltas,

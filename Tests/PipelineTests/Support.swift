@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Llama
 import ModelIO
 import Tensor
@@ -17,32 +18,11 @@ func writeTinyModel(to path: String) throws -> String {
     return path
 }
 
-/// The directory holding the built executables (coderl, executor, the roles).
-var productsDirectory: URL {
-    var products = Bundle.main.bundleURL
-    for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-        products = bundle.bundleURL.deletingLastPathComponent()
-    }
-    return products
-}
-
 /// Runs a built executable (`coderl` unless `tool` says otherwise) to its end and returns its
 /// exit status and what it wrote (standard output and error together). `threads` sets both
 /// our thread count and OpenBLAS's.
 func runProduct(_ arguments: [String], threads: Int? = nil, tool: String = "coderl") throws -> (status: Int32, output: String) {
-    let p = Process()
-    p.executableURL = productsDirectory.appendingPathComponent(tool)
-    p.arguments = arguments
-    if let threads {
-        p.environment = ProcessInfo.processInfo.environment.merging(["CODERL_THREADS": "\(threads)", "OPENBLAS_NUM_THREADS": "\(threads)"]) { $1 }
-    }
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
-    return (p.terminationStatus, output)
+    try runCLI(tool, arguments, environment: threads.map { ["CODERL_THREADS": "\($0)", "OPENBLAS_NUM_THREADS": "\($0)"] } ?? [:])
 }
 
 /// The weight tensors (by name) whose values differ between two weight files of one model.

@@ -5,6 +5,8 @@
 #   B  RL without the critic's token weights
 #   C  CodeRL: RL with the critic's token weights (the committed recipe)
 #   D  (with --with-d) CodeRL without the cross-entropy term
+#   F  (ARMS="... F") fine-tuning alone on C's curriculum: the same cross-entropy on the same
+#      frontier problems as C, without the policy-gradient term (what RL itself adds)
 #
 #   Pipelines/mbpp-arms.sh [--with-d] [RUNS] [-- extra coderl run options such as --set run.steps=60]
 #
@@ -49,6 +51,7 @@ for arm in $arms; do
     B) set_arm="--set training.critic_weights=false" ;;
     C) set_arm="" ;;
     D) set_arm="--set training.ce_weight=0" ;;
+    F) set_arm="--set training.rl_weight=0" ;;
   esac
   [ $arm = A ] || set_arm="$set_arm --set data.heldout_points=[after]"
   dir=$(arm_dir $arm)

@@ -1043,7 +1043,9 @@ public final class LearnerService {
         var summary = "trained \(state.step) steps; actor v\(state.version); \(state.totals.rollouts) rollouts (\(state.totals.passed) passed, \(state.totals.stale) stale, \(state.totals.unscored) unscored)"
         let points = config.data.heldoutPoints
         guard !heldout.isEmpty, !points.isEmpty else { return summary }
+        var afterIssuedMs: UInt64? = nil
         if points.contains(.after) && state.evalAfterVersion != state.version {
+            afterIssuedMs = nowMs()
             try issueEval(.after)
             state.evalAfterVersion = state.version
             try saveCheckpoint()
@@ -1061,6 +1063,11 @@ public final class LearnerService {
                 && (warmName == nil || warm != nil) { break }
             serviceSamplers(timeoutMs: 500)
         }
+        // How long the samplers and executors took over the final evaluation (greedy, batched).
+        let afterSeconds = after == nil ? nil : afterIssuedMs.map { Double(nowMs() - $0) / 1000 }
+        if let afterSeconds, let after {
+            log.info("held-out evaluation after training: \(after.count) problems in \(String(format: "%.1f", afterSeconds)) s")
+        }
         func rate(_ r: [String: Bool]?) -> String {
             guard let r else { return "n/a" }
             let passed = r.values.filter { $0 }.count
@@ -1068,7 +1075,8 @@ public final class LearnerService {
         }
         summary += "\nheld-out pass rate (greedy): "
             + [state.evalBeforeIssued ? "before \(rate(before))" : nil, warmName != nil ? "after warm-start \(rate(warm))" : nil,
-               points.contains(.after) ? "after \(rate(after))" : nil].compactMap { $0 }.joined(separator: ", ")
+               points.contains(.after) ? "after \(rate(after))" + (afterSeconds.map { String(format: " (evaluated in %.1f s)", $0) } ?? "") : nil]
+            .compactMap { $0 }.joined(separator: ", ")
         // Paired: the same problems before and after, McNemar's exact test on those that changed.
         for (name, a) in [("base", before), ("warm-start", warm)] {
             guard let a, let after else { continue }

@@ -1066,7 +1066,7 @@ public final class LearnerService {
         // How long the samplers and executors took over the final evaluation (greedy, batched).
         let afterSeconds = after == nil ? nil : afterIssuedMs.map { Double(nowMs() - $0) / 1000 }
         if let afterSeconds, let after {
-            log.info("held-out evaluation after training: \(after.count) problems in \(String(format: "%.1f", afterSeconds)) s")
+            log("held-out evaluation after training: \(after.count) problems in \(String(format: "%.1f", afterSeconds)) s")
         }
         func rate(_ r: [String: Bool]?) -> String {
             guard let r else { return "n/a" }

@@ -14,6 +14,19 @@ public enum CriticalMode: String, Sendable, Codable, CaseIterable {
     case repair = "refine+repair"
 }
 
+/// Which refinement critical sampling runs.
+public enum CriticalVariant: String, Sendable, Codable, CaseIterable {
+    /// The paper's Algorithm 1: the pool is the refined programs only, each seeded up to the
+    /// critic's peak and cut where its pass probability first falls below one half.
+    case paper
+    /// The programs that passed the example tests stay in the pool beside their refinements
+    /// (on MBPP the example tests are the hidden ones, so the paper throws known passes away),
+    /// and a seed is cut before the steepest fall of the program's own critic curve rather
+    /// than at an absolute one half (with a weak critic and a low base rate that left most
+    /// seeds empty, making refinement plain resampling).
+    case improved
+}
+
 /// Budgets of critical sampling.
 public struct CriticalBudget: Sendable, Codable, Equatable {
     /// M: failed programs repaired per round (the critic's most promising ones).
@@ -38,6 +51,20 @@ public enum CriticalSampling {
         for t in p.indices where p[t] > p[peak] { peak = t }
         let firstFail = p.firstIndex { $0 < 0.5 } ?? p.count
         return max(0, min(peak + 1, firstFail, p.count - 1))
+    }
+
+    /// The improved variant's seed: the program's tokens before the steepest fall of its own
+    /// pass-probability curve (`p[t-1] - p[t]` largest; the earliest on ties), so where the
+    /// critic changed its mind most is resampled whatever the curve's level; a curve that never
+    /// falls keeps all but the last token. Never the whole program.
+    public static func relativeSeedLength(passProbabilities p: [Float]) -> Int {
+        guard p.count > 1 else { return 0 }
+        var cut = p.count - 1, steepest: Float = 0
+        for t in 1..<p.count where p[t - 1] - p[t] > steepest {
+            steepest = p[t - 1] - p[t]
+            cut = t
+        }
+        return cut
     }
 
     /// The user message asking for a fix of `program`, after the problem itself.

@@ -20,6 +20,9 @@ public struct EvalOptions: Sendable, Codable, Equatable {
     public var maxNewTokens = 384
     public var seed: UInt64 = 0
     public var mode: CriticalMode = .none
+    /// The refinement's variant (nil: the paper's, as in evaluations stored before there was
+    /// a choice).
+    public var variant: CriticalVariant? = nil
     public var budget = CriticalBudget()
 
     public init() {}
@@ -260,8 +263,9 @@ public final class Evaluator {
         var refined: [Candidate] = []
         let pooled = try critic.passProbabilities(prompt: prompt, programs: passing.map { all[$0].tokens })
         for (parent, p) in zip(passing, pooled) { all[parent].criticPass = p }
+        let improved = options.variant == .improved
         for (parent, p) in zip(passing, probabilities) {
-            let keep = CriticalSampling.seedLength(passProbabilities: p)
+            let keep = improved ? CriticalSampling.relativeSeedLength(passProbabilities: p) : CriticalSampling.seedLength(passProbabilities: p)
             let seed = Array(all[parent].tokens.prefix(keep))
             var batch = try generate(problem, prompt: all[parent].generationPrompt + seed, count: each, stage: "refine",
                                      round: all[parent].round, salt: parent, seedTokens: seed, basePrompt: all[parent].generationPrompt)
@@ -270,6 +274,7 @@ public final class Evaluator {
         }
         judgeExamples(&refined, examples, problem)
         for j in refined.indices { refined[j].inPool = true }
+        if improved { for i in passing { all[i].inPool = true } }
         return all + refined
     }
 

@@ -121,6 +121,9 @@ struct Eval: ParsableCommand {
     @Option(help: "With --critical-sampling: refine, or refine+repair.")
     var mode: CriticalMode = .repair
 
+    @Option(help: "With --critical-sampling: paper (the pool is the refined programs, seeds cut where the critic first says fail) or improved (programs passing the example tests stay in the pool; seeds cut before the steepest fall of each program's critic curve).")
+    var variant: CriticalVariant = .paper
+
     @Option(help: "M: failed programs the critic picks for repair, per round.")
     var repairCandidates = 2
 
@@ -217,6 +220,7 @@ struct Eval: ParsableCommand {
         o.maxNewTokens = maxNewTokens
         o.seed = seed
         o.mode = mode
+        o.variant = variant == .paper ? nil : variant
         o.budget = CriticalBudget(repairCandidates: repairCandidates, rounds: rounds)
         try o.validate()
         return o
@@ -358,7 +362,7 @@ struct Eval: ParsableCommand {
     }
 
     static func describe(_ o: EvalOptions) -> String {
-        var s = o.mode == .none ? "plain sampling" : "critical sampling (\(o.mode.rawValue))"
+        var s = o.mode == .none ? "plain sampling" : "critical sampling (\(o.mode.rawValue), \((o.variant ?? .paper).rawValue))"
         s += ", N \(o.samples), temperature \(o.temperature), top-p \(o.topP), at most \(o.maxNewTokens) tokens"
         if o.mode == .repair { s += ", M \(o.budget.repairCandidates), \(o.budget.rounds) round(s)" }
         return s
@@ -373,6 +377,7 @@ struct Eval: ParsableCommand {
 }
 
 extension CriticalMode: ExpressibleByArgument {}
+extension CriticalVariant: ExpressibleByArgument {}
 
 /// Problems to evaluate, by dataset name, file, folder or ledger selection.
 enum EvalDataset {

@@ -214,6 +214,11 @@ final class EvaluationTests: XCTestCase {
         XCTAssertEqual(CriticalSampling.seedLength(passProbabilities: [0.3, 0.9, 0.9]), 0)
         XCTAssertEqual(CriticalSampling.seedLength(passProbabilities: [0.6, 0.7, 0.8]), 2)             // never the whole program
         XCTAssertEqual(CriticalSampling.seedLength(passProbabilities: []), 0)
+        // The improved variant cuts before the steepest fall, whatever the curve's level.
+        XCTAssertEqual(CriticalSampling.relativeSeedLength(passProbabilities: [0.3, 0.35, 0.1, 0.12, 0.05]), 2)
+        XCTAssertEqual(CriticalSampling.relativeSeedLength(passProbabilities: [0.9, 0.5, 0.45, 0.2]), 1)   // 0.4 before 0.25
+        XCTAssertEqual(CriticalSampling.relativeSeedLength(passProbabilities: [0.2, 0.3, 0.4]), 2)         // never falls: all but the last
+        XCTAssertEqual(CriticalSampling.relativeSeedLength(passProbabilities: [0.2]), 0)
         var verdict = Verdict()
         verdict.outcome = .runtimeError
         verdict.errorType = "ZeroDivisionError"
@@ -259,6 +264,26 @@ final class EvaluationTests: XCTestCase {
         XCTAssertEqual(source.continuations, 8)
         XCTAssertEqual(metric(run, "pass@1")!, 2.0 / 3, accuracy: 1e-9)
         XCTAssertEqual(run.programsGenerated, 20)
+    }
+
+    /// The improved variant keeps the programs that passed the example tests in the pool,
+    /// beside their refinements; the paper's pool is the refinements alone.
+    func testImprovedRefineKeepsTheProgramsThatPassedTheExamples() throws {
+        let ledger = try Ledger(path: dir + "/ledger")
+        let problems = Array(try ownProblems(ledger).filter { $0.id == "own/square" })
+        let programs = ["own/square": ["def square(x):\n    return x * x", "def square(x):\n    return x + 1"]]
+        var o = options(samples: 4, ks: [1], mode: .refine)
+        o.variant = .improved
+        let source = FixedPrograms(format: format, programs: programs, continuing: true)
+        let evaluator = try Evaluator(ledger: ledger, format: format, source: source, backend: try backend(), critic: try tinyCritic(), options: o)
+        let (_, results) = try evaluator.run(id: "refine-improved", problems: problems, model: "fixed", dataset: "own")
+        let samples = results[0].samples
+        let pooled = samples.filter(\.inPool)
+        XCTAssertEqual(pooled.filter { $0.stage == "sample" }.map(\.index), [0, 2], "the two samples that passed the example")
+        XCTAssertEqual(pooled.filter { $0.stage == "refine" }.count, 4)
+        XCTAssertEqual(results[0].pool, 6)
+        XCTAssertNotEqual(try Evaluator(ledger: ledger, format: format, source: source, backend: try backend(), critic: try tinyCritic(),
+                                        options: options(samples: 4, ks: [1], mode: .refine)).run(id: "refine-paper", problems: problems, model: "fixed", dataset: "own").1[0].pool, 6)
     }
 
     func testRepairSamplesFixesOfTheCriticsBestFailuresOnTheTinyModel() throws {

@@ -24,25 +24,21 @@ public enum SampleExport {
         problemID.hasPrefix("humaneval/") ? "    pass\n\n" + program : program
     }
 
-    /// The JSON lines (each ending in a newline) of the pool programs of `results`.
-    public static func jsonLines(_ results: [EvalProblemResult]) throws -> String {
-        var text = ""
-        for result in results {
-            for sample in result.samples.sorted(by: { $0.index < $1.index }) where sample.inPool {
-                let line: [String: String] = ["task_id": taskID(result.problemID),
-                                              "completion": completion(problemID: result.problemID, program: sample.program)]
-                let data = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys, .withoutEscapingSlashes])
-                text += String(decoding: data, as: UTF8.self) + "\n"
+    /// One JSON line (without its newline) per pool program of `results`.
+    public static func jsonLines(_ results: [EvalProblemResult]) throws -> [String] {
+        try results.flatMap { result in
+            try result.samples.sorted { $0.index < $1.index }.filter(\.inPool).map { sample in
+                let line = ["task_id": taskID(result.problemID), "completion": completion(problemID: result.problemID, program: sample.program)]
+                return String(decoding: try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
             }
         }
-        return text
     }
 
     /// Writes the lines to `path` (replacing it), through a temporary file so a reader never
-    /// sees half of them.
+    /// sees half of them; returns how many.
     public static func write(_ results: [EvalProblemResult], to path: String) throws -> Int {
-        let text = try jsonLines(results)
-        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-        return text.reduce(0) { $1 == "\n" ? $0 + 1 : $0 }
+        let lines = try jsonLines(results)
+        try Data(lines.map { $0 + "\n" }.joined().utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        return lines.count
     }
 }

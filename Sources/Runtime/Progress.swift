@@ -47,10 +47,8 @@ public final class ProgressLine: @unchecked Sendable {   // state behind `lock`
     private func beat() {
         lock.lock()
         defer { lock.unlock() }
-        guard !finished, let last else { return }
-        if isTerminal || Date().timeIntervalSince(lastPlain) >= heartbeatSeconds * 0.99 {
-            draw(last.done, last.unit, last.detail, last.rateDone, last.rateSeconds, force: true)
-        }
+        guard !finished else { return }
+        if isTerminal || Date().timeIntervalSince(lastPlain) >= heartbeatSeconds * 0.99 { draw(force: true) }
     }
 
     /// Reports `done` of `total` units; `detail` follows the counts. `rateDone` units were done
@@ -60,11 +58,15 @@ public final class ProgressLine: @unchecked Sendable {   // state behind `lock`
         lock.lock()
         defer { lock.unlock() }
         last = (done, unit, detail, rateDone, rateSeconds)
-        draw(done, unit, detail, rateDone, rateSeconds, force: false)
+        draw(force: false)
         startHeartbeat()
     }
 
-    private func draw(_ done: Int, _ unit: String, _ detail: String, _ rateDone: Int?, _ rateSeconds: Double?, force: Bool) {
+    /// Draws the last update (nothing before the first); `force` prints a plain line whatever
+    /// the interval.
+    private func draw(force: Bool) {
+        guard let last else { return }
+        let (done, unit, detail, rateDone, rateSeconds) = last
         let elapsed = Date().timeIntervalSince(started)
         let workDone = rateDone ?? done, seconds = rateSeconds ?? elapsed
         var eta = ""
@@ -91,7 +93,7 @@ public final class ProgressLine: @unchecked Sendable {   // state behind `lock`
         if isTerminal && drawn { write("\r\u{1B}[K") }
         print(line)
         fflush(nil)
-        if isTerminal && drawn, let last { update(done: last.done, unit: last.unit, detail: last.detail, rateDone: last.rateDone, rateSeconds: last.rateSeconds) }
+        if isTerminal && drawn { draw(force: false) }
     }
 
     /// "12.3 problems/s", or per minute or hour when slower.

@@ -64,7 +64,7 @@ struct BenchExec: ParsableCommand {
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 let report = try? executor.run(program: program, suite: suite, limits: limits)
                 let t1 = DispatchTime.now().uptimeNanoseconds
-                let key = report?.verdict.map { describe($0.outcome) } ?? "infrastructure error"
+                let key = report?.verdict.map { $0.outcome.name } ?? "infrastructure error"
                 counts.withLock { $0[key, default: 0] += 1 }
                 latencies.withLock { $0.append(Double(t1 - t0) / 1e9) }
             }

@@ -3,6 +3,7 @@ import Evaluation
 import Foundation
 import Ledger
 import Schema
+import SwiftProtobuf
 
 /// An evaluation's results as a table or JSON.
 struct EvalReport {
@@ -145,11 +146,11 @@ struct Evals: ParsableCommand {
         }
         if let problem {
             guard let r = results.first(where: { $0.problemID == problem }) else { throw CLIError("evaluation \(id) has no result for \(problem)") }
-            if json { print(try Self.json(r)); return }
+            if json { print(try r.jsonString()); return }   // the record, as `rollouts export` prints its own
             for s in r.samples {
                 var head = "--- program \(s.index) (\(s.stage)" + (s.parent >= 0 ? " of \(s.parent)" : "") + ", \(s.tokens) tokens"
-                if s.hasExampleVerdict { head += ", examples: \(describe(s.exampleVerdict.outcome))" }
-                if s.hasVerdict { head += ", hidden: \(describe(s.verdict.outcome)) \(s.verdict.passedTests)/\(s.verdict.totalTests)" }
+                if s.hasExampleVerdict { head += ", examples: \(s.exampleVerdict.outcome.name)" }
+                if s.hasVerdict { head += ", hidden: \(s.verdict.outcome.name) \(s.verdict.passedTests)/\(s.verdict.totalTests)" }
                 if s.scoredByCritic { head += String(format: ", critic %.2f", s.criticPass) }
                 if !s.infrastructureError.isEmpty { head += ", infrastructure error: \(s.infrastructureError)" }
                 print(head + (s.inPool ? "" : ", not in pool") + ")")
@@ -163,29 +164,9 @@ struct Evals: ParsableCommand {
         print(report.text(ledger: ledger))
         print("problem".padding(toLength: 28, withPad: " ", startingAt: 0) + "generated".leftPadded(10) + "pool".leftPadded(6) + "correct".leftPadded(9) + "  first failure")
         for r in results {
-            let failure = r.samples.first { $0.hasVerdict && $0.verdict.outcome != .passed }.map { "\(describe($0.verdict.outcome)) \($0.verdict.errorType)" } ?? ""
+            let failure = r.samples.first { $0.hasVerdict && $0.verdict.outcome != .passed }.map { "\($0.verdict.outcome.name) \($0.verdict.errorType)" } ?? ""
             print(r.problemID.padding(toLength: 28, withPad: " ", startingAt: 0) + String(r.generated).leftPadded(10)
                   + String(r.pool).leftPadded(6) + String(r.correct).leftPadded(9) + "  " + (r.error.isEmpty ? failure : "error: \(r.error)"))
         }
-    }
-
-    /// One problem's programs and verdicts (`--problem P --json`).
-    static func json(_ r: EvalProblemResult) throws -> String {
-        func verdict(_ v: Verdict) -> [String: Any] {
-            ["outcome": describe(v.outcome), "passed_tests": Int(v.passedTests), "total_tests": Int(v.totalTests),
-             "error_type": v.errorType, "error_message": v.errorMessage]
-        }
-        let samples = r.samples.map { s -> [String: Any] in
-            var d: [String: Any] = ["index": Int(s.index), "stage": s.stage, "parent": Int(s.parent), "round": Int(s.round),
-                                    "tokens": Int(s.tokens), "program": s.program, "in_pool": s.inPool]
-            if s.hasExampleVerdict { d["example_verdict"] = verdict(s.exampleVerdict) }
-            if s.hasVerdict { d["verdict"] = verdict(s.verdict) }
-            if s.scoredByCritic { d["critic_pass"] = Double(s.criticPass) }
-            if !s.infrastructureError.isEmpty { d["infrastructure_error"] = s.infrastructureError }
-            return d
-        }
-        let object: [String: Any] = ["problem": r.problemID, "difficulty": r.difficulty, "generated": Int(r.generated),
-                                     "pool": Int(r.pool), "correct": Int(r.correct), "error": r.error, "samples": samples]
-        return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]), as: UTF8.self)
     }
 }

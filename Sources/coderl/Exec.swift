@@ -151,7 +151,7 @@ extension Exec {
         for (id, report) in all {
             switch report {
             case .verdict(let verdict):
-                let outcome = describe(verdict.outcome)
+                let outcome = verdict.outcome.name
                 counts[outcome, default: 0] += 1
                 if verdict.outcome != .passed {
                     out += "\(id): \(outcome) (\(verdict.passedTests)/\(verdict.totalTests)) \(verdict.errorType): \(verdict.errorMessage.prefix(160))\n"
@@ -173,13 +173,13 @@ enum VerdictText {
         var lines = ["isolation: \(verdict.isolation)"]
         for test in verdict.tests {
             var line = "test \(test.index)".padding(toLength: 9, withPad: " ", startingAt: 0)
-                + describe(test.status).padding(toLength: 16, withPad: " ", startingAt: 0)
+                + test.status.name.padding(toLength: 16, withPad: " ", startingAt: 0)
                 + String(format: "%7.3fs", test.seconds)
             if !test.errorType.isEmpty { line += "  \(test.errorType): \(test.message)" }
             lines.append(line)
         }
         lines.append(String(format: "verdict: %@ (%d/%d tests passed) in %.3fs, peak memory %.1f MiB",
-                            describe(verdict.outcome), verdict.passedTests, verdict.totalTests,
+                            verdict.outcome.name, verdict.passedTests, verdict.totalTests,
                             verdict.seconds, Double(verdict.peakMemoryBytes) / 1048576))
         if verdict.outcome != .passed, !verdict.errorType.isEmpty {
             lines.append("error: \(verdict.errorType): \(verdict.errorMessage)")

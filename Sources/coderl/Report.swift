@@ -80,15 +80,7 @@ struct ReportData {
     var newest: [Row] = []
     var metadata: RunMetadata?
 
-    static func outcomeIndex(_ o: Outcome) -> Int? {
-        switch o {
-        case .compileError: 0
-        case .runtimeError: 1
-        case .failedTest: 2
-        case .passed: 3
-        default: nil
-        }
-    }
+    static func outcomeIndex(_ o: Outcome) -> Int? { Outcome.counted.firstIndex(of: o) }
 
     static func outcomeName(_ r: Rollout) -> String {
         guard r.hasVerdict, r.verdict.outcome != .unspecified else { return r.state == .generated || r.state == .executing ? "pending" : "unscored" }
@@ -309,14 +301,13 @@ struct ReportPage {
         var html = "<p>The newest \(data.newest.count) of \(data.totalRollouts) rollouts, newest first. "
         html += "<label>Filter <input id=\"filter\" type=\"search\" placeholder=\"problem, verdict, text of the program…\"></label> "
         html += "<label>Outcome <select id=\"outcome\"><option value=\"\">any</option>"
-        html += ["passed", "failed-test", "runtime-error", "compile-error", "pending", "unscored"].map { "<option>\($0)</option>" }.joined()
+        html += (Outcome.counted.reversed().map(\.name) + ["pending", "unscored"]).map { "<option>\($0)</option>" }.joined()
         html += "</select></label> <span id=\"shown\"></span></p>"
         html += "<table id=\"rollouts\"><thead><tr><th>#</th><th>problem</th><th>version</th><th>purpose</th><th>verdict</th><th>reward</th><th>return</th><th>failing test</th><th>program</th></tr></thead><tbody>"
         for r in data.newest {
             let firstLine = r.program.split(separator: "\n").first.map { String($0.prefix(60)) } ?? "(empty)"
-            let cls = r.outcome.replacingOccurrences(of: " ", with: "-")
             html += "<tr data-outcome=\"\(e(r.outcome))\"><td>\(r.sequence)</td><td>\(e(r.problem))</td><td>v\(r.version)</td><td>\(e(r.purpose))\(r.baseline ? " (greedy)" : "")</td>"
-            html += "<td class=\"o \(e(cls))\">\(e(r.outcome))</td><td>\(String(format: "%+.2f", r.reward))</td><td>\(String(format: "%+.2f", r.advantage))</td>"
+            html += "<td class=\"o \(e(r.outcome))\">\(e(r.outcome))</td><td>\(String(format: "%+.2f", r.reward))</td><td>\(String(format: "%+.2f", r.advantage))</td>"
             html += "<td class=\"fail\">\(e(r.failing))</td><td><details><summary>\(e(firstLine))</summary><pre>\(e(r.program))</pre></details></td></tr>"
         }
         return html + "</tbody></table>"

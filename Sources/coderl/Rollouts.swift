@@ -83,7 +83,7 @@ func printRollouts(_ filter: RolloutFilter, format: OutputFormat) throws {
     }
     try filter.scan { rollout in
         if format == .jsonl { print(try rollout.jsonString()); return }
-        let outcome = rollout.hasVerdict ? describe(rollout.verdict.outcome) : "-"
+        let outcome = rollout.hasVerdict ? rollout.verdict.outcome.name : "-"
         let reward = rollout.hasVerdict ? String(format: "%6.2f", rollout.reward) : "     -"
         print(String(rollout.sequence).leftPadded(8) + "  " + rollout.problemID.padding(toLength: 24, withPad: " ", startingAt: 0)
               + String(rollout.policyVersion).leftPadded(7) + "  " + describe(rollout.state).padding(toLength: 10, withPad: " ", startingAt: 0)
@@ -113,12 +113,12 @@ struct RolloutsShow: ParsableCommand {
         guard rollout.hasVerdict else { print("\n(no verdict yet)"); return }
         let verdict = rollout.verdict
         print("\n--- verdict ---")
-        print("\(describe(verdict.outcome)): \(verdict.passedTests)/\(verdict.totalTests) tests passed, reward \(rollout.reward), advantage \(rollout.advantage)"
+        print("\(verdict.outcome.name): \(verdict.passedTests)/\(verdict.totalTests) tests passed, reward \(rollout.reward), advantage \(rollout.advantage)"
               + String(format: ", %.3f s, %.1f MiB", verdict.seconds, Double(verdict.peakMemoryBytes) / 1048576))
         if !verdict.errorType.isEmpty { print("\(verdict.errorType): \(verdict.errorMessage)") }
         if let failing = verdict.tests.first(where: { $0.status != .passed && $0.status != .notRun }) {
             print("\n--- first failing test (#\(failing.index)) ---")
-            print("status \(describe(failing.status))\(failing.errorType.isEmpty ? "" : " · \(failing.errorType): \(failing.message)")")
+            print("status \(failing.status.name)\(failing.errorType.isEmpty ? "" : " · \(failing.errorType): \(failing.message)")")
             if let suite = try store.testSuite(hash: Array(rollout.testSuite)), Int(failing.index) < suite.cases.count {
                 let test = suite.cases[Int(failing.index)]
                 if !test.code.isEmpty { print(test.code) }
@@ -148,10 +148,6 @@ struct RolloutsExport: ParsableCommand {
 
     func run() throws { try printRollouts(filter, format: format) }
 }
-
-func describe(_ outcome: Outcome) -> String { outcome.name }
-
-func describe(_ status: TestStatus) -> String { status.name }
 
 func describe(_ state: RolloutState) -> String {
     switch state {

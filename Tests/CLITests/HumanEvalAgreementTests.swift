@@ -31,6 +31,12 @@ extension CLITests {
         XCTAssertEqual(eval.status, 0, eval.output)
         try assertAgreement(evaluation: "refs", samples: samples, ledger: ledger, data: data, script: script, site: site,
                             expectMixed: true)
+        // One problem's record as JSON.
+        let one = try coderl(["evals", "refs", "--ledger", ledger, "--problem", "humaneval/0", "--json"])
+        XCTAssertEqual(one.status, 0, one.output)
+        let record = try JSONSerialization.jsonObject(with: Data(one.output.utf8)) as? [String: Any]
+        XCTAssertEqual(record?["problemId"] as? String, "humaneval/0", one.output)
+        XCTAssertEqual((record?["samples"] as? [Any])?.count, 1, one.output)
 
         guard DefaultModel.isPresent else {
             print("SKIPPED (sampled part): default model absent at \(DefaultModel.path); run `make setup` to fetch it")

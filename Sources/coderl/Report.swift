@@ -92,8 +92,7 @@ struct ReportData {
         guard let t = v.tests.first(where: { $0.status != .passed && $0.status != .notRun && $0.status != .unspecified }) else {
             return v.errorType.isEmpty ? "" : "\(v.errorType): \(v.errorMessage)"
         }
-        let status = "\(t.status)".replacingOccurrences(of: "([a-z])([A-Z])", with: "$1 $2", options: .regularExpression).lowercased()
-        var s = "test \(t.index + 1): \(status)"
+        var s = "test \(t.index + 1): \(t.status.name)"
         if !t.errorType.isEmpty { s += " \(t.errorType)" }
         if !t.message.isEmpty { s += ": \(t.message)" }
         return String(s.prefix(300))

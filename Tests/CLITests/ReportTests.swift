@@ -98,7 +98,7 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(html.contains("<td>humaneval-plain</td>") && html.contains("<td>4%</td><td>12%</td>"), "eval table")
         // The rollout table: every rollout, newest first, with its first failing test.
         XCTAssertEqual(html.components(separatedBy: "<tr data-outcome=").count - 1, 16)
-        XCTAssertTrue(html.contains("test 2: wrong answer AssertionError: expected 4"), "failing test")
+        XCTAssertTrue(html.contains("test 2: wrong-answer AssertionError: expected 4"), "failing test")
         // Hostile text is escaped, and nothing is loaded from elsewhere.
         XCTAssertFalse(html.contains("<script>alert(1)"))
         XCTAssertFalse(html.contains("<b>bold</b>"))

@@ -13,6 +13,13 @@ public struct CriticExample: Sendable {
     public var prompt: [Int]
     public var program: [Int]
     public var label: Int
+
+    public init(problemID: String, prompt: [Int], program: [Int], label: Int) {
+        self.problemID = problemID
+        self.prompt = prompt
+        self.program = program
+        self.label = label
+    }
 }
 
 /// Trains a critic offline on judged programs, as CodeRL trains its critic before RL: the
@@ -59,6 +66,24 @@ public enum CriticTraining {
         return out
     }
 
+    /// One example per distinct (problem, program): sampling at a low temperature repeats
+    /// programs, and a repeated program teaches the critic nothing new but costs a pass.
+    /// `conflicts` counts repeats whose label differed from the first one's (flaky tests).
+    public static func distinct(_ examples: [CriticExample]) -> (examples: [CriticExample], conflicts: Int) {
+        struct Key: Hashable { var problem: String; var program: [Int] }
+        var seen: [Key: Int] = [:], out: [CriticExample] = [], conflicts = 0
+        for e in examples {
+            let key = Key(problem: e.problemID, program: e.program)
+            if let first = seen[key] {
+                if out[first].label != e.label { conflicts += 1 }
+                continue
+            }
+            seen[key] = out.count
+            out.append(e)
+        }
+        return (out, conflicts)
+    }
+
     /// Splits by problem (a problem's programs all land on one side): about `fraction` of the
     /// problems, chosen by a hash of their ids, are held out.
     public static func split(_ examples: [CriticExample], heldOut fraction: Double) -> (train: [CriticExample], heldOut: [CriticExample]) {
@@ -84,16 +109,42 @@ public enum CriticTraining {
     }
 
     /// Accuracy, balanced accuracy (mean recall over the classes present) and the recall of
-    /// "passed", from the critic's pooled predictions.
+    /// "passed", from the critic's pooled predictions; and how well its probability of
+    /// "passed" is calibrated: the Brier score, the expected calibration error over ten
+    /// equal-width bins, and the mean predicted against the actual pass rate.
     public struct Quality: Sendable, CustomStringConvertible {
         public var examples = 0
         public var accuracy = 0.0
         public var balancedAccuracy = 0.0
         public var passRecall = 0.0
         public var passPrecision = 0.0
+        public var brier = 0.0
+        public var calibrationError = 0.0
+        public var meanPredictedPass = 0.0
+        public var passRate = 0.0
+        public init() {}
         public var description: String {
-            String(format: "%d programs: accuracy %.1f%%, balanced accuracy %.1f%%, pass recall %.1f%%, pass precision %.1f%%",
-                   examples, accuracy * 100, balancedAccuracy * 100, passRecall * 100, passPrecision * 100)
+            String(format: "%d programs: accuracy %.1f%%, balanced accuracy %.1f%%, pass recall %.1f%%, pass precision %.1f%%; "
+                   + "p(pass) mean %.1f%% against %.1f%% passed, Brier %.3f, calibration error %.1f points",
+                   examples, accuracy * 100, balancedAccuracy * 100, passRecall * 100, passPrecision * 100,
+                   meanPredictedPass * 100, passRate * 100, brier, calibrationError * 100)
+        }
+
+        /// Calibration of `predicted` probabilities of passing against what happened.
+        public mutating func calibrate(predicted: [Double], passed: [Bool], bins: Int = 10) {
+            precondition(predicted.count == passed.count)
+            let n = Double(max(predicted.count, 1))
+            brier = zip(predicted, passed).map { ($0 - ($1 ? 1 : 0)) * ($0 - ($1 ? 1 : 0)) }.reduce(0, +) / n
+            meanPredictedPass = predicted.reduce(0, +) / n
+            passRate = Double(passed.filter { $0 }.count) / n
+            var sumP = [Double](repeating: 0, count: bins), hits = [Double](repeating: 0, count: bins), count = [Double](repeating: 0, count: bins)
+            for (p, y) in zip(predicted, passed) {
+                let b = min(bins - 1, max(0, Int(p * Double(bins))))
+                sumP[b] += p
+                hits[b] += y ? 1 : 0
+                count[b] += 1
+            }
+            calibrationError = (0..<bins).map { count[$0] > 0 ? abs(sumP[$0] - hits[$0]) : 0 }.reduce(0, +) / n
         }
     }
 
@@ -101,17 +152,21 @@ public enum CriticTraining {
         let classes = trainer.critic.classes, K = classes.count
         let pass = Rewards.criticClass(.passed, binary: classes == .binary)!
         var confusion = [[Int]](repeating: [Int](repeating: 0, count: K), count: K)
+        var passProbability: [Double] = [], passed: [Bool] = []
         for start in stride(from: 0, to: examples.count, by: chunk) {
             let part = examples[start..<min(start + chunk, examples.count)]
             let probabilities = try trainer.predict(try batch(part, classes: classes, vocabularySize: trainer.critic.config.vocabularySize, withLabels: false))
             for (e, p) in zip(part, probabilities) {
                 let predicted = p.indices.max { p[$0] < p[$1] }!
                 confusion[e.label][predicted] += 1
+                passProbability.append(Double(p[pass]))
+                passed.append(e.label == pass)
             }
         }
         var q = Quality()
         q.examples = examples.count
         guard !examples.isEmpty else { return q }
+        q.calibrate(predicted: passProbability, passed: passed)
         q.accuracy = Double((0..<K).map { confusion[$0][$0] }.reduce(0, +)) / Double(examples.count)
         let recalls = (0..<K).compactMap { c -> Double? in
             let n = confusion[c].reduce(0, +)

@@ -22,8 +22,13 @@ struct TrainCritic: ParsableCommand {
             problem's prompt followed by the program, like the pipeline's critic. Problems are \
             split (by a hash of their ids) into training and held-out sets; accuracy, balanced \
             accuracy and the recall and precision of "passed" on the held-out problems are \
-            printed after every epoch. The output loads with `coderl eval --critic` and as a \
-            pipeline's starting critic (`model.critic`).
+            printed after every epoch, with the calibration of its probability of passing \
+            (Brier score, expected calibration error). Give --ledger more than once to pool the \
+            programs of several runs or evaluations; each distinct program of a problem is \
+            trained and measured on once (--keep-repeats keeps repeats). --test-eval LEDGER:ID measures the \
+            critic on another evaluation's programs too, e.g. samples on a test split, whose \
+            problems are then never trained on. The output loads with `coderl eval --critic` \
+            and as a pipeline's starting critic (`model.critic`).
 
             Examples:
               coderl eval --dataset mbpp --split train --limit 100 --samples 8 \\
@@ -32,12 +37,20 @@ struct TrainCritic: ParsableCommand {
                   --out critic.safetensors
               coderl train-critic --ledger runs/mbpp-c/ledger --rollouts \\
                   --classes outcomes --out critic.safetensors
+              coderl train-critic --ledger runs/a/ledger --ledger runs/b/ledger \\
+                  --rollouts --test-eval L:mbpp-test --out critic.safetensors
             """)
 
-    @Option(help: "Ledger holding the evaluations.") var ledger: String
-    @Option(name: .customLong("eval"), help: "Evaluation whose judged programs to train on (repeatable).") var evals: [String] = []
-    @Flag(help: "Also train on the judged training rollouts of a pipeline run (--ledger RUN/ledger; never its held-out evaluations).")
+    @Option(help: "Ledger holding the evaluations or a run's rollouts (repeatable: the programs of all are pooled).")
+    var ledger: [String]
+    @Option(name: .customLong("eval"), help: "Evaluation whose judged programs to train on, in whichever --ledger holds it (repeatable).")
+    var evals: [String] = []
+    @Flag(help: "Also train on the judged training rollouts of pipeline runs (--ledger RUN/ledger; never their held-out evaluations).")
     var rollouts = false
+    @Option(help: "LEDGER:ID of an evaluation to measure the critic on after every epoch; its problems are not trained on (repeatable).")
+    var testEval: [String] = []
+    @Flag(help: "Train on every judged program, repeats of the same program for the same problem included.")
+    var keepRepeats = false
     @Option(help: "Output checkpoint (.safetensors).") var out: String
     @Option(help: "Model whose first blocks start the critic (default: the cached SmolLM2-135M-Instruct GGUF).") var model: String?
     @Option(help: "GGUF file with the tokenizer, when the model carries none.") var tokenizer: String?
@@ -60,6 +73,16 @@ struct TrainCritic: ParsableCommand {
         }
         guard heldOut >= 0 && heldOut < 1 else { throw ValidationError("--held-out must be in [0, 1), got \(heldOut)") }
         guard learningRate > 0 && learningRate.isFinite else { throw ValidationError("--learning-rate must be positive") }
+        for t in testEval where Self.splitTestEval(t) == nil {
+            throw ValidationError("--test-eval \(t): expected LEDGER:ID (the ledger's path, a colon, the evaluation's id)")
+        }
+    }
+
+    /// `LEDGER:ID`, split at the last colon (a ledger path may hold colons, an id does not).
+    static func splitTestEval(_ text: String) -> (ledger: String, id: String)? {
+        guard let colon = text.lastIndex(of: ":") else { return nil }
+        let path = String(text[..<colon]), id = String(text[text.index(after: colon)...])
+        return path.isEmpty || id.isEmpty ? nil : (path, id)
     }
 
     func run() throws {
@@ -71,14 +94,41 @@ struct TrainCritic: ParsableCommand {
         let file = try GGUFFile(path: tokenizerFile)
         let format = PromptFormat(tokenizer: try Tokenizer(gguf: file), template: try? ChatTemplate(gguf: file))
 
-        let store = try Ledger.openForReading(path: ledger)
-        var all = try CriticTraining.examples(ledger: store, evals: evals, format: format, classes: classes)
-        if rollouts { all += try CriticTraining.examples(runLedger: store, classes: classes) }
+        var all: [CriticExample] = [], found = Set<String>()
+        for path in ledger {
+            let store = try Ledger.openForReading(path: path)
+            let here = try evals.filter { try store.eval(id: $0) != nil }
+            found.formUnion(here)
+            all += try CriticTraining.examples(ledger: store, evals: here, format: format, classes: classes)
+            if rollouts {
+                let runs = try CriticTraining.examples(runLedger: store, classes: classes)
+                say("\(path): \(runs.count) judged rollouts")
+                all += runs
+            }
+        }
+        if let missing = evals.first(where: { !found.contains($0) }) {
+            throw CLIError("no evaluation '\(missing)' in \(ledger.joined(separator: ", "))")
+        }
+        var test: [CriticExample] = []
+        for t in testEval {
+            let (path, id) = Self.splitTestEval(t)!
+            test += try CriticTraining.examples(ledger: try Ledger.openForReading(path: path), evals: [id], format: format, classes: classes)
+        }
+        let testProblems = Set(test.map(\.problemID))
+        let overlapping = all.filter { testProblems.contains($0.problemID) }.count
+        all.removeAll { testProblems.contains($0.problemID) }
+        if overlapping > 0 { say("left out \(overlapping) programs of problems the test evaluations hold") }
+        if !keepRepeats {
+            let before = all.count, (unique, conflicts) = CriticTraining.distinct(all)
+            all = unique
+            test = CriticTraining.distinct(test).examples
+            say("\(all.count) distinct programs of \(before)" + (conflicts > 0 ? " (\(conflicts) repeats judged differently from the first)" : ""))
+        }
         let (train, held) = CriticTraining.split(all, heldOut: heldOut)
-        guard !train.isEmpty else { throw CLIError("\(rollouts ? "the ledger's rollouts and evaluations" : "the evaluations") hold no judged programs to train on (\(all.count) in all)") }
+        guard !train.isEmpty else { throw CLIError("\(rollouts ? "the ledgers' rollouts and evaluations" : "the evaluations") hold no judged programs to train on (\(all.count) in all)") }
         var counts = [Int](repeating: 0, count: classes.count)
         for e in train { counts[e.label] += 1 }
-        say("programs: \(train.count) to train on, \(held.count) held out; classes " +
+        say("programs: \(train.count) to train on, \(held.count) held out" + (test.isEmpty ? "" : ", \(test.count) to test on") + "; classes " +
               zip(classes.names, counts).map { "\($0) \($1)" }.joined(separator: ", "))
 
         let blocks = layers == 0 ? Critic.defaultLayers(actorLayers: loaded.weights.config.layers) : layers
@@ -91,9 +141,10 @@ struct TrainCritic: ParsableCommand {
             kind: .critic, trainedLayers: trained, adamw: AdamWSettings(),
             schedule: LearningRateSchedule(peak: learningRate, warmupSteps: min(10, steps / 10), decay: .cosine, totalSteps: steps, minimumRatio: 0.1),
             clipNorm: 1, rng: Xoshiro256(seed: seed &+ 1), criticClasses: classes,
-            settings: ["evals": evals.joined(separator: ","), "ledger": ledger]), classWeights: weights)
+            settings: ["evals": evals.joined(separator: ","), "ledger": ledger.joined(separator: ",")]), classWeights: weights)
         say("critic: \(blocks) blocks of \(path) (top \(trained) trained), \(classes.rawValue), class weights \(weights.map { "\($0)" } ?? "none"); \(steps) steps")
-        if !held.isEmpty { print("before training, held out: \(try CriticTraining.quality(session.trainer, held))") }
+        if !held.isEmpty { say("before training, held out: \(try CriticTraining.quality(session.trainer, held))") }
+        if !test.isEmpty { say("before training, test: \(try CriticTraining.quality(session.trainer, test))") }
         var rng = Xoshiro256(seed: seed &+ 2)
         for epoch in 1...epochs {
             let progress = ProgressLine(total: (train.count + batchSize - 1) / batchSize)
@@ -104,6 +155,7 @@ struct TrainCritic: ParsableCommand {
             progress.finish()
             var line = String(format: "epoch %d: mean loss %.4f (%.0f s)", epoch, loss, Date().timeIntervalSince(started))
             if !held.isEmpty { line += "; held out: \(try CriticTraining.quality(session.trainer, held))" }
+            if !test.isEmpty { line += "; test: \(try CriticTraining.quality(session.trainer, test))" }
             say(line)
         }
         try session.saveWeights(to: out)

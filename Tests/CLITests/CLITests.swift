@@ -134,6 +134,10 @@ final class CLITests: XCTestCase {
             XCTAssertNotEqual(backwards.status, 0)
             XCTAssertTrue(backwards.output.contains("--to-seq 5 is before --from-seq 10"), backwards.output)
         }
+        // train-critic's test evaluation names its ledger and id.
+        let noColon = try coderl(["train-critic", "--ledger", root + "/none", "--rollouts", "--test-eval", "mbpp-test", "--out", root + "/c.safetensors"])
+        XCTAssertNotEqual(noColon.status, 0)
+        XCTAssertTrue(noColon.output.contains("--test-eval mbpp-test: expected LEDGER:ID"), noColon.output)
         // A role that keeps state does not start on the defaults by accident.
         for role in ["learner", "param-store", "critic-labeler"] {
             let bare = try coderl([], tool: role, directory: root)

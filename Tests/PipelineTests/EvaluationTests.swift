@@ -342,6 +342,37 @@ final class EvaluationTests: XCTestCase {
                                                 Rewards.criticClass(.compileError, binary: false)!])
     }
 
+    /// Repeats of a program for the same problem collapse to the first; the same program for
+    /// another problem stays; repeats judged differently are counted.
+    func testCriticExamplesKeepOneOfEachDistinctProgram() {
+        func e(_ problem: String, _ program: [Int], _ label: Int) -> CriticExample {
+            CriticExample(problemID: problem, prompt: [1], program: program, label: label)
+        }
+        let (unique, conflicts) = CriticTraining.distinct([e("p/1", [5, 6], 1), e("p/1", [5, 6], 1), e("p/2", [5, 6], 0),
+                                                           e("p/1", [5], 0), e("p/1", [5, 6], 0)])
+        XCTAssertEqual(unique.map(\.problemID), ["p/1", "p/2", "p/1"])
+        XCTAssertEqual(unique.map(\.program), [[5, 6], [5, 6], [5]])
+        XCTAssertEqual(unique.map(\.label), [1, 0, 0], "the first judgement of a repeated program is kept")
+        XCTAssertEqual(conflicts, 1)
+    }
+
+    /// Calibration of p(pass): a critic that says 0.8 where 4 of 5 pass and 0.2 where 1 of 5
+    /// pass is calibrated (error 0); one that says 0.9 and 0.1 there is off by 0.1 in each bin.
+    func testCriticCalibrationFigures() {
+        var q = CriticTraining.Quality()
+        let passed = [true, true, true, true, false, true, false, false, false, false]
+        q.calibrate(predicted: [Double](repeating: 0.8, count: 5) + [Double](repeating: 0.2, count: 5), passed: passed)
+        XCTAssertEqual(q.calibrationError, 0, accuracy: 1e-12)
+        XCTAssertEqual(q.meanPredictedPass, 0.5, accuracy: 1e-12)
+        XCTAssertEqual(q.passRate, 0.5, accuracy: 1e-12)
+        XCTAssertEqual(q.brier, 0.16, accuracy: 1e-12)   // (4 * 0.04 + 0.64) / 5 in each half
+        q.calibrate(predicted: [Double](repeating: 0.9, count: 5) + [Double](repeating: 0.1, count: 5), passed: passed)
+        XCTAssertEqual(q.calibrationError, 0.1, accuracy: 1e-12)
+        XCTAssertEqual(q.brier, (4 * 0.01 + 0.81) / 5, accuracy: 1e-12)
+        q.calibrate(predicted: [1, 1], passed: [false, false])
+        XCTAssertEqual(q.calibrationError, 1, accuracy: 1e-12, "p = 1 falls in the top bin, not past it")
+    }
+
     func testCriticTrainsOnJudgedProgramsOfAnEvaluation() throws {
         let ledger = try Ledger(path: dir + "/ledger")
         let problems = try ownProblems(ledger)

@@ -157,6 +157,8 @@ public final class Evaluator {
         /// The prompt it was generated from (the problem's, or a repair prompt).
         var generationPrompt: [Int]
         var tokens: [Int]
+        /// Of `tokens`, the leading ones copied from the parent (a refinement's seed), not generated.
+        var seedLength = 0
         var program: String
         var example: ExecutionReport?
         var hidden: ExecutionReport?
@@ -197,7 +199,7 @@ public final class Evaluator {
             s.round = UInt32(c.round)
             s.program = c.program
             s.programTokens = c.tokens.map { UInt32($0) }
-            s.tokens = UInt32(c.tokens.count)
+            s.tokens = UInt32(c.tokens.count - c.seedLength)
             if let v = c.example?.verdict { s.exampleVerdict = v }
             if let v = c.hidden?.verdict { s.verdict = v }
             for case .infrastructureError(let reason)? in [c.example, c.hidden] { s.infrastructureError = reason }
@@ -293,7 +295,7 @@ public final class Evaluator {
             let tokens = seedTokens + c.tokens
             let text = seedTokens.isEmpty ? c.text : format.tokenizer.decode(tokens)
             return Candidate(stage: stage, round: round, generationPrompt: basePrompt ?? prompt, tokens: tokens,
-                             program: PromptFormat.program(fromCompletion: text))
+                             seedLength: seedTokens.count, program: PromptFormat.program(fromCompletion: text))
         }
     }
 

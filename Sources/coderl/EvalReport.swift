@@ -13,13 +13,19 @@ struct EvalReport {
 
     var failed: [EvalProblemResult] { results.filter { !$0.error.isEmpty } }
 
+    /// Tokens the model generated, every stage (a refinement's seed copied from its parent is
+    /// not counted): with the programs generated, the budget an evaluation spent.
+    var tokensGenerated: Int { results.reduce(0) { $0 + $1.samples.reduce(0) { $0 + Int($1.tokens) } } }
+
     func text(ledger: String) -> String {
         var lines = ["evaluation \(run.id) (ledger \(ledger))",
                      "model: \(run.model)",
                      "dataset: \(run.dataset), \(run.problems) problems; mode: \(run.mode)" + (run.critic.isEmpty ? "" : ", critic \(run.critic)")]
         lines.append(Self.table(run.metrics))
         let perProblem = run.problems > 0 ? Double(run.programsGenerated) / Double(run.problems) : 0
-        var cost = String(format: "programs generated: %llu (%.1f per problem); executions: %llu", run.programsGenerated, perProblem, run.executions)
+        var cost = String(format: "programs generated: %llu (%.1f per problem), %d tokens (%.0f per problem); executions: %llu",
+                          run.programsGenerated, perProblem, tokensGenerated,
+                          run.problems > 0 ? Double(tokensGenerated) / Double(run.problems) : 0, run.executions)
         if let seconds { cost += String(format: "; %.0f s", seconds) }
         lines.append(cost)
         let pool = EvalMetrics.smallestPool(results)
@@ -59,10 +65,11 @@ struct EvalReport {
         let names = reports.flatMap { $0.run.metrics.filter { $0.group == "all" }.map(\.name) }
         var seen: [String] = []
         for n in names where !seen.contains(n) { seen.append(n) }
-        var out = "comparison".padding(toLength: 40, withPad: " ", startingAt: 0) + "programs".leftPadded(10)
+        var out = "comparison".padding(toLength: 40, withPad: " ", startingAt: 0) + "programs".leftPadded(10) + "tokens".leftPadded(10)
         for n in seen { out += n.leftPadded(10) }
         for r in reports {
             out += "\n" + r.run.id.padding(toLength: 40, withPad: " ", startingAt: 0) + String(r.run.programsGenerated).leftPadded(10)
+                + String(r.tokensGenerated).leftPadded(10)
             for n in seen {
                 out += (r.run.metrics.first { $0.group == "all" && $0.name == n }.map { String(format: "%.1f%%", $0.value * 100) } ?? "-").leftPadded(10)
             }
@@ -73,7 +80,7 @@ struct EvalReport {
     var dictionary: [String: Any] {
         var d: [String: Any] = [
             "id": run.id, "model": run.model, "dataset": run.dataset, "mode": run.mode, "critic": run.critic,
-            "problems": Int(run.problems), "programs_generated": Int(run.programsGenerated), "executions": Int(run.executions),
+            "problems": Int(run.problems), "programs_generated": Int(run.programsGenerated), "tokens_generated": tokensGenerated, "executions": Int(run.executions),
             "metrics": run.metrics.map { ["name": $0.name, "group": $0.group, "value": $0.value, "problems": Int($0.problems)] as [String: Any] },
             "failed_problems": failed.map { ["problem": $0.problemID, "error": $0.error] },
             "per_problem": results.map { r -> [String: Any] in

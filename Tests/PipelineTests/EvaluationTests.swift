@@ -26,6 +26,8 @@ final class FixedPrograms: ProgramSource {
     let continuing: Bool
     var firstPrompt: [String: Int] = [:]
     var continuations = 0
+    /// Tokens handed out as completions: what the model would have generated.
+    var tokensGenerated = 0
 
     init(format: PromptFormat, programs: [String: [String]], continuing: Bool = false) {
         self.format = format
@@ -40,13 +42,16 @@ final class FixedPrograms: ProgramSource {
         if continuing, let base = firstPrompt[problem.id] {
             continuations += count
             let rest = Array(format.solutionTokens(list[0]).dropFirst(prompt.count - base))
+            tokensGenerated += rest.count * count
             return Array(repeating: Completion(tokens: rest, text: format.tokenizer.decode(rest)), count: count)
         }
         firstPrompt[problem.id] = prompt.count
-        return (0..<count).map { i in
+        let completions = (0..<count).map { i in
             let text = list[i % list.count]
             return Completion(tokens: text.isEmpty ? [] : format.solutionTokens(text), text: text)
         }
+        tokensGenerated += completions.reduce(0) { $0 + $1.tokens.count }
+        return completions
     }
 }
 
@@ -262,6 +267,10 @@ final class EvaluationTests: XCTestCase {
         XCTAssertEqual(neg.generated, 4)
         XCTAssertTrue(neg.samples.allSatisfy(\.inPool))
         XCTAssertEqual(source.continuations, 8)
+        // The budget in tokens counts what was generated: a refinement's seed is its parent's.
+        XCTAssertEqual(results.flatMap(\.samples).reduce(0) { $0 + Int($1.tokens) }, source.tokensGenerated)
+        XCTAssertTrue(refined.contains { Int($0.tokens) < $0.programTokens.count }, "some seed is not empty")
+        XCTAssertTrue(refined.allSatisfy { Int($0.tokens) <= $0.programTokens.count })
         XCTAssertEqual(metric(run, "pass@1")!, 2.0 / 3, accuracy: 1e-9)
         XCTAssertEqual(run.programsGenerated, 20)
     }

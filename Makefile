@@ -63,7 +63,7 @@ docker-check:
 	Docker/check.sh
 
 install: build
-	for tool in coderl executor param-store sampler critic-labeler learner; do install -m 755 .build/release/$$tool $(PREFIX)/bin/$$tool; done
+	for tool in coderl coderl-executor coderl-param-store coderl-sampler coderl-critic-labeler coderl-learner; do install -m 755 .build/release/$$tool $(PREFIX)/bin/$$tool; done
 	rm -rf $(PREFIX)/bin/CodeRL_CodeRL.resources && cp -r .build/release/CodeRL_CodeRL.resources $(PREFIX)/bin/
 
 clean:

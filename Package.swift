@@ -71,7 +71,7 @@ let package = Package(
         .target(name: "Execution", dependencies: ["CProcess", "Datasets", "Schema"], resources: [.embedInCode("harness.py")]),
         .target(name: "ExecutorService", dependencies: ["Execution", "Ledger", "Runtime", "Schema", "Wire", "ZeroMQ"]),
         .target(name: "SandboxOptions", dependencies: ["Execution", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "executor", dependencies: [
+        .executableTarget(name: "coderl-executor", dependencies: [
             "Execution", "ExecutorService", "SandboxOptions", "ZeroMQ", "Runtime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -97,10 +97,10 @@ let package = Package(
         ]),
         // coderl eval: pass@k, n@k and critical sampling.
         .target(name: "Evaluation", dependencies: ["CodeRL", "Runtime", "Llama", "ModelIO", "Optim", "Tensor", "Training", "Execution", "Ledger", "Schema", "Pipeline", "Wire", "ZeroMQ"]),
-        .executableTarget(name: "param-store", dependencies: ["Pipeline", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "sampler", dependencies: ["Pipeline", "Runtime", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "critic-labeler", dependencies: ["Pipeline", "Runtime", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "learner", dependencies: ["Pipeline", "Runtime", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "coderl-param-store", dependencies: ["Pipeline", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "coderl-sampler", dependencies: ["Pipeline", "Runtime", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "coderl-critic-labeler", dependencies: ["Pipeline", "Runtime", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "coderl-learner", dependencies: ["Pipeline", "Runtime", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "coderl",
             dependencies: [

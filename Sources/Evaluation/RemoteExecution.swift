@@ -7,7 +7,7 @@ import Wire
 import ZeroMQ
 import Runtime
 
-/// Programs judged by executor processes (`executor --connect ENDPOINT`, on this machine or
+/// Programs judged by executor processes (`coderl-executor --connect ENDPOINT`, on this machine or
 /// others) through the same dispatcher the pipeline's critic-labeler uses: credit-based
 /// hand-out, leases renewed by heartbeats, re-issue when an executor falls silent, retries of
 /// infrastructure errors. Executors may join and leave at any time.
@@ -74,7 +74,7 @@ public final class RemoteExecution: ExecutionBackend {
                 for o in pool.maintain(nowMs: nowMs()) { settle(o, &reports, index) }
                 let now = nowMs()
                 if pool.dispatcher.workers.isEmpty, now - started > 10_000, now - warnedMs > 60_000 {
-                    log("waiting for executors: none is connected to \(pool.endpoint) (start one with `executor --connect \(pool.endpoint)`)")
+                    log("waiting for executors: none is connected to \(pool.endpoint) (start one with `coderl-executor --connect \(pool.endpoint)`)")
                     warnedMs = now
                 }
             }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Execution
 
-/// Sandbox and limit options shared by `coderl exec`, `coderl bench exec` and `executor`.
+/// Sandbox and limit options shared by `coderl exec`, `coderl bench exec` and `coderl-executor`.
 public struct SandboxOptionsGroup: ParsableArguments, Sendable {
     public init() {}
 

@@ -56,9 +56,9 @@ struct Eval: ParsableCommand {
               coderl compare BASE-ID TUNED-ID --ledger runs/eval/ledger
               coderl eval --dataset humaneval --samples 20 --samplers tcp://*:5720 \\
                   --executors tcp://*:5705
-                  (then on any machine: sampler --connect tcp://HOST:5720 \\
+                  (then on any machine: coderl-sampler --connect tcp://HOST:5720 \\
                       --params tcp://HOST:5721
-                                        executor --connect tcp://HOST:5705)
+                                        coderl-executor --connect tcp://HOST:5705)
             """)
 
     @Option(help: "Model: a GGUF file, a checkpoint or a Hugging Face directory (default: the cached SmolLM2-135M-Instruct), or a param-store version number with --weights.")
@@ -139,10 +139,10 @@ struct Eval: ParsableCommand {
     @Flag(help: "Evaluate the dataset's reference solutions instead of a model (checks dataset, import and executor).")
     var references = false
 
-    @Option(help: "Where programs run: local (sandboxed slots in this process), or an endpoint to bind (tcp://*:5705) that executor processes connect to (`executor --connect tcp://HEAD:5705`), on this machine or others.")
+    @Option(help: "Where programs run: local (sandboxed slots in this process), or an endpoint to bind (tcp://*:5705) that executor processes connect to (`coderl-executor --connect tcp://HEAD:5705`), on this machine or others.")
     var executors = "local"
 
-    @Option(help: "Generate on sampler processes instead of in this process: an endpoint to bind (tcp://*:5720) that samplers connect to (`sampler --connect tcp://HOST:5720 --params tcp://HOST:5721`), on this machine or others.")
+    @Option(help: "Generate on sampler processes instead of in this process: an endpoint to bind (tcp://*:5720) that samplers connect to (`coderl-sampler --connect tcp://HOST:5720 --params tcp://HOST:5721`), on this machine or others.")
     var samplers: String?
 
     @Option(help: "With --samplers: where this evaluation serves the model to the samplers (default: the --samplers endpoint with the port plus one).")

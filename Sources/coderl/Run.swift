@@ -23,7 +23,7 @@ struct Run: ParsableCommand {
             SIGTERM. A run directory that already has a run resumes it (the learner continues from \
             its last checkpoint, the labeler from the ledger).
 
-            More executors can join from other machines: see `executor --help` and the README.
+            More executors can join from other machines: see `coderl-executor --help` and the README.
 
             Examples:
               coderl run Pipelines/coderl.yaml
@@ -166,12 +166,12 @@ struct Run: ParsableCommand {
         fflush(nil)
 
         let bin = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
-        for tool in ["param-store", "critic-labeler", "learner", "sampler", "executor"] where !fm.isExecutableFile(atPath: bin + "/" + tool) {
+        for tool in ["param-store", "critic-labeler", "learner", "sampler", "executor"].map({ "coderl-" + $0 }) where !fm.isExecutableFile(atPath: bin + "/" + tool) {
             throw CLIError("\(bin)/\(tool) is missing: build all products (swift build -c release) or install them beside coderl")
         }
         let common = ["--config", resolved]
         func role(_ name: String, _ tool: String, _ extra: [String] = []) -> Supervisor.Role {
-            Supervisor.Role(name: name, executable: bin + "/" + tool, arguments: extra, logFile: config.logsPath + "/" + name + ".log")
+            Supervisor.Role(name: name, executable: bin + "/coderl-" + tool, arguments: extra, logFile: config.logsPath + "/" + name + ".log")
         }
         let half = (ProcessInfo.processInfo.activeProcessorCount + 1) / 2
         func threads(_ n: Int) -> [String: String] {

@@ -24,7 +24,7 @@ final class CLITests: XCTestCase {
     /// Every binary says its version (the same one).
     func testEveryBinaryPrintsItsVersion() throws {
         var versions: Set<String> = []
-        for tool in ["coderl", "sampler", "executor", "learner", "param-store", "critic-labeler"] {
+        for tool in ["coderl", "coderl-sampler", "coderl-executor", "coderl-learner", "coderl-param-store", "coderl-critic-labeler"] {
             let (status, output) = try coderl(["--version"], tool: tool)
             XCTAssertEqual(status, 0, "\(tool) --version: \(output)")
             let version = output.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -140,9 +140,9 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(noColon.output.contains("--test-eval mbpp-test: expected LEDGER:ID"), noColon.output)
         // A role that keeps state does not start on the defaults by accident.
         for role in ["learner", "param-store", "critic-labeler"] {
-            let bare = try coderl([], tool: role, directory: root)
+            let bare = try coderl([], tool: "coderl-" + role, directory: root)
             XCTAssertNotEqual(bare.status, 0)
-            XCTAssertTrue(bare.output.contains("\(role) needs --config FILE"), bare.output)
+            XCTAssertTrue(bare.output.contains("coderl-\(role) needs --config FILE"), bare.output)
             XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/runs"), "\(role) left runs/ behind")
         }
         // No "18446744073709551615" shown as a default.
@@ -256,7 +256,7 @@ final class CLITests: XCTestCase {
     }
 
     func testExecutorExplainsItself() throws {
-        let help = try coderl(["--help"], tool: "executor")
+        let help = try coderl(["--help"], tool: "coderl-executor")
         XCTAssertEqual(help.status, 0, help.output)
         for option in ["--connect", "--slots", "--server-key", "--sandbox", "--seconds"] {
             XCTAssertTrue(help.output.contains(option), "\(option) missing from: \(help.output)")
@@ -265,9 +265,9 @@ final class CLITests: XCTestCase {
         // run's local executors are started that way), not as an option.
         var dashed = try CurveKeyPair.generate()
         while !dashed.publicKey.hasPrefix("-") { dashed = try CurveKeyPair.generate() }
-        let parsed = try coderl(["--connect", "tcp://127.0.0.1:1", "--server-key=\(dashed.publicKey)", "--slots", "0"], tool: "executor")
+        let parsed = try coderl(["--connect", "tcp://127.0.0.1:1", "--server-key=\(dashed.publicKey)", "--slots", "0"], tool: "coderl-executor")
         XCTAssertTrue(parsed.output.contains("--slots must be in 1...256"), "the key parsed, the next check failed: \(parsed.output)")
-        let badKey = try coderl(["--connect", "tcp://127.0.0.1:1", "--server-key", "short"], tool: "executor")
+        let badKey = try coderl(["--connect", "tcp://127.0.0.1:1", "--server-key", "short"], tool: "coderl-executor")
         XCTAssertNotEqual(badKey.status, 0)
         XCTAssertTrue(badKey.output.contains("not a 40-character Z85 CURVE key"), badKey.output)
     }

@@ -9,7 +9,7 @@ import ZeroMQ
 /// A program sees only its own descriptors (stdin, stdout, stderr, the run report, and for
 /// call-serving programs the two call pipes) under every command that runs programs: `coderl
 /// eval` (which holds a ledger open read-write while programs run), `coderl exec`, and a
-/// pipeline's `executor`; in every test format. A descriptor more fails the tests below,
+/// pipeline's `coderl-executor`; in every test format. A descriptor more fails the tests below,
 /// because each program's answer is the list of its open descriptors.
 final class DescriptorCLITests: XCTestCase {
     var root = ""
@@ -90,7 +90,7 @@ final class DescriptorCLITests: XCTestCase {
         defer { context.shutdown() }
         let router = try Socket(context, .router)
         try router.bind("tcp://127.0.0.1:*")
-        let executor = try startCLI("executor", ["--connect", router.lastEndpoint!, "--slots", "1", "--name", "fds", "--seconds", "4"])
+        let executor = try startCLI("coderl-executor", ["--connect", router.lastEndpoint!, "--slots", "1", "--name", "fds", "--seconds", "4"])
         defer { executor.terminate(); executor.waitUntilExit() }
         var identity: [UInt8] = []
         func next(_ wanted: (Envelope.OneOf_Body) -> Bool) throws -> Envelope.OneOf_Body {

@@ -98,7 +98,7 @@ final class HelpTests: XCTestCase {
         // or continues one that ended in a backslash (or an open parenthesis).
         func assertExamplesFit(_ text: String, _ name: String) {
             guard let block = text.components(separatedBy: "Examples:").dropFirst().first?.components(separatedBy: "\n\n").first else { return }
-            let starts = ["coderl", "executor", "sampler", "param-store", "critic-labeler", "learner", "#", "("]
+            let starts = ["coderl", "#", "("]
             var previous = ""
             for line in block.split(separator: "\n").map(String.init) where !line.trimmingCharacters(in: .whitespaces).isEmpty {
                 let body = line.trimmingCharacters(in: .whitespaces)
@@ -109,7 +109,7 @@ final class HelpTests: XCTestCase {
             }
         }
         var checked = 0
-        for tool in ["executor", "sampler", "param-store", "critic-labeler", "learner"] {
+        for tool in ["coderl-executor", "coderl-sampler", "coderl-param-store", "coderl-critic-labeler", "coderl-learner"] {
             let text = try help(tool, [])
             assertExamplesFit(text, tool)
             XCTAssertTrue(text.contains("Examples:"), "\(tool) --help has no examples")
@@ -152,7 +152,7 @@ extension DockerTests {
         let installed = Set(stage.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\\" }).map(String.init))
         let base: Set<String> = ["libc6", "libstdc++6", "libgcc-s1"]
         var traced = 0
-        for tool in ["coderl", "executor", "sampler", "learner", "critic-labeler", "param-store"] {
+        for tool in ["coderl", "coderl-executor", "coderl-sampler", "coderl-learner", "coderl-critic-labeler", "coderl-param-store"] {
             let binary = productPath(tool)
             let needed = try run("/usr/bin/readelf", ["-d", binary]).output.split(separator: "\n")
                 .filter { $0.contains("(NEEDED)") }.compactMap { $0.split(separator: "[").last?.split(separator: "]").first.map(String.init) }

@@ -7,7 +7,7 @@ import XCTest
 import ZeroMQ
 
 /// The hostile-program catalogue run the three ways programs run: `coderl eval` (local
-/// executor, holding a ledger), `coderl exec`, and the `executor` binary over the wire. Each
+/// executor, holding a ledger), `coderl exec`, and the `coderl-executor` binary over the wire. Each
 /// entry is a probe that passes only when the sandbox held (it prints "safe", or what an
 /// honest program prints), or a cheat or hog that must not pass.
 final class HostileCatalogueTests: XCTestCase {
@@ -130,7 +130,7 @@ final class HostileCatalogueTests: XCTestCase {
         defer { context.shutdown() }
         let router = try Socket(context, .router)
         try router.bind("tcp://127.0.0.1:*")
-        let executor = try startCLI("executor", ["--connect", router.lastEndpoint!, "--slots", "2", "--name", "catalogue"] + limitFlags)
+        let executor = try startCLI("coderl-executor", ["--connect", router.lastEndpoint!, "--slots", "2", "--name", "catalogue"] + limitFlags)
         defer { executor.terminate(); executor.waitUntilExit() }
         var identity: [UInt8] = []
         var results: [String: ExecutionResult] = [:]

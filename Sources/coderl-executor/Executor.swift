@@ -6,11 +6,11 @@ import Foundation
 import Runtime
 import ZeroMQ
 
-/// `executor --connect ENDPOINT [--slots N]`: runs generated programs for a dispatcher.
+/// `coderl-executor --connect ENDPOINT [--slots N]`: runs generated programs for a dispatcher.
 @main
 struct ExecutorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "executor",
+        commandName: "coderl-executor",
         abstract: "Run generated programs against unit tests in a sandbox, for a dispatcher (the critic-labeler).",
         discussion: """
             Connects out to the dispatcher's ROUTER socket, offers --slots jobs at a time, \
@@ -19,9 +19,10 @@ struct ExecutorCommand: ParsableCommand {
             the jobs go elsewhere).
 
             Examples:
-              executor --connect tcp://head:5705 --slots 2
-              executor --connect tcp://head:5705 --metrics-port 9470 --log-level debug
-              executor --connect tcp://head:5705 \\
+              coderl-executor --connect tcp://head:5705 --slots 2
+              coderl-executor --connect tcp://head:5705 --metrics-port 9470 \\
+                  --log-level debug
+              coderl-executor --connect tcp://head:5705 \\
                   --server-key='rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7' \\
                   --sandbox strict   (with =: a key may begin with -)
             """,

@@ -4,10 +4,10 @@ import Pipeline
 import Runtime
 import Tensor
 
-/// `learner --config FILE`: trains the actor and the critic from labeled rollouts.
+/// `coderl-learner --config FILE`: trains the actor and the critic from labeled rollouts.
 struct LearnerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "learner",
+        commandName: "coderl-learner",
         abstract: "Train the actor (CodeRL loss) and the critic from labeled rollouts; publish versions; checkpoint.",
         discussion: """
             Resumes from RUN/learner/latest when it exists. Prints one progress line per step on \
@@ -17,16 +17,16 @@ struct LearnerCommand: ParsableCommand {
             http://HOST:PORT/metrics, PORT from --metrics-port or metrics.port (see the README).
 
             Examples:
-              learner --config runs/demo/pipeline.yaml
-              learner --config runs/demo/pipeline.yaml --set logging.learner=debug \\
-                  --metrics-port 9500
+              coderl-learner --config runs/demo/pipeline.yaml
+              coderl-learner --config runs/demo/pipeline.yaml \\
+                  --set logging.learner=debug --metrics-port 9500
             """,
         version: CodeRLVersion.string)
 
     @OptionGroup var role: RoleOptions
 
     func run() throws {
-        let config = try role.loadForStatefulRole("learner")
+        let config = try role.loadForStatefulRole("coderl-learner")
         let (log, metrics) = role.observe(config, role: "learner")
         defer { metrics?.stop() }
         let service = try LearnerService(config: config, log: log) { line in

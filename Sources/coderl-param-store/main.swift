@@ -3,10 +3,10 @@ import Foundation
 import Pipeline
 import Runtime
 
-/// `param-store --config FILE`: serves the run's weight versions.
+/// `coderl-param-store --config FILE`: serves the run's weight versions.
 struct ParamStoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "param-store",
+        commandName: "coderl-param-store",
         abstract: "Serve versioned actor and critic weights of a pipeline run in checksummed chunks.",
         discussion: """
             Keeps immutable versions under RUN/weights, registers the starting model as actor \
@@ -17,8 +17,8 @@ struct ParamStoreCommand: ParsableCommand {
             http://HOST:PORT/metrics, PORT from --metrics-port or metrics.port (see the README).
 
             Examples:
-              param-store --config runs/demo/pipeline.yaml
-              param-store --config runs/demo/pipeline.yaml \\
+              coderl-param-store --config runs/demo/pipeline.yaml
+              coderl-param-store --config runs/demo/pipeline.yaml \\
                   --set logging.param_store=debug --metrics-port 9500
             """,
         version: CodeRLVersion.string)
@@ -26,7 +26,7 @@ struct ParamStoreCommand: ParsableCommand {
     @OptionGroup var role: RoleOptions
 
     func run() throws {
-        let config = try role.loadForStatefulRole("param-store")
+        let config = try role.loadForStatefulRole("coderl-param-store")
         let (log, metrics) = role.observe(config, role: "param-store")
         defer { metrics?.stop() }
         var settings = ParamStore.Settings(directory: config.weightsPath, endpoint: config.endpoints.params,

@@ -7,10 +7,10 @@ import Tensor
 import Schema
 import ZeroMQ
 
-/// `critic-labeler --config FILE`: executes, rewards and critic-weights rollouts.
+/// `coderl-critic-labeler --config FILE`: executes, rewards and critic-weights rollouts.
 struct CriticLabelerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "critic-labeler",
+        commandName: "coderl-critic-labeler",
         abstract: "Take rollouts into the ledger, dispatch them to executors, reward them and attach critic weights.",
         discussion: """
             Binds endpoints.rollouts (samplers) and endpoints.executors (executors, CURVE when \
@@ -21,8 +21,8 @@ struct CriticLabelerCommand: ParsableCommand {
             http://HOST:PORT/metrics, PORT from --metrics-port or metrics.port (see the README).
 
             Examples:
-              critic-labeler --config runs/demo/pipeline.yaml
-              critic-labeler --config runs/demo/pipeline.yaml \\
+              coderl-critic-labeler --config runs/demo/pipeline.yaml
+              coderl-critic-labeler --config runs/demo/pipeline.yaml \\
                   --set logging.critic_labeler=debug --metrics-port 9500
             """,
         version: CodeRLVersion.string)
@@ -30,7 +30,7 @@ struct CriticLabelerCommand: ParsableCommand {
     @OptionGroup var role: RoleOptions
 
     func run() throws {
-        let config = try role.loadForStatefulRole("critic-labeler")
+        let config = try role.loadForStatefulRole("coderl-critic-labeler")
         let (log, metrics) = role.observe(config, role: "critic-labeler")
         defer { metrics?.stop() }
         var settings = LabelerService.Settings(config: config)

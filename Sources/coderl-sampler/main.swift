@@ -4,10 +4,10 @@ import Pipeline
 import Runtime
 import Tensor
 
-/// `sampler --config FILE`: generates programs for the learner's sample requests.
+/// `coderl-sampler --config FILE`: generates programs for the learner's sample requests.
 struct SamplerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "sampler",
+        commandName: "coderl-sampler",
         abstract: "Generate programs for the learner's sample requests and hand them to the critic-labeler.",
         discussion: """
             Connects to the learner (endpoints.samples), the critic-labeler (endpoints.rollouts) and \
@@ -18,11 +18,12 @@ struct SamplerCommand: ParsableCommand {
             model); their programs go back to the evaluation.
 
             Examples:
-              sampler --config runs/demo/pipeline.yaml --instance 1
-              sampler --config pipeline.yaml --set endpoints.samples=tcp://head:5703 \\
+              coderl-sampler --config runs/demo/pipeline.yaml --instance 1
+              coderl-sampler --config pipeline.yaml \\
+                  --set endpoints.samples=tcp://head:5703 \\
                   --set endpoints.rollouts=tcp://head:5704 \\
                   --set endpoints.params=tcp://head:5701
-              sampler --connect tcp://evalhost:5720 --params tcp://evalhost:5721
+              coderl-sampler --connect tcp://evalhost:5720 --params tcp://evalhost:5721
             """,
         version: CodeRLVersion.string)
 

@@ -26,7 +26,13 @@ let package = Package(
     name: "CodeRL",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "coderl", targets: ["coderl"]),
+        // The command-line tool and the pipeline's five role binaries.
+        .executable(name: "coderl", targets: ["CodeRLCommand"]),
+        .executable(name: "coderl-executor", targets: ["coderl-executor"]),
+        .executable(name: "coderl-param-store", targets: ["coderl-param-store"]),
+        .executable(name: "coderl-sampler", targets: ["coderl-sampler"]),
+        .executable(name: "coderl-critic-labeler", targets: ["coderl-critic-labeler"]),
+        .executable(name: "coderl-learner", targets: ["coderl-learner"]),
         .library(name: "Llama", targets: ["Llama"]),
         .library(name: "LMDB", targets: ["LMDB"]),
         .library(name: "Ledger", targets: ["Ledger"]),
@@ -101,8 +107,10 @@ let package = Package(
         .executableTarget(name: "coderl-sampler", dependencies: ["Pipeline", "Runtime", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "coderl-critic-labeler", dependencies: ["Pipeline", "Runtime", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "coderl-learner", dependencies: ["Pipeline", "Runtime", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // `coderl` (its folder is not Sources/coderl: that would be Sources/CodeRL on a
+        // case-insensitive disk).
         .executableTarget(
-            name: "coderl",
+            name: "CodeRLCommand",
             dependencies: [
                 "Llama", "ModelIO", "Optim", "Training", "Tensor", "Datasets", "Execution", "ExecutorService", "SandboxOptions", "Ledger", "Schema", "LMDB", "Wire", "ZeroMQ",
                 "CodeRL", "Runtime", "Pipeline", "Evaluation",

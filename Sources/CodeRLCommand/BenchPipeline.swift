@@ -74,7 +74,7 @@ struct BenchPipeline: ParsableCommand {
         process.executableURL = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
         process.arguments = ["run", pipelineFile] + overrides.flatMap { ["--set", $0] }
         let logFile = runDir + "/run.log"
-        FileManager.default.createFile(atPath: logFile, contents: nil)
+        _ = FileManager.default.createFile(atPath: logFile, contents: nil)
         let log = FileHandle(forWritingAtPath: logFile)!
         process.standardOutput = log
         process.standardError = log

@@ -38,8 +38,9 @@ struct Eval: ParsableCommand {
             where fail first outscores pass) and N/passed continuations are sampled from that \
             seed (refine); when none passes, the M failures the critic rates best are shown to \
             the model with their error and N/M fixes are sampled, then refined (repair). pass@k \
-            is computed over the last stage's programs; the report gives the programs generated \
-            in total, so compare with plain sampling at that --samples. --ablations runs plain \
+            is computed over the last stage's programs; the report gives the programs and the \
+            tokens generated in total (a refinement's seed is its parent's, not counted), so \
+            compare with plain sampling at that budget. --ablations runs plain \
             sampling (2N samples), refine, and refine+repair on the same problems.
 
             Examples:

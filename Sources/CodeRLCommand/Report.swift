@@ -76,6 +76,8 @@ struct ReportData {
     var byVersion: [UInt64: VersionStats] = [:]
     /// Held-out greedy evaluations of the pipeline ("before", "after-vN"): passed and total.
     var heldout: [(tag: String, passed: Int, total: Int)] = []
+    /// Per held-out evaluation (same order as `heldout`), whether each problem's program passed.
+    var heldoutProblems: [[String: Bool]] = []
     var evals: [EvalRun] = []
     var newest: [Row] = []
     var metadata: RunMetadata?
@@ -106,6 +108,7 @@ struct ReportData {
         var ring: [Row] = []
         ring.reserveCapacity(limit)
         var heldout: [String: (Int, Int)] = [:]
+        var heldoutProblems: [String: [String: Bool]] = [:]
         var order: [String] = []
         try store.scanRollouts { r in
             d.totalRollouts += 1
@@ -117,6 +120,7 @@ struct ReportData {
                     if heldout[tag] == nil { order.append(tag) }
                     heldout[tag, default: (0, 0)].0 += outcome == 3 ? 1 : 0
                     heldout[tag, default: (0, 0)].1 += 1
+                    heldoutProblems[tag, default: [:]][r.problemID] = outcome == 3
                 }
             } else if !r.baseline {
                 var s = d.byVersion[r.policyVersion, default: VersionStats()]
@@ -139,6 +143,7 @@ struct ReportData {
         }
         d.newest = ring.reversed()
         d.heldout = order.map { ($0, heldout[$0]!.0, heldout[$0]!.1) }
+        d.heldoutProblems = order.map { heldoutProblems[$0] ?? [:] }
         return d
     }
 
@@ -180,18 +185,19 @@ struct ReportPage {
     func html() -> String {
         var body = "<header><h1>\(e(title))</h1><p class=\"sub\">CodeRL report, written \(e(ISO8601DateFormatter().string(from: Date()))) from <code>\(e(ledgerPath))</code></p>\(summary())</header>"
         for note in notes { body += "<p class=\"note\">\(e(note))</p>" }
+        if let m = data.metadata, !m.config.isEmpty {
+            body += "<section><h2>Configuration</h2><details><summary>run \(e(m.runID))</summary><pre>\(e(m.config))</pre></details></section>"
+        }
         if steps.isEmpty && data.byVersion.isEmpty {
             body += "<section><h2>Training</h2><p class=\"note\">no training in this ledger (no learner steps, no train rollouts)</p></section>"
         } else {
             body += "<section><h2>Training</h2><div class=\"grid\">\(training())</div></section>"
+            if !steps.isEmpty { body += "<section><h2>Training diagnostics</h2>\(diagnostics())</section>" }
             body += "<section><h2>Critic</h2><div class=\"grid\">\(critic())</div></section>"
             body += "<section><h2>Throughput and policy lag</h2><div class=\"grid\">\(throughput())</div></section>"
         }
         body += "<section><h2>Evaluations</h2>\(evaluations())</section>"
         body += "<section><h2>Rollouts</h2>\(rolloutTable())</section>"
-        if let m = data.metadata, !m.config.isEmpty {
-            body += "<section><h2>Configuration</h2><details><summary>run \(e(m.runID))</summary><pre>\(e(m.config))</pre></details></section>"
-        }
         return """
             <!DOCTYPE html>
             <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -225,8 +231,17 @@ struct ReportPage {
             func series(_ name: String, _ color: String, _ f: (StepReport) -> Double) -> S {
                 S(name: name, color: color, points: steps.map { (Double($0.step), f($0)) })
             }
-            return SVGChart.lines("Mean reward per learner step", id: "reward", series: [series("mean reward", SVGChart.palette[0]) { $0.meanReward }], xLabel: "learner step")
-                + SVGChart.lines("Pass rate per learner step", id: "pass-rate", series: [series("pass rate", SVGChart.palette[2]) { $0.passRate }], xLabel: "learner step", yStyle: "%", yRange: (0, 1))
+            // Per-step figures of 64 programs are noisy: beside them, the mean of the last
+            // `window` steps (drawn once there are enough steps for it to differ).
+            let window = max(5, steps.count / 10)
+            func withMean(_ raw: S, _ color: String) -> [S] {
+                guard steps.count >= 2 * window else { return [raw] }
+                return [raw, S(name: "mean of \(window) steps", color: color, points: Self.trailingMean(raw.points, window: window))]
+            }
+            return SVGChart.lines("Mean reward per learner step", id: "reward",
+                                  series: withMean(series("mean reward", SVGChart.palette[0]) { $0.meanReward }, SVGChart.palette[1]), xLabel: "learner step")
+                + SVGChart.lines("Pass rate per learner step", id: "pass-rate",
+                                 series: withMean(series("pass rate", SVGChart.palette[2]) { $0.passRate }, SVGChart.palette[1]), xLabel: "learner step", yStyle: "%", yRange: (0, 1))
                 + SVGChart.stackedShares("Outcome mix per learner step", id: "outcomes", xs: xs,
                                          stacks: (0..<4).map { i in (outcomeNames[i], SVGChart.outcomeColors[i], steps.map { Double($0.outcomes.count > i ? $0.outcomes[i] : 0) }) },
                                          xLabel: "learner step")
@@ -248,6 +263,62 @@ struct ReportPage {
             + SVGChart.stackedShares("Outcome mix per policy version (from the ledger)", id: "outcomes", xs: xs,
                                      stacks: (0..<4).map { i in (outcomeNames[i], SVGChart.outcomeColors[i], stats.map { Double($0.outcomes[i]) }) },
                                      xLabel: "policy version")
+    }
+
+    /// The mean of each point and the `window - 1` before it (fewer at the start).
+    static func trailingMean(_ points: [(x: Double, y: Double)], window: Int) -> [(x: Double, y: Double)] {
+        var out: [(x: Double, y: Double)] = [], sum = 0.0
+        for (i, p) in points.enumerated() {
+            sum += p.y
+            if i >= window { sum -= points[i - window].y }
+            out.append((p.x, sum / Double(min(i + 1, window))))
+        }
+        return out
+    }
+
+    /// What the learner's optional per-step diagnostics say: gradient norms per loss term and
+    /// clipping, the share of samples that carried a return and the frontier's size, the
+    /// distance from the starting policy, the sampled tokens' entropy, the learning rate and
+    /// tokens per step. Counts and shares get charts of their own (one axis each).
+    func diagnostics() -> String {
+        func points(_ f: (StepReport) -> Double?) -> [(x: Double, y: Double)] { steps.compactMap { s in f(s).map { (Double(s.step), $0) } } }
+        let clippedSteps = steps.filter { $0.clipped == true }.count, withClip = steps.filter { $0.clipped != nil }.count
+        var charts: [String] = []
+        let norms = [S(name: "total", color: SVGChart.palette[0], points: points(\.gradientNorm)),
+                     S(name: "cross-entropy", color: SVGChart.palette[2], points: points(\.gradientNormCE)),
+                     S(name: "policy gradient", color: SVGChart.palette[1], points: points(\.gradientNormPG))].filter { !$0.points.isEmpty }
+        if !norms.isEmpty {
+            charts.append(SVGChart.lines("Gradient norm before clipping" + (withClip > 0 ? " (clipped in \(clippedSteps) of \(withClip) steps)" : ""),
+                                         id: "gradient-norm", series: norms, xLabel: "learner step"))
+        }
+        let singles: [(String, String, String, (StepReport) -> Double?, String)] = [
+            ("Share of samples with a non-zero return", "signal-share", "%", { $0.signalShare }, "share"),
+            ("Frontier problems (some but not all samples passed)", "frontier", "", { $0.frontier.map(Double.init) }, "problems"),
+            ("KL to the starting policy (nats per token)", "kl", "", { $0.klToStart }, "KL"),
+            ("Entropy of the sampled tokens (nats per token, estimated)", "entropy", "", { $0.sampledLogProb.map { -$0 } }, "entropy"),
+            ("Mean |return|", "mean-abs-return", "", { $0.meanAbsReturn }, "mean |return|"),
+            ("Learning rate", "learning-rate", "", { $0.learningRate }, "learning rate"),
+            ("Tokens per learner step", "tokens", "", { $0.tokens.map(Double.init) }, "tokens"),
+        ]
+        for (title, id, style, f, name) in singles {
+            let p = points(f)
+            guard !p.isEmpty else { continue }
+            charts.append(SVGChart.lines(title, id: id, series: [S(name: name, color: SVGChart.palette[charts.count % SVGChart.palette.count], points: p)],
+                                         xLabel: "learner step", yStyle: style, yRange: style == "%" ? (0, 1) : nil))
+        }
+        guard !charts.isEmpty else { return "<p class=\"note\">the progress file carries no diagnostics (a learner older than them)</p>" }
+        return "<div class=\"grid\">" + charts.joined() + "</div>"
+    }
+
+    /// The held-out problems whose greedy program changed verdict between the first and the
+    /// last of the pipeline's held-out evaluations.
+    func heldoutChanges() -> String {
+        guard data.heldoutProblems.count > 1, let first = data.heldoutProblems.first, let last = data.heldoutProblems.last else { return "" }
+        let common = Set(first.keys).intersection(last.keys).sorted()
+        let gained = common.filter { !first[$0]! && last[$0]! }, lost = common.filter { first[$0]! && !last[$0]! }
+        func list(_ ids: [String]) -> String { ids.isEmpty ? "none" : ids.map { "<code>\(e($0))</code>" }.joined(separator: ", ") }
+        return "<p>Held-out problems that changed from \(e(data.heldout.first!.tag)) to \(e(data.heldout.last!.tag)) "
+            + "(\(common.count) in both): <strong>\(gained.count) gained</strong>: \(list(gained)); <strong>\(lost.count) lost</strong>: \(list(lost)).</p>"
     }
 
     func critic() -> String {
@@ -281,7 +352,7 @@ struct ReportPage {
                               items: data.evals.compactMap { run in metric(run, "pass@1").map { ("\(run.id) [\(run.model)]", $0) } })
         html += SVGChart.bars("Held-out greedy pass rate (the pipeline's own evaluation)", id: "heldout",
                               items: data.heldout.map { ($0.tag, Double($0.passed) / Double(max(1, $0.total))) })
-        html += "</div>"
+        html += "</div>" + heldoutChanges()
         guard !data.evals.isEmpty else { return html }
         let names = Array(Set(data.evals.flatMap { $0.metrics.filter { $0.group == "all" }.map(\.name) })).sorted {
             ($0.hasPrefix("pass@") ? 0 : 1, Int($0.split(separator: "@").last ?? "") ?? 0, $0) < ($1.hasPrefix("pass@") ? 0 : 1, Int($1.split(separator: "@").last ?? "") ?? 0, $1)

@@ -70,8 +70,12 @@ final class ReportTests: XCTestCase {
         })
         var lines: [String] = []
         for step in 1...3 {
-            lines.append("""
+            // Steps 2 and 3 carry the diagnostics a newer learner writes (snake_case); step 1
+            // is a line of an older learner (camelCase, no diagnostics).
+            lines.append(step == 1 ? """
                 {"step":\(step),"version":\(step),"seconds":\(10 + step),"rolloutsPerSecond":0.5,"executionsPerSecond":0.6,"meanReward":\(-0.5 + 0.2 * Double(step)),"passRate":\(0.1 * Double(step)),"outcomes":[1,2,3,\(step)],"criticAccuracy":0.7,"policyLag":0.5,"stale":0,"unscored":0,"crossEntropy":0.4,"policyLoss":-0.01,"criticLoss":0.6,"criticCalibrationError":0.1}
+                """ : """
+                {"step":\(step),"version":\(step),"seconds":\(10 + step),"rollouts_per_second":0.5,"executions_per_second":0.6,"mean_reward":\(-0.5 + 0.2 * Double(step)),"pass_rate":\(0.1 * Double(step)),"outcomes":[1,2,3,\(step)],"critic_accuracy":0.7,"policy_lag":0.5,"stale":0,"unscored":0,"cross_entropy":0.4,"policy_loss":-0.01,"critic_loss":0.6,"critic_calibration_error":0.1,"gradient_norm":\(0.5 * Double(step)),"gradient_norm_ce":0.4,"gradient_norm_pg":0.3,"clipped":\(step == 3),"signal_share":0.25,"frontier":\(step + 4),"kl_to_start":0.002,"sampled_log_prob":-0.3,"mean_abs_return":0.2,"learning_rate":5e-05,"tokens":6000}
                 """)
         }
         lines.insert("{not json", at: 1)
@@ -88,9 +92,17 @@ final class ReportTests: XCTestCase {
         let html = try String(contentsOfFile: out, encoding: .utf8)
 
         // Every plot, drawn as SVG; the line charts have one point per step.
-        for id in ["reward", "pass-rate", "outcomes", "losses", "critic-accuracy", "critic-calibration", "throughput", "policy-lag", "step-seconds", "evals", "heldout"] {
+        let diagnostics = ["gradient-norm", "signal-share", "frontier", "kl", "entropy", "mean-abs-return", "learning-rate", "tokens"]
+        for id in ["reward", "pass-rate", "outcomes", "losses", "critic-accuracy", "critic-calibration", "throughput", "policy-lag", "step-seconds", "evals", "heldout"] + diagnostics {
             XCTAssertTrue(html.contains("<figure class=\"chart\" id=\"\(id)\"><svg"), "plot \(id) is missing")
         }
+        // Diagnostics from the steps that have them: clipping counted over those steps, and
+        // the frontier drawn from its two points.
+        XCTAssertTrue(html.contains("Gradient norm before clipping (clipped in 1 of 2 steps)"), "clip count")
+        let frontier = try XCTUnwrap(html.components(separatedBy: "id=\"frontier\"").dropFirst().first)
+        XCTAssertEqual(frontier.components(separatedBy: "<polyline points=\"").dropFirst().first?.components(separatedBy: "\"").first?.split(separator: " ").count, 2)
+        // The held-out problem that passed after training and not before.
+        XCTAssertTrue(html.contains("<strong>1 gained</strong>: <code>own/h1</code>; <strong>0 lost</strong>: none"), "held-out changes")
         let reward = try XCTUnwrap(html.components(separatedBy: "id=\"reward\"").dropFirst().first)
         let points = try XCTUnwrap(reward.components(separatedBy: "<polyline points=\"").dropFirst().first?.components(separatedBy: "\"").first)
         XCTAssertEqual(points.split(separator: " ").count, 3)
@@ -114,7 +126,7 @@ final class ReportTests: XCTestCase {
         let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--user-data-dir=\(root)/chromium"]
         let dom = try runProcess(chromium, flags + ["--dump-dom", "file://" + out])
         XCTAssertTrue(dom.output.contains("<span id=\"shown\">16 shown</span>"), String(dom.output.suffix(2000)))
-        XCTAssertEqual(dom.output.components(separatedBy: "<svg").count - 1, 11)
+        XCTAssertEqual(dom.output.components(separatedBy: "<svg").count - 1, 11 + diagnostics.count)
         let png = root + "/report.png"
         let shot = try runProcess(chromium, flags + ["--window-size=1240,2400", "--screenshot=\(png)", "file://" + out])
         let bytes = try Data(contentsOf: URL(fileURLWithPath: png))
@@ -141,5 +153,27 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(missing.output.contains("nope.jsonl: no such file"), missing.output)
         let noLedger = try coderl(["report", "--ledger", root + "/absent", "--out", out])
         XCTAssertNotEqual(noLedger.status, 0)
+    }
+
+    /// With enough steps, the noisy per-step reward and pass rate get a trailing mean beside
+    /// them; a pass rate that steps from 0 to 1 halfway shows the mean's lag.
+    func testLongRunsGetATrailingMeanBesideThePerStepFigures() throws {
+        try writeRun()
+        let lines = (1...20).map { step in
+            #"{"step":\#(step),"version":\#(step),"seconds":10,"rollouts_per_second":1,"executions_per_second":1,"mean_reward":0,"pass_rate":\#(step > 10 ? 1 : 0),"outcomes":[0,0,0,1],"critic_accuracy":0.5,"policy_lag":0,"stale":0,"unscored":0,"cross_entropy":0.4,"policy_loss":0,"critic_loss":0.6}"#
+        }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: root + "/run/learner/progress.jsonl", atomically: true, encoding: .utf8)
+        let out = root + "/long.html"
+        XCTAssertEqual(try coderl(["report", "--ledger", root + "/run/ledger", "--out", out]).status, 0)
+        let html = try String(contentsOfFile: out, encoding: .utf8)
+        let pass = try XCTUnwrap(html.components(separatedBy: "id=\"pass-rate\"").dropFirst().first?.components(separatedBy: "</figure>").first)
+        XCTAssertTrue(pass.contains("mean of 5 steps"), "legend of the trailing mean")
+        let lines2 = pass.components(separatedBy: "<polyline points=\"").dropFirst().map { $0.components(separatedBy: "\"").first!.split(separator: " ") }
+        XCTAssertEqual(lines2.count, 2)
+        XCTAssertEqual(lines2.map(\.count), [20, 20])
+        // y pixel of step 12: the raw rate is 1 (top), its 5-step mean 0.4 (lower on the page).
+        let y = { (p: Substring) in Double(p.split(separator: ",")[1])! }
+        XCTAssertLessThan(y(lines2[0][11]), y(lines2[1][11]))
+        XCTAssertEqual(y(lines2[1][14]), y(lines2[0][14]), accuracy: 1e-9, "five steps after the jump the mean has caught up")
     }
 }

@@ -107,22 +107,10 @@ struct ReportData {
         d.evals = try store.evals().sorted { $0.createdUnixMs < $1.createdUnixMs }
         var ring: [Row] = []
         ring.reserveCapacity(limit)
-        var heldout: [String: (Int, Int)] = [:]
-        var heldoutProblems: [String: [String: Bool]] = [:]
-        var order: [String] = []
         try store.scanRollouts { r in
             d.totalRollouts += 1
-            if r.purpose == "eval" {
-                // eval-<tag>-v<version>-<index>: the learner's held-out greedy evaluation.
-                let parts = r.requestID.split(separator: "-")
-                if parts.count >= 4, let outcome = outcomeIndex(r.verdict.outcome) {
-                    let tag = parts[1] == "before" ? "before (v\(r.policyVersion))" : "after (v\(r.policyVersion))"
-                    if heldout[tag] == nil { order.append(tag) }
-                    heldout[tag, default: (0, 0)].0 += outcome == 3 ? 1 : 0
-                    heldout[tag, default: (0, 0)].1 += 1
-                    heldoutProblems[tag, default: [:]][r.problemID] = outcome == 3
-                }
-            } else if !r.baseline {
+            // The learner's held-out greedy evaluations are HeldOutEvaluation's (below).
+            if r.purpose != "eval" && !r.baseline {
                 var s = d.byVersion[r.policyVersion, default: VersionStats()]
                 s.programs += 1
                 if let i = outcomeIndex(r.verdict.outcome) {
@@ -142,8 +130,9 @@ struct ReportData {
             return true
         }
         d.newest = ring.reversed()
-        d.heldout = order.map { ($0, heldout[$0]!.0, heldout[$0]!.1) }
-        d.heldoutProblems = order.map { heldoutProblems[$0] ?? [:] }
+        let heldout = try HeldOutEvaluation.all(in: store).filter { !$0.passed.isEmpty }
+        d.heldout = heldout.map { ("\($0.point) (v\($0.version))", $0.passed.values.filter { $0 }.count, $0.passed.count) }
+        d.heldoutProblems = heldout.map(\.passed)
         return d
     }
 

@@ -619,7 +619,7 @@ public nonisolated struct EvalSample: @unchecked Sendable {
     set {_uniqueStorage()._program = newValue}
   }
 
-  /// generated tokens
+  /// tokens generated (a refinement's seed, copied from its parent, not counted)
   public var tokens: UInt32 {
     get {_storage._tokens}
     set {_uniqueStorage()._tokens = newValue}

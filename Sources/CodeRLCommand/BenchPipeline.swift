@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Ledger
 import Llama
 import ModelIO
 import Optim
@@ -123,12 +124,33 @@ struct BenchPipeline: ParsableCommand {
         let criticSync = delta("critic-labeler", "coderl_weight_fetch_seconds_sum{model=\"critic\"}") + delta("critic-labeler", "coderl_weight_load_seconds_sum{model=\"critic\"}")
         let sync = (publish + fetch + load) / versions
 
-        // Peers in this process, on this machine, after the pipeline stopped.
+        // The shape of the sampler's work: its sequences' prompt and program lengths.
+        let newPerSequence = sequences > 0 ? tokens / sequences : Double(maxNewTokens)
+        var promptSum = 0, prompts = 0
+        if let ledger = try? Ledger.openForReading(path: runDir + "/run/ledger") {
+            try? ledger.scanRollouts { r in
+                if r.purpose != "eval" && !r.promptTokens.isEmpty { promptSum += r.promptTokens.count; prompts += 1 }
+                return true
+            }
+        }
+        let promptLength = prompts > 0 ? promptSum / prompts : 0
+
+        // Peers in this process, on this machine, after the pipeline stopped: decode as `bench
+        // generate` measures it (a short prompt), and at the sampler's prompt and program lengths
+        // (attention over a longer context costs more per token).
         let (peerDecode, peerTrain) = try Self.peers(precision: chosen, batch: batchSize, maxNewTokens: min(maxNewTokens, 64))
+        let peerShaped = promptLength > 0
+            ? try Self.decodeRate(precision: chosen, batch: batchSize, promptTokens: promptLength, newTokens: max(8, Int(newPerSequence.rounded())))
+            : nil
 
         print(String(format: "steps:    %.2f s/step, %.2f rollouts/s (%d steps, %.1f s)", perStep, rollouts / wall, steps, wall))
         print(String(format: "sampler:  %.0f tokens/s while generating (%d sequences per batch on average, %.1f s of %.1f generating); this process's batched decode at batch %d: %.0f tokens/s (%.0f%%)",
                      samplerRate, batchSize, generating, wall, batchSize, peerDecode, 100 * samplerRate / max(peerDecode, 1e-9)))
+        if let peerShaped {
+            print(String(format: "          at the sampler's shape (prompts of %d tokens, %.0f new tokens per sequence on average): this process's decode %.0f tokens/s (%.0f%%); the sampler has %@ of the %d cores",
+                         promptLength, newPerSequence, peerShaped, 100 * samplerRate / max(peerShaped, 1e-9),
+                         Self.samplerThreads(overrides), ProcessInfo.processInfo.activeProcessorCount))
+        }
         print(String(format: "learner:  %.0f tokens/s while training (%.1f s of %.1f); this process's training step on 4 x 256 tokens: %.0f tokens/s (%.0f%%)",
                      learnerTokens / max(learnerSeconds, 1e-9), learnerSeconds, wall, peerTrain, 100 * learnerTokens / max(learnerSeconds, 1e-9) / max(peerTrain, 1e-9)))
         let actorSeconds = measured.compactMap(\.actorSeconds).reduce(0, +), criticSeconds = measured.compactMap(\.criticSeconds).reduce(0, +)
@@ -208,6 +230,28 @@ struct BenchPipeline: ParsableCommand {
             }
             return out
         }
+    }
+
+    /// The sampler's compute threads as `coderl run` gives them (`roles.sampler_threads`, 0 =
+    /// half the cores rounded up), for the line that compares it with this process's decode.
+    static func samplerThreads(_ overrides: [String]) -> String {
+        let set = overrides.last { $0.hasPrefix("roles.sampler_threads=") }.flatMap { Int($0.split(separator: "=").last ?? "") } ?? 0
+        return "\(set > 0 ? set : (ProcessInfo.processInfo.activeProcessorCount + 1) / 2)"
+    }
+
+    /// This process's batched decode at `batch` sequences of one prompt of `promptTokens`
+    /// tokens, `newTokens` each (no early stop), best of two.
+    static func decodeRate(precision: MatrixPrecision, batch: Int, promptTokens: Int, newTokens: Int) throws -> Double {
+        let (model, tokenizer, _) = try LlamaModel.load(gguf: DefaultModel.path, precision: precision)
+        let generator = Generator(model: model, tokenizer: tokenizer)
+        let text = "Write a Python function that returns the longest strictly increasing subsequence of a list of integers, with tests.\n"
+        let prompt = Array(tokenizer.encode(String(repeating: text, count: promptTokens / 10 + 1)).prefix(promptTokens))
+        var rate = 0.0
+        for seed in 1...2 {
+            let p = SamplingParameters(temperature: 0.8, topP: 0.95, seed: UInt64(seed), maxNewTokens: newTokens, stopTokens: [])
+            rate = max(rate, try generator.generate(prompt: prompt, samples: batch, parameters: p).1.decodeTokensPerSecond)
+        }
+        return rate
     }
 
     /// This process's batched decode (tokens/s at `batch` sequences of one prompt, no early

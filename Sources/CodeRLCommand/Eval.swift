@@ -265,7 +265,7 @@ struct Eval: ParsableCommand {
                 Telemetry.gauge("coderl_eval_programs", Double(p.programs))
                 Telemetry.gauge("coderl_eval_executions", Double(p.executions))
                 progress.update(done: p.problemsDone, unit: "problems",
-                                detail: "\(p.programs) programs, \(p.executions) executions",
+                                detail: "\(p.programs) programs, \(p.executions) executions" + (p.stage.map { " | " + $0 } ?? ""),
                                 rateDone: p.problemsThisRun, rateSeconds: p.seconds)
             }
             FileHandle.standardError.write(Data("evaluation \(runID) (resume with --id \(ablations ? baseID + " --ablations" : runID)): \(selected.count) problems of \(datasetLabel), \(Self.describe(o)), executors: \(backend.description)\n".utf8))

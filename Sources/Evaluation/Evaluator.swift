@@ -52,6 +52,9 @@ public struct EvalProgress: Sendable {
     /// Problems judged in this process (not taken from an earlier, resumed run).
     public var problemsThisRun: Int
     public var seconds: Double
+    /// What is happening within the problem being evaluated ("mbpp/test/11: sampling 10"), or
+    /// nil when a problem has just finished.
+    public var stage: String? = nil
 }
 
 /// Runs an evaluation: samples programs for every problem, judges them on the example and the
@@ -66,6 +69,20 @@ public final class Evaluator {
     public let options: EvalOptions
     public var onProgress: ((EvalProgress) -> Void)?
     private(set) var executions = 0
+    /// The last progress reported: a stage within a problem repeats its counts.
+    private var lastProgress = EvalProgress(problemsDone: 0, problemsTotal: 0, programs: 0, executions: 0, problemsThisRun: 0, seconds: 0)
+    private var started = Date()
+    private var currentProblem = ""
+
+    /// Reports what is happening within the current problem.
+    func stage(_ text: String) {
+        guard let onProgress else { return }
+        var p = lastProgress
+        p.executions = executions
+        p.seconds = Date().timeIntervalSince(started)
+        p.stage = "\(currentProblem): \(text)"
+        onProgress(p)
+    }
 
     public init(ledger: Ledger, format: PromptFormat, source: ProgramSource, backend: ExecutionBackend,
                 critic: CriticScorer?, options: EvalOptions) throws {
@@ -117,14 +134,16 @@ public final class Evaluator {
 
         var results: [EvalProblemResult] = []
         var programs = 0, thisRun = 0
-        let started = Date()
+        started = Date()
         executions = 0
+        lastProgress = EvalProgress(problemsDone: 0, problemsTotal: problems.count, programs: 0, executions: 0, problemsThisRun: 0, seconds: 0)
         for (i, problem) in problems.enumerated() {
             if let earlier = done[problem.id] {
                 results.append(earlier)
                 programs += Int(earlier.generated)
             } else {
                 let t0 = Date()
+                currentProblem = problem.id
                 var result = try evaluate(problem)
                 result.evalID = id
                 result.secondsMs = UInt64(Date().timeIntervalSince(t0) * 1000)
@@ -133,8 +152,9 @@ public final class Evaluator {
                 programs += Int(result.generated)
                 thisRun += 1
             }
-            onProgress?(EvalProgress(problemsDone: i + 1, problemsTotal: problems.count, programs: programs,
-                                     executions: executions, problemsThisRun: thisRun, seconds: Date().timeIntervalSince(started)))
+            lastProgress = EvalProgress(problemsDone: i + 1, problemsTotal: problems.count, programs: programs,
+                                        executions: executions, problemsThisRun: thisRun, seconds: Date().timeIntervalSince(started))
+            onProgress?(lastProgress)
         }
         run.metrics = EvalMetrics.compute(results, ks: options.ks, submissions: options.submissions)
         run.problems = UInt32(results.count)
@@ -188,6 +208,7 @@ public final class Evaluator {
         }
         // The pool is judged on the hidden tests.
         let pool = candidates.indices.filter { candidates[$0].inPool }
+        stage("judging \(pool.count) on the hidden tests")
         let reports = judge(pool.map { candidates[$0].program }, suite: hidden, problemID: problem.id)
         for (i, report) in zip(pool, reports) { candidates[i].hidden = report }
 
@@ -235,6 +256,7 @@ public final class Evaluator {
                 // The critic's most promising failures of the previous stage.
                 let failed = lastStage.filter { all[$0].example?.verdict != nil }
                 guard !failed.isEmpty else { break }
+                stage("the critic scores \(failed.count) failures")
                 let scores = try critic.passProbabilities(prompt: prompt, programs: failed.map { all[$0].tokens })
                 for (i, p) in zip(failed, scores) { all[i].criticPass = p }
                 let chosen = failed.sorted { (all[$0].criticPass!, -$0) > (all[$1].criticPass!, -$1) }.prefix(options.budget.repairCandidates)
@@ -261,6 +283,7 @@ public final class Evaluator {
         }
         // Refine: continue every passing program from its critic-chosen seed.
         let each = max(1, N / passing.count)
+        stage("the critic reads \(passing.count) passing programs")
         let probabilities = try critic.tokenPassProbabilities(prompt: prompt, programs: passing.map { all[$0].tokens })
         var refined: [Candidate] = []
         let pooled = try critic.passProbabilities(prompt: prompt, programs: passing.map { all[$0].tokens })
@@ -284,6 +307,8 @@ public final class Evaluator {
     /// prefix and each program is the prefix followed by the completion.
     func generate(_ problem: Problem, prompt: [Int], count: Int, stage: String, round: Int, salt: Int = 0,
                   seedTokens: [Int] = [], basePrompt: [Int]? = nil) throws -> [Candidate] {
+        self.stage(stage == "sample" ? "sampling \(count)" : stage == "refine" ? "refining: \(count) from a seed of \(seedTokens.count) tokens"
+                   : "repair round \(round): \(count) fixes")
         let seed = XXH64.hash(Array("\(problem.id)/\(stage)/\(round)/\(salt)".utf8), seed: options.seed)
         let completions: [Completion]
         do {
@@ -301,6 +326,7 @@ public final class Evaluator {
 
     func judgeExamples(_ candidates: inout [Candidate], _ examples: TestSuite?, _ problem: Problem) {
         guard let examples else { return }
+        stage("running \(candidates.count) on the example tests")
         for (i, report) in judge(candidates.map(\.program), suite: examples, problemID: problem.id).enumerated() { candidates[i].example = report }
     }
 

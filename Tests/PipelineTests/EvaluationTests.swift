@@ -250,7 +250,16 @@ final class EvaluationTests: XCTestCase {
         let source = FixedPrograms(format: format, programs: programs, continuing: true)
         let evaluator = try Evaluator(ledger: ledger, format: format, source: source, backend: try backend(),
                                       critic: try tinyCritic(), options: options(samples: 4, ks: [1], mode: .refine))
+        var stages: [String] = []
+        evaluator.onProgress = { p in if let stage = p.stage { stages.append(stage) } }
         let (run, results) = try evaluator.run(id: "refine", problems: problems, model: "fixed", dataset: "own")
+        // Progress within a problem: each stage is reported as it starts.
+        let squareStages = stages.filter { $0.hasPrefix("own/square: ") }.map { String($0.dropFirst(12)) }
+        XCTAssertEqual(squareStages.first, "sampling 4")
+        XCTAssertEqual(squareStages.dropFirst().first, "running 4 on the example tests")
+        XCTAssertEqual(squareStages.dropFirst(2).first, "the critic reads 2 passing programs")
+        XCTAssertEqual(squareStages.filter { $0.hasPrefix("refining: 2 from a seed of ") }.count, 2, "\(squareStages)")
+        XCTAssertEqual(squareStages.last, "judging 4 on the hidden tests")
         let square = results.first { $0.problemID == "own/square" }!
         // 4 samples, 2 pass the example: each seeds 4/2 = 2 continuations, which form the pool.
         XCTAssertEqual(square.samples.filter { $0.stage == "sample" }.count, 4)

@@ -22,7 +22,7 @@ struct TrainCritic: ParsableCommand {
             problem's prompt followed by the program, like the pipeline's critic. Problems are \
             split (by a hash of their ids) into training and held-out sets; accuracy, balanced \
             accuracy and the recall and precision of "passed" on the held-out problems are \
-            printed after every epoch, with the calibration of its probability of passing \
+            printed after every epoch, with its ranking (AUC) and the calibration of its p(pass) \
             (Brier score, expected calibration error). Give --ledger more than once to pool the \
             programs of several runs or evaluations; each distinct program of a problem is \
             trained and measured on once (--keep-repeats keeps repeats). --test-eval LEDGER:ID measures the \

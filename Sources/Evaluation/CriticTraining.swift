@@ -122,12 +122,16 @@ public enum CriticTraining {
         public var calibrationError = 0.0
         public var meanPredictedPass = 0.0
         public var passRate = 0.0
+        /// The probability that a passing program gets a higher p(pass) than a failing one
+        /// (area under the ROC curve; 0.5 is chance): how well the critic ranks, which is what
+        /// choosing programs to repair or refine needs, whatever its calibration.
+        public var passAUC = 0.5
         public init() {}
         public var description: String {
             String(format: "%d programs: accuracy %.1f%%, balanced accuracy %.1f%%, pass recall %.1f%%, pass precision %.1f%%; "
-                   + "p(pass) mean %.1f%% against %.1f%% passed, Brier %.3f, calibration error %.1f points",
+                   + "p(pass) mean %.1f%% against %.1f%% passed, AUC %.3f, Brier %.3f, calibration error %.1f points",
                    examples, accuracy * 100, balancedAccuracy * 100, passRecall * 100, passPrecision * 100,
-                   meanPredictedPass * 100, passRate * 100, brier, calibrationError * 100)
+                   meanPredictedPass * 100, passRate * 100, passAUC, brier, calibrationError * 100)
         }
 
         /// Calibration of `predicted` probabilities of passing against what happened.
@@ -145,6 +149,24 @@ public enum CriticTraining {
                 count[b] += 1
             }
             calibrationError = (0..<bins).map { count[$0] > 0 ? abs(sumP[$0] - hits[$0]) : 0 }.reduce(0, +) / n
+            passAUC = Self.auc(predicted: predicted, passed: passed)
+        }
+
+        /// Mann-Whitney: the share of (passing, failing) pairs ranked the right way, ties
+        /// counting half; 0.5 when either class is absent.
+        static func auc(predicted: [Double], passed: [Bool]) -> Double {
+            let positives = passed.filter { $0 }.count, negatives = passed.count - positives
+            guard positives > 0, negatives > 0 else { return 0.5 }
+            let order = predicted.indices.sorted { predicted[$0] < predicted[$1] }
+            var rankSum = 0.0, i = 0
+            while i < order.count {
+                var j = i
+                while j + 1 < order.count && predicted[order[j + 1]] == predicted[order[i]] { j += 1 }
+                let rank = Double(i + j) / 2 + 1   // mean rank of the tie group, 1-based
+                for k in i...j where passed[order[k]] { rankSum += rank }
+                i = j + 1
+            }
+            return (rankSum - Double(positives) * Double(positives + 1) / 2) / (Double(positives) * Double(negatives))
         }
     }
 

@@ -12,14 +12,19 @@ final class DockerTests: XCTestCase {
         try runProcess(executable, arguments, directory: root)
     }
 
-    /// Every executable the package builds (but the test helper) is copied into the image.
+    /// Every executable product the package declares (the binaries' names) is copied into
+    /// the image, and every executable target but the test helper is one of them.
     func testTheImageCarriesEveryExecutable() throws {
         let manifest = try read("Package.swift")
-        let names = try NSRegularExpression(pattern: #"\.executableTarget\(\s*name: "([^"]+)""#)
-            .matches(in: manifest, range: NSRange(manifest.startIndex..., in: manifest))
-            .map { String(manifest[Range($0.range(at: 1), in: manifest)!]) }
-            .filter { $0 != "LedgerStress" }
+        func matches(_ pattern: String) throws -> [String] {
+            try NSRegularExpression(pattern: pattern).matches(in: manifest, range: NSRange(manifest.startIndex..., in: manifest))
+                .map { String(manifest[Range($0.range(at: 1), in: manifest)!]) }
+        }
+        let names = try matches(#"\.executable\(name: "([^"]+)""#)
         XCTAssertEqual(names.count, 6, "\(names)")
+        let targets = try matches(#"\.executableTarget\(\s*name: "([^"]+)""#).filter { $0 != "LedgerStress" }
+        let productTargets = try matches(#"\.executable\(name: "[^"]+", targets: \["([^"]+)"\]"#)
+        XCTAssertEqual(Set(targets), Set(productTargets), "an executable target without a product gets no binary name of ours")
         let dockerfile = try read("Docker/Dockerfile")
         guard let line = dockerfile.split(separator: "\n").first(where: { $0.contains("for tool in") }) else {
             return XCTFail("Docker/Dockerfile copies no executables")

@@ -387,8 +387,12 @@ final class EvaluationTests: XCTestCase {
         q.calibrate(predicted: [Double](repeating: 0.9, count: 5) + [Double](repeating: 0.1, count: 5), passed: passed)
         XCTAssertEqual(q.calibrationError, 0.1, accuracy: 1e-12)
         XCTAssertEqual(q.brier, (4 * 0.01 + 0.81) / 5, accuracy: 1e-12)
+        XCTAssertEqual(q.passAUC, 0.8, accuracy: 1e-12, "of 25 (pass, fail) pairs: 16 right, 8 tied (half each), 1 wrong")
+        q.calibrate(predicted: [0.9, 0.8, 0.3, 0.1], passed: [true, false, true, false])
+        XCTAssertEqual(q.passAUC, 0.75, accuracy: 1e-12, "3 of the 4 (pass, fail) pairs ranked right")
         q.calibrate(predicted: [1, 1], passed: [false, false])
         XCTAssertEqual(q.calibrationError, 1, accuracy: 1e-12, "p = 1 falls in the top bin, not past it")
+        XCTAssertEqual(q.passAUC, 0.5, "no passing program: no ranking to judge")
     }
 
     func testCriticTrainsOnJudgedProgramsOfAnEvaluation() throws {

@@ -138,18 +138,18 @@ struct BenchPipeline: ParsableCommand {
         // Peers in this process, on this machine, after the pipeline stopped: decode as `bench
         // generate` measures it (a short prompt), and at the sampler's prompt and program lengths
         // (attention over a longer context costs more per token).
-        let (peerDecode, peerTrain) = try Self.peers(precision: chosen, batch: batchSize, maxNewTokens: min(maxNewTokens, 64))
-        let peerShaped = promptLength > 0
-            ? try Self.decodeRate(precision: chosen, batch: batchSize, promptTokens: promptLength, newTokens: max(8, Int(newPerSequence.rounded())))
-            : nil
+        let (peerDecode, peerShaped, peerTrain) = try Self.peers(
+            precision: chosen, batch: batchSize, maxNewTokens: min(maxNewTokens, 64),
+            shape: promptLength > 0 ? (promptLength, max(8, Int(newPerSequence.rounded()))) : nil)
+        let samplerThreads = PipelineConfig.Roles.threads(try PipelineConfig.load(files: [pipelineFile], assignments: overrides).0.roles.samplerThreads)
 
         print(String(format: "steps:    %.2f s/step, %.2f rollouts/s (%d steps, %.1f s)", perStep, rollouts / wall, steps, wall))
         print(String(format: "sampler:  %.0f tokens/s while generating (%d sequences per batch on average, %.1f s of %.1f generating); this process's batched decode at batch %d: %.0f tokens/s (%.0f%%)",
                      samplerRate, batchSize, generating, wall, batchSize, peerDecode, 100 * samplerRate / max(peerDecode, 1e-9)))
         if let peerShaped {
-            print(String(format: "          at the sampler's shape (prompts of %d tokens, %.0f new tokens per sequence on average): this process's decode %.0f tokens/s (%.0f%%); the sampler has %@ of the %d cores",
+            print(String(format: "          at the sampler's shape (prompts of %d tokens, %.0f new tokens per sequence on average): this process's decode %.0f tokens/s (%.0f%%); the sampler has %d of the %d cores",
                          promptLength, newPerSequence, peerShaped, 100 * samplerRate / max(peerShaped, 1e-9),
-                         Self.samplerThreads(overrides), ProcessInfo.processInfo.activeProcessorCount))
+                         samplerThreads, ProcessInfo.processInfo.activeProcessorCount))
         }
         print(String(format: "learner:  %.0f tokens/s while training (%.1f s of %.1f); this process's training step on 4 x 256 tokens: %.0f tokens/s (%.0f%%)",
                      learnerTokens / max(learnerSeconds, 1e-9), learnerSeconds, wall, peerTrain, 100 * learnerTokens / max(learnerSeconds, 1e-9) / max(peerTrain, 1e-9)))
@@ -232,38 +232,26 @@ struct BenchPipeline: ParsableCommand {
         }
     }
 
-    /// The sampler's compute threads as `coderl run` gives them (`roles.sampler_threads`, 0 =
-    /// half the cores rounded up), for the line that compares it with this process's decode.
-    static func samplerThreads(_ overrides: [String]) -> String {
-        let set = overrides.last { $0.hasPrefix("roles.sampler_threads=") }.flatMap { Int($0.split(separator: "=").last ?? "") } ?? 0
-        return "\(set > 0 ? set : (ProcessInfo.processInfo.activeProcessorCount + 1) / 2)"
-    }
-
-    /// This process's batched decode at `batch` sequences of one prompt of `promptTokens`
-    /// tokens, `newTokens` each (no early stop), best of two.
-    static func decodeRate(precision: MatrixPrecision, batch: Int, promptTokens: Int, newTokens: Int) throws -> Double {
-        let (model, tokenizer, _) = try LlamaModel.load(gguf: DefaultModel.path, precision: precision)
-        let generator = Generator(model: model, tokenizer: tokenizer)
-        let text = "Write a Python function that returns the longest strictly increasing subsequence of a list of integers, with tests.\n"
-        let prompt = Array(tokenizer.encode(String(repeating: text, count: promptTokens / 10 + 1)).prefix(promptTokens))
-        var rate = 0.0
-        for seed in 1...2 {
-            let p = SamplingParameters(temperature: 0.8, topP: 0.95, seed: UInt64(seed), maxNewTokens: newTokens, stopTokens: [])
-            rate = max(rate, try generator.generate(prompt: prompt, samples: batch, parameters: p).1.decodeTokensPerSecond)
-        }
-        return rate
-    }
-
     /// This process's batched decode (tokens/s at `batch` sequences of one prompt, no early
-    /// stop) and training step (4 x 256 tokens, the top 4 blocks trained) in `precision`.
-    static func peers(precision: MatrixPrecision, batch: Int, maxNewTokens: Int) throws -> (decode: Double, train: Double) {
+    /// stop, best of two): with a one-sentence prompt as `bench generate` measures it, and at
+    /// `shape` (prompt length, new tokens) when given; and its training step (4 x 256 tokens,
+    /// the top 4 blocks trained) in `precision`.
+    static func peers(precision: MatrixPrecision, batch: Int, maxNewTokens: Int, shape: (prompt: Int, newTokens: Int)?) throws
+        -> (decode: Double, shaped: Double?, train: Double) {
         let (model, tokenizer, _) = try LlamaModel.load(gguf: DefaultModel.path, precision: precision)
         let generator = Generator(model: model, tokenizer: tokenizer)
-        let prompt = tokenizer.encode("Write a Python function that returns the longest strictly increasing subsequence of a list of integers.")
-        var decode = 0.0
-        for seed in 1...2 {
-            let p = SamplingParameters(temperature: 0.8, topP: 0.95, seed: UInt64(seed), maxNewTokens: maxNewTokens, stopTokens: [])
-            decode = max(decode, try generator.generate(prompt: prompt, samples: batch, parameters: p).1.decodeTokensPerSecond)
+        func decode(_ prompt: [Int], newTokens: Int) throws -> Double {
+            var rate = 0.0
+            for seed in 1...2 {
+                let p = SamplingParameters(temperature: 0.8, topP: 0.95, seed: UInt64(seed), maxNewTokens: newTokens, stopTokens: [])
+                rate = max(rate, try generator.generate(prompt: prompt, samples: batch, parameters: p).1.decodeTokensPerSecond)
+            }
+            return rate
+        }
+        let sentence = "Write a Python function that returns the longest strictly increasing subsequence of a list of integers."
+        let decodeRate = try decode(tokenizer.encode(sentence), newTokens: maxNewTokens)
+        let shaped = try shape.map { shape in
+            try decode(Array(tokenizer.encode(String(repeating: sentence + "\n", count: shape.prompt / 10 + 1)).prefix(shape.prompt)), newTokens: shape.newTokens)
         }
         let weights = model.weights
         let text = String(repeating: "def add(a, b):\n    return a + b\n\nprint(add(2, 3))\n", count: 80)
@@ -281,6 +269,6 @@ struct BenchPipeline: ParsableCommand {
             _ = try session.step([data], examples: 4, rng: state.rng)
             if i > 0 { best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9) }
         }
-        return (decode, 4 * 256 / best)
+        return (decodeRate, shaped, 4 * 256 / best)
     }
 }

@@ -75,9 +75,7 @@ struct ReportData {
     var problems = 0
     var byVersion: [UInt64: VersionStats] = [:]
     /// Held-out greedy evaluations of the pipeline ("before", "after-vN"): passed and total.
-    var heldout: [(tag: String, passed: Int, total: Int)] = []
-    /// Per held-out evaluation (same order as `heldout`), whether each problem's program passed.
-    var heldoutProblems: [[String: Bool]] = []
+    var heldout: [HeldOutEvaluation] = []
     var evals: [EvalRun] = []
     var newest: [Row] = []
     var metadata: RunMetadata?
@@ -130,9 +128,7 @@ struct ReportData {
             return true
         }
         d.newest = ring.reversed()
-        let heldout = try HeldOutEvaluation.all(in: store).filter { !$0.passed.isEmpty }
-        d.heldout = heldout.map { ("\($0.point) (v\($0.version))", $0.passed.values.filter { $0 }.count, $0.passed.count) }
-        d.heldoutProblems = heldout.map(\.passed)
+        d.heldout = try HeldOutEvaluation.all(in: store).filter { !$0.passed.isEmpty }
         return d
     }
 
@@ -207,7 +203,7 @@ struct ReportPage {
             items.append(("newest policy version", "v\(newest)"))
         }
         if let before = data.heldout.first, let after = data.heldout.last, data.heldout.count > 1 {
-            items.append(("held-out greedy pass", "\(before.passed)/\(before.total) → \(after.passed)/\(after.total)"))
+            items.append(("held-out greedy pass", "\(Self.solved(before))/\(before.passed.count) → \(Self.solved(after))/\(after.passed.count)"))
         }
         items.append(("evaluations", "\(data.evals.count)"))
         return "<dl class=\"summary\">" + items.map { "<div><dt>\(e($0.0))</dt><dd>\(e($0.1))</dd></div>" }.joined() + "</dl>"
@@ -299,14 +295,20 @@ struct ReportPage {
         return "<div class=\"grid\">" + charts.joined() + "</div>"
     }
 
+    /// "before (v0)": how the page names a held-out evaluation.
+    static func tag(_ e: HeldOutEvaluation) -> String { "\(e.point) (v\(e.version))" }
+
+    static func solved(_ e: HeldOutEvaluation) -> Int { e.passed.values.filter { $0 }.count }
+
     /// The held-out problems whose greedy program changed verdict between the first and the
     /// last of the pipeline's held-out evaluations.
     func heldoutChanges() -> String {
-        guard data.heldoutProblems.count > 1, let first = data.heldoutProblems.first, let last = data.heldoutProblems.last else { return "" }
+        guard data.heldout.count > 1, let from = data.heldout.first, let to = data.heldout.last else { return "" }
+        let first = from.passed, last = to.passed
         let common = Set(first.keys).intersection(last.keys).sorted()
         let gained = common.filter { !first[$0]! && last[$0]! }, lost = common.filter { first[$0]! && !last[$0]! }
         func list(_ ids: [String]) -> String { ids.isEmpty ? "none" : ids.map { "<code>\(e($0))</code>" }.joined(separator: ", ") }
-        return "<p>Held-out problems that changed from \(e(data.heldout.first!.tag)) to \(e(data.heldout.last!.tag)) "
+        return "<p>Held-out problems that changed from \(e(Self.tag(from))) to \(e(Self.tag(to))) "
             + "(\(common.count) in both): <strong>\(gained.count) gained</strong>: \(list(gained)); <strong>\(lost.count) lost</strong>: \(list(lost)).</p>"
     }
 
@@ -340,7 +342,7 @@ struct ReportPage {
         html += SVGChart.bars("pass@1 by evaluation (coderl eval)", id: "evals",
                               items: data.evals.compactMap { run in metric(run, "pass@1").map { ("\(run.id) [\(run.model)]", $0) } })
         html += SVGChart.bars("Held-out greedy pass rate (the pipeline's own evaluation)", id: "heldout",
-                              items: data.heldout.map { ($0.tag, Double($0.passed) / Double(max(1, $0.total))) })
+                              items: data.heldout.map { (Self.tag($0), Double(Self.solved($0)) / Double(max(1, $0.passed.count))) })
         html += "</div>" + heldoutChanges()
         guard !data.evals.isEmpty else { return html }
         let names = Array(Set(data.evals.flatMap { $0.metrics.filter { $0.group == "all" }.map(\.name) })).sorted {

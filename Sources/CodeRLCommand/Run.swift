@@ -166,16 +166,17 @@ struct Run: ParsableCommand {
         fflush(nil)
 
         let bin = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
-        for tool in ["param-store", "critic-labeler", "learner", "sampler", "executor"].map({ "coderl-" + $0 }) where !fm.isExecutableFile(atPath: bin + "/" + tool) {
-            throw CLIError("\(bin)/\(tool) is missing: build all products (swift build -c release) or install them beside coderl")
+        /// A role's binary: `coderl-<role>` beside this one.
+        func binary(_ tool: String) -> String { bin + "/coderl-" + tool }
+        for tool in ["param-store", "critic-labeler", "learner", "sampler", "executor"] where !fm.isExecutableFile(atPath: binary(tool)) {
+            throw CLIError("\(binary(tool)) is missing: build all products (swift build -c release) or install them beside coderl")
         }
         let common = ["--config", resolved]
         func role(_ name: String, _ tool: String, _ extra: [String] = []) -> Supervisor.Role {
-            Supervisor.Role(name: name, executable: bin + "/coderl-" + tool, arguments: extra, logFile: config.logsPath + "/" + name + ".log")
+            Supervisor.Role(name: name, executable: binary(tool), arguments: extra, logFile: config.logsPath + "/" + name + ".log")
         }
-        let half = (ProcessInfo.processInfo.activeProcessorCount + 1) / 2
         func threads(_ n: Int) -> [String: String] {
-            let count = "\(n == 0 ? half : n)"
+            let count = "\(PipelineConfig.Roles.threads(n))"
             return ["CODERL_THREADS": count, "OPENBLAS_NUM_THREADS": count]
         }
         var labeler = role("critic-labeler", "critic-labeler", common)

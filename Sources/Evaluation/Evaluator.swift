@@ -75,7 +75,7 @@ public final class Evaluator {
     private var currentProblem = ""
 
     /// Reports what is happening within the current problem.
-    func stage(_ text: String) {
+    func reportStage(_ text: String) {
         guard let onProgress else { return }
         var p = lastProgress
         p.executions = executions
@@ -208,7 +208,7 @@ public final class Evaluator {
         }
         // The pool is judged on the hidden tests.
         let pool = candidates.indices.filter { candidates[$0].inPool }
-        stage("judging \(pool.count) on the hidden tests")
+        reportStage("judging \(pool.count) on the hidden tests")
         let reports = judge(pool.map { candidates[$0].program }, suite: hidden, problemID: problem.id)
         for (i, report) in zip(pool, reports) { candidates[i].hidden = report }
 
@@ -256,7 +256,7 @@ public final class Evaluator {
                 // The critic's most promising failures of the previous stage.
                 let failed = lastStage.filter { all[$0].example?.verdict != nil }
                 guard !failed.isEmpty else { break }
-                stage("the critic scores \(failed.count) failures")
+                reportStage("the critic scores \(failed.count) failures")
                 let scores = try critic.passProbabilities(prompt: prompt, programs: failed.map { all[$0].tokens })
                 for (i, p) in zip(failed, scores) { all[i].criticPass = p }
                 let chosen = failed.sorted { (all[$0].criticPass!, -$0) > (all[$1].criticPass!, -$1) }.prefix(options.budget.repairCandidates)
@@ -283,7 +283,7 @@ public final class Evaluator {
         }
         // Refine: continue every passing program from its critic-chosen seed.
         let each = max(1, N / passing.count)
-        stage("the critic reads \(passing.count) passing programs")
+        reportStage("the critic reads \(passing.count) passing programs")
         let probabilities = try critic.tokenPassProbabilities(prompt: prompt, programs: passing.map { all[$0].tokens })
         var refined: [Candidate] = []
         let pooled = try critic.passProbabilities(prompt: prompt, programs: passing.map { all[$0].tokens })
@@ -307,8 +307,11 @@ public final class Evaluator {
     /// prefix and each program is the prefix followed by the completion.
     func generate(_ problem: Problem, prompt: [Int], count: Int, stage: String, round: Int, salt: Int = 0,
                   seedTokens: [Int] = [], basePrompt: [Int]? = nil) throws -> [Candidate] {
-        self.stage(stage == "sample" ? "sampling \(count)" : stage == "refine" ? "refining: \(count) from a seed of \(seedTokens.count) tokens"
-                   : "repair round \(round): \(count) fixes")
+        switch stage {
+        case "sample": reportStage("sampling \(count)")
+        case "refine": reportStage("refining: \(count) from a seed of \(seedTokens.count) tokens")
+        default: reportStage("repair round \(round): \(count) fixes")
+        }
         let seed = XXH64.hash(Array("\(problem.id)/\(stage)/\(round)/\(salt)".utf8), seed: options.seed)
         let completions: [Completion]
         do {
@@ -326,7 +329,7 @@ public final class Evaluator {
 
     func judgeExamples(_ candidates: inout [Candidate], _ examples: TestSuite?, _ problem: Problem) {
         guard let examples else { return }
-        stage("running \(candidates.count) on the example tests")
+        reportStage("running \(candidates.count) on the example tests")
         for (i, report) in judge(candidates.map(\.program), suite: examples, problemID: problem.id).enumerated() { candidates[i].example = report }
     }
 

@@ -30,6 +30,12 @@ public struct PipelineConfig: Sendable {
         public var restartBackoffMs: Int
         public var samplerThreads: Int
         public var learnerThreads: Int
+
+        /// The compute threads of a local sampler or the learner configured with `configured`:
+        /// 0 means half the cores, rounded up (samplers and the learner work at the same time).
+        public static func threads(_ configured: Int) -> Int {
+            configured > 0 ? configured : (ProcessInfo.processInfo.activeProcessorCount + 1) / 2
+        }
     }
 
     public struct Endpoints: Sendable {

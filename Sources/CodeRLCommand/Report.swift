@@ -1,4 +1,5 @@
 import ArgumentParser
+import CodeRL
 import Foundation
 import Ledger
 import Pipeline
@@ -19,33 +20,101 @@ struct Report: ParsableCommand {
             program) with a filter. Without a progress file (a ledger alone), the training \
             figures are computed per policy version from the stored rollouts.
 
+            With --ledger given several times, the page is the first run's, and a section \
+            compares them all: a table of training and held-out figures with each run's last \
+            held-out evaluation against the first run's (gained, lost, McNemar's exact test), \
+            and their per-step curves overlaid. --x-axis time draws per-step charts against \
+            wall-clock minutes instead of learner steps.
+
             Examples:
               coderl report --ledger runs/demo/ledger --out runs/demo/report.html
               coderl report --ledger runs/eval/ledger --out eval.html --rollouts 0
+              coderl report --ledger runs/mbpp-a/ledger --ledger runs/mbpp-c/ledger \\
+                --x-axis time --out arms.html
             """)
 
-    @Option(help: "Ledger directory (RUN/ledger).") var ledger: String
+    @Option(name: .customLong("ledger"),
+            help: "Ledger directory (RUN/ledger). Repeat it to overlay other runs' training curves on the first's and compare their held-out evaluations with it.")
+    var ledgers: [String] = []
     @Option(help: "Where to write the page.") var out = "report.html"
-    @Option(help: "The learner's progress file (default: LEDGER/../learner/progress.jsonl).") var progress: String?
+    @Option(help: "The learner's progress file of the first run (default: LEDGER/../learner/progress.jsonl).") var progress: String?
     @Option(help: "Newest rollouts listed in the table (0: no table).") var rollouts = 500
     @Option(help: "Page title (default: the run directory's name).") var title: String?
+    @Option(name: .customLong("x-axis"), help: "The x axis of per-step charts: step (learner step) or time (minutes since the run's first step began).")
+    var xAxis: ReportAxis.Kind = .step
 
     func validate() throws {
+        if ledgers.isEmpty { throw ValidationError("--ledger is required (RUN/ledger; repeat it to overlay runs)") }
         if rollouts < 0 { throw ValidationError("--rollouts must be 0 or more") }
     }
 
+    /// The run directory's name: the label of a ledger at RUN/ledger.
+    static func runName(_ ledger: String) -> String {
+        (((ledger as NSString).standardizingPath as NSString).deletingLastPathComponent as NSString).lastPathComponent
+    }
+
+    static func defaultProgress(_ ledger: String) -> String { (ledger as NSString).deletingLastPathComponent + "/learner/progress.jsonl" }
+
     func run() throws {
+        let ledger = ledgers[0]
         let store = try Ledger.openForReading(path: ledger)
-        let progressPath = progress ?? ((ledger as NSString).deletingLastPathComponent + "/learner/progress.jsonl")
+        let progressPath = progress ?? Self.defaultProgress(ledger)
         var notes: [String] = []
         let steps = try ReportData.readProgress(progressPath, explicit: progress != nil, notes: &notes)
         let data = try ReportData.collect(store, newest: rollouts)
-        let name = title ?? ((((ledger as NSString).standardizingPath as NSString).deletingLastPathComponent as NSString).lastPathComponent)
+        // The other runs: their progress files and held-out evaluations, for the overlay.
+        var runs = [ComparedRun(label: Self.runName(ledger), steps: steps, data: data)]
+        for other in ledgers.dropFirst() {
+            let otherStore = try Ledger.openForReading(path: other)
+            var ignored: [String] = []
+            let otherSteps = try ReportData.readProgress(Self.defaultProgress(other), explicit: false, notes: &ignored)
+            if otherSteps.isEmpty { notes.append("\(other): no learner progress file beside it; only its held-out evaluations are compared") }
+            runs.append(ComparedRun(label: Self.runName(other), steps: otherSteps, data: try ReportData.collect(otherStore, newest: 0)))
+        }
+        // Labels tell the runs apart even when two run directories share a name.
+        for i in runs.indices where runs.filter({ $0.label == runs[i].label }).count > 1 { runs[i].label += " (\(i + 1))" }
+        let axis = ReportAxis.checked(xAxis, steps: runs.map(\.steps), notes: &notes)
+        let name = title ?? Self.runName(ledger)
         let html = ReportPage(title: name.isEmpty ? "CodeRL run" : name, steps: steps, data: data, notes: notes,
-                              progressPath: progressPath, ledgerPath: ledger).html()
+                              progressPath: progressPath, ledgerPath: ledger, axis: axis, compared: runs.count > 1 ? runs : []).html()
         try Data(html.utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
         for note in notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
-        print("wrote \(out): \(steps.count) learner steps, \(data.totalRollouts) rollouts (\(data.newest.count) listed), \(data.evals.count) evaluations, \(html.utf8.count / 1024) KiB")
+        print("wrote \(out): \(steps.count) learner steps, \(data.totalRollouts) rollouts (\(data.newest.count) listed), \(data.evals.count) evaluations"
+              + (runs.count > 1 ? ", \(runs.count - 1) other run\(runs.count > 2 ? "s" : "") overlaid" : "") + ", \(html.utf8.count / 1024) KiB")
+    }
+}
+
+/// One run of several on the page: its label, learner steps and ledger figures.
+struct ComparedRun {
+    var label: String
+    var steps: [StepReport]
+    var data: ReportData
+}
+
+/// The x axis of per-step charts: the learner step, or wall-clock minutes since each run's
+/// first step began (from the progress file's step end times).
+struct ReportAxis {
+    enum Kind: String, ExpressibleByArgument, CaseIterable { case step, time }
+    let kind: Kind
+
+    /// `kind`, or steps with a note when a progress file predates step end times.
+    static func checked(_ kind: Kind, steps runs: [[StepReport]], notes: inout [String]) -> ReportAxis {
+        guard kind == .time, runs.contains(where: { $0.contains { $0.finishedAt == nil } }) else { return ReportAxis(kind: kind) }
+        notes.append("--x-axis time: a progress file has steps without end times (written by an older learner); the x axis is the learner step")
+        return ReportAxis(kind: .step)
+    }
+
+    var label: String { kind == .step ? "learner step" : "minutes since the run began" }
+
+    /// Where the run began: its first step's end less that step's duration.
+    static func start(_ steps: [StepReport]) -> Double {
+        guard let first = steps.first, let end = first.finishedAt else { return 0 }
+        return end - first.seconds
+    }
+
+    /// A step's x in a run that began at `start` (the first run's start when not given).
+    func x(_ s: StepReport, start: Double) -> Double {
+        kind == .step ? Double(s.step) : ((s.finishedAt ?? start) - start) / 60
     }
 }
 
@@ -163,6 +232,12 @@ struct ReportPage {
     let notes: [String]
     let progressPath: String
     let ledgerPath: String
+    var axis = ReportAxis(kind: .step)
+    /// Every run on the page, this one first, when others are overlaid; empty otherwise.
+    var compared: [ComparedRun] = []
+
+    /// A step's x on this run's charts.
+    func x(_ s: StepReport) -> Double { axis.x(s, start: ReportAxis.start(steps)) }
 
     typealias S = SVGChart.Series
     func e(_ s: String) -> String { SVGChart.escape(s) }
@@ -173,6 +248,7 @@ struct ReportPage {
         if let m = data.metadata, !m.config.isEmpty {
             body += "<section><h2>Configuration</h2><details><summary>run \(e(m.runID))</summary><pre>\(e(m.config))</pre></details></section>"
         }
+        if !compared.isEmpty { body += "<section><h2>Runs compared</h2>\(comparison())</section>" }
         if steps.isEmpty && data.byVersion.isEmpty {
             body += "<section><h2>Training</h2><p class=\"note\">no training in this ledger (no learner steps, no train rollouts)</p></section>"
         } else {
@@ -212,9 +288,9 @@ struct ReportPage {
     func training() -> String {
         let outcomeNames = Outcome.counted.map(\.name)
         if !steps.isEmpty {
-            let xs = steps.map { Double($0.step) }
+            let xs = steps.map { x($0) }
             func series(_ name: String, _ color: String, _ f: (StepReport) -> Double) -> S {
-                S(name: name, color: color, points: steps.map { (Double($0.step), f($0)) })
+                S(name: name, color: color, points: steps.map { (x($0), f($0)) })
             }
             // Per-step figures of 64 programs are noisy: beside them, the mean of the last
             // `window` steps (drawn once there are enough steps for it to differ).
@@ -224,17 +300,17 @@ struct ReportPage {
                 return [raw, S(name: "mean of \(window) steps", color: color, points: Self.trailingMean(raw.points, window: window))]
             }
             return SVGChart.lines("Mean reward per learner step", id: "reward",
-                                  series: withMean(series("mean reward", SVGChart.palette[0]) { $0.meanReward }, SVGChart.palette[1]), xLabel: "learner step")
+                                  series: withMean(series("mean reward", SVGChart.palette[0]) { $0.meanReward }, SVGChart.palette[1]), xLabel: axis.label)
                 + SVGChart.lines("Pass rate per learner step", id: "pass-rate",
-                                 series: withMean(series("pass rate", SVGChart.palette[2]) { $0.passRate }, SVGChart.palette[1]), xLabel: "learner step", yStyle: "%", yRange: (0, 1))
+                                 series: withMean(series("pass rate", SVGChart.palette[2]) { $0.passRate }, SVGChart.palette[1]), xLabel: axis.label, yStyle: "%", yRange: (0, 1))
                 + SVGChart.stackedShares("Outcome mix per learner step", id: "outcomes", xs: xs,
                                          stacks: (0..<4).map { i in (outcomeNames[i], SVGChart.outcomeColors[i], steps.map { Double($0.outcomes.count > i ? $0.outcomes[i] : 0) }) },
-                                         xLabel: "learner step")
+                                         xLabel: axis.label)
                 + SVGChart.lines("Losses per learner step", id: "losses", series: [
                     series("cross-entropy", SVGChart.palette[0]) { $0.crossEntropy },
                     series("policy gradient", SVGChart.palette[1]) { $0.policyLoss },
                     series("critic", SVGChart.palette[4]) { $0.criticLoss },
-                ], xLabel: "learner step")
+                ], xLabel: axis.label)
         }
         let versions = data.byVersion.keys.sorted()
         let stats = versions.map { data.byVersion[$0]! }
@@ -248,6 +324,50 @@ struct ReportPage {
             + SVGChart.stackedShares("Outcome mix per policy version (from the ledger)", id: "outcomes", xs: xs,
                                      stacks: (0..<4).map { i in (outcomeNames[i], SVGChart.outcomeColors[i], stats.map { Double($0.outcomes[i]) }) },
                                      xLabel: "policy version")
+    }
+
+    /// Several runs side by side: a table of their training and held-out figures, each run's
+    /// last held-out evaluation against the first run's (paired, McNemar's exact test), and
+    /// their per-step curves overlaid (noisy figures as trailing means).
+    func comparison() -> String {
+        let reference = compared[0].data.heldout.last
+        var html = "<table class=\"compared\"><thead><tr><th>run</th><th>learner steps</th><th>training programs judged</th><th>passed</th>"
+        html += "<th>held-out greedy</th><th>against \(e(compared[0].label))</th></tr></thead><tbody>"
+        for (i, run) in compared.enumerated() {
+            let judged = run.data.byVersion.values.reduce(0) { $0 + $1.scored }, passed = run.data.byVersion.values.reduce(0) { $0 + $1.outcomes[3] }
+            let heldout = run.data.heldout.map { "\(e($0.point)) \(Self.solved($0))/\($0.passed.count)" }.joined(separator: " → ")
+            var against = ""
+            if i > 0, let reference, let last = run.data.heldout.last {
+                let common = Set(reference.passed.keys).intersection(last.passed.keys).sorted()
+                let c = PairedComparison(common.map { PairedComparison.Problem(id: $0, a: reference.passed[$0]! ? 1 : 0, b: last.passed[$0]! ? 1 : 0) }, resamples: 2000)
+                against = String(format: "%+.1f points, %d gained, %d lost, McNemar p = %.2g (%d problems)",
+                                 c.difference * 100, c.gained.count, c.lost.count, c.pValue, common.count)
+            }
+            html += "<tr><td>\(e(run.label))</td><td>\(run.steps.last?.step ?? 0)</td><td>\(judged)</td><td>\(judged > 0 ? SVGChart.format(Double(passed) / Double(judged), "%") : "")</td>"
+            html += "<td>\(heldout.isEmpty ? "none" : heldout)</td><td>\(e(against))</td></tr>"
+        }
+        html += "</tbody></table>"
+        let withSteps = compared.filter { !$0.steps.isEmpty }
+        guard !withSteps.isEmpty else { return html }
+        func overlay(_ title: String, _ id: String, smooth: Bool, yStyle: String = "", yRange: (Double, Double)? = nil, _ f: (StepReport) -> Double?) -> String {
+            let series = withSteps.enumerated().map { i, run -> S in
+                let start = ReportAxis.start(run.steps)
+                var points = run.steps.compactMap { s in f(s).map { (axis.x(s, start: start), $0) } }
+                if smooth { points = Self.trailingMean(points, window: max(5, run.steps.count / 10)) }
+                return S(name: run.label, color: SVGChart.palette[i % SVGChart.palette.count], points: points)
+            }.filter { !$0.points.isEmpty }
+            guard !series.isEmpty else { return "" }
+            return SVGChart.lines(title, id: id, series: series, xLabel: axis.label, yStyle: yStyle, yRange: yRange)
+        }
+        html += "<p>Per-step figures of each run; reward and pass rate as the trailing mean of max(5, steps / 10) steps.</p><div class=\"grid\">"
+        html += overlay("Pass rate of the sampled programs (trailing mean)", "compared-pass-rate", smooth: true, yStyle: "%", yRange: (0, 1)) { $0.passRate }
+        html += overlay("Mean reward (trailing mean)", "compared-reward", smooth: true) { $0.meanReward }
+        html += overlay("Cross-entropy on references", "compared-ce", smooth: false) { $0.crossEntropy }
+        html += overlay("Policy-gradient loss", "compared-pg", smooth: false) { $0.policyLoss }
+        html += overlay("Gradient norm before clipping", "compared-gradient-norm", smooth: false) { $0.gradientNorm }
+        html += overlay("Frontier problems", "compared-frontier", smooth: false) { $0.frontier.map(Double.init) }
+        html += overlay("KL to the starting policy", "compared-kl", smooth: false) { $0.klToStart }
+        return html + "</div>"
     }
 
     /// The mean of each point and the `window - 1` before it (fewer at the start).
@@ -266,7 +386,7 @@ struct ReportPage {
     /// distance from the starting policy, the sampled tokens' entropy, the learning rate and
     /// tokens per step. Counts and shares get charts of their own (one axis each).
     func diagnostics() -> String {
-        func points(_ f: (StepReport) -> Double?) -> [(x: Double, y: Double)] { steps.compactMap { s in f(s).map { (Double(s.step), $0) } } }
+        func points(_ f: (StepReport) -> Double?) -> [(x: Double, y: Double)] { steps.compactMap { s in f(s).map { (x(s), $0) } } }
         let clippedSteps = steps.filter { $0.clipped == true }.count, withClip = steps.filter { $0.clipped != nil }.count
         var charts: [String] = []
         let norms = [S(name: "total", color: SVGChart.palette[0], points: points(\.gradientNorm)),
@@ -274,7 +394,7 @@ struct ReportPage {
                      S(name: "policy gradient", color: SVGChart.palette[1], points: points(\.gradientNormPG))].filter { !$0.points.isEmpty }
         if !norms.isEmpty {
             charts.append(SVGChart.lines("Gradient norm before clipping" + (withClip > 0 ? " (clipped in \(clippedSteps) of \(withClip) steps)" : ""),
-                                         id: "gradient-norm", series: norms, xLabel: "learner step"))
+                                         id: "gradient-norm", series: norms, xLabel: axis.label))
         }
         let singles: [(String, String, String, (StepReport) -> Double?, String)] = [
             ("Share of samples with a non-zero return", "signal-share", "%", { $0.signalShare }, "share"),
@@ -289,7 +409,7 @@ struct ReportPage {
             let p = points(f)
             guard !p.isEmpty else { continue }
             charts.append(SVGChart.lines(title, id: id, series: [S(name: name, color: SVGChart.palette[charts.count % SVGChart.palette.count], points: p)],
-                                         xLabel: "learner step", yStyle: style, yRange: style == "%" ? (0, 1) : nil))
+                                         xLabel: axis.label, yStyle: style, yRange: style == "%" ? (0, 1) : nil))
         }
         guard !charts.isEmpty else { return "<p class=\"note\">the progress file carries no diagnostics (a learner older than them)</p>" }
         return "<div class=\"grid\">" + charts.joined() + "</div>"
@@ -315,25 +435,25 @@ struct ReportPage {
     func critic() -> String {
         let trained = steps.filter { $0.criticLoss != 0 || $0.criticAccuracy != 0 }
         return SVGChart.lines("Critic accuracy on each step's outcomes", id: "critic-accuracy",
-                              series: [S(name: "accuracy", color: SVGChart.palette[4], points: trained.map { (Double($0.step), $0.criticAccuracy) })],
-                              xLabel: "learner step", yStyle: "%", yRange: (0, 1))
+                              series: [S(name: "accuracy", color: SVGChart.palette[4], points: trained.map { (x($0), $0.criticAccuracy) })],
+                              xLabel: axis.label, yStyle: "%", yRange: (0, 1))
             + SVGChart.lines("Critic calibration (expected calibration error)", id: "critic-calibration",
-                             series: [S(name: "ECE", color: SVGChart.palette[5], points: trained.compactMap { s in s.criticCalibrationError.map { (Double(s.step), $0) } })],
-                             xLabel: "learner step", yRange: (0, 1))
+                             series: [S(name: "ECE", color: SVGChart.palette[5], points: trained.compactMap { s in s.criticCalibrationError.map { (x(s), $0) } })],
+                             xLabel: axis.label, yRange: (0, 1))
     }
 
     func throughput() -> String {
         SVGChart.lines("Rollouts and executions per second", id: "throughput", series: [
-            S(name: "rollouts/s", color: SVGChart.palette[0], points: steps.map { (Double($0.step), $0.rolloutsPerSecond) }),
-            S(name: "executions/s", color: SVGChart.palette[3], points: steps.map { (Double($0.step), $0.executionsPerSecond) }),
-        ], xLabel: "learner step")
+            S(name: "rollouts/s", color: SVGChart.palette[0], points: steps.map { (x($0), $0.rolloutsPerSecond) }),
+            S(name: "executions/s", color: SVGChart.palette[3], points: steps.map { (x($0), $0.executionsPerSecond) }),
+        ], xLabel: axis.label)
             + SVGChart.lines("Policy lag of consumed rollouts (versions)", id: "policy-lag", series: [
-                S(name: "mean lag", color: SVGChart.palette[1], points: steps.map { (Double($0.step), $0.policyLag) }),
-                S(name: "stale rollouts", color: SVGChart.palette[5], points: steps.map { (Double($0.step), Double($0.stale)) }),
-            ], xLabel: "learner step")
+                S(name: "mean lag", color: SVGChart.palette[1], points: steps.map { (x($0), $0.policyLag) }),
+                S(name: "stale rollouts", color: SVGChart.palette[5], points: steps.map { (x($0), Double($0.stale)) }),
+            ], xLabel: axis.label)
             + SVGChart.lines("Seconds per learner step", id: "step-seconds",
-                             series: [S(name: "seconds", color: SVGChart.palette[0], points: steps.map { (Double($0.step), $0.seconds) })],
-                             xLabel: "learner step")
+                             series: [S(name: "seconds", color: SVGChart.palette[0], points: steps.map { (x($0), $0.seconds) })],
+                             xLabel: axis.label)
     }
 
     func evaluations() -> String {

@@ -176,4 +176,73 @@ final class ReportTests: XCTestCase {
         XCTAssertLessThan(y(lines2[0][11]), y(lines2[1][11]))
         XCTAssertEqual(y(lines2[1][14]), y(lines2[0][14]), accuracy: 1e-9, "five steps after the jump the mean has caught up")
     }
+
+    /// A second run beside the first: its held-out greedy programs (h0 passes, h1 fails after
+    /// training) and progress lines that end `minutes` apart, `withTimes` false for an older learner.
+    func writeSecondRun(withTimes: Bool = true) throws {
+        try FileManager.default.createDirectory(atPath: root + "/other/learner", withIntermediateDirectories: true)
+        let ledger = try Ledger(path: root + "/other/ledger")
+        var batch: [Rollout] = []
+        for (tag, version) in [("before", 0), ("after", 4)] {
+            for i in 0..<2 {
+                var r = Rollout()
+                r.problemID = "own/h\(i)"
+                r.policyVersion = UInt64(version)
+                r.purpose = "eval"
+                r.baseline = true
+                r.requestID = "eval-\(tag)-v\(version)-\(i)"
+                r.state = .labeled
+                r.verdict = Verdict.with { $0.outcome = tag == "after" && i == 0 ? .passed : .failedTest }
+                batch.append(r)
+            }
+        }
+        _ = try ledger.append(batch)
+        let lines = (1...4).map { step in
+            #"{"step":\#(step),"version":\#(step),"seconds":60,"rollouts_per_second":1,"executions_per_second":1,"mean_reward":0,"pass_rate":0.5,"outcomes":[0,0,1,1],"critic_accuracy":0.5,"policy_lag":0,"stale":0,"unscored":0,"cross_entropy":0.3,"policy_loss":0,"critic_loss":0.6"#
+                + (withTimes ? #","finished_at":\#(1_000_000 + 120 * step)}"# : "}")
+        }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: root + "/other/learner/progress.jsonl", atomically: true, encoding: .utf8)
+    }
+
+    /// Several ledgers: one page with the first run's sections, plus a table comparing every run's
+    /// last held-out evaluation with the first's and the runs' per-step curves overlaid.
+    func testSeveralRunsAreOverlaidAndComparedWithTheFirst() throws {
+        try writeRun()
+        try writeSecondRun()
+        let out = root + "/compared.html"
+        let result = try coderl(["report", "--ledger", root + "/run/ledger", "--ledger", root + "/other/ledger", "--out", out])
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("1 other run overlaid"), result.output)
+        let html = try String(contentsOfFile: out, encoding: .utf8)
+        let section = try XCTUnwrap(html.components(separatedBy: "<h2>Runs compared</h2>").dropFirst().first?.components(separatedBy: "</section>").first)
+        // The first run: after v2 solved both held-out problems; the other lost h1 (one discordant
+        // pair: McNemar p = 1), from before 0/2 to after 1/2.
+        XCTAssertTrue(section.contains("<td>before 0/2 → after 1/2</td><td>-50.0 points, 0 gained, 1 lost, McNemar p = 1 (2 problems)</td>"), section)
+        XCTAssertTrue(section.contains("<td>run</td><td>3</td><td>12</td><td>25%</td><td>before 1/2 → after 2/2</td><td></td>"), section)
+        // Each overlaid chart has a line per run, labelled with the run directory's name.
+        let pass = try XCTUnwrap(section.components(separatedBy: "id=\"compared-pass-rate\"").dropFirst().first?.components(separatedBy: "</figure>").first)
+        XCTAssertEqual(pass.components(separatedBy: "<polyline").count - 1, 2)
+        XCTAssertTrue(pass.contains(">run<") && pass.contains(">other<"), "legend names both runs")
+        // The gradient norm is only in the first run's progress: a line for it alone.
+        let norm = try XCTUnwrap(section.components(separatedBy: "id=\"compared-gradient-norm\"").dropFirst().first?.components(separatedBy: "</figure>").first)
+        XCTAssertEqual(norm.components(separatedBy: "<polyline").count - 1, 1)
+
+        // Wall-clock minutes: the first run's progress has no end times, so the axis stays steps,
+        // with a note; the other run alone can be drawn against time (its steps end 2 minutes apart).
+        let timed = try coderl(["report", "--ledger", root + "/run/ledger", "--ledger", root + "/other/ledger", "--x-axis", "time", "--out", out])
+        XCTAssertEqual(timed.status, 0, timed.output)
+        XCTAssertTrue(timed.output.contains("--x-axis time: a progress file has steps without end times"), timed.output)
+        XCTAssertTrue(try String(contentsOfFile: out, encoding: .utf8).contains(">learner step<"))
+        let alone = try coderl(["report", "--ledger", root + "/other/ledger", "--x-axis", "time", "--out", out])
+        XCTAssertEqual(alone.status, 0, alone.output)
+        let page = try String(contentsOfFile: out, encoding: .utf8)
+        XCTAssertTrue(page.contains(">minutes since the run began<"), "axis label")
+        XCTAssertFalse(page.contains(">learner step<"))
+        // Steps end at 2, 4, 6, 8 minutes after a start one step (60 s) before the first end: 1, 3, 5, 7.
+        let ticks = try XCTUnwrap(page.components(separatedBy: "id=\"pass-rate\"").dropFirst().first?.components(separatedBy: "</figure>").first)
+        XCTAssertTrue(ticks.contains(">1<") && ticks.contains(">7<"), String(ticks.prefix(3000)))
+
+        XCTAssertNotEqual(try coderl(["report", "--out", out]).status, 0, "no ledger at all")
+        XCTAssertNotEqual(try coderl(["report", "--ledger", root + "/run/ledger", "--x-axis", "hours", "--out", out]).status, 0)
+    }
 }

@@ -129,6 +129,7 @@ struct ReportData {
 
     struct Row {
         var sequence: UInt64
+        var request: String
         var problem: String
         var version: UInt64
         var purpose: String
@@ -188,7 +189,7 @@ struct ReportData {
                 d.byVersion[r.policyVersion] = s
             }
             if limit > 0 {
-                let row = Row(sequence: r.sequence, problem: r.problemID, version: r.policyVersion, purpose: r.purpose.isEmpty ? "train" : r.purpose,
+                let row = Row(sequence: r.sequence, request: r.requestID, problem: r.problemID, version: r.policyVersion, purpose: r.purpose.isEmpty ? "train" : r.purpose,
                               baseline: r.baseline, outcome: outcomeName(r), reward: r.reward, advantage: r.advantage,
                               failing: failingTest(r.verdict), program: String(r.program.prefix(4000)))
                 if ring.count == limit { ring.removeFirst() }
@@ -477,19 +478,41 @@ struct ReportPage {
         return html + "</tbody></table>"
     }
 
+    /// The newest rollouts, a group per request and problem (the programs sampled together
+    /// and their greedy baseline, compared with each other), the group of the newest rollout
+    /// first and the greedy program first in its group.
+    static func groups(_ rows: [ReportData.Row]) -> [[ReportData.Row]] {
+        var order: [String] = [], byKey: [String: [ReportData.Row]] = [:]
+        for r in rows {
+            let key = r.request + "\u{0}" + r.problem
+            if byKey[key] == nil { order.append(key) }
+            byKey[key, default: []].append(r)
+        }
+        return order.map { key in byKey[key]!.sorted { ($0.baseline ? 0 : 1, $0.sequence) < ($1.baseline ? 0 : 1, $1.sequence) } }
+    }
+
     func rolloutTable() -> String {
         guard !data.newest.isEmpty else { return "<p class=\"note\">no rollouts listed (the ledger has none, or --rollouts 0)</p>" }
-        var html = "<p>The newest \(data.newest.count) of \(data.totalRollouts) rollouts, newest first. "
+        let groups = Self.groups(data.newest)
+        var html = "<p>The newest \(data.newest.count) of \(data.totalRollouts) rollouts in \(groups.count) groups (one request's programs for one problem, its greedy baseline first), newest first. "
         html += "<label>Filter <input id=\"filter\" type=\"search\" placeholder=\"problem, verdict, text of the program…\"></label> "
         html += "<label>Outcome <select id=\"outcome\"><option value=\"\">any</option>"
         html += (Outcome.counted.reversed().map(\.name) + ["pending", "unscored"]).map { "<option>\($0)</option>" }.joined()
         html += "</select></label> <span id=\"shown\"></span></p>"
         html += "<table id=\"rollouts\"><thead><tr><th>#</th><th>problem</th><th>version</th><th>purpose</th><th>verdict</th><th>reward</th><th>return</th><th>failing test</th><th>program</th></tr></thead><tbody>"
-        for r in data.newest {
-            let firstLine = r.program.split(separator: "\n").first.map { String($0.prefix(60)) } ?? "(empty)"
-            html += "<tr data-outcome=\"\(e(r.outcome))\"><td>\(r.sequence)</td><td>\(e(r.problem))</td><td>v\(r.version)</td><td>\(e(r.purpose))\(r.baseline ? " (greedy)" : "")</td>"
-            html += "<td class=\"o \(e(r.outcome))\">\(e(r.outcome))</td><td>\(String(format: "%+.2f", r.reward))</td><td>\(String(format: "%+.2f", r.advantage))</td>"
-            html += "<td class=\"fail\">\(e(r.failing))</td><td><details><summary>\(e(firstLine))</summary><pre>\(e(r.program))</pre></details></td></tr>"
+        for (g, group) in groups.enumerated() {
+            let sampled = group.filter { !$0.baseline }, greedy = group.first { $0.baseline }
+            let passed = sampled.filter { $0.outcome == Outcome.passed.name }.count
+            var head = "request <code>\(e(group[0].request.isEmpty ? "(none)" : group[0].request))</code>, <code>\(e(group[0].problem))</code>"
+            if !sampled.isEmpty { head += ": \(passed) of \(sampled.count) sampled passed" }
+            if let greedy { head += "; greedy \(e(greedy.outcome))" }
+            html += "<tr class=\"group\" data-group=\"\(g)\"><td colspan=\"9\">\(head)</td></tr>"
+            for r in group {
+                let firstLine = r.program.split(separator: "\n").first.map { String($0.prefix(60)) } ?? "(empty)"
+                html += "<tr data-outcome=\"\(e(r.outcome))\" data-in=\"\(g)\"><td>\(r.sequence)</td><td>\(e(r.problem))</td><td>v\(r.version)</td><td>\(e(r.purpose))\(r.baseline ? " (greedy)" : "")</td>"
+                html += "<td class=\"o \(e(r.outcome))\">\(e(r.outcome))</td><td>\(String(format: "%+.2f", r.reward))</td><td>\(String(format: "%+.2f", r.advantage))</td>"
+                html += "<td class=\"fail\">\(e(r.failing))</td><td><details><summary>\(e(firstLine))</summary><pre>\(e(r.program))</pre></details></td></tr>"
+            }
         }
         return html + "</tbody></table>"
     }
@@ -507,15 +530,18 @@ struct ReportPage {
         th{background:#f4f6f8;position:sticky;top:0}td.fail{max-width:320px;color:#a33;word-break:break-word}
         td.o.passed{color:#197a19;font-weight:600}td.o.failed-test{color:#c46a00}td.o.runtime-error{color:#c22}td.o.compile-error{color:#666}
         pre{white-space:pre-wrap;background:#f8f8f8;padding:6px;margin:4px 0;max-width:520px;font-size:12px}
+        tr.group td{background:#f9fafb;border-top:2px solid #dde;font-size:12px;color:#444}
         summary{cursor:pointer;font-family:ui-monospace,monospace;font-size:12px}input,select{font:inherit}
         """
 
     static let script = """
         (function(){var f=document.getElementById('filter'),o=document.getElementById('outcome'),s=document.getElementById('shown');
-        if(!f)return;var rows=Array.prototype.slice.call(document.querySelectorAll('#rollouts tbody tr'));
-        function apply(){var q=f.value.toLowerCase(),w=o.value,n=0;rows.forEach(function(r){
+        if(!f)return;var rows=Array.prototype.slice.call(document.querySelectorAll('#rollouts tbody tr[data-outcome]'));
+        var heads=Array.prototype.slice.call(document.querySelectorAll('#rollouts tbody tr.group'));
+        function apply(){var q=f.value.toLowerCase(),w=o.value,n=0,open={};rows.forEach(function(r){
         var ok=(!w||r.getAttribute('data-outcome')===w)&&(!q||r.textContent.toLowerCase().indexOf(q)>=0);
-        r.style.display=ok?'':'none';if(ok)n++;});s.textContent=n+' shown';}
+        r.style.display=ok?'':'none';if(ok){n++;open[r.getAttribute('data-in')]=1;}});
+        heads.forEach(function(h){h.style.display=open[h.getAttribute('data-group')]?'':'none';});s.textContent=n+' shown';}
         f.addEventListener('input',apply);o.addEventListener('change',apply);apply();})();
         """
 }

@@ -245,4 +245,35 @@ final class ReportTests: XCTestCase {
         XCTAssertNotEqual(try coderl(["report", "--out", out]).status, 0, "no ledger at all")
         XCTAssertNotEqual(try coderl(["report", "--ledger", root + "/run/ledger", "--x-axis", "hours", "--out", out]).status, 0)
     }
+
+    /// The rollout table groups the programs of one request and problem, the greedy baseline
+    /// first, whatever order the sampler's programs reached the ledger in.
+    func testRolloutsAreGroupedByRequestWithTheirGreedyBaselineFirst() throws {
+        let ledger = try Ledger(path: root + "/run/ledger")
+        // Ledger order: r1 greedy, r1 sample 0, r2 greedy, r1 sample 1, r2 sample 0, r1 sample 2.
+        let plan: [(String, String, Bool, Outcome)] = [("r1", "own/x", true, .failedTest), ("r1", "own/x", false, .passed), ("r2", "own/y", true, .passed),
+                                                      ("r1", "own/x", false, .runtimeError), ("r2", "own/y", false, .passed), ("r1", "own/x", false, .passed)]
+        _ = try ledger.append(plan.enumerated().map { i, p in
+            var r = Rollout()
+            r.requestID = p.0
+            r.problemID = p.1
+            r.baseline = p.2
+            r.purpose = "train"
+            r.program = "program_\(i) = 1"
+            r.state = .labeled
+            r.verdict = Verdict.with { $0.outcome = p.3 }
+            return r
+        })
+        let out = root + "/grouped.html"
+        XCTAssertEqual(try coderl(["report", "--ledger", root + "/run/ledger", "--out", out]).status, 0)
+        let html = try String(contentsOfFile: out, encoding: .utf8)
+        let table = try XCTUnwrap(html.components(separatedBy: "<table id=\"rollouts\">").dropFirst().first)
+        XCTAssertTrue(html.contains("The newest 6 of 6 rollouts in 2 groups"))
+        XCTAssertEqual(table.components(separatedBy: "<tr class=\"group\"").count - 1, 2)
+        XCTAssertTrue(table.contains("request <code>r1</code>, <code>own/x</code>: 2 of 3 sampled passed; greedy failed-test"), table)
+        XCTAssertTrue(table.contains("request <code>r2</code>, <code>own/y</code>: 1 of 1 sampled passed; greedy passed"))
+        // The group of the newest rollout (r1's last sample) first, its greedy program first.
+        let order = table.components(separatedBy: "<summary>program_").dropFirst().map { $0.prefix { $0 != " " } }
+        XCTAssertEqual(order, ["0", "1", "3", "5", "2", "4"])
+    }
 }

@@ -108,20 +108,21 @@ struct BenchPipeline: ParsableCommand {
         let wall = max(t1 - t0, 1e-3)
         let perStep = wall / Double(steps)
         let rollouts = Double(measured.count * problems * (samples + 1))
+        let actor = [("model", "actor")], critic = [("model", "critic")]
         func delta(_ role: String, _ name: String) -> Double { (end.metrics[role]?[name] ?? 0) - (start.metrics[role]?[name] ?? 0) }
-        let tokens = delta("sampler", "coderl_sampler_tokens_total")
-        let generating = delta("sampler", "coderl_sampler_request_seconds_sum")
-        let batches = delta("sampler", "coderl_sampler_request_seconds_count")
-        let sequences = delta("sampler", "coderl_sampler_programs_total")
+        let tokens = delta("sampler", CounterMetric.samplerTokens.rawValue)
+        let generating = delta("sampler", DurationMetric.samplerRequestSeconds.sum())
+        let batches = delta("sampler", DurationMetric.samplerRequestSeconds.count())
+        let sequences = delta("sampler", CounterMetric.samplerPrograms.rawValue)
         let batchSize = batches > 0 ? Int((sequences / batches).rounded()) : problems * (samples + 1)
         let samplerRate = tokens / max(generating, 1e-9)
         let learnerTokens = Double(measured.compactMap(\.tokens).reduce(0, +))
         let learnerSeconds = measured.compactMap(\.trainSeconds).reduce(0, +)
-        let versions = max(1, delta("learner", "coderl_weight_publish_seconds_count{model=\"actor\"}"))
-        let publish = delta("learner", "coderl_weight_publish_seconds_sum{model=\"actor\"}") + delta("learner", "coderl_weight_publish_seconds_sum{model=\"critic\"}")
-        let fetch = delta("sampler", "coderl_weight_fetch_seconds_sum{model=\"actor\"}")
-        let load = delta("sampler", "coderl_weight_load_seconds_sum{model=\"actor\"}")
-        let criticSync = delta("critic-labeler", "coderl_weight_fetch_seconds_sum{model=\"critic\"}") + delta("critic-labeler", "coderl_weight_load_seconds_sum{model=\"critic\"}")
+        let versions = max(1, delta("learner", DurationMetric.weightPublishSeconds.count(actor)))
+        let publish = delta("learner", DurationMetric.weightPublishSeconds.sum(actor)) + delta("learner", DurationMetric.weightPublishSeconds.sum(critic))
+        let fetch = delta("sampler", DurationMetric.weightFetchSeconds.sum(actor))
+        let load = delta("sampler", DurationMetric.weightLoadSeconds.sum(actor))
+        let criticSync = delta("critic-labeler", DurationMetric.weightFetchSeconds.sum(critic)) + delta("critic-labeler", DurationMetric.weightLoadSeconds.sum(critic))
         let sync = (publish + fetch + load) / versions
 
         // The shape of the sampler's work: its sequences' prompt and program lengths.

@@ -261,9 +261,9 @@ struct Eval: ParsableCommand {
             let runID = suffix.isEmpty ? baseID : baseID + "-" + suffix
             let progress = ProgressLine(total: selected.count)
             evaluator.onProgress = { p in
-                Telemetry.gauge("coderl_eval_problems_done", Double(p.problemsDone))
-                Telemetry.gauge("coderl_eval_programs", Double(p.programs))
-                Telemetry.gauge("coderl_eval_executions", Double(p.executions))
+                Telemetry.gauge(.evalProblemsDone, Double(p.problemsDone))
+                Telemetry.gauge(.evalPrograms, Double(p.programs))
+                Telemetry.gauge(.evalExecutions, Double(p.executions))
                 progress.update(done: p.problemsDone, unit: "problems",
                                 detail: "\(p.programs) programs, \(p.executions) executions" + (p.stage.map { " | " + $0 } ?? ""),
                                 rateDone: p.problemsThisRun, rateSeconds: p.seconds)

@@ -255,14 +255,14 @@ public final class ExecutorWorker: @unchecked Sendable {
 
     private func finish(_ done: Finished, _ dealer: Socket) throws {
         running.remove(done.jobID)
-        Telemetry.gauge("coderl_executor_slots_busy", Double(running.count))
+        Telemetry.gauge(.executorSlotsBusy, Double(running.count))
         if let result = done.result {
             if result.infrastructureError.isEmpty {
                 let outcome = result.verdict.outcome.name
-                Telemetry.count("coderl_executor_jobs_total", [("outcome", outcome)])
-                Telemetry.seconds("coderl_executor_job_seconds", result.verdict.seconds, [("outcome", outcome)])
+                Telemetry.count(.executorJobs, [("outcome", outcome)])
+                Telemetry.seconds(.executorJobSeconds, result.verdict.seconds, [("outcome", outcome)])
             } else {
-                Telemetry.count("coderl_executor_infrastructure_errors_total")
+                Telemetry.count(.executorInfrastructureErrors)
             }
             finished[done.jobID] = result
             try send(dealer, .result(result))

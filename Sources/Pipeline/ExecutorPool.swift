@@ -51,15 +51,15 @@ public final class ExecutorPool {
             switch o {
             case .verdict(_, let verdict):
                 let outcome = verdict.outcome.name
-                Telemetry.count("coderl_executions_total", [("outcome", outcome)])
-                Telemetry.seconds("coderl_execution_seconds", verdict.seconds, [("outcome", outcome)])
+                Telemetry.count(.executions, [("outcome", outcome)])
+                Telemetry.seconds(.executionSeconds, verdict.seconds, [("outcome", outcome)])
             case .parked:
-                Telemetry.count("coderl_execution_parked_total")
+                Telemetry.count(.executionParked)
             }
         }
-        Telemetry.gauge("coderl_execution_queue_depth", Double(dispatcher.queue.count))
-        Telemetry.gauge("coderl_execution_jobs_in_flight", Double(dispatcher.inFlight))
-        Telemetry.gauge("coderl_executors_connected", Double(dispatcher.workers.count))
+        Telemetry.gauge(.executionQueueDepth, Double(dispatcher.queue.count))
+        Telemetry.gauge(.executionJobsInFlight, Double(dispatcher.inFlight))
+        Telemetry.gauge(.executorsConnected, Double(dispatcher.workers.count))
     }
 
     /// Expires the leases of silent executors (at most every 250 ms) and hands queued jobs to
@@ -69,7 +69,7 @@ public final class ExecutorPool {
         defer { Self.record(outcomes, dispatcher) }
         if now - lastExpire > 250 {
             let reissuedBefore = dispatcher.reissued
-            defer { Telemetry.count("coderl_execution_leases_expired_total", by: dispatcher.reissued - reissuedBefore) }
+            defer { Telemetry.count(.executionLeasesExpired, by: dispatcher.reissued - reissuedBefore) }
             let (expired, lost) = dispatcher.expire(nowMs: now)
             for name in lost {
                 log("executor \(name) fell silent; its jobs go to others")
@@ -112,7 +112,7 @@ public final class ExecutorPool {
                     }), to: peer)
                 }
             case .result(let result):
-                if !result.infrastructureError.isEmpty { Telemetry.count("coderl_execution_infrastructure_errors_total") }
+                if !result.infrastructureError.isEmpty { Telemetry.count(.executionInfrastructureErrors) }
                 if let outcome = dispatcher.result(result, from: worker, nowMs: now) {
                     return [outcome]
                 } else if !result.infrastructureError.isEmpty {

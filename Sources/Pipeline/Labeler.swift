@@ -160,7 +160,7 @@ public final class LabelerService {
             try ledger.cacheVerdict(verdict, program: r.program, suite: [UInt8](r.testSuite))
         }
         executed += 1
-        if cached { Telemetry.count("coderl_verdict_cache_hits_total") }
+        if cached { Telemetry.count(.verdictCacheHits) }
         try labelIfComplete(GroupKey(request: r.requestID, problem: r.problemID))
     }
 
@@ -191,7 +191,7 @@ public final class LabelerService {
         for m in members { rollouts[m] = nil }
         groups[key] = nil
         labeled += members.count
-        Telemetry.count("coderl_rollouts_labeled_total", by: members.count)
+        Telemetry.count(.rolloutsLabeled, by: members.count)
     }
 
     /// Sets each scored, sampled program's critic weights: the critic's probability of the
@@ -229,7 +229,7 @@ public final class LabelerService {
                 critic = (version, try CriticTrainer(critic: try Critic.load(reader), trainedLayers: 1), reader.checksums)
                 log("critic v\(version) loaded")
             }
-            Telemetry.seconds("coderl_weight_load_seconds", Double(nowMs() - started) / 1000, [("model", "critic")])
+            Telemetry.seconds(.weightLoadSeconds, Double(nowMs() - started) / 1000, [("model", "critic")])
             pool.touchAll(nowMs: nowMs())
             // Groups that waited for a critic.
             for key in Array(groups.keys) { try labelIfComplete(key) }
@@ -294,8 +294,8 @@ public final class LabelerService {
             for o in pool.maintain(nowMs: nowMs()) { try apply(o) }
             if nowMs() - lastLedgerGauge > 5000 {
                 let size = (try? FileManager.default.attributesOfItem(atPath: ledger.path + "/data.mdb")[.size] as? UInt64) ?? nil
-                Telemetry.gauge("coderl_ledger_bytes", Double(size ?? 0))
-                Telemetry.gauge("coderl_rollouts_unlabeled", Double(rollouts.count))
+                Telemetry.gauge(.ledgerBytes, Double(size ?? 0))
+                Telemetry.gauge(.rolloutsUnlabeled, Double(rollouts.count))
                 lastLedgerGauge = nowMs()
             }
         }
@@ -333,7 +333,7 @@ public final class LabelerService {
                     records[i].requestID = batch.requestID
                 }
                 if let sequences = try ledger.append(records, request: batch.requestID) {
-                    Telemetry.count("coderl_rollouts_received_total", by: sequences.count)
+                    Telemetry.count(.rolloutsReceived, by: sequences.count)
                     for (i, seq) in sequences.enumerated() {
                         var r = records[i]
                         r.sequence = seq

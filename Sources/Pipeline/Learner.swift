@@ -169,26 +169,26 @@ public struct StepReport: Codable, Sendable {
 extension StepReport {
     /// The step's figures as Prometheus gauges (names in the README).
     public func record() {
-        Telemetry.gauge("coderl_learner_step", Double(step))
-        Telemetry.gauge("coderl_reward_mean", meanReward)
-        Telemetry.gauge("coderl_pass_rate", passRate)
-        Telemetry.gauge("coderl_policy_lag_mean", policyLag)
-        Telemetry.gauge("coderl_rollouts_per_second", rolloutsPerSecond)
-        Telemetry.gauge("coderl_executions_per_second", executionsPerSecond)
-        Telemetry.gauge("coderl_critic_accuracy", criticAccuracy)
-        if let criticCalibrationError { Telemetry.gauge("coderl_critic_calibration_error", criticCalibrationError) }
-        if let gradientNorm { Telemetry.gauge("coderl_gradient_norm", gradientNorm) }
-        if let gradientNormCE { Telemetry.gauge("coderl_gradient_norm_term", gradientNormCE, [("term", "cross_entropy")]) }
-        if let gradientNormPG { Telemetry.gauge("coderl_gradient_norm_term", gradientNormPG, [("term", "policy_gradient")]) }
-        if let learningRate { Telemetry.gauge("coderl_learning_rate", learningRate) }
-        if let signalShare { Telemetry.gauge("coderl_signal_share", signalShare) }
-        if let meanAbsReturn { Telemetry.gauge("coderl_mean_abs_return", meanAbsReturn) }
-        if let klToStart { Telemetry.gauge("coderl_kl_to_start", klToStart) }
+        Telemetry.gauge(.learnerStep, Double(step))
+        Telemetry.gauge(.rewardMean, meanReward)
+        Telemetry.gauge(.passRate, passRate)
+        Telemetry.gauge(.policyLagMean, policyLag)
+        Telemetry.gauge(.rolloutsPerSecond, rolloutsPerSecond)
+        Telemetry.gauge(.executionsPerSecond, executionsPerSecond)
+        Telemetry.gauge(.criticAccuracy, criticAccuracy)
+        if let criticCalibrationError { Telemetry.gauge(.criticCalibrationError, criticCalibrationError) }
+        if let gradientNorm { Telemetry.gauge(.gradientNorm, gradientNorm) }
+        if let gradientNormCE { Telemetry.gauge(.gradientNormTerm, gradientNormCE, [("term", "cross_entropy")]) }
+        if let gradientNormPG { Telemetry.gauge(.gradientNormTerm, gradientNormPG, [("term", "policy_gradient")]) }
+        if let learningRate { Telemetry.gauge(.learningRate, learningRate) }
+        if let signalShare { Telemetry.gauge(.signalShare, signalShare) }
+        if let meanAbsReturn { Telemetry.gauge(.meanAbsReturn, meanAbsReturn) }
+        if let klToStart { Telemetry.gauge(.klToStart, klToStart) }
         for (term, value) in [("cross_entropy", crossEntropy), ("policy_gradient", policyLoss), ("critic", criticLoss)] {
-            Telemetry.gauge("coderl_loss", value, [("term", term)])
+            Telemetry.gauge(.loss, value, [("term", term)])
         }
         for (name, n) in zip(Outcome.counted.map(\.name), outcomes) {
-            Telemetry.count("coderl_outcomes_total", [("outcome", name)], by: n)
+            Telemetry.count(.outcomes, [("outcome", name)], by: n)
         }
     }
 }
@@ -388,7 +388,7 @@ public final class LearnerService {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let learnerJSON = try encoder.encode(state)
-        Telemetry.seconds("coderl_checkpoint_seconds", Double(nowMs() - started) / 1000)
+        Telemetry.seconds(.checkpointSeconds, Double(nowMs() - started) / 1000)
         let result = Handoff<Result<Void, any Error>>()
         let thread = Thread {
             result.put(Result {
@@ -421,7 +421,7 @@ public final class LearnerService {
         guard let outcome else { return }
         pendingCheckpoint = nil
         lastCheckpointMs = nowMs()
-        Telemetry.seconds("coderl_checkpoint_write_seconds", Double(lastCheckpointMs - pending.startedMs) / 1000)
+        Telemetry.seconds(.checkpointWriteSeconds, Double(lastCheckpointMs - pending.startedMs) / 1000)
         do { try outcome.get() } catch { throw PipelineError("checkpoint \(pending.name) could not be written: \(error)") }
         guard !readOnly else { return }
         var meta = try ledger.runMetadata() ?? RunMetadata()
@@ -464,9 +464,9 @@ public final class LearnerService {
             publishedHere[model] = version
             if model == "actor" {
                 servedVersion = version
-                Telemetry.gauge("coderl_actor_version", Double(version))
+                Telemetry.gauge(.actorVersion, Double(version))
             }
-            Telemetry.seconds("coderl_weight_publish_seconds", Double(nowMs() - started) / 1000, [("model", model)])
+            Telemetry.seconds(.weightPublishSeconds, Double(nowMs() - started) / 1000, [("model", model)])
         }
     }
 
@@ -588,9 +588,9 @@ public final class LearnerService {
             try samplers.maintain(nowMs: nowMs()) { request in
                 if request.purpose == "train" { request.policyVersion = version }
             }
-            Telemetry.gauge("coderl_sample_requests", Double(samplers.pending.count), [("state", "queued")])
-            Telemetry.gauge("coderl_sample_requests", Double(samplers.assigned.count), [("state", "assigned")])
-            Telemetry.gauge("coderl_samplers_connected", Double(samplers.samplerCount))
+            Telemetry.gauge(.sampleRequests, Double(samplers.pending.count), [("state", "queued")])
+            Telemetry.gauge(.sampleRequests, Double(samplers.assigned.count), [("state", "assigned")])
+            Telemetry.gauge(.samplersConnected, Double(samplers.samplerCount))
         } catch {
             log("sampler socket: \(error)")
         }
@@ -700,12 +700,12 @@ public final class LearnerService {
             trainSeconds: Double(now - trainStarted) / 1000, actorSeconds: actorSeconds, criticSeconds: criticSeconds,
             klSeconds: klSeconds)
         report.record()
-        Telemetry.seconds("coderl_learner_step_seconds", report.seconds)
-        Telemetry.seconds("coderl_learner_train_seconds", report.trainSeconds ?? 0)
-        Telemetry.count("coderl_rollouts_consumed_total", by: data.rollouts.count)
-        Telemetry.count("coderl_rollouts_stale_total", by: counts.stale)
+        Telemetry.seconds(.learnerStepSeconds, report.seconds)
+        Telemetry.seconds(.learnerTrainSeconds, report.trainSeconds ?? 0)
+        Telemetry.count(.rolloutsConsumed, by: data.rollouts.count)
+        Telemetry.count(.rolloutsStale, by: counts.stale)
         for r in scored where !r.baseline {
-            Telemetry.observe("coderl_policy_lag", Double(state.version - min(state.version, r.policyVersion)))
+            Telemetry.observe(.policyLag, Double(state.version - min(state.version, r.policyVersion)))
         }
         lastReportMs = now
         lastReportSequence = last

@@ -140,7 +140,7 @@ public final class ParamStore {
         }
         try AtomicFile.write(Data(try manifest.serializedBytes() as [UInt8]), to: manifestPath(model, version))
         manifests[model, default: [:]][version] = manifest
-        Telemetry.gauge("coderl_weight_newest_version", Double(manifests[model]!.keys.max()!), [("model", model)])
+        Telemetry.gauge(.weightNewestVersion, Double(manifests[model]!.keys.max()!), [("model", model)])
         prune(model)
         return manifest
     }
@@ -334,8 +334,8 @@ public final class ParamStore {
                 $0.index = UInt32(index)
                 $0.xxh64 = sum
             }), payload: bytes)
-            Telemetry.count("coderl_weight_chunks_served_total", [("model", request.model)])
-            Telemetry.count("coderl_weight_bytes_served_total", [("model", request.model)], by: bytes.count)
+            Telemetry.count(.weightChunksServed, [("model", request.model)])
+            Telemetry.count(.weightBytesServed, [("model", request.model)], by: bytes.count)
         case .announcement(let announcement):
             if let learner = settings.security.learnerKey, key != learner {
                 log("refused a publication of \(announcement.model) v\(announcement.version) from \(key ?? "a client without a key"): only the learner publishes")
@@ -357,7 +357,7 @@ public final class ParamStore {
             do {
                 let started = nowMs()
                 let manifest = try register(model: announcement.model, version: announcement.version, file: dir + "/" + name)
-                Telemetry.seconds("coderl_weight_register_seconds", Double(nowMs() - started) / 1000, [("model", announcement.model)])
+                Telemetry.seconds(.weightRegisterSeconds, Double(nowMs() - started) / 1000, [("model", announcement.model)])
                 log("published \(announcement.model) v\(manifest.version) (step \(announcement.step), \(manifest.totalBytes >> 20) MiB)")
                 try reply(router, peer, .ack(Ack.with { $0.messageID = id }))
                 try sender.send(publisher, .announcement(announcement))

@@ -261,7 +261,7 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
             return loaded.generator
         }
         let started = ContinuousClock.now
-        defer { Telemetry.seconds("coderl_weight_load_seconds", (ContinuousClock.now - started).seconds, [("model", "actor")]) }
+        defer { Telemetry.seconds(.weightLoadSeconds, (ContinuousClock.now - started).seconds, [("model", "actor")]) }
         let previous = loaded
         loaded = nil  // until the new version is wholly in memory
         let reader = try? Checkpoint.Reader(path: actor.0)
@@ -348,11 +348,11 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
         }
         let seconds = (ContinuousClock.now - started).seconds
         let tokens = stats.generatedTokens
-        Telemetry.count("coderl_sampler_programs_total", by: programs)
-        Telemetry.count("coderl_sampler_tokens_total", by: tokens)
-        Telemetry.seconds("coderl_sampler_request_seconds", seconds)
-        Telemetry.gauge("coderl_sampler_tokens_per_second", Double(tokens) / max(seconds, 1e-9))
-        Telemetry.gauge("coderl_sampler_batch_sequences", Double(sequences.map(\.count).reduce(0, +)))
+        Telemetry.count(.samplerPrograms, by: programs)
+        Telemetry.count(.samplerTokens, by: tokens)
+        Telemetry.seconds(.samplerRequestSeconds, seconds)
+        Telemetry.gauge(.samplerTokensPerSecond, Double(tokens) / max(seconds, 1e-9))
+        Telemetry.gauge(.samplerBatchSequences, Double(sequences.map(\.count).reduce(0, +)))
         let names = requests.count == 1 ? requests[0].requestID : "\(requests.count) requests (\(requests[0].requestID)...)"
         log(String(format: "%@: %d programs, %d tokens in %.1f s (prefill %.1f s, decode %.1f tok/s) with actor v%llu",
                    names, programs, tokens, seconds, stats.prefillSeconds, stats.decodeTokensPerSecond, version))

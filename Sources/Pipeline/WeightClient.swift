@@ -111,9 +111,9 @@ public final class WeightClient {
         let base = deltaBase(for: manifest, model: model, excluding: path)
         lastFetch = try download(manifest, to: path, base: base)
         let seconds = (ContinuousClock.now - started).seconds
-        Telemetry.seconds("coderl_weight_fetch_seconds", seconds, [("model", model)])
-        Telemetry.count("coderl_weight_fetch_bytes_total", [("model", model)], by: lastFetch.downloaded)
-        Telemetry.count("coderl_weight_reused_bytes_total", [("model", model)], by: lastFetch.reused)
+        Telemetry.seconds(.weightFetchSeconds, seconds, [("model", model)])
+        Telemetry.count(.weightFetchBytes, [("model", model)], by: lastFetch.downloaded)
+        Telemetry.count(.weightReusedBytes, [("model", model)], by: lastFetch.reused)
         let from = base.map { String(format: " (%.0f MiB reused from v%llu)", Double(lastFetch.reused) / 1048576, $0.manifest.version) } ?? ""
         log(String(format: "fetched %@ v%llu: %.0f MiB in %.2f s", model, manifest.version, Double(lastFetch.downloaded) / 1048576, seconds) + from)
         // Older cached versions of the model are not needed any more.

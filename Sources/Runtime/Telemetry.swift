@@ -8,7 +8,8 @@ import Synchronization
 
 /// Metrics of a process: recorded through swift-metrics (`Counter`, `Gauge`, `Timer`,
 /// `Recorder`), kept by swift-prometheus, and served as Prometheus text on
-/// `http://HOST:PORT/metrics` by `MetricsServer`. Every metric name is listed in the README.
+/// `http://HOST:PORT/metrics` by `MetricsServer`. Every metric is declared in Metrics.swift and
+/// listed in the Operations article.
 ///
 /// `Telemetry.start()` bootstraps swift-metrics once per process; metrics recorded before it
 /// (or in a process that never calls it) go nowhere, as swift-metrics' no-op handlers do.
@@ -26,11 +27,11 @@ public enum Telemetry {
         started.withLock { done in
             guard !done else { return }
             var factory = PrometheusMetricsFactory(registry: registry)
-            for name in ["coderl_learner_step_seconds", "coderl_sampler_request_seconds", "coderl_weight_fetch_seconds",
-                         "coderl_weight_publish_seconds", "coderl_execution_seconds", "coderl_executor_job_seconds"] {
-                factory.durationHistogramBuckets[name] = slowBuckets
+            for metric: DurationMetric in [.learnerStepSeconds, .samplerRequestSeconds, .weightFetchSeconds, .weightPublishSeconds,
+                                           .executionSeconds, .executorJobSeconds] {
+                factory.durationHistogramBuckets[metric.rawValue] = slowBuckets
             }
-            factory.valueHistogramBuckets["coderl_policy_lag"] = [0, 1, 2, 3, 4, 6, 8, 16]
+            factory.valueHistogramBuckets[ValueMetric.policyLag.rawValue] = [0, 1, 2, 3, 4, 6, 8, 16]
             MetricsSystem.bootstrap(factory)
             done = true
         }
@@ -39,22 +40,35 @@ public enum Telemetry {
     public static var isStarted: Bool { started.withLock { $0 } }
 
     // Shorthands: each makes (or finds) the metric of that name and labels and records once.
+    // The metrics are the catalogue's (Metrics.swift); `named:` takes any name (tests).
 
-    public static func count(_ name: String, _ labels: [(String, String)] = [], by amount: Int = 1) {
+    public static func count(_ metric: CounterMetric, _ labels: [(String, String)] = [], by amount: Int = 1) {
+        count(named: metric.rawValue, labels, by: amount)
+    }
+
+    public static func gauge(_ metric: GaugeMetric, _ value: Double, _ labels: [(String, String)] = []) {
+        gauge(named: metric.rawValue, value, labels)
+    }
+
+    public static func seconds(_ metric: DurationMetric, _ value: Double, _ labels: [(String, String)] = []) {
+        seconds(named: metric.rawValue, value, labels)
+    }
+
+    public static func observe(_ metric: ValueMetric, _ value: Double, _ labels: [(String, String)] = []) {
+        Recorder(label: metric.rawValue, dimensions: labels, aggregate: true).record(value)
+    }
+
+    public static func count(named name: String, _ labels: [(String, String)] = [], by amount: Int = 1) {
         guard amount > 0 else { return }
         Counter(label: name, dimensions: labels).increment(by: amount)
     }
 
-    public static func gauge(_ name: String, _ value: Double, _ labels: [(String, String)] = []) {
+    public static func gauge(named name: String, _ value: Double, _ labels: [(String, String)] = []) {
         Gauge(label: name, dimensions: labels).record(value)
     }
 
-    public static func seconds(_ name: String, _ value: Double, _ labels: [(String, String)] = []) {
+    public static func seconds(named name: String, _ value: Double, _ labels: [(String, String)] = []) {
         CoreMetrics.Timer(label: name, dimensions: labels).recordNanoseconds(Int64(max(0, value) * 1e9))
-    }
-
-    public static func observe(_ name: String, _ value: Double, _ labels: [(String, String)] = []) {
-        Recorder(label: name, dimensions: labels, aggregate: true).record(value)
     }
 
     /// The metrics in Prometheus' text format.

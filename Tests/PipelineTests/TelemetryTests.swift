@@ -62,10 +62,10 @@ final class TelemetryTests: XCTestCase {
         let server = try MetricsServer(host: "127.0.0.1", port: 0)
         defer { server.stop() }
         XCTAssertGreaterThan(server.port, 0)
-        Telemetry.count("coderl_test_events_total", [("kind", "a")], by: 3)
-        Telemetry.count("coderl_test_events_total", [("kind", "a")], by: 2)
-        Telemetry.gauge("coderl_test_level", 0.25)
-        Telemetry.seconds("coderl_test_seconds", 0.3)
+        Telemetry.count(named: "coderl_test_events_total", [("kind", "a")], by: 3)
+        Telemetry.count(named: "coderl_test_events_total", [("kind", "a")], by: 2)
+        Telemetry.gauge(named: "coderl_test_level", 0.25)
+        Telemetry.seconds(named: "coderl_test_seconds", 0.3)
 
         let ok = try httpGet(port: server.port, raw: "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
         XCTAssertEqual(ok.status, "HTTP/1.1 200 OK")
@@ -176,5 +176,34 @@ final class TelemetryTests: XCTestCase {
         XCTAssertEqual(["param-store", "critic-labeler", "learner"].map { Observability.defaultPort(ports, role: $0, instance: 0) }, [9000, 9001, 9002])
         XCTAssertEqual(Observability.defaultPort(ports, role: "sampler", instance: 1), 9004)
         XCTAssertEqual(Observability.defaultPort(ports, role: "executor", instance: 0), 9005)
+    }
+
+    /// The metric catalogue and the Operations article's table list the same names, and no
+    /// product source spells a metric name outside the catalogue.
+    func testEveryMetricIsInTheCatalogueAndDocumented() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL
+        let article = try String(contentsOf: root.appendingPathComponent("Sources/Pipeline/Pipeline.docc/Operations.md"), encoding: .utf8)
+        // The metric table's rows: `coderl_...` names in the first column.
+        let rows = article.split(separator: "\n").filter { $0.hasPrefix("| `coderl_") }
+        let documented = Set(rows.flatMap { row in
+            row.split(separator: "|")[0].matches(of: /`(coderl_[a-z_]+)(\{[a-z]+\})?`/).map { String($0.output.1) }
+        })
+        let catalogue = MetricCatalogue.all.map(\.name)
+        XCTAssertEqual(Set(catalogue).count, catalogue.count, "a name declared twice")
+        XCTAssertEqual(Set(catalogue).subtracting(documented).sorted(), [], "in the catalogue, missing from Operations.md's metric table")
+        XCTAssertEqual(documented.subtracting(catalogue).sorted(), [], "in Operations.md's table, not recorded by any process")
+        // The documented kind agrees with the declared one.
+        for (name, kind) in MetricCatalogue.all {
+            guard let row = rows.first(where: { $0.split(separator: "|")[0].contains("`\(name)`") || $0.split(separator: "|")[0].contains("`\(name){") }) else { continue }
+            XCTAssertTrue(row.split(separator: "|")[1].contains(kind), "\(name): documented as \(row.split(separator: "|")[1]), declared a \(kind)")
+        }
+        var literals: [String] = []
+        let sources = root.appendingPathComponent("Sources")
+        for case let url as URL in FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil)!
+        where url.pathExtension == "swift" && url.lastPathComponent != "Metrics.swift" {
+            let text = try String(contentsOf: url, encoding: .utf8)
+            for m in text.matches(of: /"(coderl_[a-z_]+)(_sum|_count)?["{]/) { literals.append("\(url.lastPathComponent): \(m.output.1)") }
+        }
+        XCTAssertEqual(literals, [], "metric names belong in Metrics.swift")
     }
 }

@@ -368,6 +368,8 @@ struct ReportPage {
         html += overlay("Gradient norm before clipping", "compared-gradient-norm", smooth: false) { $0.gradientNorm }
         html += overlay("Frontier problems", "compared-frontier", smooth: false) { $0.frontier.map(Double.init) }
         html += overlay("KL to the starting policy", "compared-kl", smooth: false) { $0.klToStart }
+        html += overlay("Mean length of the sampled programs (tokens)", "compared-program-length", smooth: false) { $0.programTokens }
+        html += overlay("Share of sampled programs cut off (trailing mean)", "compared-cut-off", smooth: true, yStyle: "%", yRange: (0, 1)) { $0.cutOffShare }
         return html + "</div>"
     }
 
@@ -405,6 +407,8 @@ struct ReportPage {
             ("Mean |return|", "mean-abs-return", "", { $0.meanAbsReturn }, "mean |return|"),
             ("Learning rate", "learning-rate", "", { $0.learningRate }, "learning rate"),
             ("Tokens per learner step", "tokens", "", { $0.tokens.map(Double.init) }, "tokens"),
+            ("Mean length of the sampled programs (tokens)", "program-length", "", { $0.programTokens }, "tokens"),
+            ("Share of sampled programs cut off at max_new_tokens", "cut-off", "%", { $0.cutOffShare }, "cut off"),
         ]
         for (title, id, style, f, name) in singles {
             let p = points(f)

@@ -73,6 +73,10 @@ public struct StepReport: Codable, Sendable {
     public var klToStart: Double? = nil
     /// Training problems whose last sampled group had some but not all programs passing.
     public var frontier: Int? = nil
+    /// The fresh samples' mean length in tokens, and the share of them cut off at
+    /// `sampling.max_new_tokens`: a policy that stops ending its programs shows here first.
+    public var programTokens: Double? = nil
+    public var cutOffShare: Double? = nil
     /// When the step ended (seconds since 1970), for rates over several steps.
     public var finishedAt: Double? = nil
     /// Seconds of the step spent training (the rest of `seconds` waited for rollouts).
@@ -112,6 +116,8 @@ public struct StepReport: Codable, Sendable {
         case sampledLogProb = "sampled_log_prob"
         case klToStart = "kl_to_start"
         case frontier = "frontier"
+        case programTokens = "program_tokens"
+        case cutOffShare = "cut_off_share"
         case finishedAt = "finished_at"
         case trainSeconds = "train_seconds"
         case actorSeconds = "actor_seconds"
@@ -163,6 +169,8 @@ public struct StepReport: Codable, Sendable {
             + (signalShare.map { String(format: " | signal %.0f%%", $0 * 100) } ?? "")
             + (klToStart.map { String(format: " | kl %.4f", $0) } ?? "")
             + (frontier.map { " | frontier \($0)" } ?? "")
+            + (programTokens.map { String(format: " | length %.0f", $0) } ?? "")
+            + (cutOffShare.map { $0 > 0 ? String(format: " (cut off %.0f%%)", $0 * 100) : "" } ?? "")
     }
 }
 
@@ -184,6 +192,8 @@ extension StepReport {
         if let signalShare { Telemetry.gauge(.signalShare, signalShare) }
         if let meanAbsReturn { Telemetry.gauge(.meanAbsReturn, meanAbsReturn) }
         if let klToStart { Telemetry.gauge(.klToStart, klToStart) }
+        if let programTokens { Telemetry.gauge(.programTokensMean, programTokens) }
+        if let cutOffShare { Telemetry.gauge(.cutOffShare, cutOffShare) }
         for (term, value) in [("cross_entropy", crossEntropy), ("policy_gradient", policyLoss), ("critic", criticLoss)] {
             Telemetry.gauge(.loss, value, [("term", term)])
         }
@@ -696,7 +706,10 @@ public final class LearnerService {
             learningRate: update.map { Double($0.learningRate) }, tokens: update?.tokens,
             signalShare: fresh.isEmpty ? nil : Double(fresh.filter { $0.advantage != 0 }.count) / Double(fresh.count),
             meanAbsReturn: fresh.isEmpty ? nil : fresh.map { Double(abs($0.advantage)) }.reduce(0, +) / Double(fresh.count),
-            sampledLogProb: Self.meanLogProb(fresh), klToStart: klToStart, frontier: curriculum.frontierCount, finishedAt: Date().timeIntervalSince1970,
+            sampledLogProb: Self.meanLogProb(fresh), klToStart: klToStart, frontier: curriculum.frontierCount,
+            programTokens: fresh.isEmpty ? nil : Double(fresh.map(\.programTokens.count).reduce(0, +)) / Double(fresh.count),
+            cutOffShare: fresh.isEmpty ? nil : Double(fresh.filter { $0.programTokens.count >= config.sampling.maxNewTokens }.count) / Double(fresh.count),
+            finishedAt: Date().timeIntervalSince1970,
             trainSeconds: Double(now - trainStarted) / 1000, actorSeconds: actorSeconds, criticSeconds: criticSeconds,
             klSeconds: klSeconds)
         report.record()

@@ -438,7 +438,7 @@ extension PipelineRunTests {
     func testKLToTheStartingModelIsMeasured() throws {
         _ = try tinyModel()
         let cfg = try config(steps: 2, extra: ["training.kl_every=1", "data.heldout_problems=0"])
-        let lines = try runToTheEnd(cfg).lines
+        let (_, lines, ledger) = try runToTheEnd(cfg)
         let reports = try String(contentsOfFile: cfg.learnerPath + "/progress.jsonl", encoding: .utf8).split(separator: "\n")
             .map { try StepReport.decode(line: $0) }
         XCTAssertEqual(reports.count, 2)
@@ -447,6 +447,22 @@ extension PipelineRunTests {
         XCTAssertEqual(first, 0, accuracy: 1e-3, "version 0 is the starting model")
         XCTAssertNotNil(reports[1].klToStart)
         XCTAssertTrue(lines.allSatisfy { !$0.hasPrefix("step") || $0.contains(" | kl ") }, "\(lines)")
+
+        // The fresh samples' length and cut-off share: two steps of equally many fresh samples
+        // (a 2-step run trains on nothing stale), so the mean of the steps' figures is the
+        // ledger's over the consumed sampled programs.
+        var lengths: [Int] = []
+        try ledger.scanRollouts { r in
+            if r.state == .consumed && !r.baseline && r.purpose != "eval" { lengths.append(r.programTokens.count) }
+            return true
+        }
+        XCTAssertFalse(lengths.isEmpty)
+        let tokens = reports.compactMap(\.programTokens), cut = reports.compactMap(\.cutOffShare)
+        XCTAssertEqual(tokens.count, 2)
+        XCTAssertEqual(cut.count, 2)
+        XCTAssertEqual(tokens.reduce(0, +) / 2, Double(lengths.reduce(0, +)) / Double(lengths.count), accuracy: 1e-9)
+        XCTAssertEqual(cut.reduce(0, +) / 2, Double(lengths.filter { $0 >= cfg.sampling.maxNewTokens }.count) / Double(lengths.count), accuracy: 1e-9)
+        XCTAssertTrue(lines.allSatisfy { !$0.hasPrefix("step") || $0.contains(" | length ") }, "\(lines)")
     }
 
     /// `model.critic`: the run starts from a trained critic (here one with its own head and 2

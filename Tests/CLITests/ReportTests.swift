@@ -17,6 +17,22 @@ final class ReportTests: XCTestCase {
 
     func coderl(_ arguments: [String]) throws -> (status: Int32, output: String) { try runCLI("coderl", arguments) }
 
+    /// The pipeline's greedy programs for held-out problems own/h0 and own/h1 at one point of
+    /// a run: the first `passing` of them passed.
+    func heldOut(_ point: String, version: Int, passing: Int) -> [Rollout] {
+        (0..<2).map { i in
+            var r = Rollout()
+            r.problemID = "own/h\(i)"
+            r.policyVersion = UInt64(version)
+            r.purpose = "eval"
+            r.baseline = true
+            r.requestID = "eval-\(point)-v\(version)-\(i)"
+            r.state = .labeled
+            r.verdict = Verdict.with { $0.outcome = i < passing ? .passed : .failedTest }
+            return r
+        }
+    }
+
     /// A run: 3 versions x 4 programs (one hostile text), held-out evaluations, one `coderl eval`.
     func writeRun() throws {
         let ledger = try Ledger(path: root + "/run/ledger")
@@ -43,19 +59,7 @@ final class ReportTests: XCTestCase {
                 batch.append(r)
             }
         }
-        for (tag, version, passes) in [("before", 0, 1), ("after", 2, 2)] {
-            for i in 0..<2 {
-                var r = Rollout()
-                r.problemID = "own/h\(i)"
-                r.policyVersion = UInt64(version)
-                r.purpose = "eval"
-                r.baseline = true
-                r.requestID = "eval-\(tag)-v\(version)-\(i)"
-                r.state = .labeled
-                r.verdict = Verdict.with { $0.outcome = i < passes ? .passed : .failedTest }
-                batch.append(r)
-            }
-        }
+        batch += heldOut("before", version: 0, passing: 1) + heldOut("after", version: 2, passing: 2)
         _ = try ledger.append(batch)
         try ledger.saveEval(EvalRun.with {
             $0.id = "humaneval-plain"
@@ -182,21 +186,7 @@ final class ReportTests: XCTestCase {
     func writeSecondRun(withTimes: Bool = true) throws {
         try FileManager.default.createDirectory(atPath: root + "/other/learner", withIntermediateDirectories: true)
         let ledger = try Ledger(path: root + "/other/ledger")
-        var batch: [Rollout] = []
-        for (tag, version) in [("before", 0), ("after", 4)] {
-            for i in 0..<2 {
-                var r = Rollout()
-                r.problemID = "own/h\(i)"
-                r.policyVersion = UInt64(version)
-                r.purpose = "eval"
-                r.baseline = true
-                r.requestID = "eval-\(tag)-v\(version)-\(i)"
-                r.state = .labeled
-                r.verdict = Verdict.with { $0.outcome = tag == "after" && i == 0 ? .passed : .failedTest }
-                batch.append(r)
-            }
-        }
-        _ = try ledger.append(batch)
+        _ = try ledger.append(heldOut("before", version: 0, passing: 0) + heldOut("after", version: 4, passing: 1))
         let lines = (1...4).map { step in
             #"{"step":\#(step),"version":\#(step),"seconds":60,"rollouts_per_second":1,"executions_per_second":1,"mean_reward":0,"pass_rate":0.5,"outcomes":[0,0,1,1],"critic_accuracy":0.5,"policy_lag":0,"stale":0,"unscored":0,"cross_entropy":0.3,"policy_loss":0,"critic_loss":0.6"#
                 + (withTimes ? #","finished_at":\#(1_000_000 + 120 * step)}"# : "}")

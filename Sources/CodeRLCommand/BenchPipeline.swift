@@ -130,7 +130,7 @@ struct BenchPipeline: ParsableCommand {
         var promptSum = 0, prompts = 0
         if let ledger = try? Ledger.openForReading(path: runDir + "/run/ledger") {
             try? ledger.scanRollouts { r in
-                if r.purpose != "eval" && !r.promptTokens.isEmpty { promptSum += r.promptTokens.count; prompts += 1 }
+                if r.use != .eval && !r.promptTokens.isEmpty { promptSum += r.promptTokens.count; prompts += 1 }
                 return true
             }
         }

@@ -178,7 +178,7 @@ struct ReportData {
         try store.scanRollouts { r in
             d.totalRollouts += 1
             // The learner's held-out greedy evaluations are HeldOutEvaluation's (below).
-            if r.purpose != "eval" && !r.baseline {
+            if r.use != .eval && !r.baseline {
                 var s = d.byVersion[r.policyVersion, default: VersionStats()]
                 s.programs += 1
                 if let i = outcomeIndex(r.verdict.outcome) {
@@ -189,7 +189,7 @@ struct ReportData {
                 d.byVersion[r.policyVersion] = s
             }
             if limit > 0 {
-                let row = Row(sequence: r.sequence, request: r.requestID, problem: r.problemID, version: r.policyVersion, purpose: r.purpose.isEmpty ? "train" : r.purpose,
+                let row = Row(sequence: r.sequence, request: r.requestID, problem: r.problemID, version: r.policyVersion, purpose: r.use?.rawValue ?? r.purpose,
                               baseline: r.baseline, outcome: outcomeName(r), reward: r.reward, advantage: r.advantage,
                               failing: failingTest(r.verdict), program: String(r.program.prefix(4000)))
                 if ring.count == limit { ring.removeFirst() }

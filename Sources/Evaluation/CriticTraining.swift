@@ -57,7 +57,7 @@ public enum CriticTraining {
     public static func examples(runLedger ledger: Ledger, classes: CriticClasses) throws -> [CriticExample] {
         var out: [CriticExample] = []
         try ledger.scanRollouts { r in
-            guard r.purpose != "eval", r.verdict.outcome != .unspecified, !r.programTokens.isEmpty, !r.promptTokens.isEmpty,
+            guard r.use != .eval, r.verdict.outcome != .unspecified, !r.programTokens.isEmpty, !r.promptTokens.isEmpty,
                   let label = Rewards.criticClass(r.verdict.outcome, binary: classes == .binary) else { return true }
             out.append(CriticExample(problemID: r.problemID, prompt: r.promptTokens.map { Int($0) },
                                      program: r.programTokens.map { Int($0) }, label: label))

@@ -117,7 +117,7 @@ public final class RemotePrograms: ProgramSource {
                 $0.problems = [SampleProblem.with { $0.problemID = problem.id; $0.promptTokens = prompt.map { UInt32($0) } }]
                 $0.samplesPerProblem = UInt32(size)
                 $0.policyVersion = settings.version
-                $0.purpose = "eval"
+                $0.use = .eval
                 $0.replyToRequester = true
                 $0.sampling = SamplingSettings.with {
                     $0.temperature = parameters.temperature

@@ -31,7 +31,7 @@ public struct HeldOutEvaluation: Sendable, Equatable {
     public static func all(in ledger: Ledger) throws -> [HeldOutEvaluation] {
         var found: [String: HeldOutEvaluation] = [:]
         try ledger.scanRollouts { r in
-            guard r.purpose == "eval", let (point, version) = parse(requestID: r.requestID) else { return true }
+            guard r.use == .eval, let (point, version) = parse(requestID: r.requestID) else { return true }
             let key = "\(point)-v\(version)"
             var e = found[key] ?? HeldOutEvaluation(point: point, version: version, passed: [:], pending: 0)
             if r.state == .labeled || r.state == .consumed {

@@ -168,7 +168,7 @@ public final class LabelerService {
     private func labelIfComplete(_ key: GroupKey) throws {
         guard let members = groups[key], members.allSatisfy({ rollouts[$0]?.state == .executed }) else { return }
         var group = members.map { rollouts[$0]! }
-        if group.first?.purpose != "eval" && settings.criticWeights
+        if group.first?.use != .eval && settings.criticWeights
             && group.contains(where: { !$0.baseline && $0.verdict.outcome != .unspecified }) {
             guard let critic else {
                 if nowMs() - lastWaitingNote > 10_000 {

@@ -536,7 +536,7 @@ public final class LearnerService {
         return trainProblems[order[index % n]]
     }
 
-    private func makeRequest(id: String, problem: Problem, samples: Int, baseline: Bool, purpose: String, seed: UInt64) throws -> SampleRequest {
+    private func makeRequest(id: String, problem: Problem, samples: Int, baseline: Bool, purpose: Purpose, seed: UInt64) throws -> SampleRequest {
         let tokens = try prompt(problem)
         return SampleRequest.with {
             $0.requestID = id
@@ -545,7 +545,7 @@ public final class LearnerService {
             $0.samplesPerProblem = UInt32(samples)
             $0.policyVersion = servedVersion
             $0.includeBaseline = baseline
-            $0.purpose = purpose
+            $0.use = purpose
             $0.sampling = SamplingSettings.with {
                 $0.temperature = Float(config.sampling.temperature)
                 $0.topP = Float(config.sampling.topP)
@@ -565,7 +565,7 @@ public final class LearnerService {
     /// Keeps enough train requests in flight: the groups for this step and `requests_ahead` more.
     private func topUp(available: Int) throws {
         let target = (1 + config.training.requestsAhead) * config.training.problemsPerStep
-        var outstanding = samplers.pending.filter { $0.purpose == "train" }.count + samplers.assigned.values.filter { $0.request.purpose == "train" }.count
+        var outstanding = samplers.pending.filter { $0.use == .train }.count + samplers.assigned.values.filter { $0.request.use == .train }.count
         while available + outstanding < target {
             let index = state.requested
             state.requested += 1
@@ -580,7 +580,7 @@ public final class LearnerService {
             }
             let problem = trainProblem(offset + position)
             try enqueue(try makeRequest(id: id, problem: problem, samples: config.sampling.samplesPerProblem,
-                                        baseline: config.needsGreedy, purpose: "train",
+                                        baseline: config.needsGreedy, purpose: .train,
                                         seed: config.run.seed &* 1_000_003 &+ UInt64(index)))
             outstanding += 1
         }
@@ -596,7 +596,7 @@ public final class LearnerService {
             }
             let version = servedVersion
             try samplers.maintain(nowMs: nowMs()) { request in
-                if request.purpose == "train" { request.policyVersion = version }
+                if request.use == .train { request.policyVersion = version }
             }
             Telemetry.gauge(.sampleRequests, Double(samplers.pending.count), [("state", "queued")])
             Telemetry.gauge(.sampleRequests, Double(samplers.assigned.count), [("state", "assigned")])
@@ -865,7 +865,7 @@ public final class LearnerService {
 
     private func issueEval(_ point: PipelineConfig.HeldOutPoint) throws {
         for (i, p) in heldout.enumerated() {
-            try enqueue(try makeRequest(id: "eval-\(point.rawValue)-v\(state.version)-\(i)", problem: p, samples: 0, baseline: true, purpose: "eval", seed: 0))
+            try enqueue(try makeRequest(id: "eval-\(point.rawValue)-v\(state.version)-\(i)", problem: p, samples: 0, baseline: true, purpose: .eval, seed: 0))
         }
     }
 
@@ -1036,7 +1036,7 @@ public final class LearnerService {
     private func availableGroups() throws -> Int {
         var requests = Set<String>()
         try ledger.scanRollouts(from: state.position + 1, pageSize: 512) { r in
-            if r.purpose != "eval" { requests.insert(r.requestID) }
+            if r.use != .eval { requests.insert(r.requestID) }
             return true
         }
         return requests.count

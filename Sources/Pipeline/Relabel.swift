@@ -34,7 +34,7 @@ public struct Relabeler {
         var groups: [String: [Rollout]] = [:]
         try ledger.scanRollouts(from: range.lowerBound) { r in
             guard r.sequence <= range.upperBound else { return false }
-            guard r.state == .labeled || r.state == .consumed, r.purpose != "eval" else { return true }
+            guard r.state == .labeled || r.state == .consumed, r.use != .eval else { return true }
             let key = r.requestID + "\u{1}" + r.problemID
             if groups[key] == nil { order.append(key) }
             groups[key, default: []].append(r)

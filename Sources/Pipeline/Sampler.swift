@@ -338,7 +338,7 @@ public final class SamplerService: @unchecked Sendable {  // sockets are used by
                     r.program = PromptFormat.program(fromCompletion: seq.text)
                     r.requestID = request.requestID
                     r.sampleIndex = UInt32(i)
-                    r.purpose = request.purpose.isEmpty ? "train" : request.purpose
+                    r.use = request.use
                     batch.rollouts.append(r)
                 }
                 job += 1

@@ -48,7 +48,7 @@ public struct StepData {
         var complete = false
         try ledger.scanRollouts(from: position + 1, pageSize: 512) { r in
             guard r.state == .labeled || r.state == .consumed else { return false }
-            if r.purpose == "eval" {
+            if r.use == .eval {
                 data.skippedEval += 1
                 data.lastSequence = r.sequence
                 return true

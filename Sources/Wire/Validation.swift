@@ -58,6 +58,7 @@ extension WireCodec {
                     try fail("problems[\(i)].prompt_tokens", "\(p.promptTokens.count) tokens; expected 1...\(maxTokensPerRollout)")
                 }
             }
+            if request.use == nil { try fail("purpose", "\"\(request.purpose.prefix(64))\" is not a purpose (train, eval)") }
             let sampling = request.sampling
             if !sampling.temperature.isFinite || sampling.temperature < 0 { try fail("sampling.temperature", "\(sampling.temperature) is not >= 0") }
             if !(sampling.topP >= 0 && sampling.topP <= 1) { try fail("sampling.top_p", "\(sampling.topP) is outside [0, 1]") }
@@ -66,6 +67,7 @@ extension WireCodec {
             for (i, rollout) in batch.rollouts.enumerated() {
                 let n = rollout.programTokens.count
                 if rollout.problemID.isEmpty { try fail("rollouts[\(i)].problem_id", "must not be empty") }
+                if rollout.use == nil { try fail("rollouts[\(i)].purpose", "\"\(rollout.purpose.prefix(64))\" is not a purpose (train, eval)") }
                 if n + rollout.promptTokens.count > maxTokensPerRollout { try fail("rollouts[\(i)]", "more than \(maxTokensPerRollout) tokens") }
                 if rollout.logprobs.count != n { try fail("rollouts[\(i)].logprobs", "\(rollout.logprobs.count) values for \(n) program tokens") }
                 if rollout.logprobs.contains(where: { $0.isNaN || $0 > 0 }) { try fail("rollouts[\(i)].logprobs", "a log-probability is NaN or positive") }

@@ -119,11 +119,14 @@ final class CodecTests: XCTestCase {
             (.job(ExecutionJob.with { $0.jobID = "j"; $0.problemID = "p"; $0.leaseMs = 1; $0.suiteHash = Data(count: 3) }), "ExecutionJob.suite_hash"),
             (.result(ExecutionResult.with { $0.jobID = "j" }), "ExecutionResult.verdict"),
             (.sampleRequest(SampleRequest.with { $0.requestID = "r"; $0.problemIds = ["p"]; $0.samplesPerProblem = 0 }), "SampleRequest.samples_per_problem"),
+            (.sampleRequest(SampleRequest.with { $0.requestID = "r"; $0.problemIds = ["p"]; $0.samplesPerProblem = 1; $0.purpose = "warm" }), "SampleRequest.purpose"),
             (.sampleRequest(SampleRequest.with {
                 $0.requestID = "r"; $0.problemIds = ["p"]; $0.samplesPerProblem = 1; $0.sampling.temperature = .nan
             }), "SampleRequest.sampling.temperature"),
             (.rollouts(RolloutBatch.with { $0.requestID = "r"; $0.rollouts = [Rollout.with { $0.problemID = "p"; $0.programTokens = [1, 2] }] }),
              "RolloutBatch.rollouts[0].logprobs"),
+            (.rollouts(RolloutBatch.with { $0.requestID = "r"; $0.rollouts = [Rollout.with { $0.problemID = "p"; $0.purpose = "Eval" }] }),
+             "RolloutBatch.rollouts[0].purpose"),
             (.weightManifest(WeightManifest.with { $0.model = "actor"; $0.totalBytes = 10; $0.chunkBytes = 4; $0.sha256 = Data(count: 32) }),
              "WeightManifest.chunk_xxh64"),
         ]

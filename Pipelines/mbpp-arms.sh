@@ -4,7 +4,10 @@
 #   A  fine-tuning alone: cross-entropy on the reference solutions of the same problems
 #   B  RL without the critic's token weights
 #   C  CodeRL: RL with the critic's token weights (the committed recipe)
-#   D  (with --with-d) CodeRL without the cross-entropy term
+#   D  (with --with-d) CodeRL without the cross-entropy term (on MBPP it stops ending its
+#      programs: Results.md, sixth round)
+#   E  (ARMS="... E") RL alone with returns that never push a program down: the pass reward
+#      itself (1 passed, 0 otherwise) instead of reward minus baseline, no cross-entropy
 #   F  (ARMS="... F") fine-tuning alone on C's curriculum: the same cross-entropy on the same
 #      frontier problems as C, without the policy-gradient term (what RL itself adds)
 #
@@ -51,7 +54,9 @@ for arm in $arms; do
     B) set_arm="--set training.critic_weights=false" ;;
     C) set_arm="" ;;
     D) set_arm="--set training.ce_weight=0" ;;
+    E) set_arm="--set training.ce_weight=0 --set training.return=absolute" ;;
     F) set_arm="--set training.rl_weight=0" ;;
+    *) echo "mbpp-arms.sh: no arm '$arm' (the arms are A B C D E F)" >&2; exit 2 ;;
   esac
   [ $arm = A ] || set_arm="$set_arm --set data.heldout_points=[after]"
   dir=$(arm_dir $arm)

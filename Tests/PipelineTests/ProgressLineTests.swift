@@ -41,6 +41,27 @@ final class ProgressLineTests: XCTestCase {
         XCTAssertEqual(sink.lines.count, after, "a line after finish(): \(sink.lines)")
     }
 
+    /// The heartbeat keeps beating while the process's work holds every libdispatch worker
+    /// thread (as the model's parallel loops do during a long first problem).
+    func testTheHeartbeatBeatsWhileDispatchWorkersAreBusy() throws {
+        let sink = Sink()
+        let line = ProgressLine(total: 4, plainInterval: 0.2, terminal: false, write: sink.append)
+        line.update(done: 0, unit: "problems")
+        let busyUntil = Date().addingTimeInterval(2)
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            DispatchQueue.concurrentPerform(iterations: 8 * ProcessInfo.processInfo.activeProcessorCount) { _ in
+                var x = 0.0
+                while Date() < busyUntil { x += 1 }
+                if x < 0 { print(x) }
+            }
+            done.signal()
+        }
+        done.wait()
+        line.finish()
+        XCTAssertGreaterThanOrEqual(sink.lines.count, 4, "the heartbeat was starved: \(sink.lines)")
+    }
+
     /// On a terminal the bar is redrawn in place (carriage return, erase line) and ends with a
     /// newline; a note goes above it without garbling it.
     func testTerminalRedrawsInPlace() {

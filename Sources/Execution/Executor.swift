@@ -145,16 +145,35 @@ public final class Executor: Sendable {
         }
         let started = Date()
         let deadline = started.addingTimeInterval(request.deadlineSeconds)
-        do {
+        // The slot's harness with this job's caps set (nil: the process cap could not be set).
+        func ready() throws -> HarnessProcess? {
             let harness = try box.harness()
-            let cap = harness.cap
-            cap?.setLimit(MemoryCap.bytes(for: limits))
-            if let cap, cap.pidsDirectory != nil, !cap.setProcessLimit(limits.processes) {
+            harness.cap?.setLimit(MemoryCap.bytes(for: limits))
+            if let cap = harness.cap, cap.pidsDirectory != nil, !cap.setProcessLimit(limits.processes) { return nil }
+            return harness
+        }
+        do {
+            guard var harness = try ready() else {
                 box.discard()
-                return .infrastructureError("cannot set the job's process cap in \(cap.pidsDirectory ?? "")")
+                return .infrastructureError("cannot set the job's process cap in \(box.harnessCapDirectory ?? "")")
             }
-            let killsBefore = cap?.oomKills() ?? 0
-            try harness.send(request.json, deadline: deadline)
+            var killsBefore = harness.cap?.oomKills() ?? 0
+            do {
+                try harness.send(request.json, deadline: deadline)
+            } catch {
+                // The slot's sandbox ended after its last job (nothing of this one reached it):
+                // start it again and hand the job over once more.
+                guard error.undelivered else { throw error }
+                box.discard()
+                guard let again = try ready() else {
+                    box.discard()
+                    return .infrastructureError("cannot set the job's process cap in \(box.harnessCapDirectory ?? "")")
+                }
+                harness = again
+                killsBefore = harness.cap?.oomKills() ?? 0
+                try harness.send(request.json, deadline: deadline)
+            }
+            let cap = harness.cap
             let answer = try harness.receive(deadline: deadline)
             let capHit = (cap?.oomKills() ?? 0) > killsBefore
             if let failure = answer["infrastructure"]?.stringValue {
@@ -191,5 +210,8 @@ public final class Executor: Sendable {
             process.stop()
             broken = true
         }
+
+        /// The slot's process cgroup, for messages.
+        var harnessCapDirectory: String? { process.cap?.pidsDirectory }
     }
 }

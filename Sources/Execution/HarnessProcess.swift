@@ -160,7 +160,7 @@ final class HarnessProcess {
                 continue
             }
             guard errno == EAGAIN || errno == EINTR else {
-                throw HarnessFailure("writing to the sandbox failed: \(String(cString: strerror(errno)))")
+                throw HarnessFailure("writing to the sandbox failed: \(String(cString: strerror(errno)))", undelivered: errno == EPIPE && offset == 0)
             }
             let left = deadline.timeIntervalSinceNow
             if left <= 0 { throw HarnessFailure("the sandbox did not take the job before its deadline") }
@@ -225,7 +225,13 @@ final class HarnessProcess {
 /// The slot failed (not the program): an infrastructure error.
 struct HarnessFailure: Error, CustomStringConvertible {
     let description: String
-    init(_ description: String) { self.description = description }
+    /// The sandbox was gone before any byte of the job reached it (it ended after an earlier
+    /// job): the job did not start, so running it on a restarted sandbox is safe.
+    var undelivered = false
+    init(_ description: String, undelivered: Bool = false) {
+        self.description = description
+        self.undelivered = undelivered
+    }
 }
 
 func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {

@@ -389,10 +389,11 @@ final class HostileProgramTests: XCTestCase {
         XCTAssertEqual(next.verdict?.outcome, .passed, "the slot restarted")
     }
 
-    /// A slot whose harness died between jobs (killed from outside): the next job is an
-    /// infrastructure error and the one after it runs on a restarted harness. Writing that
-    /// job to the dead harness's stdin raised SIGPIPE, which ended the whole process (CI saw
-    /// this test process die with signal 13).
+    /// A slot whose harness died between jobs (killed from outside): nothing of the next job
+    /// reached it (writing fails with EPIPE at its first byte), so the slot restarts the
+    /// harness and runs that job there. (Writing to the dead harness's stdin once raised
+    /// SIGPIPE, which ended the whole process: CI saw this test process die with signal 13;
+    /// later the job came back as an infrastructure error.)
     func testASlotWhoseHarnessDiedBetweenJobsRecovers() throws {
         func evaluators() -> Set<Int32> {
             let harness = harnessProcesses()
@@ -408,7 +409,8 @@ final class HostileProgramTests: XCTestCase {
         Thread.sleep(forTimeInterval: 0.2)   // bubblewrap follows its child out
         let suite = stdioSuite([("21\n", "42\n")])
         let first = try executor.run(program: "print(2 * int(input()))", suite: suite, limits: Shared.quick)
-        guard case .infrastructureError = first else { return XCTFail("expected an infrastructure error, got \(first)") }
+        XCTAssertEqual(first.verdict?.outcome, .passed, "the job ran on a restarted harness: \(first)")
+        XCTAssertTrue(evaluators().subtracting(before).isDisjoint(with: mine), "a new evaluator, not the killed one")
         let second = try executor.run(program: "print(2 * int(input()))", suite: suite, limits: Shared.quick)
         XCTAssertEqual(second.verdict?.outcome, .passed, "\(second)")
     }

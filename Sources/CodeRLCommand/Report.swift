@@ -75,8 +75,8 @@ struct Report: ParsableCommand {
         for i in runs.indices where runs.filter({ $0.label == runs[i].label }).count > 1 { runs[i].label += " (\(i + 1))" }
         let axis = ReportAxis.checked(xAxis, steps: runs.map(\.steps), notes: &notes)
         let name = title ?? Self.runName(ledger)
-        let html = ReportPage(title: name.isEmpty ? "CodeRL run" : name, steps: steps, data: data, notes: notes,
-                              progressPath: progressPath, ledgerPath: ledger, axis: axis, compared: runs.count > 1 ? runs : []).html()
+        let html = ReportPage(title: name.isEmpty ? "CodeRL run" : name, runs: runs, notes: notes,
+                              progressPath: progressPath, ledgerPath: ledger, axis: axis).html()
         try Data(html.utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
         for note in notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
         print("wrote \(out): \(steps.count) learner steps, \(data.totalRollouts) rollouts (\(data.newest.count) listed), \(data.evals.count) evaluations"
@@ -112,7 +112,7 @@ struct ReportAxis {
         return end - first.seconds
     }
 
-    /// A step's x in a run that began at `start` (the first run's start when not given).
+    /// A step's x in a run that began at `start`.
     func x(_ s: StepReport, start: Double) -> Double {
         kind == .step ? Double(s.step) : ((s.finishedAt ?? start) - start) / 60
     }
@@ -228,14 +228,15 @@ struct ReportData {
 /// The HTML page.
 struct ReportPage {
     let title: String
-    let steps: [StepReport]
-    let data: ReportData
+    /// The page's run first, then the runs overlaid on it (if any).
+    let runs: [ComparedRun]
     let notes: [String]
     let progressPath: String
     let ledgerPath: String
     var axis = ReportAxis(kind: .step)
-    /// Every run on the page, this one first, when others are overlaid; empty otherwise.
-    var compared: [ComparedRun] = []
+
+    var steps: [StepReport] { runs[0].steps }
+    var data: ReportData { runs[0].data }
 
     /// A step's x on this run's charts.
     func x(_ s: StepReport) -> Double { axis.x(s, start: ReportAxis.start(steps)) }
@@ -249,7 +250,7 @@ struct ReportPage {
         if let m = data.metadata, !m.config.isEmpty {
             body += "<section><h2>Configuration</h2><details><summary>run \(e(m.runID))</summary><pre>\(e(m.config))</pre></details></section>"
         }
-        if !compared.isEmpty { body += "<section><h2>Runs compared</h2>\(comparison())</section>" }
+        if runs.count > 1 { body += "<section><h2>Runs compared</h2>\(comparison())</section>" }
         if steps.isEmpty && data.byVersion.isEmpty {
             body += "<section><h2>Training</h2><p class=\"note\">no training in this ledger (no learner steps, no train rollouts)</p></section>"
         } else {
@@ -331,24 +332,25 @@ struct ReportPage {
     /// last held-out evaluation against the first run's (paired, McNemar's exact test), and
     /// their per-step curves overlaid (noisy figures as trailing means).
     func comparison() -> String {
-        let reference = compared[0].data.heldout.last
+        let reference = data.heldout.last
         var html = "<table class=\"compared\"><thead><tr><th>run</th><th>learner steps</th><th>training programs judged</th><th>passed</th>"
-        html += "<th>held-out greedy</th><th>against \(e(compared[0].label))</th></tr></thead><tbody>"
-        for (i, run) in compared.enumerated() {
+        html += "<th>held-out greedy</th><th>against \(e(runs[0].label))</th></tr></thead><tbody>"
+        for (i, run) in runs.enumerated() {
             let judged = run.data.byVersion.values.reduce(0) { $0 + $1.scored }, passed = run.data.byVersion.values.reduce(0) { $0 + $1.outcomes[3] }
             let heldout = run.data.heldout.map { "\(e($0.point)) \(Self.solved($0))/\($0.passed.count)" }.joined(separator: " → ")
             var against = ""
             if i > 0, let reference, let last = run.data.heldout.last {
-                let common = Set(reference.passed.keys).intersection(last.passed.keys).sorted()
-                let c = PairedComparison(common.map { PairedComparison.Problem(id: $0, a: reference.passed[$0]! ? 1 : 0, b: last.passed[$0]! ? 1 : 0) }, resamples: 2000)
+                let common = Set(reference.passed.keys).intersection(last.passed.keys)
+                let gained = common.count { last.passed[$0]! && !reference.passed[$0]! }, lost = common.count { reference.passed[$0]! && !last.passed[$0]! }
                 against = String(format: "%+.1f points, %d gained, %d lost, McNemar p = %.2g (%d problems)",
-                                 c.difference * 100, c.gained.count, c.lost.count, c.pValue, common.count)
+                                 100 * Double(gained - lost) / Double(max(1, common.count)), gained, lost,
+                                 PairedComparison.mcNemarExact(gained, lost), common.count)
             }
             html += "<tr><td>\(e(run.label))</td><td>\(run.steps.last?.step ?? 0)</td><td>\(judged)</td><td>\(judged > 0 ? SVGChart.format(Double(passed) / Double(judged), "%") : "")</td>"
             html += "<td>\(heldout.isEmpty ? "none" : heldout)</td><td>\(e(against))</td></tr>"
         }
         html += "</tbody></table>"
-        let withSteps = compared.filter { !$0.steps.isEmpty }
+        let withSteps = runs.filter { !$0.steps.isEmpty }
         guard !withSteps.isEmpty else { return html }
         func overlay(_ title: String, _ id: String, smooth: Bool, yStyle: String = "", yRange: (Double, Double)? = nil, _ f: (StepReport) -> Double?) -> String {
             let series = withSteps.enumerated().map { i, run -> S in

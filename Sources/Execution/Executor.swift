@@ -145,35 +145,25 @@ public final class Executor: Sendable {
         }
         let started = Date()
         let deadline = started.addingTimeInterval(request.deadlineSeconds)
-        // The slot's harness with this job's caps set (nil: the process cap could not be set).
-        func ready() throws -> HarnessProcess? {
-            let harness = try box.harness()
-            harness.cap?.setLimit(MemoryCap.bytes(for: limits))
-            if let cap = harness.cap, cap.pidsDirectory != nil, !cap.setProcessLimit(limits.processes) { return nil }
-            return harness
-        }
         do {
-            guard var harness = try ready() else {
+            let harness = try box.harness()
+            let cap = harness.cap
+            cap?.setLimit(MemoryCap.bytes(for: limits))
+            if let cap, cap.pidsDirectory != nil, !cap.setProcessLimit(limits.processes) {
                 box.discard()
-                return .infrastructureError("cannot set the job's process cap in \(box.harnessCapDirectory ?? "")")
+                return .infrastructureError("cannot set the job's process cap in \(cap.pidsDirectory ?? "")")
             }
-            var killsBefore = harness.cap?.oomKills() ?? 0
+            let killsBefore = cap?.oomKills() ?? 0
             do {
                 try harness.send(request.json, deadline: deadline)
             } catch {
-                // The slot's sandbox ended after its last job (nothing of this one reached it):
-                // start it again and hand the job over once more.
+                // The slot's sandbox ended after its last job and nothing of this one reached
+                // it: restart it (the same process and cgroup, caps already set) and hand the
+                // job over once more.
                 guard error.undelivered else { throw error }
                 box.discard()
-                guard let again = try ready() else {
-                    box.discard()
-                    return .infrastructureError("cannot set the job's process cap in \(box.harnessCapDirectory ?? "")")
-                }
-                harness = again
-                killsBefore = harness.cap?.oomKills() ?? 0
-                try harness.send(request.json, deadline: deadline)
+                try box.harness().send(request.json, deadline: deadline)
             }
-            let cap = harness.cap
             let answer = try harness.receive(deadline: deadline)
             let capHit = (cap?.oomKills() ?? 0) > killsBefore
             if let failure = answer["infrastructure"]?.stringValue {
@@ -210,8 +200,5 @@ public final class Executor: Sendable {
             process.stop()
             broken = true
         }
-
-        /// The slot's process cgroup, for messages.
-        var harnessCapDirectory: String? { process.cap?.pidsDirectory }
     }
 }

@@ -227,7 +227,7 @@ struct HarnessFailure: Error, CustomStringConvertible {
     let description: String
     /// The sandbox was gone before any byte of the job reached it (it ended after an earlier
     /// job): the job did not start, so running it on a restarted sandbox is safe.
-    var undelivered = false
+    let undelivered: Bool
     init(_ description: String, undelivered: Bool = false) {
         self.description = description
         self.undelivered = undelivered

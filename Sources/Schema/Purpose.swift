@@ -11,7 +11,12 @@ public enum Purpose: String, Sendable, CaseIterable {
     }
 }
 
-extension Rollout {
+/// A record that carries a purpose as text.
+public protocol PurposeCarrying {
+    var purpose: String { get set }
+}
+
+extension PurposeCarrying {
     /// `purpose` as a `Purpose` (nil for text that names none); setting it writes the text.
     public var use: Purpose? {
         get { Purpose(text: purpose) }
@@ -19,10 +24,5 @@ extension Rollout {
     }
 }
 
-extension SampleRequest {
-    /// `purpose` as a `Purpose` (nil for text that names none); setting it writes the text.
-    public var use: Purpose? {
-        get { Purpose(text: purpose) }
-        set { purpose = newValue?.rawValue ?? "" }
-    }
-}
+extension Rollout: PurposeCarrying {}
+extension SampleRequest: PurposeCarrying {}

@@ -576,7 +576,7 @@ public final class LearnerService {
             let offset = config.training.warmStartSteps * config.training.problemsPerStep
             var position = index
             if config.training.curriculum == .frontier {
-                position = curriculum.next(count: trainProblems.count) { trainProblem(offset + $0).id }
+                position = curriculum.next(count: trainProblems.count, retryAfter: config.training.frontierRetry) { trainProblem(offset + $0).id }
             }
             let problem = trainProblem(offset + position)
             try enqueue(try makeRequest(id: id, problem: problem, samples: config.sampling.samplesPerProblem,

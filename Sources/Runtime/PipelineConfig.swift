@@ -104,6 +104,7 @@ public struct PipelineConfig: Sendable {
         public var microBatch: Int
         public var warmStartSteps: Int
         public var curriculum: CurriculumMode
+        public var frontierRetry: Int
         public var criticWarmupSteps: Int
         public var keepVersions: Int
         public var precision: PrecisionChoice
@@ -240,6 +241,7 @@ public struct PipelineConfig: Sendable {
             microBatch: r.int("training.micro_batch", 4, "Sequences per forward/backward (gradients are accumulated).", min: 1),
             warmStartSteps: r.int("training.warm_start_steps", 0, "Cross-entropy steps on reference solutions before RL starts.", min: 0),
             curriculum: r.choice("training.curriculum", CurriculumMode.all, "Which training problems RL samples: all (every problem in turn, a new shuffle each epoch), or frontier (after the first epoch only problems whose last sampled group had some but not all programs passing; the others carry no pass/fail signal)"),
+            frontierRetry: r.int("training.frontier_retry", 0, "Under the frontier curriculum, a problem off the frontier is sampled again after it has been passed over this many times (about once per N+1 epochs of the problem stream), so that problems the model has learned to solve sometimes, or forgotten, rejoin it; 0 = never (the frontier only drains).", min: 0),
             criticWarmupSteps: r.int("training.critic_warmup_steps", 0, "Learner steps before critic weights are used (the untrained critic's weights are replaced by 1).", min: 0),
             keepVersions: r.int("training.keep_versions", 3, "Weight versions the param-store keeps per model (besides version 0); older ones are deleted.", min: 1),
             precision: r.choice("training.precision", PrecisionChoice.auto, "Arithmetic of the actor's and critic's matrix products: fp32, bf16 (bfloat16 inputs with fp32 sums, mixed precision; needs AVX512-BF16), or auto (bf16 where the CPU has AVX512-BF16, else fp32; the log says which)"),

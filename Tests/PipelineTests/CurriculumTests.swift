@@ -1,5 +1,6 @@
 import Pipeline
 import Schema
+import Foundation
 import XCTest
 
 final class CurriculumTests: XCTestCase {
@@ -53,14 +54,46 @@ final class CurriculumTests: XCTestCase {
         XCTAssertEqual(c.next(count: 3, id: id(3)), 7)
     }
 
+    func testAProblemOffTheFrontierIsRetriedAfterItWasPassedOverRetryAfterTimes() {
+        var c = Curriculum()
+        _ = (0..<4).map { _ in c.next(count: 4, retryAfter: 2, id: id(4)) }
+        c.record(problem: "p0", samples: 8, passed: 0)
+        c.record(problem: "p1", samples: 8, passed: 4)
+        c.record(problem: "p2", samples: 8, passed: 8)
+        c.record(problem: "p3", samples: 8, passed: 2)
+        // The second and third epochs pass over p0 and p2 once each; the fourth takes them again.
+        XCTAssertEqual((0..<4).map { _ in c.next(count: 4, retryAfter: 2, id: id(4)) }, [5, 7, 9, 11])
+        XCTAssertEqual(c.passes["p0"], 2)
+        XCTAssertEqual((0..<4).map { _ in c.next(count: 4, retryAfter: 2, id: id(4)) }, [12, 13, 14, 15])
+        XCTAssertEqual(c.retried, 2)
+        // Its new group decides again: p0 now mixed stays; p2 still all passed waits two passes more.
+        c.record(problem: "p0", samples: 8, passed: 1)
+        c.record(problem: "p2", samples: 8, passed: 8)
+        XCTAssertNil(c.passes["p0"])
+        XCTAssertEqual((0..<3).map { _ in c.next(count: 4, retryAfter: 2, id: id(4)) }, [16, 17, 19])
+        // Without retries the same outcomes never take p2 again.
+        var never = c
+        XCTAssertFalse((0..<12).map { _ in never.next(count: 4, id: id(4)) }.contains { $0 % 4 == 2 })
+    }
+
+    func testACheckpointWrittenBeforeRetriesLoads() throws {
+        let old = Data(#"{"cursor":5,"skipped":1,"seen":{"p0":{"samples":8,"passed":0}}}"#.utf8)
+        let c = try JSONDecoder().decode(Curriculum.self, from: old)
+        XCTAssertEqual(c.cursor, 5)
+        XCTAssertEqual(c.passes, [:])
+        XCTAssertEqual(c.retried, 0)
+        XCTAssertFalse(c.eligible("p0"))
+    }
+
     func testCheckpointRoundTripKeepsThePosition() throws {
         var c = Curriculum()
         _ = c.next(count: 3, id: id(3))
         c.record(problem: "p1", samples: 8, passed: 0)
+        _ = (0..<3).map { _ in c.next(count: 3, retryAfter: 1, id: id(3)) }
         let back = try JSONDecoder().decode(Curriculum.self, from: try JSONEncoder().encode(c))
         XCTAssertEqual(back, c)
         var a = c, b = back
-        XCTAssertEqual(a.next(count: 3, id: id(3)), b.next(count: 3, id: id(3)))
-        XCTAssertEqual(a.next(count: 3, id: id(3)), 3)
+        XCTAssertEqual(back.passes, c.passes)
+        for _ in 0..<5 { XCTAssertEqual(a.next(count: 3, retryAfter: 1, id: id(3)), b.next(count: 3, retryAfter: 1, id: id(3))) }
     }
 }

@@ -12,7 +12,7 @@ ifneq ($(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo yes),)
 export OPENBLAS_CORETYPE ?= SkylakeX
 endif
 
-.PHONY: setup deps model build test test-fast test-integration bench demo docker-check install clean
+.PHONY: setup deps model build test test-fast test-integration bench demo docker-check install clean peers-venv
 
 setup: deps model build
 
@@ -31,7 +31,16 @@ build:
 # Two tiers (`make test` runs both, as CI does). The integration tier starts processes and
 # pipelines, runs hostile programs in the sandbox, loads SmolLM2, builds Docker files and
 # renders in Chromium; the fast tier is everything else, for the inner loop (Tests/README.md).
-INTEGRATION := \.(FaultTests|SmolLM2ReplayTests|CLITests|AgreementTests|PipelineRunTests|HostileProgramTests|HostileCatalogueTests|ReferenceFixtureTests|EvaluationTests|StopConditionTests|DockerTests|CrashSafetyTests|BF16InferenceTests|ReportTests|RemoteExecutorTests|WorkerProtocolTests|DescriptorCLITests|SandboxModeTests|HelpTests|TelemetryTests|ExportTests|FormatTests|VerdictFidelityTests|DescriptorTests|LedgerVerifyTests|SamplerPoolTests)/
+INTEGRATION := \.(FaultTests|SmolLM2ReplayTests|CLITests|AgreementTests|PipelineRunTests|HostileProgramTests|HostileCatalogueTests|ReferenceFixtureTests|EvaluationTests|StopConditionTests|DockerTests|CrashSafetyTests|BF16InferenceTests|ReportTests|PyTorchScriptTests|RemoteExecutorTests|WorkerProtocolTests|DescriptorCLITests|SandboxModeTests|HelpTests|TelemetryTests|ExportTests|FormatTests|VerdictFidelityTests|DescriptorTests|LedgerVerifyTests|SamplerPoolTests)/
+
+# PyTorch and transformers (CPU) in .build-peers/venv, for the fixture scripts' tests
+# (PyTorchScriptTests) and the peer benchmarks. The CPU wheel comes from pip's find-links
+# where the machine has one (this project's machines: /opt/wheels); PyPI's own torch wheel
+# pulls several GB of CUDA libraries.
+PEERS_PY := torch==2.13.0+cpu transformers==5.25.0 accelerate==1.16.0 safetensors==0.8.0 numpy==2.4.6 gguf==0.19.0
+peers-venv:
+	test -x .build-peers/venv/bin/python || python3 -m venv .build-peers/venv
+	.build-peers/venv/bin/pip install -q $(PEERS_PY)
 
 test:
 	$(SWIFT) test -c release --disable-swift-testing

@@ -123,7 +123,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO", "Tensor"]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "ModelIO", "Tensor"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Llama", "Optim", "ModelIO", "Training", "Tensor"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Llama", "Optim", "ModelIO", "Training", "Tensor", "TestSupport"]),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Schema"]),

@@ -6,8 +6,9 @@ import Tensor
 import XCTest
 
 /// One training step of the tiny Llama in `Fixtures/tiny_llama_train` (PyTorch 2.15 +
-/// transformers, fp32): logits, both losses, every gradient tensor and every parameter after
-/// one AdamW step, each matched to 1e-4 relative (max |ours - theirs| / max |theirs| per tensor).
+/// transformers, fp32; `Fixtures/tiny_llama_train.py` made it): logits, both losses, every
+/// gradient tensor and every parameter after one AdamW step, each matched to 1e-4 relative
+/// (max |ours - theirs| / max |theirs| per tensor).
 final class PyTorchReferenceTests: XCTestCase {
     struct Reference {
         let config: LlamaConfig
@@ -16,8 +17,7 @@ final class PyTorchReferenceTests: XCTestCase {
         let json: [String: Any]
     }
 
-    func loadReference() throws -> Reference {
-        let dir = Fixtures.tinyTrain
+    static func loadReference(_ dir: String = Fixtures.tinyTrain) throws -> Reference {
         let config = try LlamaConfig(huggingFaceConfig: dir + "/config.json")
         let weights = try LlamaWeights(safetensors: try SafetensorsFile(path: dir + "/model.safetensors"), config: config)
         let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/reference.json"))
@@ -33,7 +33,7 @@ final class PyTorchReferenceTests: XCTestCase {
     }
 
     func testConfigReadsRopeParameters() throws {
-        let r = try loadReference()
+        let r = try Self.loadReference()
         XCTAssertEqual(r.config.vocabularySize, 320)
         XCTAssertEqual(r.config.channels, 64)
         XCTAssertEqual(r.config.kvHeads, 2)
@@ -42,18 +42,26 @@ final class PyTorchReferenceTests: XCTestCase {
     }
 
     func testLogitsMatchPyTorch() throws {
-        let r = try loadReference()
+        try Self.checkLogits(Fixtures.tinyTrain)
+    }
+
+    func testLossesGradientsAndAdamWStepMatchPyTorch() throws {
+        try Self.checkStep(Fixtures.tinyTrain)
+    }
+
+    static func checkLogits(_ dir: String) throws {
+        let r = try loadReference(dir)
         let trainer = try LlamaTrainer(weights: r.weights)
         let ours = try trainer.logits(r.batch)
-        let theirs = try SafetensorsFile(path: Fixtures.tinyTrain + "/logits.safetensors").array("logits")
+        let theirs = try SafetensorsFile(path: dir + "/logits.safetensors").array("logits")
         XCTAssertEqual(theirs.shape, [2, 12, 320])
         let err = relativeError(ours, theirs.values)
         print("logits relative error \(err)")
         XCTAssertLessThan(err, 1e-4)
     }
 
-    func testLossesGradientsAndAdamWStepMatchPyTorch() throws {
-        let r = try loadReference()
+    static func checkStep(_ dir: String) throws {
+        let r = try loadReference(dir)
         let trainer = try LlamaTrainer(weights: r.weights)
         trainer.zeroGradients()
         let losses = try trainer.forwardBackward(r.batch, mix: LossMix(crossEntropy: 1, weighted: 1))
@@ -61,7 +69,7 @@ final class PyTorchReferenceTests: XCTestCase {
         XCTAssertEqual(Double(losses.crossEntropy), loss["ce"]!, accuracy: 1e-4 * loss["ce"]!)
         XCTAssertEqual(Double(losses.weighted), loss["pg"]!, accuracy: 1e-4 * loss["pg"]!)
 
-        let grads = try SafetensorsFile(path: Fixtures.tinyTrain + "/grads.safetensors")
+        let grads = try SafetensorsFile(path: dir + "/grads.safetensors")
         let norms = try XCTUnwrap(r.json["grad_norms"] as? [String: Double])
         XCTAssertEqual(Set(grads.names), Set(r.weights.namedTensors.map(\.name)))
         var worst = 0.0
@@ -94,7 +102,7 @@ final class PyTorchReferenceTests: XCTestCase {
         for t in r.weights.namedTensors { try grads.read(t.name, shape: t.shape, into: reference.buffer.pointer + t.offset) }
         opt.update(parameters: r.weights.buffer.pointer, gradients: reference.buffer.pointer,
                    learningRate: Float(adam["lr"] as! Double))
-        let after = try SafetensorsFile(path: Fixtures.tinyTrain + "/params_after_adamw.safetensors")
+        let after = try SafetensorsFile(path: dir + "/params_after_adamw.safetensors")
         for t in r.weights.namedTensors {
             let ref = try after.array(t.name)
             let err = ref.values.withUnsafeBufferPointer {

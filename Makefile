@@ -12,7 +12,7 @@ ifneq ($(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo yes),)
 export OPENBLAS_CORETYPE ?= SkylakeX
 endif
 
-.PHONY: setup deps model build test test-fast test-integration bench demo docker-check install clean peers-venv
+.PHONY: setup deps model build test test-fast test-integration bench demo docker-check install clean peers-venv bench-peers
 
 setup: deps model build
 
@@ -54,6 +54,13 @@ test-integration:
 bench: build
 	.build/release/coderl bench generate
 	if grep -qw avx512_bf16 /proc/cpuinfo; then .build/release/coderl bench generate --precision bf16; fi
+
+# Our speed beside llama.cpp's and PyTorch's, measured in the same run on this machine: builds
+# the peers once into .build-peers (scripts/build-peers.sh, about 6 minutes on 2 cores), then
+# `coderl bench peers` interleaves the workloads and prints the ratios with the CPU model.
+bench-peers: build
+	scripts/build-peers.sh
+	.build/release/coderl bench peers
 
 # A short real pipeline run on SmolLM2-135M-Instruct and the package's own problems; ends with
 # the held-out pass rate before and after. Starts afresh in $(DEMO_DIR) each time.

@@ -116,7 +116,9 @@ let package = Package(
                 "CodeRL", "Runtime", "Pipeline", "Evaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-            ]),
+            ],
+            // PyTorch's side of `coderl bench peers`.
+            resources: [.embedInCode("torch_train.py")]),
 
         // Starting the package's executables and other programs from tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

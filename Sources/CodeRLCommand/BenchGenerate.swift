@@ -53,31 +53,17 @@ struct BenchGenerate: ParsableCommand {
         let seed = "Write a Python function that returns the longest strictly increasing subsequence of a list of integers, with tests.\n"
         var prompt = tokenizer.encode(String(repeating: seed, count: promptTokens / 10 + 1))
         prompt = Array(prompt.prefix(promptTokens))
-        let V = model.config.vocabularySize
 
-        var best = Double.infinity
-        for _ in 0..<repeats {
-            let cache = PrefixCache(config: model.config, capacity: prompt.count)
-            let logits = FloatBuffer(count: V)
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            try model.prefill(prompt, cache: cache, logits: logits.pointer)
-            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
-        }
-        let prefill = Double(prompt.count) / best
+        let prefill = try GenerationSpeed.prefill(model, prompt: prompt, repeats: repeats)
         report("prefill (\(prompt.count)-token prompt)", prefill, target: 1000)
 
         // Decode: a short chat prompt, sampled at T=0.8 so sequences differ, no early stop.
         let chatPrompt = tokenizer.encode(String(seed.prefix(60)))
         let targets: [Int: Double] = [1: 75, 16: 400, 64: 600]
         for b in batchSizes {
-            let params = SamplingParameters(temperature: 0.8, topP: 0.95, seed: 1, maxNewTokens: newTokens, stopTokens: [])
-            let generator = Generator(model: model, tokenizer: tokenizer, kvPrecision: modelOptions.kv)
-            var bestRate = 0.0
-            for _ in 0..<repeats {
-                let (_, stats) = try generator.generate(prompt: chatPrompt, samples: b, parameters: params)
-                bestRate = max(bestRate, stats.decodeTokensPerSecond)
-            }
-            report("decode batch \(b) (\(newTokens) new tokens)", bestRate, target: targets[b] ?? 0)
+            let rate = try GenerationSpeed.decode(model, tokenizer: tokenizer, kv: modelOptions.kv, prompt: chatPrompt,
+                                                  batch: b, newTokens: newTokens, repeats: repeats)
+            report("decode batch \(b) (\(newTokens) new tokens)", rate, target: targets[b] ?? 0)
         }
 
         // Memory: the fp32 model (and under bf16 its packed copy) plus a batch-16 cache of 1024
@@ -103,6 +89,37 @@ struct BenchGenerate: ParsableCommand {
         var line = pad(what) + String(format: "%8.1f tok/s", rate)
         if target > 0 { line += String(format: "   target %.0f: %@", target, rate >= target ? "met" : "MISSED") }
         print(line)
+    }
+}
+
+/// Prefill and decode speed, as `bench generate` and `bench peers` measure them.
+enum GenerationSpeed {
+    /// Prompt tokens per second of one prefill (the best of `repeats`).
+    static func prefill(_ model: LlamaModel, prompt: [Int], repeats: Int) throws -> Double {
+        var best = Double.infinity
+        for _ in 0..<max(1, repeats) {
+            let cache = PrefixCache(config: model.config, capacity: prompt.count)
+            let logits = FloatBuffer(count: model.config.vocabularySize)
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            try model.prefill(prompt, cache: cache, logits: logits.pointer)
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        }
+        return Double(prompt.count) / best
+    }
+
+    /// Generated tokens per second (all sequences together) of `batch` sequences sampled at T =
+    /// 0.8 from one prompt (prefilled once), `newTokens` each with no early stop; the best of
+    /// `repeats`.
+    static func decode(_ model: LlamaModel, tokenizer: Tokenizer, kv: KVPrecision, prompt: [Int], batch: Int,
+                       newTokens: Int, repeats: Int) throws -> Double {
+        let params = SamplingParameters(temperature: 0.8, topP: 0.95, seed: 1, maxNewTokens: newTokens, stopTokens: [])
+        let generator = Generator(model: model, tokenizer: tokenizer, kvPrecision: kv)
+        var best = 0.0
+        for _ in 0..<max(1, repeats) {
+            let (_, stats) = try generator.generate(prompt: prompt, samples: batch, parameters: params)
+            best = max(best, stats.decodeTokensPerSecond)
+        }
+        return best
     }
 }
 

@@ -61,26 +61,8 @@ struct BenchTrain: ParsableCommand {
         print("model \(modelOptions.resolvedPath) (\(weights.parameterCount / 1_000_000)M parameters, fp32; products in \(precision.rawValue)), batch \(batch) x \(length) tokens"
               + (prompt > 0 ? ", groups of \(group) sharing a \(prompt)-token prompt" : ""))
         print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) threads")
-        // Real text as data: Python source, tokenized and cut into sequences.
-        let text = String(repeating: """
-            def longest_increasing_subsequence(values: list[int]) -> list[int]:
-                \"\"\"Return the longest strictly increasing subsequence of values.\"\"\"
-                best: list[list[int]] = []
-                for v in values:
-                    candidates = [seq + [v] for seq in best if seq[-1] < v]
-                    best.append(max(candidates, key=len, default=[v]))
-                return max(best, key=len, default=[])
-
-            """, count: 2 * batch * length / 60 + 2)
-        let ids = tokenizer.encode(text)
-        // Each sequence its own stretch of the text; with --prompt, its group's prompt first.
-        let sequences = (0..<batch).map { b -> [Int] in
-            guard prompt > 0 else { return Array(ids[(b * 7)..<(b * 7 + length)]) }
-            let start = (b / group) * 11, own = length + b * 7
-            return Array(ids[start..<(start + prompt)]) + Array(ids[own..<(own + length - prompt)])
-        }
-        let data = try TrainingBatch.completions(sequences, promptLengths: Array(repeating: max(1, prompt), count: batch), pad: 0,
-                                                 vocabularySize: c.vocabularySize)
+        let data = try TrainingSpeed.batch(tokenizer: tokenizer, vocabularySize: c.vocabularySize, batch: batch, length: length,
+                                           prompt: prompt, group: group)
         // The machine's ceiling for this work: OpenBLAS on the step's own largest product shape
         // (rows x gate|up x channels), and 6 flops per weight per token for a full step.
         let flopsPerToken = 6 * Double(weights.parameterCount)
@@ -106,21 +88,9 @@ struct BenchTrain: ParsableCommand {
         var runs = [(c.layers, true)] + (top > 0 ? [(top, true)] : [])
         if prompt > 0 && top > 0 && top < c.layers { runs.append((top, false)) }
         for (trained, shares) in runs {
-            let state = TrainingState(kind: .actor, trainedLayers: trained, adamw: AdamWSettings(),
-                                      schedule: LearningRateSchedule(peak: 1e-5), rng: Xoshiro256(seed: 1))
-            let session = try ActorSession(weights: weights, state: state)
-            session.trainer.profiling = profile
-            session.trainer.precision = precision
-            session.trainer.sharesPrefixes = shares
-            var times: [Double] = []
-            var loss: Float = 0
-            for i in 0...steps {
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                let r = try session.step([data], examples: batch, rng: state.rng)
-                if i > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9) } else { session.trainer.timings = [:] }
-                loss = r.losses.crossEntropy
-            }
-            let mean = times.reduce(0, +) / Double(times.count)
+            let m = try TrainingSpeed.measure(weights, data: data, trainedLayers: trained, precision: precision,
+                                              steps: steps, sharesPrefixes: shares, profile: profile)
+            let (mean, loss, session) = (m.secondsPerStep, m.loss, m.session)
             let rate = Double(batch * length) / mean
             let label = (trained == c.layers ? "all \(c.layers) blocks trained" : "top \(trained) blocks trained")
                 + (prompt > 0 && !shares ? ", every row" : "")
@@ -143,5 +113,56 @@ struct BenchTrain: ParsableCommand {
         if precision == .fp32 && MatrixPrecision.bf16.unavailableReason == nil {
             print("this CPU has AVX512-BF16: `coderl bench train --precision bf16` measures mixed precision (about 1.7x here)")
         }
+    }
+}
+
+/// Training step speed, as `bench train` and `bench peers` measure it.
+enum TrainingSpeed {
+    /// B sequences of T tokens of real text (Python source) with every position after the
+    /// first scored; with `prompt` > 0, groups of `group` sequences share their first `prompt`
+    /// tokens and only the rest is scored.
+    static func batch(tokenizer: Tokenizer, vocabularySize: Int, batch: Int, length: Int, prompt: Int = 0,
+                      group: Int = 4) throws -> TrainingBatch {
+        let text = String(repeating: """
+        def longest_increasing_subsequence(values: list[int]) -> list[int]:
+            \"\"\"Return the longest strictly increasing subsequence of values.\"\"\"
+            best: list[list[int]] = []
+            for v in values:
+                candidates = [seq + [v] for seq in best if seq[-1] < v]
+                best.append(max(candidates, key=len, default=[v]))
+            return max(best, key=len, default=[])
+
+        """, count: 2 * batch * length / 60 + 2)
+        let ids = tokenizer.encode(text)
+        // Each sequence its own stretch of the text; with a prompt, its group's prompt first.
+        let sequences = (0..<batch).map { b -> [Int] in
+            guard prompt > 0 else { return Array(ids[(b * 7)..<(b * 7 + length)]) }
+            let start = (b / group) * 11, own = length + b * 7
+            return Array(ids[start..<(start + prompt)]) + Array(ids[own..<(own + length - prompt)])
+        }
+        return try TrainingBatch.completions(sequences, promptLengths: Array(repeating: max(1, prompt), count: batch), pad: 0,
+                                             vocabularySize: vocabularySize)
+    }
+
+    /// Mean seconds of `steps` full steps (forward, backward, AdamW) after one warm-up step,
+    /// with the top `trainedLayers` blocks trained; the session is returned for its timings.
+    static func measure(_ weights: LlamaWeights, data: TrainingBatch, trainedLayers: Int, precision: MatrixPrecision,
+                        steps: Int, sharesPrefixes: Bool = true, profile: Bool = false)
+        throws -> (secondsPerStep: Double, loss: Float, session: ActorSession) {
+        let state = TrainingState(kind: .actor, trainedLayers: trainedLayers, adamw: AdamWSettings(),
+                                  schedule: LearningRateSchedule(peak: 1e-5), rng: Xoshiro256(seed: 1))
+        let session = try ActorSession(weights: weights, state: state)
+        session.trainer.profiling = profile
+        session.trainer.precision = precision
+        session.trainer.sharesPrefixes = sharesPrefixes
+        var times: [Double] = []
+        var loss: Float = 0
+        for i in 0...max(1, steps) {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let r = try session.step([data], examples: data.sequences, rng: state.rng)
+            if i > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9) } else { session.trainer.timings = [:] }
+            loss = r.losses.crossEntropy
+        }
+        return (times.reduce(0, +) / Double(times.count), loss, session)
     }
 }

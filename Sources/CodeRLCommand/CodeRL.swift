@@ -45,5 +45,5 @@ struct Bench: ParsableCommand {
               coderl bench wire
               coderl bench exec --slots 2
             """,
-        subcommands: [BenchGenerate.self, BenchKernels.self, BenchTrain.self, BenchLedger.self, BenchWire.self, BenchExec.self, BenchPipeline.self])
+        subcommands: [BenchGenerate.self, BenchKernels.self, BenchTrain.self, BenchPeers.self, BenchLedger.self, BenchWire.self, BenchExec.self, BenchPipeline.self])
 }

@@ -23,7 +23,7 @@ struct BenchPeers: ParsableCommand {
             venv) into .build-peers; a missing peer is reported and its columns left empty.
 
             Examples:
-              make bench-peers
+              coderl bench peers
               coderl bench peers --rounds 3
               coderl bench peers --no-train --batches 1,16
             """)

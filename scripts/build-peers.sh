@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the peers `coderl bench peers` measures against, into .build-peers/ (ignored by git):
 #  - llama.cpp from the source vendored in PyPI's llama-cpp-python sdist (version and sha256
-#    pinned below), CPU only, built for this machine (GGML_NATIVE): llama-batched-bench and
-#    llama-quantize;
+#    pinned below), CPU only, built for this machine (GGML_NATIVE): llama-batched-bench,
+#    llama-quantize and the fixture's greedy driver (Tests/Fixtures/llama_greedy.cpp);
 #  - F32 and BF16 GGUFs of the default model, requantized from the shipped Q4_1 file (the Q4_1
 #    file itself is the third llama.cpp variant);
 #  - PyTorch (CPU) and transformers in .build-peers/venv (`make peers-venv`).
@@ -41,6 +41,13 @@ if [ ! -x "$build/bin/llama-batched-bench" ] || [ ! -x "$build/bin/llama-quantiz
     -DLLAMA_BUILD_UI=OFF -DLLAMA_BUILD_APP=OFF >"$root/cmake.log" 2>&1 || { tail -20 "$root/cmake.log"; exit 1; }
   cmake --build "$build" -j"$(nproc)" --target llama-batched-bench llama-quantize >"$root/build.log" 2>&1 \
     || { tail -30 "$root/build.log"; exit 1; }
+fi
+
+# The greedy driver of the SmolLM2 reference fixture (Tests/Fixtures/llama_greedy.cpp).
+if [ ! -x "$build/bin/llama-greedy" ] || [ Tests/Fixtures/llama_greedy.cpp -nt "$build/bin/llama-greedy" ]; then
+  g++ -O2 -std=c++17 -I"$src/vendor/llama.cpp/include" -I"$src/vendor/llama.cpp/ggml/include" \
+    Tests/Fixtures/llama_greedy.cpp -o "$build/bin/llama-greedy" -L"$build/bin" -lllama -lggml -lggml-base \
+    -Wl,-rpath,"$(cd "$build/bin" && pwd)"
 fi
 
 for type in F32 BF16; do

@@ -29,7 +29,7 @@ public final class LlamaModel: @unchecked Sendable {  // see above: confined to 
 
     /// `precision: .bf16` requires `MatrixPrecision.bf16.unavailableReason == nil`.
     public init(weights: LlamaWeights, precision: MatrixPrecision = .fp32) {
-        precondition(precision.unavailableReason == nil, precision.unavailableReason ?? "")
+        require(precision.unavailableReason == nil, precision.unavailableReason ?? "")
         self.config = weights.config
         self.weights = weights
         self.precision = precision
@@ -169,14 +169,14 @@ public final class LlamaModel: @unchecked Sendable {  // see above: confined to 
     public func decode(_ tokens: [Int], slots: [Int], prefixes: [PrefixCache], rowPrefix: [Int], cache: SlotCache,
                        logits: UnsafeMutablePointer<Float>) throws {
         let B = tokens.count
-        precondition(slots.count == B && rowPrefix.count == B, "decode: \(B) tokens for \(slots.count) slots and \(rowPrefix.count) prefixes")
+        require(slots.count == B && rowPrefix.count == B, "decode: \(B) tokens for \(slots.count) slots and \(rowPrefix.count) prefixes")
         try checkTokens(tokens)
         var maxLen = 0, maxPrefix = 0
         var runs: [(prefix: Int, rows: Range<Int>)] = []
         for (b, s) in slots.enumerated() {
-            precondition(s >= 0 && s < cache.slots, "decode: slot \(s) outside 0..<\(cache.slots)")
+            require(s >= 0 && s < cache.slots, "decode: slot \(s) outside 0..<\(cache.slots)")
             let pi = rowPrefix[b]
-            precondition(pi >= 0 && pi < prefixes.count, "decode: prefix \(pi) outside 0..<\(prefixes.count)")
+            require(pi >= 0 && pi < prefixes.count, "decode: prefix \(pi) outside 0..<\(prefixes.count)")
             let prefix = prefixes[pi]
             guard cache.lengths[s] < cache.capacity, prefix.length + cache.lengths[s] < config.contextLength else {
                 throw LlamaError.contextOverflow(needed: prefix.length + cache.lengths[s] + 1,
@@ -187,7 +187,7 @@ public final class LlamaModel: @unchecked Sendable {  // see above: confined to 
             if let last = runs.last, last.prefix == pi {
                 runs[runs.count - 1].rows = last.rows.lowerBound..<(b + 1)
             } else {
-                precondition(!runs.contains { $0.prefix == pi }, "decode: the rows of prefix \(pi) are not adjacent")
+                require(!runs.contains { $0.prefix == pi }, "decode: the rows of prefix \(pi) are not adjacent")
                 runs.append((pi, b..<(b + 1)))
             }
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// Builds a GGUF (version 3 by default) file in memory and writes it atomically.
 /// Used to export weights and, in tests, to make small files of every kind.
@@ -22,7 +23,7 @@ public struct GGUFWriter {
 
     /// Adds a tensor of GGUF shape `shape` (fastest dimension first) encoded as `type`.
     public mutating func addTensor(_ name: String, shape: [Int], values: [Float], type: GGMLType = .f32) {
-        precondition(shape.reduce(1, *) == values.count, "tensor \(name): shape \(shape) does not hold \(values.count) values")
+        require(shape.reduce(1, *) == values.count, "tensor \(name): shape \(shape) does not hold \(values.count) values")
         let bytes = values.withUnsafeBufferPointer { Quantize.run($0.baseAddress!, count: values.count, type: type) }
         addRawTensor(name, shape: shape, typeID: type.rawValue, bytes: bytes)
     }

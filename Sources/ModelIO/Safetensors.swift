@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// A Hugging Face safetensors file, memory-mapped read-only.
 ///
@@ -184,7 +185,7 @@ public struct SafetensorsWriter {
     public var alignment = 8
 
     public init(alignment: Int = 8) {
-        precondition(alignment > 0 && alignment % 8 == 0, "safetensors header alignment must be a positive multiple of 8")
+        require(alignment > 0 && alignment % 8 == 0, "safetensors header alignment must be a positive multiple of 8")
         self.alignment = alignment
     }
 
@@ -252,7 +253,7 @@ public struct SafetensorsWriter {
         for t in tensors {
             defer { offset += t.bytes }
             guard names.contains(t.name) else { continue }
-            precondition(t.dtype == .f32 && UInt32(1).littleEndian == 1, "overwrite writes little-endian F32 tensors")
+            require(t.dtype == .f32 && UInt32(1).littleEndian == 1, "overwrite writes little-endian F32 tensors")
             try put(UnsafeRawBufferPointer(start: t.values, count: t.bytes), at: offset)
         }
         try header.withUnsafeBytes { try put($0, at: 0) }

@@ -21,9 +21,9 @@ public enum BF16Gemm {
                                _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
                                beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int,
                                pool: ComputePool? = .shared) {
-        precondition(available, "BF16Gemm needs a CPU with AVX512-BF16")
-        precondition(m >= 0 && n >= 0 && k >= 0, "negative matrix dimension")
-        precondition(lda >= (transA ? m : k) && ldb >= (transB ? k : n) && ldc >= n, "leading dimension too small")
+        require(available, "BF16Gemm needs a CPU with AVX512-BF16")
+        require(m >= 0 && n >= 0 && k >= 0, "negative matrix dimension")
+        require(lda >= (transA ? m : k) && ldb >= (transB ? k : n) && ldc >= n, "leading dimension too small")
         guard m > 0, n > 0 else { return }
         let a = UnsafeSendable(a), b = UnsafeSendable(b), c = UnsafeSendable(c)
         // A block of c is a product of its own: rows i0... of op(a) start at row i0 of a (its
@@ -79,8 +79,8 @@ public final class BF16PackedMatrix: @unchecked Sendable {  // written by init a
     let panels: Int, panelWords: Int
 
     public init(_ w: UnsafePointer<Float>, rows: Int, columns: Int, pool: ComputePool = .shared) {
-        precondition(BF16Gemm.available, "BF16PackedMatrix needs a CPU with AVX512-BF16")
-        precondition(rows > 0 && columns > 0, "empty matrix")
+        require(BF16Gemm.available, "BF16PackedMatrix needs a CPU with AVX512-BF16")
+        require(rows > 0 && columns > 0, "empty matrix")
         self.rows = rows
         self.columns = columns
         panels = (rows + Self.panelRows - 1) / Self.panelRows
@@ -115,7 +115,7 @@ public final class BF16PackedMatrix: @unchecked Sendable {  // written by init a
     public func product(_ x: UnsafePointer<Float>, m: Int, ldx: Int? = nil, _ y: UnsafeMutablePointer<Float>, ldy: Int? = nil,
                         accumulate: Bool = false, pool: ComputePool = .shared) {
         let ldx = ldx ?? columns, ldy = ldy ?? rows
-        precondition(m >= 0 && ldx >= columns && ldy >= rows, "BF16PackedMatrix.product: bad shape")
+        require(m >= 0 && ldx >= columns && ldy >= rows, "BF16PackedMatrix.product: bad shape")
         guard m > 0 else { return }
         let x = UnsafeSendable(x), y = UnsafeSendable(y), words = UnsafeSendable(UnsafePointer(words))
         let columns = columns, panelWords = panelWords

@@ -9,7 +9,7 @@ public final class FloatBuffer: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
 
     public init(count: Int) {
-        precondition(count >= 0, "FloatBuffer count must be non-negative, got \(count)")
+        require(count >= 0, "FloatBuffer count must be non-negative, got \(count)")
         self.count = count
         let raw = UnsafeMutableRawPointer.allocate(
             byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)

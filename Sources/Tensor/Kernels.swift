@@ -119,7 +119,7 @@ public final class RoPE: @unchecked Sendable {  // immutable after init
     let sinTable: FloatBuffer
 
     public init(headSize: Int, theta: Float, maxPositions: Int) {
-        precondition(headSize % 2 == 0, "RoPE head size must be even, got \(headSize)")
+        require(headSize % 2 == 0, "RoPE head size must be even, got \(headSize)")
         self.headSize = headSize
         self.maxPositions = maxPositions
         let half = headSize / 2
@@ -140,7 +140,7 @@ public final class RoPE: @unchecked Sendable {  // immutable after init
     /// rotates by the opposite angle (the gradient of the rotation).
     @inline(__always)
     public func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, position pos: Int, inverse: Bool = false) {
-        precondition(pos < maxPositions, "position \(pos) beyond RoPE table of \(maxPositions)")
+        require(pos < maxPositions, "position \(pos) beyond RoPE table of \(maxPositions)")
         let half = headSize / 2
         let c = cosTable.pointer + pos * half, s = sinTable.pointer + pos * half
         let sign: Float = inverse ? -1 : 1

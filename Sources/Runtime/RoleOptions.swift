@@ -69,6 +69,7 @@ public enum Observability {
                              metricsPort: Int, host: String = "127.0.0.1") -> (Log, MetricsServer?) {
         Log.configure(level: Logger.Level(rawValue: level.rawValue) ?? .info, format: format)
         let log = Log(role: role, instance: instance)
+        MallocArenas.limit()
         Telemetry.start()
         guard metricsPort > 0 else { return (log, nil) }
         do {
@@ -81,6 +82,26 @@ public enum Observability {
         }
     }
 }
+
+/// glibc gives each thread that allocates while another holds the lock an arena of its own, up
+/// to 8 per core, and every arena keeps what was freed in it. A learner's threads (training,
+/// serving samplers, ZeroMQ, dispatch) spread its per-step buffers over dozens of 64 MiB heaps:
+/// in a 100-step MBPP run 52 of them held 2.8 GB of the learner's 7.1 GB. Roles allocate
+/// little on their hot paths, so two arenas cost no contention worth measuring.
+public enum MallocArenas {
+    /// Limits this process to `count` arenas unless MALLOC_ARENA_MAX is set (glibc only).
+    public static func limit(to count: Int32 = 2) {
+        #if os(Linux)
+        guard ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] == nil else { return }
+        _ = glibcMallopt(-8, count)   // M_ARENA_MAX in <malloc.h>
+        #endif
+    }
+}
+
+#if os(Linux)
+/// glibc's `int mallopt(int param, int value)`; <malloc.h> is not in the Glibc module.
+@_silgen_name("mallopt") private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+#endif
 
 /// Calls `body` on SIGINT and SIGTERM (once each signal), instead of dying.
 public enum Signals {

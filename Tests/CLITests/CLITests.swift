@@ -7,6 +7,14 @@ import ZeroMQ
 
 /// `coderl import` and `coderl rollouts` run as a user runs them.
 final class CLITests: XCTestCase {
+    enum CPUModel {
+        static var name: String {
+            let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+            let line = info.split(separator: "\n").first { $0.hasPrefix("model name") }
+            return line.flatMap { $0.split(separator: ":", maxSplits: 1).last }.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
+        }
+    }
+
     var root = ""
 
     override func setUp() {
@@ -215,6 +223,29 @@ final class CLITests: XCTestCase {
     }
 
     /// `coderl exec` on every kind of test file, as text and JSON, and `--references`.
+    /// `bench peers` without its peers: says where each is missing and how to build it, still
+    /// measures ours, and leaves the peers' cells and ratios empty rather than inventing them.
+    func testBenchPeersWithoutPeersMeasuresOursAndSaysWhatIsMissing() throws {
+        guard FileManager.default.fileExists(atPath: NSHomeDirectory() + "/.cache/coderl/models/SmolLM2-135M-Instruct.Q4_1.gguf") else {
+            print("SKIPPED: default model absent; run `make setup` to fetch it")
+            throw XCTSkip("default model absent")
+        }
+        let r = try coderl(["bench", "peers", "--peers", root + "/none", "--no-generate", "--train-batch", "1",
+                            "--train-length", "8", "--train-steps", "1", "--rounds", "1"])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("llama.cpp: not found (\(root)/none/llama.cpp/bin/llama-batched-bench): `make bench-peers` builds it"), r.output)
+        XCTAssertTrue(r.output.contains("PyTorch: not found (\(root)/none/venv/bin/python)"), r.output)
+        XCTAssertTrue(r.output.contains(CPUModel.name), "the CPU model is printed: \(r.output)")
+        let row = try XCTUnwrap(r.output.split(separator: "\n").first { $0.hasPrefix("| train 1 x 8, all blocks |") }, r.output)
+        let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+        XCTAssertGreaterThan(Double(cells[1]) ?? 0, 0, "ours measured: \(row)")
+        XCTAssertEqual(cells[3], "-", "no PyTorch figure without PyTorch: \(row)")
+        XCTAssertEqual(cells.last, "-", "no ratio without a peer: \(row)")
+        let wrong = try coderl(["bench", "peers", "--rounds", "0"])
+        XCTAssertNotEqual(wrong.status, 0)
+        XCTAssertTrue(wrong.output.contains("--rounds"), wrong.output)
+    }
+
     func testExecPrintsTheVerdict() throws {
         let tests = root + "/mbpp.jsonl"
         try Data("""

@@ -55,6 +55,7 @@ int main(int argc, char ** argv) {
     params.n_batch = n_prompt;
     params.type_k = GGML_TYPE_F32;
     params.type_v = GGML_TYPE_F32;
+    params.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;   // the reference: plain fp32 attention
     params.n_threads = params.n_threads_batch = 2;
     llama_context * ctx = llama_init_from_model(model, params);
     if (!ctx) { fprintf(stderr, "cannot create a context\n"); return 1; }

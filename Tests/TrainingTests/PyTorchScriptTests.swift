@@ -30,7 +30,8 @@ final class PyTorchScriptTests: XCTestCase {
         XCTAssertTrue(output.contains("ok   gradients (20 tensors"), output)
     }
 
-    /// PyTorch's side of the SmolLM2 reference (prompt ids, 48 greedy tokens, top-5 logits).
+    /// PyTorch's side of the SmolLM2 reference (prompt ids, 48 greedy tokens, top-5 logits), and
+    /// llama.cpp's where the peers are built.
     func testTheSmolLM2ScriptReproducesThePyTorchSideOfTheReference() throws {
         let python = try python()
         guard DefaultModel.isPresent else {
@@ -39,11 +40,21 @@ final class PyTorchScriptTests: XCTestCase {
         }
         let script = Fixtures.root.appendingPathComponent("smollm2_reference.py").path
         let reference = Fixtures.root.appendingPathComponent("smollm2_reference.json").path
-        let (status, output) = try runProcess(python, [script, "check", reference, DefaultModel.path])
+        // llama.cpp's side too when `make bench-peers` built the greedy driver and the F32 model.
+        let peers = Self.repository.appendingPathComponent(".build-peers").path
+        let greedy = peers + "/llama.cpp/bin/llama-greedy", f32 = peers + "/models/SmolLM2-135M-Instruct.F32.gguf"
+        var arguments = [script, "check", reference, DefaultModel.path]
+        let withLlama = FileManager.default.isExecutableFile(atPath: greedy) && FileManager.default.fileExists(atPath: f32)
+        if withLlama {
+            arguments += ["--llama-greedy", greedy, "--llama-model", f32]
+        } else {
+            print("llama.cpp's side not checked: \(greedy) or \(f32) missing (`make bench-peers` builds them)")
+        }
+        let (status, output) = try runProcess(python, arguments)
         let lines = output.split(separator: "\n").filter { $0.hasPrefix("ok") || $0.hasPrefix("FAIL") || $0.hasPrefix("PyTorch") }
         print(lines.joined(separator: "\n"))
         XCTAssertEqual(status, 0, output)
-        XCTAssertEqual(lines.filter { $0.hasPrefix("ok   ") }.count, 3, "one line per prompt: \(output)")
+        XCTAssertEqual(lines.filter { $0.hasPrefix("ok   ") }.count, withLlama ? 6 : 3, "one line per prompt and engine: \(output)")
     }
 
     func testAFreshReferenceFromTheScriptMatchesOurTraining() throws {

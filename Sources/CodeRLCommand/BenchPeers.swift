@@ -72,6 +72,7 @@ struct BenchPeers: ParsableCommand {
     }
 
     func run() throws {
+        setvbuf(stdout, nil, _IOLBF, 0)   // a line at a time into pipes and files: a run takes minutes
         let cores = threads ?? ProcessInfo.processInfo.activeProcessorCount
         BLAS.setThreads(cores)
         let path = model ?? DefaultModel.path

@@ -72,7 +72,6 @@ struct BenchPeers: ParsableCommand {
     }
 
     func run() throws {
-        setvbuf(stdout, nil, _IOLBF, 0)   // a line at a time into pipes and files: a run takes minutes
         let cores = threads ?? ProcessInfo.processInfo.activeProcessorCount
         BLAS.setThreads(cores)
         let path = model ?? DefaultModel.path
@@ -87,6 +86,7 @@ struct BenchPeers: ParsableCommand {
         print("each figure the best of \(rounds) rounds; coderl and its peers interleaved in every round")
         print("llama.cpp: " + (llama.missing ?? llama.version()))
         print("PyTorch: " + (torch.missing ?? torch.version()))
+        fflush(nil)
 
         var table = PeerTable()
         let (fp32Model, tokenizer, _) = try LlamaModel.load(gguf: path, precision: .fp32)
@@ -98,6 +98,7 @@ struct BenchPeers: ParsableCommand {
 
         for round in 1...rounds {
             print("round \(round) of \(rounds)...")
+            fflush(nil)   // into pipes and files as it goes: a round takes minutes
             if generate {
                 for (name, m) in [("coderl fp32", fp32Model), ("coderl bf16", bf16Model)] {
                     guard let m else { continue }

@@ -50,15 +50,13 @@ struct BenchGenerate: ParsableCommand {
                      ceiling.sgemmGFLOPS * 1e9 / flopsPerToken, model.precision == .bf16 ? "at the fp32 sgemm rate; bf16 multiplies at up to twice that" : "sgemm rate",
                      ceiling.readGBps * 1e9 / weightBytes, weightBytes / 1e6))
         // A realistic prompt: a programming problem statement, repeated to length.
-        let seed = "Write a Python function that returns the longest strictly increasing subsequence of a list of integers, with tests.\n"
-        var prompt = tokenizer.encode(String(repeating: seed, count: promptTokens / 10 + 1))
-        prompt = Array(prompt.prefix(promptTokens))
+        let prompt = GenerationSpeed.prompt(tokenizer, tokens: promptTokens)
 
         let prefill = try GenerationSpeed.prefill(model, prompt: prompt, repeats: repeats)
         report("prefill (\(prompt.count)-token prompt)", prefill, target: 1000)
 
         // Decode: a short chat prompt, sampled at T=0.8 so sequences differ, no early stop.
-        let chatPrompt = tokenizer.encode(String(seed.prefix(60)))
+        let chatPrompt = tokenizer.encode(String(GenerationSpeed.problemText.prefix(60)))
         let targets: [Int: Double] = [1: 75, 16: 400, 64: 600]
         for b in batchSizes {
             let rate = try GenerationSpeed.decode(model, tokenizer: tokenizer, kv: modelOptions.kv, prompt: chatPrompt,
@@ -94,6 +92,14 @@ struct BenchGenerate: ParsableCommand {
 
 /// Prefill and decode speed, as `bench generate` and `bench peers` measure them.
 enum GenerationSpeed {
+    /// A realistic prompt: a programming problem statement.
+    static let problemText = "Write a Python function that returns the longest strictly increasing subsequence of a list of integers, with tests.\n"
+
+    /// `tokens` prompt tokens: the problem statement repeated to length.
+    static func prompt(_ tokenizer: Tokenizer, tokens: Int) -> [Int] {
+        Array(tokenizer.encode(String(repeating: problemText, count: tokens / 10 + 1)).prefix(tokens))
+    }
+
     /// Prompt tokens per second of one prefill (the best of `repeats`).
     static func prefill(_ model: LlamaModel, prompt: [Int], repeats: Int) throws -> Double {
         var best = Double.infinity

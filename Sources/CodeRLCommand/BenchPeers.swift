@@ -82,44 +82,45 @@ struct BenchPeers: ParsableCommand {
         let bf16 = MatrixPrecision.bf16.unavailableReason == nil
         let llama = LlamaPeer(root: peers, threads: cores)
         let torch = TorchPeer(root: peers, threads: cores)
+        // Checked once: the PyTorch check imports torch (seconds).
+        let (llamaMissing, torchMissing) = (llama.missing, torch.missing)
         print("coderl bench peers: \(CPUInfo.modelName), \(cores) threads; \(Self.timestamp())")
         print("each figure the best of \(rounds) rounds; coderl and its peers interleaved in every round")
-        print("llama.cpp: " + (llama.missing ?? llama.version()))
-        print("PyTorch: " + (torch.missing ?? torch.version()))
+        print("llama.cpp: " + (llamaMissing ?? llama.version()))
+        print("PyTorch: " + (torchMissing ?? torch.version()))
         fflush(nil)
 
         var table = PeerTable()
         let (fp32Model, tokenizer, _) = try LlamaModel.load(gguf: path, precision: .fp32)
         let bf16Model = bf16 ? try LlamaModel.load(gguf: path, precision: .bf16).0 : nil
-        let seed = "Write a Python function that returns the longest strictly increasing subsequence of a list of integers, with tests.\n"
-        let prompt = Array(tokenizer.encode(String(repeating: seed, count: promptTokens / 10 + 1)).prefix(promptTokens))
+        let prompt = GenerationSpeed.prompt(tokenizer, tokens: promptTokens)
         let generation = ["prefill \(promptTokens) tokens"] + batchSizes.map { "decode batch \($0)" }
         let training = "train \(trainBatch) x \(trainLength), all blocks"
+        let data = try TrainingSpeed.batch(tokenizer: tokenizer, vocabularySize: fp32Model.config.vocabularySize,
+                                           batch: trainBatch, length: trainLength)
+        let llamaTypes = llamaMissing == nil ? ["F32", "BF16", "Q4_1"].filter { FileManager.default.fileExists(atPath: llama.model($0)) } : []
 
         for round in 1...rounds {
             print("round \(round) of \(rounds)...")
             fflush(nil)   // into pipes and files as it goes: a round takes minutes
             if generate {
-                for (name, m) in [("coderl fp32", fp32Model), ("coderl bf16", bf16Model)] {
+                // Each precision of ours, then the matching llama.cpp file; the shipped Q4_1 last.
+                for (name, m, type) in [("coderl fp32", fp32Model, "F32"), ("coderl bf16", bf16Model, "BF16")] {
                     guard let m else { continue }
                     table.record(generation[0], name, try GenerationSpeed.prefill(m, prompt: prompt, repeats: 1))
                     for (i, b) in batchSizes.enumerated() {
                         table.record(generation[i + 1], name, try GenerationSpeed.decode(
                             m, tokenizer: tokenizer, kv: .f16, prompt: prompt, batch: b, newTokens: newTokens, repeats: 1))
                     }
-                    // The matching llama.cpp file right after ours.
-                    let type = name.hasSuffix("fp32") ? "F32" : "BF16"
-                    try measureLlama(llama, type: type, rows: generation, batchSizes: batchSizes, into: &table)
+                    if llamaTypes.contains(type) { try measureLlama(llama, type: type, rows: generation, batchSizes: batchSizes, into: &table) }
                 }
-                try measureLlama(llama, type: "Q4_1", rows: generation, batchSizes: batchSizes, into: &table)
+                if llamaTypes.contains("Q4_1") { try measureLlama(llama, type: "Q4_1", rows: generation, batchSizes: batchSizes, into: &table) }
             }
             if train {
-                let (weights, data) = (fp32Model.weights, try TrainingSpeed.batch(
-                    tokenizer: tokenizer, vocabularySize: fp32Model.config.vocabularySize, batch: trainBatch, length: trainLength))
                 for precision in bf16 ? [MatrixPrecision.fp32, .bf16] : [.fp32] {
-                    let m = try TrainingSpeed.measure(weights, data: data, trainedLayers: 0, precision: precision, steps: trainSteps)
+                    let m = try TrainingSpeed.measure(fp32Model.weights, data: data, trainedLayers: 0, precision: precision, steps: trainSteps)
                     table.record(training, "coderl \(precision.rawValue)", Double(trainBatch * trainLength) / m.secondsPerStep)
-                    if torch.missing == nil {
+                    if torchMissing == nil {
                         let rate = try torch.train(model: path, batch: trainBatch, length: trainLength, steps: trainSteps,
                                                    mode: precision.rawValue)
                         table.record(training, precision == .fp32 ? "PyTorch fp32" : "PyTorch bf16 autocast", rate)
@@ -144,10 +145,7 @@ struct BenchPeers: ParsableCommand {
     }
 
     private func measureLlama(_ llama: LlamaPeer, type: String, rows: [String], batchSizes: [Int], into table: inout PeerTable) throws {
-        guard llama.missing == nil else { return }
-        let file = llama.model(type)
-        guard FileManager.default.fileExists(atPath: file) else { return }
-        let r = try llama.batchedBench(model: file, prompt: promptTokens, newTokens: newTokens, batches: batchSizes)
+        let r = try llama.batchedBench(model: llama.model(type), prompt: promptTokens, newTokens: newTokens, batches: batchSizes)
         if let prefill = r.prefill { table.record(rows[0], "llama.cpp \(type)", prefill) }
         for (i, b) in batchSizes.enumerated() {
             if let rate = r.decode[b] { table.record(rows[i + 1], "llama.cpp \(type)", rate) }
@@ -180,19 +178,16 @@ struct PeerTable {
 
     func print(rows: [String], columns: [String], ratios: [(String, String)]) {
         let header = ["workload"] + columns + ratios.map { "\($0.0) / \($0.1)" }
-        var lines = [header]
+        Swift.print("| " + header.joined(separator: " | ") + " |")
+        Swift.print("|" + header.map { _ in " --- |" }.joined())
         for row in rows {
-            var cells = [row]
-            cells += columns.map { value(row, $0).map { String(format: "%.1f", $0) } ?? "-" }
-            cells += ratios.map { pair in
+            let figures = columns.map { value(row, $0).map { String(format: "%.1f", $0) } ?? "-" }
+            let ratioCells = ratios.map { pair in
                 guard let a = value(row, pair.0), let b = value(row, pair.1) else { return "-" }
                 return String(format: "x%.2f", a / b)
             }
-            lines.append(cells)
+            Swift.print("| " + ([row] + figures + ratioCells).joined(separator: " | ") + " |")
         }
-        Swift.print("| " + header.joined(separator: " | ") + " |")
-        Swift.print("|" + header.map { _ in " --- |" }.joined())
-        for cells in lines.dropFirst() { Swift.print("| " + cells.joined(separator: " | ") + " |") }
     }
 }
 

@@ -67,7 +67,7 @@ struct BenchPipeline: ParsableCommand {
             """
         let pipelineFile = runDir + "/bench.yaml"
         try yaml.write(toFile: pipelineFile, atomically: true, encoding: .utf8)
-        print("CPU: \(Self.cpuModel()), \(ProcessInfo.processInfo.activeProcessorCount) cores; precision \(precision) (\(chosen.rawValue) here)")
+        print("CPU: \(CPUInfo.modelName), \(ProcessInfo.processInfo.activeProcessorCount) cores; precision \(precision) (\(chosen.rawValue) here)")
         print("pipeline: \(problems) problems x (\(samples) samples + greedy) per step, \(warmup) warm-up steps, \(steps) measured; run directory \(runDir)/run"
               + (overrides.isEmpty ? "" : "; " + overrides.joined(separator: " ")))
 
@@ -167,11 +167,6 @@ struct BenchPipeline: ParsableCommand {
         print("busy:     " + busy.joined(separator: ", ") + " (CPU seconds per second)")
         print(String(format: "pipeline: %.2f s/step, %.2f rollouts/s, sync %.2f s/version (%d problems x %d samples per step)",
                      perStep, rollouts / wall, sync, problems, samples))
-    }
-
-    static func cpuModel() -> String {
-        let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        return info.split(separator: "\n").first { $0.hasPrefix("model name") }.map { String($0.split(separator: ":", maxSplits: 1)[1]).trimmingCharacters(in: .whitespaces) } ?? "unknown"
     }
 
     static func reports(_ file: String) -> [StepReport] {

@@ -86,7 +86,7 @@ public enum Observability {
 /// glibc gives each thread that allocates while another holds the lock an arena of its own, up
 /// to 8 per core, and every arena keeps what was freed in it. A learner's threads (training,
 /// serving samplers, ZeroMQ, dispatch) spread its per-step buffers over dozens of 64 MiB heaps:
-/// in a 100-step MBPP run 52 of them held 2.8 GB of the learner's 7.1 GB. Roles allocate
+/// 70 steps into a 200-step MBPP run, 52 of them held 2.8 GB of the learner's 7.1 GB. Roles allocate
 /// little on their hot paths, so two arenas cost no contention worth measuring.
 public enum MallocArenas {
     /// Limits this process to `count` arenas unless MALLOC_ARENA_MAX is set (glibc only).
